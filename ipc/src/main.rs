@@ -1,0 +1,2 @@
+//! The in-container `ipc` client (placeholder until the client lands).
+fn main() {}
