@@ -1,1 +1,17 @@
-//! The Carapace core.
+//! The Carapace core: the host side of the trust boundary.
+//!
+//! See `docs/architecture.md` for what each module owns and must never do.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod core;
+pub mod daemon;
+pub mod paths;
+pub mod pipeline;
+pub mod plugins;
+pub mod sanitize;
+pub mod session;
+pub mod time;
+pub mod tools;

@@ -1,0 +1,210 @@
+//! `carapace demo`: the core at work on a throw-away home, driven by the real `ipc` binary.
+//!
+//! Starts `carapace start` as a child process with embedded defaults, opens a
+//! session, makes an allowed call, a call with an extra field, a call the
+//! group may not make, and calls until the rate limit trips; then verifies the
+//! audit chain and stops the core.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::control::{client, ControlRequest};
+use crate::paths::Home;
+
+/// The demo's configuration: one group that may list tools and read its session info.
+pub const DEMO_CONFIG: &str = r#"# Carapace demo configuration (embedded defaults)
+[core]
+log_level = "warn"
+
+[groups.assistant]
+tools = ["list_tools", "get_session_info"]
+rate_limit = { per_minute = 6, burst = 3 }
+"#;
+
+/// Runs the demo; `keep` leaves the throw-away home in place.
+pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
+    let ipc = locate_ipc()?;
+    let dir = tempfile::Builder::new()
+        .prefix("carapace-demo-")
+        .tempdir_in("/tmp")
+        .context("cannot make a throw-away home")?;
+    let home = Home::at(dir.path().to_owned());
+    std::fs::write(home.config_file(), DEMO_CONFIG)?;
+    println!("== Carapace demo on a throw-away home: {}", home.root().display());
+    let mut core = CoreProcess::start(&home)?;
+    let outcome = drive(&home, &ipc);
+    core.stop();
+    outcome?;
+    println!("\n== carapace audit verify");
+    let report = crate::audit::verify(&home.audit_dir(), &home.audit_key())?;
+    match &report.first_break {
+        None => println!(
+            "audit chain intact: {} lines in {} files",
+            report.lines, report.files
+        ),
+        Some(b) => println!("audit chain BROKEN at {} line {}: {}", b.file.display(), b.line, b.reason),
+    }
+    if keep {
+        let kept = dir.keep();
+        println!("\nkept the demo home at {}", kept.display());
+    }
+    Ok(if report.first_break.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn drive(home: &Home, ipc: &Path) -> anyhow::Result<()> {
+    let session = client::request(
+        &home.control_socket(),
+        &ControlRequest::SessionOpen {
+            group: "assistant".into(),
+        },
+        super::CONTROL_TIMEOUT,
+    )?;
+    let socket = session
+        .get("socket")
+        .and_then(|s| s.as_str())
+        .context("the core did not return a socket")?
+        .to_owned();
+    println!("opened session {} for group `assistant`", session["id"]);
+    println!("socket: {socket}\n");
+    let steps: [(&str, &[&str]); 5] = [
+        ("an allowed call", &["get_session_info"]),
+        ("a refused extra field", &["list_tools", r#"{"verbose":true}"#]),
+        ("a tool the group may not call", &["get_diagnostics"]),
+        ("the second and third calls still pass (burst 3)", &["get_session_info"]),
+        ("", &["get_session_info"]),
+    ];
+    for (what, args) in steps {
+        run_ipc(ipc, &socket, what, args)?;
+    }
+    run_ipc(ipc, &socket, "the fourth trips the rate limit", &["get_session_info"])?;
+    Ok(())
+}
+
+fn run_ipc(ipc: &Path, socket: &str, what: &str, args: &[&str]) -> anyhow::Result<()> {
+    if !what.is_empty() {
+        println!("-- {what}");
+    }
+    println!("$ ipc {}", args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+    let output = Command::new(ipc)
+        .args(args)
+        .env("CARAPACE_IPC_SOCKET", socket)
+        .env("CARAPACE_IPC_TIMEOUT", "10")
+        .output()
+        .with_context(|| format!("cannot run {}", ipc.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !stdout.trim().is_empty() {
+        println!("stdout: {}", stdout.trim());
+    }
+    if !stderr.trim().is_empty() {
+        println!("stderr: {}", stderr.trim());
+    }
+    println!("exit {}\n", output.status.code().unwrap_or(-1));
+    Ok(())
+}
+
+fn shell_quote(arg: &str) -> String {
+    if arg.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c)) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// The `ipc` binary: `$CARAPACE_IPC_BIN`, beside this executable, or built with cargo.
+fn locate_ipc() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CARAPACE_IPC_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    let sibling = exe.with_file_name("ipc");
+    if sibling.is_file() {
+        return Ok(sibling);
+    }
+    let cargo = std::env::var_os("CARGO").context(
+        "cannot find the `ipc` binary next to carapace; set CARAPACE_IPC_BIN",
+    )?;
+    let release = exe.parent().and_then(Path::file_name).is_some_and(|d| d == "release");
+    println!("== building the ipc binary (cargo build -p carapace-ipc)");
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "carapace-ipc", "--bin", "ipc"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status()?;
+    anyhow::ensure!(status.success() && sibling.is_file(), "building ipc failed");
+    Ok(sibling)
+}
+
+/// The core as a child process, stopped on drop.
+struct CoreProcess {
+    child: Child,
+    home: Home,
+}
+
+impl CoreProcess {
+    fn start(home: &Home) -> anyhow::Result<CoreProcess> {
+        let exe = std::env::current_exe()?;
+        let child = Command::new(exe)
+            .arg("--home")
+            .arg(home.root())
+            .arg("start")
+            .stdin(Stdio::null())
+            .spawn()
+            .context("cannot start the core")?;
+        let mut process = CoreProcess {
+            child,
+            home: home.clone(),
+        };
+        let started = Instant::now();
+        loop {
+            let asked = client::request(
+                &home.control_socket(),
+                &ControlRequest::Status,
+                Duration::from_secs(1),
+            );
+            if asked.is_ok() {
+                return Ok(process);
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                anyhow::bail!("the core exited during start ({status})");
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the core did not start within 20 s");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = client::request(
+            &self.home.control_socket(),
+            &ControlRequest::Stop,
+            Duration::from_secs(5),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for CoreProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `carapace doctor`: checks the home, the config and the host; each problem comes with its fix.
+
+use std::os::unix::fs::MetadataExt;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::paths::{Home, MAX_SOCKET_PATH};
+
+/// One check's verdict.
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    status: &'static str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+    Check { name, status: "ok", detail: detail.into(), fix: None }
+}
+
+fn problem(name: &'static str, status: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { name, status, detail: detail.into(), fix: Some(fix.into()) }
+}
+
+/// Runs every check; exits 1 if any failed.
+pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let checks = vec![
+        check_private(home.root(), "home"),
+        check_private(&home.root().join("keys"), "keys dir"),
+        check_key(home),
+        check_config(home),
+        check_socket_length(home),
+        check_runtime(),
+        check_core(home),
+    ];
+    let failed = checks.iter().any(|c| c.status == "fail");
+    if json {
+        super::print_json(&json!({"ok": !failed, "checks": checks}));
+    } else {
+        for c in &checks {
+            println!("[{:<4}] {:<12} {}", c.status, c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("       fix: {fix}");
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn check_private(dir: &std::path::Path, name: &'static str) -> Check {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Err(_) => problem(name, "warn", format!("{shown} does not exist yet"), "`carapace start` creates it"),
+        Ok(meta) if meta.uid() != nix::unistd::geteuid().as_raw() => problem(
+            name,
+            "fail",
+            format!("{shown} belongs to uid {}", meta.uid()),
+            format!("chown -R {} {shown}", nix::unistd::geteuid()),
+        ),
+        Ok(meta) if meta.mode() & 0o077 != 0 => problem(
+            name,
+            "fail",
+            format!("{shown} has mode {:o}; others can look inside", meta.mode() & 0o777),
+            format!("chmod 700 {shown}"),
+        ),
+        Ok(_) => ok(name, format!("{shown} is private")),
+    }
+}
+
+fn check_key(home: &Home) -> Check {
+    let key = home.audit_key();
+    let shown = key.display();
+    match std::fs::metadata(&key) {
+        Err(_) => ok("audit key", format!("{shown} will be made at first start")),
+        Ok(meta) if meta.mode() & 0o077 != 0 => problem(
+            "audit key",
+            "fail",
+            format!("{shown} has mode {:o}", meta.mode() & 0o777),
+            format!("chmod 600 {shown}"),
+        ),
+        Ok(_) => ok("audit key", format!("{shown} is 0600")),
+    }
+}
+
+fn check_config(home: &Home) -> Check {
+    let path = home.config_file();
+    match Config::load(&path) {
+        Ok(config) if config.groups.is_empty() => problem(
+            "config",
+            "warn",
+            format!("{} is valid but defines no group, so no session can open", path.display()),
+            "carapace config set groups.main.tools '[\"*\"]'",
+        ),
+        Ok(config) => ok("config", format!("{} is valid ({} groups)", path.display(), config.groups.len())),
+        Err(e) => problem("config", "fail", e.to_string(), format!("edit {} or run `carapace config show`", path.display())),
+    }
+}
+
+fn check_socket_length(home: &Home) -> Check {
+    let longest = home.session_socket("0123456789abcdef");
+    let len = longest.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        problem(
+            "socket path",
+            "fail",
+            format!("session sockets would be {len} bytes long; the limit is {MAX_SOCKET_PATH}"),
+            "set CARAPACE_HOME to a shorter directory",
+        )
+    } else {
+        ok("socket path", format!("{len} of {MAX_SOCKET_PATH} bytes"))
+    }
+}
+
+fn check_runtime() -> Check {
+    for engine in ["podman", "docker"] {
+        if let Some(path) = find_on_path(engine) {
+            return ok("runtime", format!("{engine} at {}", path.display()));
+        }
+    }
+    problem(
+        "runtime",
+        "warn",
+        "no container runtime (podman or docker) on PATH; sessions can only be opened by hand",
+        "apt-get install podman runc",
+    )
+}
+
+fn check_core(home: &Home) -> Check {
+    match super::ask(home, &crate::control::ControlRequest::Status) {
+        Ok(_) => ok("core", "running"),
+        Err(_) => problem("core", "warn", "not running", "carapace start"),
+    }
+}
+
+fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,126 @@
+//! The command line: one file per subcommand; this file only declares and dispatches.
+
+mod audit;
+mod completions;
+mod config;
+mod confirm;
+pub mod demo;
+mod doctor;
+mod session;
+mod start;
+mod status;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::control::{client, ControlRequest};
+use crate::paths::Home;
+
+/// How long the CLI waits for the core to answer.
+pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Carapace: run a personal AI agent in a locked-down container; the host holds every credential.
+#[derive(Debug, Parser)]
+#[command(name = "carapace", version, about)]
+pub struct Cli {
+    /// The Carapace home (default: $CARAPACE_HOME, else ~/.carapace).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<std::path::PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the core in the foreground (SIGTERM/SIGINT drain and stop it).
+    Start,
+    /// Ask the running core to drain and stop.
+    Stop,
+    /// Show the running core's state.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the home, the config and the host, with a fix for each problem.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open or close a session without a container.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
+    /// List open sessions.
+    Sessions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List and decide high-risk calls waiting for approval.
+    #[command(subcommand)]
+    Confirm(confirm::ConfirmCommand),
+    /// Verify or read the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Show, read or change config.toml.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Show Carapace at work on a throw-away home with the embedded defaults.
+    Demo {
+        /// Keep the demo home instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let home = match &cli.home {
+        Some(dir) => Home::at(dir.clone()),
+        None => Home::resolve(),
+    };
+    match cli.command {
+        Command::Start => start::run(home),
+        Command::Stop => {
+            ask(&home, &ControlRequest::Stop)?;
+            println!("stopping");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => status::run(&home, json),
+        Command::Doctor { json } => doctor::run(&home, json),
+        Command::Session(command) => session::run(&home, command),
+        Command::Sessions { json } => session::list(&home, json),
+        Command::Confirm(command) => confirm::run(&home, command),
+        Command::Audit(command) => audit::run(&home, command),
+        Command::Config(command) => config::run(&home, command),
+        Command::Completions { shell } => completions::run(shell),
+        Command::Demo { keep } => demo::run(keep),
+    }
+}
+
+/// Sends one request to the running core.
+pub(crate) fn ask(home: &Home, request: &ControlRequest) -> anyhow::Result<serde_json::Value> {
+    Ok(client::request(
+        &home.control_socket(),
+        request,
+        CONTROL_TIMEOUT,
+    )?)
+}
+
+/// Prints a value as pretty JSON.
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}

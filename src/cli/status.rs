@@ -1,0 +1,33 @@
+//! `carapace status`.
+
+use std::process::ExitCode;
+
+use crate::control::ControlRequest;
+use crate::paths::Home;
+
+/// Prints the running core's state.
+pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let status = super::ask(home, &ControlRequest::Status)?;
+    if json {
+        super::print_json(&status);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let field = |k: &str| status.get(k).map(|v| v.to_string()).unwrap_or_default();
+    println!("carapace {} running (pid {})", field("version").trim_matches('"'), field("pid"));
+    println!("  home:      {}", field("home").trim_matches('"'));
+    println!("  since:     {}", field("started_at").trim_matches('"'));
+    println!("  sessions:  {}", field("sessions"));
+    println!("  tools:     {}", field("tools"));
+    println!("  pending confirmations: {}", field("pending_confirmations"));
+    if let Some(plugins) = status.get("plugins").and_then(|p| p.as_array()) {
+        for plugin in plugins {
+            let name = plugin.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+            let state = plugin.get("state").and_then(|v| v.as_str()).unwrap_or("?");
+            match plugin.get("category").and_then(|v| v.as_str()) {
+                Some(category) => println!("  plugin {name}: {state} ({category})"),
+                None => println!("  plugin {name}: {state}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

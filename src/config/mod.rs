@@ -1,0 +1,260 @@
+//! `config.toml`: the typed configuration, its defaults, and loading with precise errors.
+//!
+//! Every field has a default so an empty file works; an unknown key or a wrong
+//! type is an error naming the key path and the file.
+
+pub mod edit;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Daemon-wide settings.
+    pub core: CoreConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+    /// Default rate limit for every group that sets none of its own.
+    pub rate_limit: RateLimit,
+    /// Groups by name: who may call which tools.
+    pub groups: BTreeMap<String, GroupConfig>,
+    /// Where plugins are found.
+    pub plugins: PluginsConfig,
+}
+
+/// Daemon-wide settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoreConfig {
+    /// `tracing` filter for the daemon's own log (e.g. `info`, `carapace=debug`).
+    pub log_level: String,
+    /// Deadline for one tool call at stage 6, in seconds.
+    pub tool_deadline_secs: u64,
+    /// How long a high-risk call waits for the user, in seconds.
+    pub confirmation_timeout_secs: u64,
+    /// Most sessions open at once.
+    pub max_sessions: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            log_level: "info".into(),
+            tool_deadline_secs: 30,
+            confirmation_timeout_secs: 300,
+            max_sessions: 64,
+        }
+    }
+}
+
+/// The audit log's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Size at which `audit.jsonl` is rotated, in bytes.
+    pub rotate_bytes: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            rotate_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A token bucket: `burst` calls at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    /// Sustained calls per minute, per session and tool.
+    pub per_minute: u32,
+    /// Calls allowed at once before the rate applies.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_minute: 120,
+            burst: 20,
+        }
+    }
+}
+
+/// One group: the tools its sessions may call and its rate limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupConfig {
+    /// Glob patterns of tool names (`memory_*`, `send_telegram`, `*`).
+    pub tools: Vec<String>,
+    /// This group's rate limit; the top-level `rate_limit` when unset.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Where plugins come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Extra directories holding plugin folders, searched before the home's `plugins/`.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or of the wrong type.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, naming the key path.
+        message: String,
+    },
+}
+
+/// Group names match `[A-Za-z0-9_-]{1,64}` (they become directory names).
+pub fn valid_group_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Config {
+    /// Loads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| invalid(first_line(&e)))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = first_line(e.inner());
+            if key == "." || key.is_empty() {
+                invalid(inner)
+            } else {
+                invalid(format!("key `{key}`: {inner}"))
+            }
+        })?;
+        config.check().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot say.
+    fn check(&self) -> Result<(), String> {
+        for (name, group) in &self.groups {
+            if !valid_group_name(name) {
+                return Err(format!(
+                    "key `groups.{name}`: a group name must match [A-Za-z0-9_-]{{1,64}}"
+                ));
+            }
+            for (i, pattern) in group.tools.iter().enumerate() {
+                globset::Glob::new(pattern).map_err(|e| {
+                    format!("key `groups.{name}.tools[{i}]`: bad pattern: {}", e.kind())
+                })?;
+            }
+            if let Some(limit) = group.rate_limit {
+                check_rate(&limit, &format!("groups.{name}.rate_limit"))?;
+            }
+        }
+        check_rate(&self.rate_limit, "rate_limit")?;
+        if self.core.tool_deadline_secs == 0 {
+            return Err("key `core.tool_deadline_secs`: must be at least 1".into());
+        }
+        if self.core.confirmation_timeout_secs == 0 {
+            return Err("key `core.confirmation_timeout_secs`: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The rate limit that applies to `group`.
+    pub fn rate_limit_for(&self, group: &str) -> RateLimit {
+        self.groups
+            .get(group)
+            .and_then(|g| g.rate_limit)
+            .unwrap_or(self.rate_limit)
+    }
+}
+
+fn check_rate(limit: &RateLimit, key: &str) -> Result<(), String> {
+    if limit.per_minute == 0 || limit.burst == 0 {
+        return Err(format!(
+            "key `{key}`: per_minute and burst must be at least 1"
+        ));
+    }
+    Ok(())
+}
+
+fn first_line(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/home/u/.carapace/config.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(parse("").expect("empty is fine"), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path_and_the_file() {
+        let err = parse("[groups.main]\ntols = [\"*\"]\n").expect_err("typo");
+        assert!(err.contains("/home/u/.carapace/config.toml"), "{err}");
+        assert!(err.contains("groups.main"), "{err}");
+        assert!(err.contains("tols"), "{err}");
+        let err = parse("[core]\ntool_deadline_secs = \"ten\"\n").expect_err("type");
+        assert!(err.contains("core.tool_deadline_secs"), "{err}");
+    }
+
+    #[test]
+    fn bad_group_names_patterns_and_limits_are_refused() {
+        assert!(parse("[groups.\"../etc\"]\ntools = []\n").is_err());
+        assert!(parse("[groups.g]\ntools = [\"[\"]\n").expect_err("glob").contains("groups.g.tools[0]"));
+        assert!(parse("[rate_limit]\nper_minute = 0\n").is_err());
+    }
+
+    #[test]
+    fn group_rate_limit_overrides_the_default() {
+        let config = parse("[groups.a]\ntools=[\"*\"]\nrate_limit={per_minute=1,burst=2}\n[groups.b]\n")
+            .expect("valid");
+        assert_eq!(config.rate_limit_for("a").burst, 2);
+        assert_eq!(config.rate_limit_for("b"), RateLimit::default());
+    }
+}

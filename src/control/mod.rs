@@ -1,0 +1,77 @@
+//! The control socket `run/control.sock` (0600): how the CLI talks to a running core.
+//!
+//! One JSON request line, one JSON response line. Only the core's own user
+//! (or root) may connect; every peer is checked with `SO_PEERCRED`.
+
+pub mod client;
+pub mod server;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest request line accepted.
+pub const MAX_REQUEST_BYTES: usize = 64 << 10;
+
+/// A request from the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControlRequest {
+    /// The core's state.
+    Status,
+    /// Drain and stop.
+    Stop,
+    /// Open a session for a group, without a container.
+    SessionOpen {
+        /// The configured group.
+        group: String,
+    },
+    /// Close a session.
+    SessionClose {
+        /// Session id.
+        id: String,
+    },
+    /// List open sessions.
+    Sessions,
+    /// List pending high-risk calls.
+    ConfirmList,
+    /// Approve or deny a pending call.
+    ConfirmDecide {
+        /// The confirmation id.
+        id: String,
+        /// True to approve, false to deny.
+        approve: bool,
+    },
+}
+
+/// The core's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlResponse {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// The answer's data.
+    #[serde(default)]
+    pub data: Value,
+    /// What went wrong, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ControlResponse {
+    /// A success.
+    pub fn ok(data: Value) -> ControlResponse {
+        ControlResponse {
+            ok: true,
+            data,
+            error: None,
+        }
+    }
+
+    /// A failure.
+    pub fn fail(message: impl Into<String>) -> ControlResponse {
+        ControlResponse {
+            ok: false,
+            data: Value::Null,
+            error: Some(message.into()),
+        }
+    }
+}

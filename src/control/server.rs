@@ -1,0 +1,131 @@
+//! The core side of the control socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Notify;
+
+use super::{ControlRequest, ControlResponse, MAX_REQUEST_BYTES};
+use crate::core::Core;
+use crate::pipeline::confirm::Decision;
+use crate::session::lifecycle;
+
+/// Binds `run/control.sock` with mode 0600, replacing a stale file.
+pub fn bind(core: &Core) -> std::io::Result<UnixListener> {
+    let path = core.home.control_socket();
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves CLI requests until the process stops; `stop` is notified on a stop request.
+pub async fn serve(listener: UnixListener, core: Arc<Core>, stop: Arc<Notify>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        if !peer_is_owner(&stream) {
+            tracing::warn!("control socket: refused a peer of another user");
+            continue;
+        }
+        let core = Arc::clone(&core);
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            if let Err(e) = converse(stream, &core, &stop).await {
+                tracing::debug!(error = %e, "control connection ended");
+            }
+        });
+    }
+}
+
+fn peer_is_owner(stream: &UnixStream) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    stream
+        .peer_cred()
+        .map(|cred| cred.uid() == me || cred.uid() == 0)
+        .unwrap_or(false)
+}
+
+async fn converse(stream: UnixStream, core: &Core, stop: &Notify) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = Vec::new();
+    BufReader::new(read.take(MAX_REQUEST_BYTES as u64 + 1))
+        .read_until(b'\n', &mut line)
+        .await?;
+    let response = if line.len() > MAX_REQUEST_BYTES {
+        ControlResponse::fail("request too large")
+    } else {
+        match serde_json::from_slice::<ControlRequest>(&line) {
+            Ok(request) => handle(request, core, stop).await,
+            Err(e) => ControlResponse::fail(format!("bad request: {e}")),
+        }
+    };
+    let mut bytes = serde_json::to_vec(&response)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+async fn handle(request: ControlRequest, core: &Core, stop: &Notify) -> ControlResponse {
+    match request {
+        ControlRequest::Status => ControlResponse::ok(status(core)),
+        ControlRequest::Stop => {
+            stop.notify_one();
+            ControlResponse::ok(json!({"stopping": true}))
+        }
+        ControlRequest::SessionOpen { group } => match lifecycle::open(core, &group).await {
+            Ok(summary) => ControlResponse::ok(json!(summary)),
+            Err(e) => ControlResponse::fail(e.to_string()),
+        },
+        ControlRequest::SessionClose { id } => match lifecycle::close(core, &id).await {
+            Ok(()) => ControlResponse::ok(json!({"closed": id})),
+            Err(e) => ControlResponse::fail(e.to_string()),
+        },
+        ControlRequest::Sessions => {
+            let all: Vec<Value> = core.sessions.all().iter().map(|s| json!(s.summary())).collect();
+            ControlResponse::ok(Value::Array(all))
+        }
+        ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
+        ControlRequest::ConfirmDecide { id, approve } => {
+            let decision = if approve {
+                Decision::Approve
+            } else {
+                Decision::Deny
+            };
+            match core.confirmations.decide(&id, decision) {
+                Some(shown) => {
+                    core.audit_core(
+                        "confirmation.decided",
+                        json!({"confirmation": shown.id, "tool": shown.tool, "session": shown.session,
+                               "group": shown.group, "approved": approve, "by": "cli"}),
+                    );
+                    ControlResponse::ok(json!({"id": shown.id, "approved": approve}))
+                }
+                None => ControlResponse::fail(format!(
+                    "no pending confirmation `{}` (unknown, already decided or expired)",
+                    id.chars().take(64).collect::<String>()
+                )),
+            }
+        }
+    }
+}
+
+fn status(core: &Core) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "home": core.home.root(),
+        "started_at": core.started_at,
+        "sessions": core.sessions.len(),
+        "pending_confirmations": core.confirmations.list().len(),
+        "tools": core.catalog().all().len(),
+        "plugins": core.plugins().health(),
+    })
+}

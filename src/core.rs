@@ -1,0 +1,126 @@
+//! The running core's shared state: config, catalog, sessions, and the services the pipeline uses.
+//!
+//! Built once at start by the daemon; the pipeline and the control socket only read it.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::paths::Home;
+use crate::pipeline::authorize::GroupPolicy;
+use crate::pipeline::confirm::Confirmations;
+use crate::pipeline::rate_limit::RateLimiter;
+use crate::plugins::PluginHost;
+use crate::sanitize::Sanitizer;
+use crate::session::socket::SocketServer;
+use crate::session::{Session, SessionTable};
+use crate::tools::Catalog;
+
+/// Everything a request needs, shared by all tasks.
+pub struct Core {
+    /// The home directory layout.
+    pub home: Home,
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    policy: GroupPolicy,
+    plugins: Arc<PluginHost>,
+    /// Open sessions.
+    pub sessions: SessionTable,
+    /// Token buckets per session and tool.
+    pub rate_limiter: RateLimiter,
+    /// High-risk calls waiting for the user.
+    pub confirmations: Confirmations,
+    /// The response sanitizer, compiled once.
+    pub sanitizer: Sanitizer,
+    /// The session sockets' poller thread.
+    pub sockets: SocketServer,
+    audit: AuditLog,
+    /// RFC 3339 time the core started.
+    pub started_at: String,
+}
+
+/// The parts a core is assembled from.
+pub struct CoreParts {
+    /// The home directory layout.
+    pub home: Home,
+    /// The loaded configuration.
+    pub config: Config,
+    /// The tool catalog (intrinsics and plugins).
+    pub catalog: Catalog,
+    /// The running plugins.
+    pub plugins: Arc<PluginHost>,
+    /// The session sockets' thread.
+    pub sockets: SocketServer,
+    /// The audit log.
+    pub audit: AuditLog,
+}
+
+impl Core {
+    /// Assembles a core from its parts.
+    pub fn new(parts: CoreParts) -> Core {
+        Core {
+            policy: GroupPolicy::from_config(&parts.config),
+            home: parts.home,
+            config: Arc::new(parts.config),
+            catalog: Arc::new(parts.catalog),
+            plugins: parts.plugins,
+            sessions: SessionTable::default(),
+            rate_limiter: RateLimiter::default(),
+            confirmations: Confirmations::default(),
+            sanitizer: Sanitizer::new(),
+            sockets: parts.sockets,
+            audit: parts.audit,
+            started_at: crate::time::now_rfc3339(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The tool catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Which group may call which tool.
+    pub fn policy(&self) -> &GroupPolicy {
+        &self.policy
+    }
+
+    /// The plugin host.
+    pub fn plugins(&self) -> &PluginHost {
+        &self.plugins
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Records a session's event in the audit log and in its diagnostics.
+    pub fn audit(&self, session: &Session, kind: &str, fields: Value) {
+        let mut event = Map::new();
+        event.insert("kind".into(), Value::String(kind.into()));
+        event.insert("session".into(), Value::String(session.id.clone()));
+        event.insert("group".into(), Value::String(session.group.clone()));
+        if let Value::Object(fields) = fields {
+            event.extend(fields);
+        }
+        session.remember(&event);
+        self.audit.record(event);
+    }
+
+    /// Records an event that belongs to no session.
+    pub fn audit_core(&self, kind: &str, fields: Value) {
+        let mut event = Map::new();
+        event.insert("kind".into(), Value::String(kind.into()));
+        if let Value::Object(fields) = fields {
+            event.extend(fields);
+        }
+        self.audit.record(event);
+    }
+}

@@ -1,0 +1,181 @@
+//! `carapace start`: assemble the core, serve sessions and the CLI, drain on a signal.
+//!
+//! Order at start: home layout, config, non-dumpable, audit log, plugins,
+//! catalog, sockets, restored sessions, control socket. At stop: stop taking
+//! calls, let those in flight finish (bounded), stop plugins, flush the audit log.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{mpsc, Notify};
+
+use crate::audit::{AuditLog, AuditWriter};
+use crate::config::{Config, ConfigError};
+use crate::core::{Core, CoreParts};
+use crate::paths::Home;
+use crate::pipeline;
+use crate::plugins::{self, PluginHost};
+use crate::session::lifecycle;
+use crate::session::socket::{Inbound, Outbound, SocketServer};
+use crate::tools::{intrinsic, Catalog};
+
+/// How long in-flight calls may run on after a stop request.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Why the core could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The home directory could not be prepared.
+    #[error("cannot prepare {path}: {source}")]
+    Home {
+        /// The home.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Another core already serves this home.
+    #[error("a core is already running for {0} (see `carapace status`)")]
+    AlreadyRunning(String),
+    /// The audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(String),
+    /// Plugin discovery or the catalog refused startup.
+    #[error("plugins: {0}")]
+    Plugins(String),
+    /// A socket could not be bound.
+    #[error("socket: {0}")]
+    Socket(String),
+}
+
+/// Runs the core in the foreground until SIGTERM, SIGINT or `carapace stop`.
+pub async fn run(home: Home) -> Result<(), StartError> {
+    let home_err = |source| StartError::Home {
+        path: home.root().display().to_string(),
+        source,
+    };
+    home.ensure_layout().map_err(home_err)?;
+    let config = Config::load(&home.config_file())?;
+    if crate::control::client::request(
+        &home.control_socket(),
+        &crate::control::ControlRequest::Status,
+        Duration::from_secs(2),
+    )
+    .is_ok()
+    {
+        return Err(StartError::AlreadyRunning(home.root().display().to_string()));
+    }
+    make_non_dumpable();
+    let writer = AuditWriter::open(&home.audit_dir(), &home.audit_key(), config.audit.rotate_bytes)
+        .map_err(|e| StartError::Audit(e.to_string()))?;
+    let audit = AuditLog::start(writer);
+
+    let dirs = plugins::search_dirs(&home, &config.plugins.dirs);
+    let discovered = plugins::discover(&dirs).map_err(|e| StartError::Plugins(e.to_string()))?;
+    let mut specs = intrinsic::specs();
+    specs.extend(plugins::tool_specs(&discovered).map_err(|e| StartError::Plugins(e.to_string()))?);
+    // Check the whole catalog before starting any process, so a clash stops startup cleanly.
+    Catalog::build(specs.clone()).map_err(|e| StartError::Plugins(e.to_string()))?;
+    let host = PluginHost::start(&home, &discovered).await;
+    let running = host.running();
+    specs.retain(|s| match &s.owner {
+        crate::tools::ToolOwner::Plugin(p) => running.contains(p),
+        crate::tools::ToolOwner::Intrinsic => true,
+    });
+    let catalog = Catalog::build(specs).map_err(|e| StartError::Plugins(e.to_string()))?;
+
+    let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(1024);
+    let sockets = SocketServer::start(inbound_tx).map_err(|e| StartError::Socket(e.to_string()))?;
+    let core = Arc::new(Core::new(CoreParts {
+        home: home.clone(),
+        config,
+        catalog,
+        plugins: Arc::new(host),
+        sockets: sockets.clone(),
+        audit,
+    }));
+    let restored = lifecycle::restore(&core).await;
+    let listener = crate::control::server::bind(&core).map_err(|e| StartError::Socket(e.to_string()))?;
+    let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
+    core.audit_core(
+        "core.started",
+        json!({"version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(), "restored_sessions": restored}),
+    );
+    tracing::info!(home = %home.root().display(), restored, "carapace core ready");
+
+    let stop = Arc::new(Notify::new());
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let dispatcher = tokio::spawn(dispatch(Arc::clone(&core), inbound_rx, Arc::clone(&in_flight)));
+    let control = tokio::spawn(crate::control::server::serve(listener, Arc::clone(&core), Arc::clone(&stop)));
+    wait_for_stop(&stop).await;
+
+    tracing::info!("stopping: draining calls in flight");
+    control.abort();
+    dispatcher.abort();
+    let drain_started = tokio::time::Instant::now();
+    while in_flight.load(Ordering::SeqCst) > 0 && drain_started.elapsed() < DRAIN_DEADLINE {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for session in core.sessions.all() {
+        let _ = lifecycle::close(&core, &session.id).await;
+    }
+    core.plugins().shutdown().await;
+    sockets.stop();
+    core.audit_core("core.stopped", json!({"abandoned_calls": in_flight.load(Ordering::SeqCst)}));
+    if let Err(e) = core.audit_log().flush() {
+        tracing::error!(error = %e, "audit log flush failed at stop");
+    }
+    let _ = std::fs::remove_file(home.control_socket());
+    let _ = std::fs::remove_file(home.pid_file());
+    Ok(())
+}
+
+/// Routes each inbound message to a pipeline task and its answer back to the socket.
+async fn dispatch(core: Arc<Core>, mut inbound: mpsc::Receiver<Inbound>, in_flight: Arc<AtomicUsize>) {
+    while let Some(message) = inbound.recv().await {
+        let Some(session) = core.sessions.get(&message.session_id) else {
+            continue;
+        };
+        let core = Arc::clone(&core);
+        let in_flight = Arc::clone(&in_flight);
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let body = match &message.body {
+                Some(body) => pipeline::handle(&core, &session, body).await,
+                None => pipeline::handle_unframed(&core, &session),
+            };
+            core.sockets.send(Outbound {
+                session_id: message.session_id,
+                peer: message.peer,
+                delimited: message.delimited,
+                body,
+            });
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+async fn wait_for_stop(stop: &Notify) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        stop.notified().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = stop.notified() => tracing::info!("stop requested"),
+    }
+}
+
+/// Keeps same-user processes (plugins among them) from reading the core's memory via /proc.
+fn make_non_dumpable() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "cannot make the core non-dumpable");
+    }
+}

@@ -1,0 +1,122 @@
+//! The request path: six stages from raw bytes to an answer, in order.
+//!
+//! Each stage is a function from the previous stage's value to the next, so a
+//! call cannot be routed without an [`authorize::Authorized`] value, nor reach
+//! a plugin without a [`confirm::Confirmed`] one. Every refusal becomes a
+//! structured error; nothing here may panic on input.
+
+pub mod arguments;
+pub mod authorize;
+pub mod confirm;
+pub mod envelope;
+pub mod rate_limit;
+pub mod respond;
+pub mod route;
+pub mod topic;
+
+use std::sync::Arc;
+
+use carapace_ipc::{parse_request, ErrorBody};
+use serde_json::{json, Value};
+
+use crate::core::Core;
+use crate::session::Session;
+
+/// What the pipeline settled on, before the response path.
+pub struct Outcome {
+    /// The request's topic (empty if unreadable).
+    pub topic: String,
+    /// The request's correlation (empty if unreadable).
+    pub correlation: String,
+    /// `core` or `plugin:<name>`.
+    pub source: String,
+    /// The tool's result or the refusal.
+    pub result: Result<Value, ErrorBody>,
+}
+
+/// Runs one raw message from `session` through the pipeline and returns the response bytes.
+pub async fn handle(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Vec<u8> {
+    core.audit(session, "request.received", json!({"bytes": raw.len()}));
+    let outcome = run_stages(core, session, raw).await;
+    respond::finish(core, session, outcome)
+}
+
+async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome {
+    let wire = match parse_request(raw) {
+        Ok(wire) => wire,
+        Err(e) => {
+            let error = e.to_body();
+            core.audit(session, "request.rejected", rejection(0, "", &error));
+            return Outcome {
+                topic: e.topic,
+                correlation: e.correlation,
+                source: "core".into(),
+                result: Err(error),
+            };
+        }
+    };
+    let call = envelope::construct(session, wire);
+    let (topic, correlation) = (call.topic.clone(), call.correlation.clone());
+    let refuse = |error: ErrorBody| {
+        let stage = error.stage.unwrap_or(0);
+        core.audit(session, "request.rejected", rejection(stage, &correlation, &error));
+        Outcome {
+            topic: topic.clone(),
+            correlation: correlation.clone(),
+            source: "core".into(),
+            result: Err(error),
+        }
+    };
+    let resolved = match topic::resolve(&core.catalog(), call) {
+        Ok(resolved) => resolved,
+        Err(error) => return refuse(error),
+    };
+    let validated = match arguments::validate(resolved) {
+        Ok(validated) => validated,
+        Err(error) => return refuse(error),
+    };
+    let authorized = match authorize::authorize(core, validated) {
+        Ok(authorized) => authorized,
+        Err(error) => return refuse(error),
+    };
+    let confirmed = match confirm::gate(core, authorized).await {
+        Ok(confirmed) => confirmed,
+        Err(error) => return refuse(error),
+    };
+    let source = confirmed.tool().spec.owner.label();
+    let result = route::dispatch(core, confirmed).await;
+    Outcome {
+        topic,
+        correlation,
+        source,
+        result,
+    }
+}
+
+fn rejection(stage: u8, correlation: &str, error: &ErrorBody) -> Value {
+    json!({
+        "stage": stage,
+        "correlation": correlation,
+        "code": error.code,
+        "field": error.field,
+    })
+}
+
+/// Answers a message whose ZeroMQ frames had an unexpected shape.
+pub fn handle_unframed(core: &Core, session: &Arc<Session>) -> Vec<u8> {
+    let error = ErrorBody::new(
+        carapace_ipc::ErrorCode::MalformedMessage,
+        "send exactly one frame holding the JSON request",
+    );
+    core.audit(session, "request.rejected", rejection(0, "", &error));
+    respond::finish(
+        core,
+        session,
+        Outcome {
+            topic: String::new(),
+            correlation: String::new(),
+            source: "core".into(),
+            result: Err(error),
+        },
+    )
+}

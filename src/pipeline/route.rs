@@ -1,0 +1,58 @@
+//! Stage 6: hand the call to its owner with a deadline.
+
+use std::time::Duration;
+
+use carapace_ipc::{ErrorBody, ErrorCode};
+use serde_json::{json, Value};
+
+use super::confirm::Confirmed;
+use crate::core::Core;
+use crate::tools::{intrinsic, ToolOwner};
+
+/// Stage 6: runs the call on its owner, bounded by the configured deadline.
+pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorBody> {
+    let call = confirmed.call();
+    let tool = confirmed.tool();
+    let owner = tool.spec.owner.label();
+    core.audit(
+        &call.session,
+        "request.routed",
+        json!({"correlation": call.correlation, "tool": tool.spec.name, "owner": owner}),
+    );
+    let deadline = Duration::from_secs(core.config().core.tool_deadline_secs);
+    let raw = match &tool.spec.owner {
+        ToolOwner::Intrinsic => intrinsic::call(core, call, &tool.spec.name),
+        ToolOwner::Plugin(plugin) => {
+            core.plugins()
+                .call(plugin, &tool.spec.name, call.envelope(), deadline)
+                .await
+        }
+    };
+    core.audit(
+        &call.session,
+        "handler.result",
+        match &raw {
+            Ok(_) => json!({"correlation": call.correlation, "ok": true}),
+            Err(e) => json!({"correlation": call.correlation, "ok": false, "code": e.code, "message": e.message}),
+        },
+    );
+    raw.map_err(|error| normalise(error, &tool.spec.owner))
+}
+
+/// A plugin may only report `HANDLER_ERROR`; the core's own codes stay as they are.
+fn normalise(error: ErrorBody, owner: &ToolOwner) -> ErrorBody {
+    let core_made = matches!(
+        error.code,
+        ErrorCode::PluginTimeout | ErrorCode::PluginUnavailable | ErrorCode::PluginError
+    );
+    if matches!(owner, ToolOwner::Intrinsic) || core_made {
+        return error;
+    }
+    ErrorBody {
+        code: ErrorCode::HandlerError,
+        stage: None,
+        field: None,
+        retry_after: None,
+        ..error
+    }
+}

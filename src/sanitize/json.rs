@@ -1,0 +1,138 @@
+//! The recursive walk behind [`Sanitizer::sanitize`]: string values, object
+//! keys, and string values of credential-named keys (`"password": "..."`).
+//! Paths are built from keys after redaction, so they never carry a secret.
+
+use super::{Redaction, Sanitizer};
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+
+impl Sanitizer {
+    /// Sanitizes `value`, whose JSON Pointer is `path`, appending to `out`.
+    pub(super) fn walk(&self, value: &mut Value, path: &mut String, out: &mut Vec<Redaction>) {
+        match value {
+            Value::String(s) => {
+                if let Some((text, kinds)) = self.redact_owned(s) {
+                    *s = text;
+                    record(out, path, "", kinds);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let len = path.len();
+                    let _ = write!(path, "/{i}");
+                    self.walk(item, path, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => self.walk_object(map, path, out),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// `key`, or if `map` has it, `key` numbered with a placeholder so that
+    /// the suffix is never redacted again: the key's final placeholder gets
+    /// the number (`[REDACTED:github_token#2]`), or one is appended.
+    fn unique_key(&self, map: &Map<String, Value>, key: String, kind: &str) -> String {
+        if !map.contains_key(&key) {
+            return key;
+        }
+        let numbered_in_place = self
+            .holes
+            .find_iter(&key)
+            .last()
+            .is_some_and(|m| m.end() == key.len() && !m.as_str().contains('#'));
+        for n in 2u64.. {
+            let candidate = match key.strip_suffix(']') {
+                Some(head) if numbered_in_place => format!("{head}#{n}]"),
+                _ => format!("{key}[REDACTED:{kind}#{n}]"),
+            };
+            if !map.contains_key(&candidate) {
+                return candidate;
+            }
+        }
+        key
+    }
+
+    /// Renames keys holding credentials (never dropping a member), then
+    /// sanitizes each member.
+    fn walk_object(
+        &self,
+        map: &mut Map<String, Value>,
+        path: &mut String,
+        out: &mut Vec<Redaction>,
+    ) {
+        // Keys are scanned once; the few that need work are noted here.
+        let mut renames = Vec::new();
+        let mut sensitive: Vec<(String, &'static str)> = Vec::new();
+        for key in map.keys() {
+            let mask = self.scan(key);
+            if mask == 0 {
+                continue;
+            }
+            if let Some((new, kinds)) = self.redact_masked(key, mask) {
+                renames.push((key.clone(), new, kinds));
+            } else if let Some(kind) = self.sensitive_key(key, mask) {
+                sensitive.push((key.clone(), kind));
+            }
+        }
+        if !renames.is_empty() {
+            let mut moved = Vec::with_capacity(renames.len());
+            for (old, new, kinds) in renames {
+                if let Some(v) = map.remove(&old) {
+                    moved.push((new, kinds, v));
+                }
+            }
+            for (new, kinds, v) in moved {
+                let kind = kinds.first().copied().unwrap_or("key");
+                let key = self.unique_key(map, new, kind);
+                let len = path.len();
+                push_token(path, &key);
+                record(out, path, " (key)", kinds);
+                path.truncate(len);
+                map.insert(key, v);
+            }
+        }
+        for (key, v) in map.iter_mut() {
+            let len = path.len();
+            push_token(path, key);
+            let kind = sensitive
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, kind)| *kind);
+            let whole = match (kind, &*v) {
+                (Some(kind), Value::String(s)) => self.redact_whole(s, kind).map(|t| (t, kind)),
+                _ => None,
+            };
+            match whole {
+                Some((text, kind)) => {
+                    *v = Value::String(text);
+                    record(out, path, "", vec![kind]);
+                }
+                None => self.walk(v, path, out),
+            }
+            path.truncate(len);
+        }
+    }
+}
+
+/// Appends `/token` to a JSON Pointer, escaping `~` and `/` (RFC 6901).
+fn push_token(path: &mut String, token: &str) {
+    path.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
+}
+
+/// One `Redaction` per kind at `path` + `suffix`.
+fn record(out: &mut Vec<Redaction>, path: &str, suffix: &str, kinds: Vec<&'static str>) {
+    for kind in kinds {
+        out.push(Redaction {
+            path: format!("{path}{suffix}"),
+            kind,
+        });
+    }
+}

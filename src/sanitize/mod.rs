@@ -1,0 +1,379 @@
+//! Credential sanitizer for the response path (DESIGN.md §2): every answer
+//! is passed through [`Sanitizer::sanitize`] before it reaches the agent.
+//!
+//! This module owns the credential pattern table (`patterns.rs`), the
+//! redaction of strings ([`Sanitizer::redact_str`]) and the walk over JSON
+//! values, keys included ([`Sanitizer::sanitize`]). Matched text is replaced
+//! by `[REDACTED:<kind>]`. It must never log or return a matched value: the
+//! only things it reports are pattern kinds and JSON paths.
+//!
+//! Properties relied on by callers and checked by the tests and the fuzz
+//! target: redaction is idempotent (placeholders are never matched again),
+//! text outside a match is kept byte for byte, clean input is returned
+//! without allocating, and nothing panics on any input.
+
+mod json;
+mod patterns;
+#[cfg(test)]
+mod tests;
+
+use aho_corasick::AhoCorasick;
+use regex::Regex;
+use std::borrow::Cow;
+use std::ops::Range;
+
+use patterns::{Validator, AUTH_KIND, KEY_LABELS, SPECS};
+
+/// Bit of the prefilter mask meaning "the text contains a placeholder".
+const HOLE_BIT: u64 = 1 << 63;
+/// Prefilter flag: a label literal ends the text (object keys such as
+/// `db_password`).
+const LABEL_END_BIT: u64 = 1 << 62;
+/// Prefilter literal announcing a placeholder.
+const HOLE_ANCHOR: &str = "[redacted:";
+/// Bound on re-scans of changed text; one pass almost always suffices.
+const MAX_PASSES: usize = 8;
+
+/// One redaction made by [`Sanitizer::sanitize`]; it never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    /// RFC 6901 JSON Pointer of the redacted string (`""` is the root); for
+    /// a redacted object key, the pointer of the member under its new key
+    /// followed by `" (key)"`, e.g. `/a/[REDACTED:github_token] (key)`.
+    pub path: String,
+    /// Pattern kind, e.g. `"github_token"`.
+    pub kind: &'static str,
+}
+
+/// A compiled row of the pattern table.
+struct Compiled {
+    kind: &'static str,
+    regex: Regex,
+    has_groups: bool,
+    validate: Option<Validator>,
+    needs: &'static [u8],
+}
+
+/// Compiled once at startup; cheap to share (Send + Sync).
+pub struct Sanitizer {
+    prefilter: AhoCorasick,
+    /// For each prefilter literal, the rows it enables (bit i = `SPECS[i]`)
+    /// wherever it occurs, and those it enables only when a separator
+    /// follows it (label rows).
+    anchor_masks: Vec<(u64, u64)>,
+    patterns: Vec<Compiled>,
+    /// Matches the placeholders this module writes.
+    holes: Regex,
+    /// Length of the shortest prefilter literal.
+    min_anchor: usize,
+    /// Whole-key regexes and the kind used to redact their string value.
+    key_labels: Vec<(Regex, &'static str)>,
+}
+
+/// A candidate redaction: byte range and the row (priority) that found it.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    row: usize,
+}
+
+impl Default for Sanitizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sanitizer {
+    /// Compiles all patterns; the patterns are constants, so this cannot fail.
+    pub fn new() -> Sanitizer {
+        let mut literals: Vec<String> = Vec::new();
+        let mut anchor_masks: Vec<(u64, u64)> = Vec::new();
+        let mut add = |lit: &str, anywhere: u64, labelled: u64| {
+            let lit = lit.to_ascii_lowercase();
+            match literals.iter().position(|l| *l == lit) {
+                Some(i) => {
+                    anchor_masks[i].0 |= anywhere;
+                    anchor_masks[i].1 |= labelled;
+                }
+                None => {
+                    literals.push(lit);
+                    anchor_masks.push((anywhere, labelled));
+                }
+            }
+        };
+        for (i, spec) in SPECS.iter().enumerate() {
+            for a in spec.anchors {
+                match spec.label {
+                    true => add(a, 0, 1 << i),
+                    false => add(a, 1 << i, 0),
+                }
+            }
+        }
+        add(HOLE_ANCHOR, HOLE_BIT, 0);
+        let min_anchor = literals.iter().map(String::len).min().unwrap_or(0);
+        let prefilter = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&literals)
+            .expect("constant prefilter literals compile");
+        let patterns = SPECS
+            .iter()
+            .map(|spec| {
+                let regex = Regex::new(spec.regex).expect("constant credential pattern compiles");
+                Compiled {
+                    kind: spec.kind,
+                    has_groups: regex.captures_len() > 1,
+                    regex,
+                    validate: spec.validate,
+                    needs: spec.needs,
+                }
+            })
+            .collect();
+        let holes = Regex::new(&patterns::placeholder_regex())
+            .expect("constant placeholder pattern compiles");
+        let key_labels = KEY_LABELS
+            .iter()
+            .map(|(re, kind)| {
+                let re = Regex::new(re).expect("constant key label pattern compiles");
+                (re, *kind)
+            })
+            .collect();
+        Sanitizer {
+            prefilter,
+            anchor_masks,
+            patterns,
+            holes,
+            min_anchor,
+            key_labels,
+        }
+    }
+
+    /// Redacts every credential in `s`; returns the text (borrowed when
+    /// nothing matched) and the distinct kinds redacted, in order of first
+    /// occurrence.
+    pub fn redact_str<'a>(&self, s: &'a str) -> (Cow<'a, str>, Vec<&'static str>) {
+        match self.redact_owned(s) {
+            Some((text, kinds)) => (Cow::Owned(text), kinds),
+            None => (Cow::Borrowed(s), Vec::new()),
+        }
+    }
+
+    /// Redacts every string value and object key in `value`, recursively,
+    /// and returns where (JSON Pointer) and what kind was redacted.
+    pub fn sanitize(&self, value: &mut serde_json::Value) -> Vec<Redaction> {
+        let mut out = Vec::new();
+        let mut path = String::new();
+        self.walk(value, &mut path, &mut out);
+        out
+    }
+
+    /// `redact_str`, returning `None` when `s` is unchanged. Repeats until
+    /// nothing more matches, so the result is a fixed point (idempotence);
+    /// each changing pass strictly shrinks the non-placeholder text.
+    fn redact_owned(&self, s: &str) -> Option<(String, Vec<&'static str>)> {
+        self.redact_masked(s, self.scan(s))
+    }
+
+    /// `redact_owned` with the prefilter mask of `s` already computed.
+    fn redact_masked(&self, s: &str, mask: u64) -> Option<(String, Vec<&'static str>)> {
+        let (mut text, mut kinds) = self.redact_once(s, mask)?;
+        for _ in 1..MAX_PASSES {
+            match self.redact_once(&text, self.scan(&text)) {
+                Some((next, more)) => {
+                    text = next;
+                    for k in more {
+                        if !kinds.contains(&k) {
+                            kinds.push(k);
+                        }
+                    }
+                }
+                None => break,
+            }
+        }
+        Some((text, kinds))
+    }
+
+    /// Which rows may match `s` (plus `HOLE_BIT`); 0 for most clean text.
+    fn scan(&self, s: &str) -> u64 {
+        // Fast rejection first (stops at the first literal), and strings
+        // shorter than every literal need no look at all.
+        if s.len() < self.min_anchor || !self.prefilter.is_match(s) {
+            return 0;
+        }
+        let mut mask = 0;
+        for m in self.prefilter.find_overlapping_iter(s) {
+            let (anywhere, labelled) = self.anchor_masks[m.pattern().as_usize()];
+            mask |= anywhere;
+            if labelled != 0 {
+                if patterns::separator_follows(s.as_bytes(), m.end()) {
+                    mask |= labelled;
+                }
+                if m.end() == s.len() {
+                    mask |= LABEL_END_BIT;
+                }
+            }
+        }
+        mask
+    }
+
+    /// One pass over `s` (prefilter mask `mask`): find all spans, merge,
+    /// replace.
+    fn redact_once(&self, s: &str, mask: u64) -> Option<(String, Vec<&'static str>)> {
+        if mask & !(HOLE_BIT | LABEL_END_BIT) == 0 {
+            return None;
+        }
+        let bytes = s.as_bytes();
+        let mut spans = Vec::new();
+        for (row, p) in self.patterns.iter().enumerate() {
+            let needed = || p.needs.is_empty() || p.needs.iter().any(|b| bytes.contains(b));
+            if mask & (1 << row) != 0 && needed() {
+                p.find(s, row, &mut spans);
+            }
+        }
+        if spans.is_empty() {
+            return None;
+        }
+        self.render(s, spans, mask & HOLE_BIT != 0)
+    }
+
+    /// Replaces `spans` in `s`: overlapping spans are merged (kind of the
+    /// highest-priority row), placeholders already present are cut out of
+    /// every span, and leading/trailing whitespace of a span is kept.
+    fn render(
+        &self,
+        s: &str,
+        mut spans: Vec<Span>,
+        has_holes: bool,
+    ) -> Option<(String, Vec<&'static str>)> {
+        let holes: Vec<Range<usize>> = if has_holes {
+            self.holes.find_iter(s).map(|m| m.range()).collect()
+        } else {
+            Vec::new()
+        };
+        spans.sort_unstable_by_key(|sp| (sp.start, sp.row));
+        let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
+        for sp in spans {
+            match merged.last_mut() {
+                Some(cur) if sp.start < cur.end => {
+                    cur.end = cur.end.max(sp.end);
+                    cur.row = cur.row.min(sp.row);
+                }
+                _ => merged.push(sp),
+            }
+        }
+        let mut out = String::new();
+        let mut kinds: Vec<&'static str> = Vec::new();
+        let mut last = 0;
+        for sp in merged {
+            let kind = self.patterns[sp.row].kind;
+            for piece in subtract_holes(sp.start..sp.end, &holes) {
+                let Some(piece) = trim_range(s, piece) else {
+                    continue;
+                };
+                if out.is_empty() {
+                    out.reserve(s.len() + 32);
+                }
+                out.push_str(&s[last..piece.start]);
+                push_placeholder(&mut out, kind);
+                last = piece.end;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+        if kinds.is_empty() {
+            return None;
+        }
+        out.push_str(&s[last..]);
+        Some((out, kinds))
+    }
+
+    /// The kind to redact the whole string value of object key `key` with,
+    /// if `key` (prefilter mask `mask`) is a credential label (`password`,
+    /// `Authorization`...).
+    fn sensitive_key(&self, key: &str, mask: u64) -> Option<&'static str> {
+        if mask & LABEL_END_BIT == 0 {
+            return None;
+        }
+        self.key_labels
+            .iter()
+            .find(|(re, _)| re.is_match(key))
+            .map(|(_, kind)| *kind)
+    }
+
+    /// Redacts all of `value` as `kind` (minus existing placeholders), if
+    /// it looks like a secret at all; `None` leaves it unchanged.
+    fn redact_whole(&self, value: &str, kind: &'static str) -> Option<String> {
+        if kind != AUTH_KIND && !patterns::pair_value(value) {
+            return None;
+        }
+        let row = self.patterns.iter().position(|p| p.kind == kind)?;
+        let span = Span {
+            start: 0,
+            end: value.len(),
+            row,
+        };
+        let has_holes = self.scan(value) & HOLE_BIT != 0;
+        self.render(value, vec![span], has_holes).map(|(s, _)| s)
+    }
+}
+
+impl Compiled {
+    /// Appends this row's accepted matches in `s` to `spans`.
+    fn find(&self, s: &str, row: usize, spans: &mut Vec<Span>) {
+        let accept = |m: regex::Match<'_>| {
+            let ok = !m.is_empty() && self.validate.is_none_or(|v| v(m.as_str()));
+            ok.then_some(Span {
+                start: m.start(),
+                end: m.end(),
+                row,
+            })
+        };
+        if self.has_groups {
+            for caps in self.regex.captures_iter(s) {
+                let m = caps.iter().skip(1).flatten().next().or_else(|| caps.get(0));
+                if let Some(sp) = m.and_then(accept) {
+                    spans.push(sp);
+                }
+            }
+        } else {
+            spans.extend(self.regex.find_iter(s).filter_map(accept));
+        }
+    }
+}
+
+/// `[REDACTED:<kind>]`.
+fn push_placeholder(out: &mut String, kind: &str) {
+    out.push_str("[REDACTED:");
+    out.push_str(kind);
+    out.push(']');
+}
+
+/// `range` minus the (sorted, disjoint) `holes`.
+fn subtract_holes(range: Range<usize>, holes: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut pieces = Vec::with_capacity(1);
+    let mut cur = range.start;
+    for h in holes {
+        if h.end <= cur || h.start >= range.end {
+            continue;
+        }
+        if h.start > cur {
+            pieces.push(cur..h.start);
+        }
+        cur = cur.max(h.end);
+    }
+    if cur < range.end {
+        pieces.push(cur..range.end);
+    }
+    pieces
+}
+
+/// `range` without leading/trailing whitespace; `None` if nothing is left.
+fn trim_range(s: &str, range: Range<usize>) -> Option<Range<usize>> {
+    let text = s.get(range.clone())?;
+    let lead = text.len() - text.trim_start().len();
+    let trail = text.len() - text.trim_end().len();
+    let r = range.start + lead..range.end - trail;
+    (r.start < r.end).then_some(r)
+}

@@ -1,0 +1,135 @@
+//! Opening, closing and restoring sessions: the directory, the socket, the table entry.
+//!
+//! A session's record (`session.json`) sits beside its socket so that a core
+//! restarted after a crash rebinds the same sockets for the same groups.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{new_session_id, Session, SessionSummary};
+use crate::config::valid_group_name;
+use crate::core::Core;
+use crate::paths::create_private_dir;
+
+/// Why a session could not be opened or closed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The group is not in the configuration.
+    #[error("group `{0}` is not configured; add [groups.{0}] to config.toml")]
+    UnknownGroup(String),
+    /// Too many sessions.
+    #[error("{0} sessions are open, the configured maximum")]
+    TooMany(usize),
+    /// No such session.
+    #[error("no session `{0}`")]
+    NoSuchSession(String),
+    /// The socket could not be bound.
+    #[error(transparent)]
+    Bind(#[from] super::socket::BindError),
+    /// The session directory could not be made.
+    #[error("cannot prepare {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    id: String,
+    group: String,
+    started_at: String,
+}
+
+/// Opens a session for `group`: a fresh directory and a bound socket.
+pub async fn open(core: &Core, group: &str) -> Result<SessionSummary, SessionError> {
+    if !valid_group_name(group) || !core.policy().has_group(group) {
+        return Err(SessionError::UnknownGroup(
+            group.chars().take(64).filter(|c| !c.is_control()).collect(),
+        ));
+    }
+    let max = core.config().core.max_sessions;
+    if core.sessions.len() >= max {
+        return Err(SessionError::TooMany(max));
+    }
+    let id = new_session_id();
+    let record = Record {
+        id: id.clone(),
+        group: group.to_owned(),
+        started_at: crate::time::now_rfc3339(),
+    };
+    let session = activate(core, record).await?;
+    core.audit(&session, "session.opened", json!({}));
+    Ok(session.summary())
+}
+
+async fn activate(core: &Core, record: Record) -> Result<Arc<Session>, SessionError> {
+    let dir = core.home.session_dir(&record.id);
+    let dir_err = |source| SessionError::Dir {
+        path: dir.display().to_string(),
+        source,
+    };
+    create_private_dir(&dir).map_err(dir_err)?;
+    let record_text = serde_json::to_vec(&record).unwrap_or_default();
+    std::fs::write(dir.join("session.json"), record_text).map_err(dir_err)?;
+    let socket = core.home.session_socket(&record.id);
+    core.sockets.bind(&record.id, &socket).await?;
+    let session = Arc::new(Session::new(record.id, record.group, record.started_at, socket));
+    core.sessions.insert(Arc::clone(&session));
+    Ok(session)
+}
+
+/// Closes a session: the socket goes, its directory is removed, pending calls are denied.
+pub async fn close(core: &Core, id: &str) -> Result<(), SessionError> {
+    let session = core
+        .sessions
+        .remove(id)
+        .ok_or_else(|| SessionError::NoSuchSession(id.chars().take(64).collect()))?;
+    core.sockets.unbind(&session.id).await;
+    core.rate_limiter.forget_session(&session.id);
+    core.confirmations.forget_session(&session.id);
+    let _ = std::fs::remove_dir_all(core.home.session_dir(&session.id));
+    core.audit(&session, "session.closed", json!({}));
+    Ok(())
+}
+
+/// Rebinds the sessions a previous core left behind; drops those that no longer fit.
+pub async fn restore(core: &Core) -> usize {
+    let Ok(entries) = std::fs::read_dir(core.home.sessions_dir()) else {
+        return 0;
+    };
+    let mut restored = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let dir = entry.path();
+        let record = std::fs::read(dir.join("session.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+            .filter(|r| {
+                entry.file_name().to_str() == Some(r.id.as_str())
+                    && r.id.len() == 16
+                    && r.id.bytes().all(|b| b.is_ascii_hexdigit())
+                    && core.policy().has_group(&r.group)
+            });
+        let Some(record) = record else {
+            tracing::info!(dir = %dir.display(), "removing a stale session directory");
+            let _ = std::fs::remove_dir_all(&dir);
+            continue;
+        };
+        match activate(core, record).await {
+            Ok(session) => {
+                core.audit(&session, "session.restored", json!({}));
+                restored += 1;
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot restore a session");
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+    }
+    restored
+}

@@ -1,0 +1,281 @@
+//! The harness every integration test shares: a real `carapace` core on a temp
+//! home, sessions opened through the real CLI, and calls made with the real `ipc`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The built `carapace` binary.
+pub fn carapace_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_carapace"))
+}
+
+/// The built `ipc` binary (same target dir), built on demand if missing.
+pub fn ipc_bin() -> PathBuf {
+    let path = carapace_bin().with_file_name("ipc");
+    if !path.is_file() {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "carapace-ipc", "--bin", "ipc"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building ipc failed");
+    }
+    path
+}
+
+/// The fixture plugins directory (holds the Python `pytools` plugin).
+pub fn fixture_plugins() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins")
+}
+
+/// A config allowing group `main` everything and group `limited` only `list_tools`.
+pub const BASIC_CONFIG: &str = r#"
+[core]
+log_level = "info"
+[groups.main]
+tools = ["*"]
+[groups.limited]
+tools = ["list_tools"]
+rate_limit = { per_minute = 60, burst = 2 }
+"#;
+
+/// A running core on a throw-away home; stopped (or killed) on drop.
+pub struct TestCore {
+    pub home: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl TestCore {
+    /// Starts a core with `config` and no plugins.
+    pub fn start(config: &str) -> TestCore {
+        Self::start_with(config, false)
+    }
+
+    /// Starts a core with `config` and the fixture plugins.
+    pub fn start_with_plugins(config: &str) -> TestCore {
+        Self::start_with(config, true)
+    }
+
+    fn start_with(config: &str, plugins: bool) -> TestCore {
+        let home = tempfile::Builder::new()
+            .prefix("cpt-")
+            .tempdir_in("/tmp")
+            .expect("temp home");
+        let mut text = config.to_owned();
+        if plugins {
+            text.push_str(&format!(
+                "\n[plugins]\ndirs = [\"{}\"]\n",
+                fixture_plugins().display()
+            ));
+        }
+        std::fs::write(home.path().join("config.toml"), text).expect("write config");
+        let mut core = TestCore { home, child: None };
+        core.launch();
+        core
+    }
+
+    /// Starts (or restarts) the core process on this home.
+    pub fn launch(&mut self) {
+        let log = std::fs::File::create(self.home.path().join("core.log")).expect("log file");
+        let child = Command::new(carapace_bin())
+            .arg("--home")
+            .arg(self.home.path())
+            .arg("start")
+            .env("SENTINEL_SECRET", "must-not-reach-plugins")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start carapace");
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if self.cli(&["status", "--json"]).status.success() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("core exited at start ({status}): {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("core did not start: {}", self.log());
+    }
+
+    /// The core's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Whether the core process is still alive.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILLs the core (no drain, no cleanup).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the core through the CLI and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = self.cli(&["stop"]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The core's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("core.log")).unwrap_or_default()
+    }
+
+    /// Runs the `carapace` CLI against this home.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(carapace_bin())
+            .arg("--home")
+            .arg(self.home.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run carapace")
+    }
+
+    /// Runs the CLI and parses its stdout as JSON (it must succeed).
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "carapace {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+
+    /// Opens a session for `group` through the CLI.
+    pub fn open_session(&self, group: &str) -> TestSession {
+        let summary = self.cli_json(&["session", "open", "--group", group, "--json"]);
+        TestSession {
+            id: summary["id"].as_str().expect("id").to_owned(),
+            socket: PathBuf::from(summary["socket"].as_str().expect("socket")),
+        }
+    }
+
+    /// The audit log's entries (events only), oldest first.
+    pub fn audit_events(&self) -> Vec<Value> {
+        let out = self.cli(&["audit", "tail", "-n", "100000", "--json"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["event"].clone())
+            .collect()
+    }
+
+    /// Waits until `cond` holds for the audit events (the writer is asynchronous).
+    pub fn wait_for_audit(&self, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.audit_events();
+            if cond(&events) {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "audit never showed {what}: {events:#?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestCore {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An open session.
+#[derive(Debug, Clone)]
+pub struct TestSession {
+    pub id: String,
+    pub socket: PathBuf,
+}
+
+/// What one `ipc` run produced.
+#[derive(Debug)]
+pub struct IpcRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl IpcRun {
+    /// The result JSON on stdout.
+    pub fn result(&self) -> Value {
+        assert_eq!(self.code, 0, "expected success, got: {}", self.stderr);
+        serde_json::from_str(self.stdout.trim()).expect("result JSON")
+    }
+
+    /// The structured error on stderr.
+    pub fn error(&self) -> Value {
+        assert_eq!(self.code, 1, "expected a structured error, got: {self:?}");
+        serde_json::from_str(self.stderr.trim()).expect("error JSON")
+    }
+}
+
+impl TestSession {
+    /// Runs the real `ipc` binary against this session.
+    pub fn ipc(&self, args: &[&str]) -> IpcRun {
+        self.ipc_with(args, None, "10")
+    }
+
+    /// Runs `ipc` with optional stdin and a timeout in seconds.
+    pub fn ipc_with(&self, args: &[&str], stdin: Option<&[u8]>, timeout: &str) -> IpcRun {
+        use std::io::Write;
+        let mut child = Command::new(ipc_bin())
+            .args(args)
+            .env_clear()
+            .env("CARAPACE_IPC_SOCKET", &self.socket)
+            .env("CARAPACE_IPC_TIMEOUT", timeout)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ipc");
+        if let Some(bytes) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin");
+            let _ = pipe.write_all(bytes);
+        }
+        let out = child.wait_with_output().expect("ipc output");
+        IpcRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Sends raw frames over libzmq (a DEALER) and returns the parsed answer, or None on timeout.
+    pub fn raw(&self, body: &[u8]) -> Option<Value> {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER).expect("dealer");
+        socket.set_linger(0).expect("linger");
+        socket.set_rcvtimeo(5000).expect("rcvtimeo");
+        socket
+            .connect(&format!("ipc://{}", self.socket.display()))
+            .expect("connect");
+        socket.send(body, 0).expect("send");
+        let reply = socket.recv_bytes(0).ok()?;
+        Some(serde_json::from_slice(&reply).expect("answers are JSON"))
+    }
+}

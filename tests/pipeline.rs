@@ -1,0 +1,203 @@
+//! The six stages seen from outside: the real core, the real `ipc`, real sockets.
+//!
+//! Rule: every call gets either its result or a structured error with the code
+//! DESIGN.md §2 names for that stage, and every outcome is in the audit log.
+
+mod common;
+
+use common::{TestCore, BASIC_CONFIG};
+use serde_json::{json, Value};
+
+#[test]
+fn an_allowed_call_returns_its_result_and_is_audited() {
+    let core = TestCore::start(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let info = session.ipc(&["get_session_info"]).result();
+    assert_eq!(info["group"], "main");
+    assert_eq!(info["session"], session.id.as_str());
+    let tools = session.ipc(&["tool.invoke.list_tools", "{}"]).result();
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["get_diagnostics", "get_session_info", "list_tools"]);
+    core.wait_for_audit("routed and sent", |events| {
+        events.iter().any(|e| e["kind"] == "request.routed" && e["tool"] == "get_session_info")
+            && events.iter().filter(|e| e["kind"] == "response.sent").count() >= 2
+    });
+}
+
+#[test]
+fn identity_comes_from_the_socket_not_the_message() {
+    let core = TestCore::start(BASIC_CONFIG);
+    let limited = core.open_session("limited");
+    // A message claiming another group is refused outright, never believed.
+    let claim = json!({"topic": "tool.invoke.get_session_info", "correlation": "c", "arguments": {}, "group": "main"});
+    let answer = limited.raw(claim.to_string().as_bytes()).expect("answer");
+    assert_eq!(answer["payload"]["error"]["code"], "MALFORMED_MESSAGE");
+    assert_eq!(answer["payload"]["error"]["field"], "group");
+    assert_eq!(answer["group"], "limited");
+    let refused = limited.ipc(&["get_session_info"]).error();
+    assert_eq!(refused["code"], "UNAUTHORIZED");
+    assert_eq!(refused["stage"], 4);
+}
+
+#[test]
+fn unknown_tools_are_refused_at_stage_2() {
+    let core = TestCore::start(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let error = session.ipc(&["no_such_tool"]).error();
+    assert_eq!(error["code"], "UNKNOWN_TOOL");
+    assert_eq!(error["stage"], 2);
+    assert_eq!(error["retriable"], false);
+    let odd_topic = json!({"topic": "event.publish", "correlation": "x", "arguments": {}});
+    let answer = session.raw(odd_topic.to_string().as_bytes()).expect("answer");
+    assert_eq!(answer["payload"]["error"]["code"], "UNKNOWN_TOOL");
+    assert_eq!(answer["correlation"], "x");
+}
+
+#[test]
+fn validation_names_the_offending_field() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let extra = session.ipc(&["echo", r#"{"text":"hi","admin":true}"#]).error();
+    assert_eq!(extra["code"], "VALIDATION_FAILED");
+    assert_eq!(extra["stage"], 3);
+    assert_eq!(extra["field"], "admin");
+    let missing = session.ipc(&["echo", "{}"]).error();
+    assert_eq!(missing["field"], "text");
+    let wrong_type = session.ipc(&["echo", r#"{"text":"hi","count":"many"}"#]).error();
+    assert_eq!(wrong_type["field"], "count");
+    let proto = session.ipc(&["echo", r#"{"text":"hi","__proto__":{"x":1}}"#]).error();
+    assert_eq!(proto["field"], "__proto__");
+    let intrinsic_extra = session.ipc(&["list_tools", r#"{"verbose":true}"#]).error();
+    assert_eq!(intrinsic_extra["field"], "verbose");
+}
+
+#[test]
+fn group_refusal_and_rate_limit_are_stage_4() {
+    let core = TestCore::start(BASIC_CONFIG);
+    let session = core.open_session("limited");
+    let refused = session.ipc(&["get_diagnostics"]).error();
+    assert_eq!(refused["code"], "UNAUTHORIZED");
+    session.ipc(&["list_tools"]).result();
+    session.ipc(&["list_tools"]).result();
+    let limited = session.ipc(&["list_tools"]).error();
+    assert_eq!(limited["code"], "RATE_LIMITED");
+    assert_eq!(limited["stage"], 4);
+    assert_eq!(limited["retriable"], true);
+    assert!(limited["retry_after"].as_u64().is_some_and(|s| s >= 1), "{limited}");
+    // The limit is per session: a new session of the same group starts full.
+    let other = core.open_session("limited");
+    other.ipc(&["list_tools"]).result();
+    let events = core.wait_for_audit("rate limit rejection", |events| {
+        events.iter().any(|e| e["kind"] == "request.rejected" && e["code"] == "RATE_LIMITED")
+    });
+    assert!(events.iter().any(|e| e["kind"] == "request.rejected" && e["code"] == "UNAUTHORIZED"));
+}
+
+#[test]
+fn a_group_not_in_config_cannot_open_a_session() {
+    let core = TestCore::start(BASIC_CONFIG);
+    let out = core.cli(&["session", "open", "--group", "strangers"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not configured"));
+    let out = core.cli(&["session", "open", "--group", "../../etc"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn plugin_calls_cross_a_process_with_a_clean_environment() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let echoed = session.ipc(&["echo", r#"{"text":"hello","count":2}"#]).result();
+    assert_eq!(echoed["text"], "hello");
+    assert_eq!(echoed["count"], 2);
+    let data_dir = core.home.path().join("data/pytools");
+    assert_eq!(echoed["cwd"], data_dir.display().to_string());
+    let env: Vec<&str> = echoed["env_keys"]
+        .as_array()
+        .expect("env keys")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!env.contains(&"SENTINEL_SECRET"), "the core's environment leaked: {env:?}");
+    // Only what the core sets, plus what an interpreter launcher (a pyenv shim, a shell) adds itself.
+    let launcher_made = |k: &str| ["PWD", "SHLVL", "_"].contains(&k) || k.contains("PYENV");
+    assert!(
+        env.iter().all(|k| ["PATH", "LANG", "HOME"].contains(k) || k.starts_with("CARAPACE_") || launcher_made(k)),
+        "unexpected variables reached the plugin: {env:?}"
+    );
+    let from_stdin = session.ipc_with(&["echo", "-"], Some(br#"{"text":"piped"}"#), "10").result();
+    assert_eq!(from_stdin["text"], "piped");
+}
+
+#[test]
+fn plugin_errors_are_normalised_and_credentials_redacted() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let own = session.ipc(&["fail"]).error();
+    assert_eq!(own["code"], "HANDLER_ERROR");
+    assert_eq!(own["message"], "the mailbox is full");
+    let reserved = session.ipc(&["fail", r#"{"code":"UNAUTHORIZED"}"#]).error();
+    assert_eq!(reserved["code"], "HANDLER_ERROR", "a plugin may not claim a core code");
+    let leaked = session.ipc(&["leak"]).result();
+    let text = leaked.to_string();
+    assert!(!text.contains("ghp_Ab1"), "{text}");
+    assert!(!text.contains("pwpwpw"), "{text}");
+    assert!(!text.contains("toktok"), "{text}");
+    assert!(text.contains("REDACTED"), "{text}");
+    assert!(text.contains("db.internal"), "the host survives redaction: {text}");
+    let events = core.wait_for_audit("redaction", |events| {
+        events.iter().any(|e| e["kind"] == "response.redacted")
+    });
+    let audit_text = serde_json::to_string(&events).expect("json");
+    assert!(!audit_text.contains("ghp_Ab1"), "the audit log must not hold the secret");
+}
+
+#[test]
+fn oversize_answers_become_handler_errors() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let fits = session.ipc(&["big", r#"{"bytes":1000}"#]).result();
+    assert_eq!(fits["blob"].as_str().map(str::len), Some(1000));
+    let capped = session.ipc(&["big", r#"{"bytes":1048400}"#]).error();
+    assert_eq!(capped["code"], "HANDLER_ERROR");
+    let over_line = session.ipc(&["big", r#"{"bytes":2000000}"#]).error();
+    assert_eq!(over_line["code"], "PLUGIN_ERROR");
+}
+
+#[test]
+fn slow_plugins_time_out_and_broken_ones_become_unavailable() {
+    let config = format!("{BASIC_CONFIG}\n");
+    let config = config.replace("[core]\n", "[core]\ntool_deadline_secs = 1\n");
+    let core = TestCore::start_with_plugins(&config);
+    let session = core.open_session("main");
+    let timeout = session.ipc(&["slow", r#"{"seconds":3}"#]).error();
+    assert_eq!(timeout["code"], "PLUGIN_TIMEOUT");
+    assert_eq!(timeout["stage"], 6);
+    assert_eq!(timeout["retriable"], true);
+    // The late answer is dropped; the plugin keeps serving.
+    session.ipc(&["echo", r#"{"text":"still here"}"#]).result();
+    let garbled = session.ipc(&["garble"]).error();
+    assert_eq!(garbled["code"], "PLUGIN_ERROR");
+    assert!(!garbled["message"].as_str().unwrap_or("").contains("json"), "generic message");
+    let down = session.ipc(&["echo", r#"{"text":"anyone?"}"#]).error();
+    assert_eq!(down["code"], "PLUGIN_UNAVAILABLE");
+    // The core itself still answers.
+    session.ipc(&["list_tools"]).result();
+}
+
+#[test]
+fn a_crashing_plugin_fails_its_call_and_nothing_else() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let crashed = session.ipc(&["crash"]).error();
+    assert_eq!(crashed["code"], "PLUGIN_ERROR");
+    let info = session.ipc(&["get_session_info"]).result();
+    let plugin = &info["plugins"][0];
+    assert_eq!(plugin["name"], "pytools");
+    assert_eq!(plugin["state"], "stopped");
+}
