@@ -67,11 +67,17 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     )
     .is_ok()
     {
-        return Err(StartError::AlreadyRunning(home.root().display().to_string()));
+        return Err(StartError::AlreadyRunning(
+            home.root().display().to_string(),
+        ));
     }
     make_non_dumpable();
-    let writer = AuditWriter::open(&home.audit_dir(), &home.audit_key(), config.audit.rotate_bytes)
-        .map_err(|e| StartError::Audit(e.to_string()))?;
+    let writer = AuditWriter::open(
+        &home.audit_dir(),
+        &home.audit_key(),
+        config.audit.rotate_bytes,
+    )
+    .map_err(|e| StartError::Audit(e.to_string()))?;
     let audit = AuditLog::start(writer);
 
     let dirs = plugins::search_dirs(&home, &config.plugins.dirs);
@@ -99,7 +105,8 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         audit,
     }));
     let restored = lifecycle::restore(&core).await;
-    let listener = crate::control::server::bind(&core).map_err(|e| StartError::Socket(e.to_string()))?;
+    let listener =
+        crate::control::server::bind(&core).map_err(|e| StartError::Socket(e.to_string()))?;
     let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
     core.audit_core(
         "core.started",
@@ -109,8 +116,16 @@ pub async fn run(home: Home) -> Result<(), StartError> {
 
     let stop = Arc::new(Notify::new());
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let dispatcher = tokio::spawn(dispatch(Arc::clone(&core), inbound_rx, Arc::clone(&in_flight)));
-    let control = tokio::spawn(crate::control::server::serve(listener, Arc::clone(&core), Arc::clone(&stop)));
+    let dispatcher = tokio::spawn(dispatch(
+        Arc::clone(&core),
+        inbound_rx,
+        Arc::clone(&in_flight),
+    ));
+    let control = tokio::spawn(crate::control::server::serve(
+        listener,
+        Arc::clone(&core),
+        Arc::clone(&stop),
+    ));
     wait_for_stop(&stop).await;
 
     tracing::info!("stopping: draining calls in flight");
@@ -125,7 +140,10 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     }
     core.plugins().shutdown().await;
     sockets.stop();
-    core.audit_core("core.stopped", json!({"abandoned_calls": in_flight.load(Ordering::SeqCst)}));
+    core.audit_core(
+        "core.stopped",
+        json!({"abandoned_calls": in_flight.load(Ordering::SeqCst)}),
+    );
     if let Err(e) = core.audit_log().flush() {
         tracing::error!(error = %e, "audit log flush failed at stop");
     }
@@ -135,7 +153,11 @@ pub async fn run(home: Home) -> Result<(), StartError> {
 }
 
 /// Routes each inbound message to a pipeline task and its answer back to the socket.
-async fn dispatch(core: Arc<Core>, mut inbound: mpsc::Receiver<Inbound>, in_flight: Arc<AtomicUsize>) {
+async fn dispatch(
+    core: Arc<Core>,
+    mut inbound: mpsc::Receiver<Inbound>,
+    in_flight: Arc<AtomicUsize>,
+) {
     while let Some(message) = inbound.recv().await {
         let Some(session) = core.sessions.get(&message.session_id) else {
             continue;
@@ -161,8 +183,10 @@ async fn dispatch(core: Arc<Core>, mut inbound: mpsc::Receiver<Inbound>, in_flig
 
 async fn wait_for_stop(stop: &Notify) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         stop.notified().await;
         return;
     };

@@ -13,7 +13,11 @@ use serde_json::Value;
 fn call_in_background(session: &TestSession) -> std::thread::JoinHandle<common::IpcRun> {
     let session = session.clone();
     std::thread::spawn(move || {
-        session.ipc_with(&["send_message", r#"{"to":"alice","text":"hi"}"#], None, "30")
+        session.ipc_with(
+            &["send_message", r#"{"to":"alice","text":"hi"}"#],
+            None,
+            "30",
+        )
     })
 }
 
@@ -24,7 +28,10 @@ fn wait_pending(core: &TestCore) -> Value {
         if let Some(first) = pending.as_array().and_then(|a| a.first()) {
             return first.clone();
         }
-        assert!(Instant::now() < deadline, "no pending confirmation appeared");
+        assert!(
+            Instant::now() < deadline,
+            "no pending confirmation appeared"
+        );
         std::thread::sleep(Duration::from_millis(30));
     }
 }
@@ -47,8 +54,12 @@ fn approval_runs_the_call_once() {
     let again = core.cli(&["confirm", "approve", id]);
     assert!(!again.status.success());
     core.wait_for_audit("confirmation outcome", |events| {
-        events.iter().any(|e| e["kind"] == "confirmation.resolved" && e["outcome"] == "approved")
-            && events.iter().any(|e| e["kind"] == "confirmation.decided" && e["approved"] == true)
+        events
+            .iter()
+            .any(|e| e["kind"] == "confirmation.resolved" && e["outcome"] == "approved")
+            && events
+                .iter()
+                .any(|e| e["kind"] == "confirmation.decided" && e["approved"] == true)
     });
 }
 
@@ -77,7 +88,11 @@ fn no_decision_times_out() {
     assert_eq!(error["code"], "CONFIRMATION_TIMEOUT");
     assert_eq!(error["stage"], 5);
     let pending = core.cli_json(&["confirm", "list", "--json"]);
-    assert_eq!(pending, serde_json::json!([]), "an expired call is withdrawn");
+    assert_eq!(
+        pending,
+        serde_json::json!([]),
+        "an expired call is withdrawn"
+    );
 }
 
 #[test]

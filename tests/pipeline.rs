@@ -24,8 +24,14 @@ fn an_allowed_call_returns_its_result_and_is_audited() {
         .collect();
     assert_eq!(names, ["get_diagnostics", "get_session_info", "list_tools"]);
     core.wait_for_audit("routed and sent", |events| {
-        events.iter().any(|e| e["kind"] == "request.routed" && e["tool"] == "get_session_info")
-            && events.iter().filter(|e| e["kind"] == "response.sent").count() >= 2
+        events
+            .iter()
+            .any(|e| e["kind"] == "request.routed" && e["tool"] == "get_session_info")
+            && events
+                .iter()
+                .filter(|e| e["kind"] == "response.sent")
+                .count()
+                >= 2
     });
 }
 
@@ -53,7 +59,9 @@ fn unknown_tools_are_refused_at_stage_2() {
     assert_eq!(error["stage"], 2);
     assert_eq!(error["retriable"], false);
     let odd_topic = json!({"topic": "event.publish", "correlation": "x", "arguments": {}});
-    let answer = session.raw(odd_topic.to_string().as_bytes()).expect("answer");
+    let answer = session
+        .raw(odd_topic.to_string().as_bytes())
+        .expect("answer");
     assert_eq!(answer["payload"]["error"]["code"], "UNKNOWN_TOOL");
     assert_eq!(answer["correlation"], "x");
 }
@@ -62,15 +70,21 @@ fn unknown_tools_are_refused_at_stage_2() {
 fn validation_names_the_offending_field() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
-    let extra = session.ipc(&["echo", r#"{"text":"hi","admin":true}"#]).error();
+    let extra = session
+        .ipc(&["echo", r#"{"text":"hi","admin":true}"#])
+        .error();
     assert_eq!(extra["code"], "VALIDATION_FAILED");
     assert_eq!(extra["stage"], 3);
     assert_eq!(extra["field"], "admin");
     let missing = session.ipc(&["echo", "{}"]).error();
     assert_eq!(missing["field"], "text");
-    let wrong_type = session.ipc(&["echo", r#"{"text":"hi","count":"many"}"#]).error();
+    let wrong_type = session
+        .ipc(&["echo", r#"{"text":"hi","count":"many"}"#])
+        .error();
     assert_eq!(wrong_type["field"], "count");
-    let proto = session.ipc(&["echo", r#"{"text":"hi","__proto__":{"x":1}}"#]).error();
+    let proto = session
+        .ipc(&["echo", r#"{"text":"hi","__proto__":{"x":1}}"#])
+        .error();
     assert_eq!(proto["field"], "__proto__");
     let intrinsic_extra = session.ipc(&["list_tools", r#"{"verbose":true}"#]).error();
     assert_eq!(intrinsic_extra["field"], "verbose");
@@ -88,14 +102,21 @@ fn group_refusal_and_rate_limit_are_stage_4() {
     assert_eq!(limited["code"], "RATE_LIMITED");
     assert_eq!(limited["stage"], 4);
     assert_eq!(limited["retriable"], true);
-    assert!(limited["retry_after"].as_u64().is_some_and(|s| s >= 1), "{limited}");
+    assert!(
+        limited["retry_after"].as_u64().is_some_and(|s| s >= 1),
+        "{limited}"
+    );
     // The limit is per session: a new session of the same group starts full.
     let other = core.open_session("limited");
     other.ipc(&["list_tools"]).result();
     let events = core.wait_for_audit("rate limit rejection", |events| {
-        events.iter().any(|e| e["kind"] == "request.rejected" && e["code"] == "RATE_LIMITED")
+        events
+            .iter()
+            .any(|e| e["kind"] == "request.rejected" && e["code"] == "RATE_LIMITED")
     });
-    assert!(events.iter().any(|e| e["kind"] == "request.rejected" && e["code"] == "UNAUTHORIZED"));
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "request.rejected" && e["code"] == "UNAUTHORIZED"));
 }
 
 #[test]
@@ -112,7 +133,9 @@ fn a_group_not_in_config_cannot_open_a_session() {
 fn plugin_calls_cross_a_process_with_a_clean_environment() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
-    let echoed = session.ipc(&["echo", r#"{"text":"hello","count":2}"#]).result();
+    let echoed = session
+        .ipc(&["echo", r#"{"text":"hello","count":2}"#])
+        .result();
     assert_eq!(echoed["text"], "hello");
     assert_eq!(echoed["count"], 2);
     let data_dir = core.home.path().join("data/pytools");
@@ -123,14 +146,21 @@ fn plugin_calls_cross_a_process_with_a_clean_environment() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(!env.contains(&"SENTINEL_SECRET"), "the core's environment leaked: {env:?}");
+    assert!(
+        !env.contains(&"SENTINEL_SECRET"),
+        "the core's environment leaked: {env:?}"
+    );
     // Only what the core sets, plus what an interpreter launcher (a pyenv shim, a shell) adds itself.
     let launcher_made = |k: &str| ["PWD", "SHLVL", "_"].contains(&k) || k.contains("PYENV");
     assert!(
-        env.iter().all(|k| ["PATH", "LANG", "HOME"].contains(k) || k.starts_with("CARAPACE_") || launcher_made(k)),
+        env.iter().all(|k| ["PATH", "LANG", "HOME"].contains(k)
+            || k.starts_with("CARAPACE_")
+            || launcher_made(k)),
         "unexpected variables reached the plugin: {env:?}"
     );
-    let from_stdin = session.ipc_with(&["echo", "-"], Some(br#"{"text":"piped"}"#), "10").result();
+    let from_stdin = session
+        .ipc_with(&["echo", "-"], Some(br#"{"text":"piped"}"#), "10")
+        .result();
     assert_eq!(from_stdin["text"], "piped");
 }
 
@@ -142,19 +172,28 @@ fn plugin_errors_are_normalised_and_credentials_redacted() {
     assert_eq!(own["code"], "HANDLER_ERROR");
     assert_eq!(own["message"], "the mailbox is full");
     let reserved = session.ipc(&["fail", r#"{"code":"UNAUTHORIZED"}"#]).error();
-    assert_eq!(reserved["code"], "HANDLER_ERROR", "a plugin may not claim a core code");
+    assert_eq!(
+        reserved["code"], "HANDLER_ERROR",
+        "a plugin may not claim a core code"
+    );
     let leaked = session.ipc(&["leak"]).result();
     let text = leaked.to_string();
     assert!(!text.contains("ghp_Ab1"), "{text}");
     assert!(!text.contains("pwpwpw"), "{text}");
     assert!(!text.contains("toktok"), "{text}");
     assert!(text.contains("REDACTED"), "{text}");
-    assert!(text.contains("db.internal"), "the host survives redaction: {text}");
+    assert!(
+        text.contains("db.internal"),
+        "the host survives redaction: {text}"
+    );
     let events = core.wait_for_audit("redaction", |events| {
         events.iter().any(|e| e["kind"] == "response.redacted")
     });
     let audit_text = serde_json::to_string(&events).expect("json");
-    assert!(!audit_text.contains("ghp_Ab1"), "the audit log must not hold the secret");
+    assert!(
+        !audit_text.contains("ghp_Ab1"),
+        "the audit log must not hold the secret"
+    );
 }
 
 #[test]
@@ -183,7 +222,10 @@ fn slow_plugins_time_out_and_broken_ones_become_unavailable() {
     session.ipc(&["echo", r#"{"text":"still here"}"#]).result();
     let garbled = session.ipc(&["garble"]).error();
     assert_eq!(garbled["code"], "PLUGIN_ERROR");
-    assert!(!garbled["message"].as_str().unwrap_or("").contains("json"), "generic message");
+    assert!(
+        !garbled["message"].as_str().unwrap_or("").contains("json"),
+        "generic message"
+    );
     let down = session.ipc(&["echo", r#"{"text":"anyone?"}"#]).error();
     assert_eq!(down["code"], "PLUGIN_UNAVAILABLE");
     // The core itself still answers.

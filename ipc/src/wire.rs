@@ -127,7 +127,9 @@ fn check_object(mut object: Map<String, Value>) -> Result<WireRequest, WireError
         let field = truncate(extra, 64);
         return Err(WireError::new(
             ErrorCode::MalformedMessage,
-            format!("unexpected field `{field}`; only topic, correlation and arguments are allowed"),
+            format!(
+                "unexpected field `{field}`; only topic, correlation and arguments are allowed"
+            ),
         )
         .field(&field));
     }
@@ -260,8 +262,9 @@ mod tests {
 
     #[test]
     fn a_well_formed_request_parses() {
-        let req = parse_request(br#"{"topic":"tool.invoke.x","correlation":"c1","arguments":{"a":1}}"#)
-            .expect("valid");
+        let req =
+            parse_request(br#"{"topic":"tool.invoke.x","correlation":"c1","arguments":{"a":1}}"#)
+                .expect("valid");
         assert_eq!(req.topic, "tool.invoke.x");
         assert_eq!(req.correlation, "c1");
         assert_eq!(req.arguments["a"], 1);
@@ -269,14 +272,17 @@ mod tests {
 
     #[test]
     fn shape_errors_are_malformed_and_name_the_field() {
-        let err = parse_request(br#"{"topic":"t","correlation":"c","arguments":{},"group":"admin"}"#)
-            .expect_err("extra field");
+        let err =
+            parse_request(br#"{"topic":"t","correlation":"c","arguments":{},"group":"admin"}"#)
+                .expect_err("extra field");
         assert_eq!(err.code, ErrorCode::MalformedMessage);
         assert_eq!(err.field.as_deref(), Some("group"));
         assert_eq!(err.correlation, "c");
-        let err = parse_request(br#"{"topic":"t","correlation":"c","arguments":[]}"#).expect_err("array");
+        let err =
+            parse_request(br#"{"topic":"t","correlation":"c","arguments":[]}"#).expect_err("array");
         assert_eq!(err.field.as_deref(), Some("arguments"));
-        let err = parse_request(br#"{"topic":1,"correlation":"c","arguments":{}}"#).expect_err("type");
+        let err =
+            parse_request(br#"{"topic":1,"correlation":"c","arguments":{}}"#).expect_err("type");
         assert_eq!(err.field.as_deref(), Some("topic"));
         let err = parse_request(br#"{"topic":"t","arguments":{}}"#).expect_err("missing");
         assert_eq!(err.field.as_deref(), Some("correlation"));
@@ -309,7 +315,10 @@ mod tests {
         );
         let err = parse_request(long_corr.as_bytes()).expect_err("long correlation");
         assert_eq!(err.field.as_deref(), Some("correlation"));
-        assert_eq!(err.correlation, "", "an over-long correlation is not echoed");
+        assert_eq!(
+            err.correlation, "",
+            "an over-long correlation is not echoed"
+        );
     }
 
     #[test]

@@ -124,12 +124,22 @@ fn print_entry(entry: &AuditEntry, json: bool) {
         println!("{line}");
         return;
     }
-    let kind = entry.event.get("kind").and_then(Value::as_str).unwrap_or("?");
+    let kind = entry
+        .event
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
     let rest: Vec<String> = entry
         .event
         .iter()
         .filter(|(k, _)| k.as_str() != "kind")
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!("{:>6} {} {:<22} {}", entry.seq, entry.ts, kind, rest.join(" "));
+    println!(
+        "{:>6} {} {:<22} {}",
+        entry.seq,
+        entry.ts,
+        kind,
+        rest.join(" ")
+    );
 }

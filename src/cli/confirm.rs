@@ -49,7 +49,9 @@ pub fn run(home: &Home, command: ConfirmCommand) -> anyhow::Result<ExitCode> {
                     get("tool"),
                     get("group"),
                     get("session"),
-                    p.get("arguments").map(|a| a.to_string()).unwrap_or_default()
+                    p.get("arguments")
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
                 );
             }
         }
@@ -60,7 +62,13 @@ pub fn run(home: &Home, command: ConfirmCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn decide(home: &Home, id: String, approve: bool) -> anyhow::Result<()> {
-    super::ask(home, &ControlRequest::ConfirmDecide { id: id.clone(), approve })?;
+    super::ask(
+        home,
+        &ControlRequest::ConfirmDecide {
+            id: id.clone(),
+            approve,
+        },
+    )?;
     println!("{} {id}", if approve { "approved" } else { "denied" });
     Ok(())
 }

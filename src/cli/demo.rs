@@ -33,7 +33,10 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         .context("cannot make a throw-away home")?;
     let home = Home::at(dir.path().to_owned());
     std::fs::write(home.config_file(), DEMO_CONFIG)?;
-    println!("== Carapace demo on a throw-away home: {}", home.root().display());
+    println!(
+        "== Carapace demo on a throw-away home: {}",
+        home.root().display()
+    );
     let mut core = CoreProcess::start(&home)?;
     let outcome = drive(&home, &ipc);
     core.stop();
@@ -45,7 +48,12 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
             "audit chain intact: {} lines in {} files",
             report.lines, report.files
         ),
-        Some(b) => println!("audit chain BROKEN at {} line {}: {}", b.file.display(), b.line, b.reason),
+        Some(b) => println!(
+            "audit chain BROKEN at {} line {}: {}",
+            b.file.display(),
+            b.line,
+            b.reason
+        ),
     }
     if keep {
         let kept = dir.keep();
@@ -75,15 +83,26 @@ fn drive(home: &Home, ipc: &Path) -> anyhow::Result<()> {
     println!("socket: {socket}\n");
     let steps: [(&str, &[&str]); 5] = [
         ("an allowed call", &["get_session_info"]),
-        ("a refused extra field", &["list_tools", r#"{"verbose":true}"#]),
+        (
+            "a refused extra field",
+            &["list_tools", r#"{"verbose":true}"#],
+        ),
         ("a tool the group may not call", &["get_diagnostics"]),
-        ("the second and third calls still pass (burst 3)", &["get_session_info"]),
+        (
+            "the second and third calls still pass (burst 3)",
+            &["get_session_info"],
+        ),
         ("", &["get_session_info"]),
     ];
     for (what, args) in steps {
         run_ipc(ipc, &socket, what, args)?;
     }
-    run_ipc(ipc, &socket, "the fourth trips the rate limit", &["get_session_info"])?;
+    run_ipc(
+        ipc,
+        &socket,
+        "the fourth trips the rate limit",
+        &["get_session_info"],
+    )?;
     Ok(())
 }
 
@@ -91,7 +110,13 @@ fn run_ipc(ipc: &Path, socket: &str, what: &str, args: &[&str]) -> anyhow::Resul
     if !what.is_empty() {
         println!("-- {what}");
     }
-    println!("$ ipc {}", args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+    println!(
+        "$ ipc {}",
+        args.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let output = Command::new(ipc)
         .args(args)
         .env("CARAPACE_IPC_SOCKET", socket)
@@ -111,7 +136,10 @@ fn run_ipc(ipc: &Path, socket: &str, what: &str, args: &[&str]) -> anyhow::Resul
 }
 
 fn shell_quote(arg: &str) -> String {
-    if arg.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c)) {
+    if arg
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
+    {
         arg.to_owned()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
@@ -128,10 +156,12 @@ fn locate_ipc() -> anyhow::Result<PathBuf> {
     if sibling.is_file() {
         return Ok(sibling);
     }
-    let cargo = std::env::var_os("CARGO").context(
-        "cannot find the `ipc` binary next to carapace; set CARAPACE_IPC_BIN",
-    )?;
-    let release = exe.parent().and_then(Path::file_name).is_some_and(|d| d == "release");
+    let cargo = std::env::var_os("CARGO")
+        .context("cannot find the `ipc` binary next to carapace; set CARAPACE_IPC_BIN")?;
+    let release = exe
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "release");
     println!("== building the ipc binary (cargo build -p carapace-ipc)");
     let mut build = Command::new(cargo);
     build
@@ -178,7 +208,10 @@ impl CoreProcess {
             if let Ok(Some(status)) = process.child.try_wait() {
                 anyhow::bail!("the core exited during start ({status})");
             }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the core did not start within 20 s");
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(20),
+                "the core did not start within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }

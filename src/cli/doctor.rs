@@ -20,11 +20,26 @@ struct Check {
 }
 
 fn ok(name: &'static str, detail: impl Into<String>) -> Check {
-    Check { name, status: "ok", detail: detail.into(), fix: None }
+    Check {
+        name,
+        status: "ok",
+        detail: detail.into(),
+        fix: None,
+    }
 }
 
-fn problem(name: &'static str, status: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-    Check { name, status, detail: detail.into(), fix: Some(fix.into()) }
+fn problem(
+    name: &'static str,
+    status: &'static str,
+    detail: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
 }
 
 /// Runs every check; exits 1 if any failed.
@@ -49,13 +64,22 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check_private(dir: &std::path::Path, name: &'static str) -> Check {
     let shown = dir.display();
     match std::fs::metadata(dir) {
-        Err(_) => problem(name, "warn", format!("{shown} does not exist yet"), "`carapace start` creates it"),
+        Err(_) => problem(
+            name,
+            "warn",
+            format!("{shown} does not exist yet"),
+            "`carapace start` creates it",
+        ),
         Ok(meta) if meta.uid() != nix::unistd::geteuid().as_raw() => problem(
             name,
             "fail",
@@ -65,7 +89,10 @@ fn check_private(dir: &std::path::Path, name: &'static str) -> Check {
         Ok(meta) if meta.mode() & 0o077 != 0 => problem(
             name,
             "fail",
-            format!("{shown} has mode {:o}; others can look inside", meta.mode() & 0o777),
+            format!(
+                "{shown} has mode {:o}; others can look inside",
+                meta.mode() & 0o777
+            ),
             format!("chmod 700 {shown}"),
         ),
         Ok(_) => ok(name, format!("{shown} is private")),
@@ -93,11 +120,26 @@ fn check_config(home: &Home) -> Check {
         Ok(config) if config.groups.is_empty() => problem(
             "config",
             "warn",
-            format!("{} is valid but defines no group, so no session can open", path.display()),
+            format!(
+                "{} is valid but defines no group, so no session can open",
+                path.display()
+            ),
             "carapace config set groups.main.tools '[\"*\"]'",
         ),
-        Ok(config) => ok("config", format!("{} is valid ({} groups)", path.display(), config.groups.len())),
-        Err(e) => problem("config", "fail", e.to_string(), format!("edit {} or run `carapace config show`", path.display())),
+        Ok(config) => ok(
+            "config",
+            format!(
+                "{} is valid ({} groups)",
+                path.display(),
+                config.groups.len()
+            ),
+        ),
+        Err(e) => problem(
+            "config",
+            "fail",
+            e.to_string(),
+            format!("edit {} or run `carapace config show`", path.display()),
+        ),
     }
 }
 

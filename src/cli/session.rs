@@ -59,7 +59,13 @@ pub fn list(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
     }
     for s in all {
         let get = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-        println!("{}  {:<16} {}  {}", get("id"), get("group"), get("started_at"), get("socket"));
+        println!(
+            "{}  {:<16} {}  {}",
+            get("id"),
+            get("group"),
+            get("started_at"),
+            get("socket")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,12 +13,19 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let field = |k: &str| status.get(k).map(|v| v.to_string()).unwrap_or_default();
-    println!("carapace {} running (pid {})", field("version").trim_matches('"'), field("pid"));
+    println!(
+        "carapace {} running (pid {})",
+        field("version").trim_matches('"'),
+        field("pid")
+    );
     println!("  home:      {}", field("home").trim_matches('"'));
     println!("  since:     {}", field("started_at").trim_matches('"'));
     println!("  sessions:  {}", field("sessions"));
     println!("  tools:     {}", field("tools"));
-    println!("  pending confirmations: {}", field("pending_confirmations"));
+    println!(
+        "  pending confirmations: {}",
+        field("pending_confirmations")
+    );
     if let Some(plugins) = status.get("plugins").and_then(|p| p.as_array()) {
         for plugin in plugins {
             let name = plugin.get("name").and_then(|v| v.as_str()).unwrap_or("?");

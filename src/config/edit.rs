@@ -55,17 +55,25 @@ pub fn set(path: &Path, key: &str, raw: &str) -> Result<(), EditError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => return Err(ConfigError::Read { path: path.into(), source }.into()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.into(),
+                source,
+            }
+            .into())
+        }
     };
     Config::parse(&text, path)?;
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        ConfigError::Invalid {
-            path: path.into(),
-            message: e.message().to_owned(),
-        }
-    })?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Invalid {
+                path: path.into(),
+                message: e.message().to_owned(),
+            })?;
     let parts = split_key(key)?;
-    let (last, parents) = parts.split_last().ok_or_else(|| EditError::BadKey(key.into()))?;
+    let (last, parents) = parts
+        .split_last()
+        .ok_or_else(|| EditError::BadKey(key.into()))?;
     let mut table = doc.as_table_mut();
     for part in parents {
         let entry = table
@@ -99,7 +107,10 @@ fn split_key(key: &str) -> Result<Vec<&str>, EditError> {
 fn write_private(path: &Path, text: &str) -> Result<(), EditError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| EditError::Write { path: path.into(), source };
+    let err = |source| EditError::Write {
+        path: path.into(),
+        source,
+    };
     let tmp = path.with_extension("toml.tmp");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -121,13 +132,28 @@ mod tests {
     fn set_keeps_comments_and_order_and_get_reads_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
-        std::fs::write(&path, "# mine\n[core]\n# deadline\ntool_deadline_secs = 5\n").expect("write");
+        std::fs::write(
+            &path,
+            "# mine\n[core]\n# deadline\ntool_deadline_secs = 5\n",
+        )
+        .expect("write");
         set(&path, "core.tool_deadline_secs", "9").expect("set");
         set(&path, "groups.main.tools", r#"["list_*"]"#).expect("set table");
         let text = std::fs::read_to_string(&path).expect("read");
-        assert!(text.starts_with("# mine\n[core]\n# deadline\ntool_deadline_secs = 9"), "{text}");
-        assert_eq!(get(&path, "core.tool_deadline_secs").expect("get").as_integer(), Some(9));
-        assert_eq!(get(&path, "core.log_level").expect("default").as_str(), Some("info"));
+        assert!(
+            text.starts_with("# mine\n[core]\n# deadline\ntool_deadline_secs = 9"),
+            "{text}"
+        );
+        assert_eq!(
+            get(&path, "core.tool_deadline_secs")
+                .expect("get")
+                .as_integer(),
+            Some(9)
+        );
+        assert_eq!(
+            get(&path, "core.log_level").expect("default").as_str(),
+            Some("info")
+        );
     }
 
     #[test]
@@ -138,7 +164,10 @@ mod tests {
         assert!(set(&path, "core.tool_deadline_secs", "soon").is_err());
         assert!(set(&path, "core.nope", "1").is_err());
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "[core]\n");
-        assert!(matches!(get(&path, "core.nope"), Err(EditError::NoSuchKey(_))));
+        assert!(matches!(
+            get(&path, "core.nope"),
+            Err(EditError::NoSuchKey(_))
+        ));
         assert!(matches!(get(&path, "core..x"), Err(EditError::BadKey(_))));
     }
 }

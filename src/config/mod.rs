@@ -246,14 +246,17 @@ mod tests {
     #[test]
     fn bad_group_names_patterns_and_limits_are_refused() {
         assert!(parse("[groups.\"../etc\"]\ntools = []\n").is_err());
-        assert!(parse("[groups.g]\ntools = [\"[\"]\n").expect_err("glob").contains("groups.g.tools[0]"));
+        assert!(parse("[groups.g]\ntools = [\"[\"]\n")
+            .expect_err("glob")
+            .contains("groups.g.tools[0]"));
         assert!(parse("[rate_limit]\nper_minute = 0\n").is_err());
     }
 
     #[test]
     fn group_rate_limit_overrides_the_default() {
-        let config = parse("[groups.a]\ntools=[\"*\"]\nrate_limit={per_minute=1,burst=2}\n[groups.b]\n")
-            .expect("valid");
+        let config =
+            parse("[groups.a]\ntools=[\"*\"]\nrate_limit={per_minute=1,burst=2}\n[groups.b]\n")
+                .expect("valid");
         assert_eq!(config.rate_limit_for("a").burst, 2);
         assert_eq!(config.rate_limit_for("b"), RateLimit::default());
     }

@@ -89,7 +89,12 @@ async fn handle(request: ControlRequest, core: &Core, stop: &Notify) -> ControlR
             Err(e) => ControlResponse::fail(e.to_string()),
         },
         ControlRequest::Sessions => {
-            let all: Vec<Value> = core.sessions.all().iter().map(|s| json!(s.summary())).collect();
+            let all: Vec<Value> = core
+                .sessions
+                .all()
+                .iter()
+                .map(|s| json!(s.summary()))
+                .collect();
             ControlResponse::ok(Value::Array(all))
         }
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),

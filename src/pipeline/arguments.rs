@@ -37,11 +37,9 @@ pub fn validate(resolved: Resolved) -> Result<Validated, ErrorBody> {
                     segments.push(first.clone());
                 }
             }
-            ValidationErrorKind::Required { property } => {
-                if let Value::String(name) = property {
-                    segments.push(name.clone());
-                }
-            }
+            ValidationErrorKind::Required {
+                property: Value::String(name),
+            } => segments.push(name.clone()),
             _ => {}
         }
         let field = segments.join(".");

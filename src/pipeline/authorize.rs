@@ -55,9 +55,7 @@ impl GroupPolicy {
 
     /// Whether `group` may call `tool`; an unconfigured group may call nothing.
     pub fn allows(&self, group: &str, tool: &str) -> bool {
-        self.groups
-            .get(group)
-            .is_some_and(|set| set.is_match(tool))
+        self.groups.get(group).is_some_and(|set| set.is_match(tool))
     }
 }
 

@@ -59,7 +59,11 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
     let (topic, correlation) = (call.topic.clone(), call.correlation.clone());
     let refuse = |error: ErrorBody| {
         let stage = error.stage.unwrap_or(0);
-        core.audit(session, "request.rejected", rejection(stage, &correlation, &error));
+        core.audit(
+            session,
+            "request.rejected",
+            rejection(stage, &correlation, &error),
+        );
         Outcome {
             topic: topic.clone(),
             correlation: correlation.clone(),
@@ -67,7 +71,7 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
             result: Err(error),
         }
     };
-    let resolved = match topic::resolve(&core.catalog(), call) {
+    let resolved = match topic::resolve(core.catalog(), call) {
         Ok(resolved) => resolved,
         Err(error) => return refuse(error),
     };

@@ -24,7 +24,13 @@ impl RateLimiter {
         self.take_at(session, tool, limit, Instant::now())
     }
 
-    fn take_at(&self, session: &str, tool: &str, limit: RateLimit, now: Instant) -> Result<(), u64> {
+    fn take_at(
+        &self,
+        session: &str,
+        tool: &str,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<(), u64> {
         let capacity = f64::from(limit.burst.max(1));
         let per_second = f64::from(limit.per_minute.max(1)) / 60.0;
         let Ok(mut buckets) = self.buckets.lock() else {
@@ -74,7 +80,9 @@ mod tests {
         assert_eq!(limiter.take_at("s", "t", limit, t0), Err(1));
         assert!(limiter.take_at("s", "other", limit, t0).is_ok(), "per tool");
         assert!(limiter.take_at("s2", "t", limit, t0).is_ok(), "per session");
-        assert!(limiter.take_at("s", "t", limit, t0 + Duration::from_secs(1)).is_ok());
+        assert!(limiter
+            .take_at("s", "t", limit, t0 + Duration::from_secs(1))
+            .is_ok());
         let slow = RateLimit {
             per_minute: 1,
             burst: 1,

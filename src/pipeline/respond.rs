@@ -13,6 +13,10 @@ use super::Outcome;
 use crate::core::Core;
 use crate::session::Session;
 
+/// Longest topic echoed back (and audited); a longer one is never a tool's, and
+/// is answered with an empty topic, as the wire parser does for its own refusals.
+const MAX_ECHOED_TOPIC: usize = 256;
+
 /// Turns an outcome into the bytes sent back to the container.
 pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> {
     let Outcome {
@@ -21,6 +25,11 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
         source,
         result,
     } = outcome;
+    let topic = if topic.len() <= MAX_ECHOED_TOPIC {
+        topic
+    } else {
+        String::new()
+    };
     let mut payload = match result {
         Ok(value) => json!({"result": value, "error": null}),
         Err(error) => json!({"result": null, "error": error}),

@@ -18,7 +18,9 @@ pub struct Resolved {
 
 impl std::fmt::Debug for Tool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tool").field("name", &self.spec.name).finish()
+        f.debug_struct("Tool")
+            .field("name", &self.spec.name)
+            .finish()
     }
 }
 
@@ -32,7 +34,12 @@ pub fn resolve(catalog: &Catalog, call: Call) -> Result<Resolved, ErrorBody> {
     match tool {
         Some(tool) => Ok(Resolved { call, tool }),
         None => {
-            let shown: String = call.topic.chars().take(80).filter(|c| !c.is_control()).collect();
+            let shown: String = call
+                .topic
+                .chars()
+                .take(80)
+                .filter(|c| !c.is_control())
+                .collect();
             Err(ErrorBody::new(
                 ErrorCode::UnknownTool,
                 format!("no tool for topic `{shown}`; call list_tools to see what exists"),

@@ -126,9 +126,17 @@ impl Manifest {
             path: shown.clone(),
             message: e.to_string(),
         })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&text);
+        Manifest::parse(&text, &shown)
+    }
+
+    /// Parses manifest bytes; `shown` names the file in errors.
+    pub fn parse(text: &[u8], shown: &str) -> Result<Manifest, ManifestError> {
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge { path: shown.into() });
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
         serde_path_to_error::deserialize(&mut deserializer).map_err(|e| ManifestError::Invalid {
-            path: shown,
+            path: shown.into(),
             message: format!("at `{}`: {}", e.path(), e.inner()),
         })
     }

@@ -30,8 +30,7 @@ pub fn valid_plugin_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_lowercase()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
@@ -157,7 +156,7 @@ pub fn tool_specs(plugins: &[Discovered]) -> Result<Vec<ToolSpec>, DiscoveryErro
 }
 
 enum Slot {
-    Running(HandlerProcess),
+    Running(Box<HandlerProcess>),
     Failed(String),
 }
 
@@ -175,7 +174,7 @@ impl PluginHost {
             let slot = match start_one(home, plugin).await {
                 Ok(process) => {
                     tracing::info!(plugin = %plugin.name, "plugin ready");
-                    Slot::Running(process)
+                    Slot::Running(Box::new(process))
                 }
                 Err(category) => {
                     tracing::error!(plugin = %plugin.name, %category, "plugin failed to start; its tools are left out");
@@ -309,7 +308,10 @@ async fn start_one(home: &Home, plugin: &Discovered) -> Result<HandlerProcess, S
         "data_dir": data_dir,
         "credentials_dir": Value::Null,
     });
-    match process.request("initialize", params, INITIALIZE_DEADLINE).await {
+    match process
+        .request("initialize", params, INITIALIZE_DEADLINE)
+        .await
+    {
         Ok(RpcOutcome::Result(_)) => Ok(process),
         Ok(RpcOutcome::Error(error)) => {
             process.shutdown(Duration::from_secs(1)).await;

@@ -72,8 +72,14 @@ impl HandlerProcess {
         command
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-            .env("LANG", std::env::var_os("LANG").unwrap_or_else(|| "C.UTF-8".into()))
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
+            .env(
+                "LANG",
+                std::env::var_os("LANG").unwrap_or_else(|| "C.UTF-8".into()),
+            )
             .env("HOME", launch.data_dir)
             .env("CARAPACE_PLUGIN", launch.name)
             .env("CARAPACE_PLUGIN_DIR", launch.folder)
@@ -290,13 +296,8 @@ async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(
 
 async fn forward_stderr(name: String, stderr: impl AsyncRead + Unpin) {
     let mut reader = BufReader::new(stderr);
-    loop {
-        match read_bounded_line(&mut reader).await {
-            Ok(Some(line)) => {
-                let text = String::from_utf8_lossy(&line);
-                tracing::info!(plugin = %name, stderr = %text.trim_end(), "plugin stderr");
-            }
-            Ok(None) | Err(_) => break,
-        }
+    while let Ok(Some(line)) = read_bounded_line(&mut reader).await {
+        let text = String::from_utf8_lossy(&line);
+        tracing::info!(plugin = %name, stderr = %text.trim_end(), "plugin stderr");
     }
 }

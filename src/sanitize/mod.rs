@@ -7,10 +7,26 @@
 //! by `[REDACTED:<kind>]`. It must never log or return a matched value: the
 //! only things it reports are pattern kinds and JSON paths.
 //!
+//! What is redacted: the token formats of `patterns.rs` (whole token); for
+//! context patterns only the secret part, so `Authorization: Bearer `,
+//! `password=`, the URL scheme and host stay readable; a PEM private key
+//! block as a whole (an unterminated one up to the end of the string). In
+//! JSON, a string value whose key is a credential label (`"password"`,
+//! `"api_key"`, `"Authorization"`, `"SecretAccessKey"`...) is redacted as a
+//! whole. A key that contains a credential is renamed; if the new name is
+//! taken, a numbered placeholder is used (`[REDACTED:github_token#2]`), so
+//! no member is lost. Paths in [`Redaction`] are built from the new keys.
+//!
+//! Trade-offs: a label at the start of a line followed by `:` redacts the
+//! rest of the line (YAML `password: two words`), even in prose; values are
+//! cut at whitespace and delimiters elsewhere. Numbers are not scanned.
+//!
 //! Properties relied on by callers and checked by the tests and the fuzz
 //! target: redaction is idempotent (placeholders are never matched again),
 //! text outside a match is kept byte for byte, clean input is returned
-//! without allocating, and nothing panics on any input.
+//! without allocating, and nothing panics on any input. Cost: a literal
+//! prefilter (Aho-Corasick) decides which regexes run at all, so clean text
+//! costs about 1-2 ns per byte.
 
 mod json;
 mod patterns;
@@ -44,6 +60,11 @@ pub struct Redaction {
     /// Pattern kind, e.g. `"github_token"`.
     pub kind: &'static str,
 }
+
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Sanitizer>();
+};
 
 /// A compiled row of the pattern table.
 struct Compiled {

@@ -268,9 +268,9 @@ pub(super) const SPECS: &[Spec] = &[
     Spec {
         // ADO.NET / ODBC: `Server=x;User Id=sa;Password=p w;`.
         kind: "connection_string",
-        regex: r#"(?i);[ \t]*(?:password|pwd)[ \t]*=[ \t]*([^;\r\n"']+)|^[ \t]*(?:password|pwd)[ \t]*=[ \t]*([^;\r\n"']+);"#,
+        regex: r#"(?i);[ \t]*(?:password|pwd)=([^;\r\n"']+)|^[ \t]*(?:password|pwd)=([^;\r\n"']+);"#,
         anchors: &["password", "pwd"],
-        validate: Some(pair_value),
+        validate: Some(unquoted_value),
         needs: b"",
         label: true,
     },
@@ -346,7 +346,7 @@ pub(super) const SPECS: &[Spec] = &[
             r#"\\?["']?(?:(?::=|=>|=)|[ \t]+(?::=|=>|=)[ \t]*)([^\s"'&;,<>\\=`][^\s"'&;,<>\\`]*)"#
         ),
         anchors: PAIR_ANCHORS,
-        validate: Some(pair_value),
+        validate: Some(unquoted_value),
         needs: b"",
         label: true,
     },
@@ -360,7 +360,7 @@ pub(super) const SPECS: &[Spec] = &[
             r#"\\?["']?[ \t]*:[ \t]*([^\s"',;{}\[\]\\`]+)[ \t]*(?:[\r\n,;}\]\\]|$)"#
         ),
         anchors: PAIR_ANCHORS,
-        validate: Some(pair_value),
+        validate: Some(unquoted_value),
         needs: b"",
         label: true,
     },
@@ -373,7 +373,7 @@ pub(super) const SPECS: &[Spec] = &[
             r#"[ \t]*:[ \t]+([^\s"'|>\[{][^\r\n]*)"#
         ),
         anchors: PAIR_ANCHORS,
-        validate: Some(pair_value),
+        validate: Some(unquoted_value),
         needs: b"",
         label: true,
     },
@@ -412,6 +412,21 @@ pub(super) fn pair_value(v: &str) -> bool {
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-'));
     !path_like
+}
+
+/// `pair_value`, minus what reads as source code rather than a secret:
+/// calls and indexing (`get_token()`, `os.environ["K"]`) and dotted names
+/// of letters only (`self.password`, `process.env.API_KEY`).
+fn unquoted_value(v: &str) -> bool {
+    let v = v.trim().trim_end_matches([',', ';', ')']);
+    if v.contains(['(', '[']) {
+        return false;
+    }
+    let dotted_name = v.contains('.')
+        && v.split('.').all(|seg| {
+            !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
+        });
+    !dotted_name && pair_value(v)
 }
 
 /// Opaque-token shape: contains both an ASCII letter and an ASCII digit.

@@ -79,7 +79,12 @@ async fn activate(core: &Core, record: Record) -> Result<Arc<Session>, SessionEr
     std::fs::write(dir.join("session.json"), record_text).map_err(dir_err)?;
     let socket = core.home.session_socket(&record.id);
     core.sockets.bind(&record.id, &socket).await?;
-    let session = Arc::new(Session::new(record.id, record.group, record.started_at, socket));
+    let session = Arc::new(Session::new(
+        record.id,
+        record.group,
+        record.started_at,
+        socket,
+    ));
     core.sessions.insert(Arc::clone(&session));
     Ok(session)
 }

@@ -22,6 +22,10 @@ use crate::paths::MAX_SOCKET_PATH;
 pub const ZMQ_MAX_MESSAGE: i64 = 4 << 20;
 /// Messages queued per peer before libzmq stops reading from it.
 const RECEIVE_HIGH_WATER: i32 = 16;
+/// Answers queued per peer before further ones are dropped (with a warning).
+/// It must absorb a burst of answers to a peer that is reading: the poller can
+/// queue them faster than libzmq's I/O thread writes them out.
+const SEND_HIGH_WATER: i32 = 128;
 /// Messages read from one socket before the poller serves the others.
 const READ_BATCH: usize = 64;
 
@@ -269,7 +273,10 @@ impl Poller {
         socket
             .set_maxmsgsize(ZMQ_MAX_MESSAGE)
             .and_then(|()| socket.set_rcvhwm(RECEIVE_HIGH_WATER))
-            .and_then(|()| socket.set_sndhwm(RECEIVE_HIGH_WATER))
+            .and_then(|()| socket.set_sndhwm(SEND_HIGH_WATER))
+            // Without this a ROUTER drops an answer to a full or gone peer
+            // silently, and `send` below never sees the error.
+            .and_then(|()| socket.set_router_mandatory(true))
             .and_then(|()| socket.set_linger(0))
             .map_err(|e| err(e.to_string()))?;
         let endpoint = format!("ipc://{}", path.display());
@@ -366,9 +373,15 @@ mod tests {
     #[test]
     fn frames_are_split_by_shape() {
         let dealer = split_frames("s", vec![b"p".to_vec(), b"m".to_vec()]);
-        assert_eq!((dealer.delimited, dealer.body.as_deref()), (false, Some(&b"m"[..])));
+        assert_eq!(
+            (dealer.delimited, dealer.body.as_deref()),
+            (false, Some(&b"m"[..]))
+        );
         let req = split_frames("s", vec![b"p".to_vec(), vec![], b"m".to_vec()]);
-        assert_eq!((req.delimited, req.body.as_deref()), (true, Some(&b"m"[..])));
+        assert_eq!(
+            (req.delimited, req.body.as_deref()),
+            (true, Some(&b"m"[..]))
+        );
         let odd = split_frames("s", vec![b"p".to_vec(), b"a".to_vec(), b"b".to_vec()]);
         assert_eq!(odd.body, None);
         let none = split_frames("s", vec![b"p".to_vec()]);

@@ -193,7 +193,10 @@ impl TestCore {
             if cond(&events) {
                 return events;
             }
-            assert!(Instant::now() < deadline, "audit never showed {what}: {events:#?}");
+            assert!(
+                Instant::now() < deadline,
+                "audit never showed {what}: {events:#?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -248,7 +251,11 @@ impl TestSession {
             .env_clear()
             .env("CARAPACE_IPC_SOCKET", &self.socket)
             .env("CARAPACE_IPC_TIMEOUT", timeout)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
