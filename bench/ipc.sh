@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Whole-process `ipc` calls against a running core, the static client's size,
+# and the core's RSS idle and after 100k calls. Needs hyperfine (apt-get install hyperfine).
+# Usage: bench/ipc.sh [CALLS]   (default 100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-100000}
+
+cargo build --quiet --release --bin carapace --example load
+rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || true
+cargo build --quiet -p carapace-ipc --bin ipc --profile ipc --target x86_64-unknown-linux-musl
+ipc=target/x86_64-unknown-linux-musl/ipc/ipc
+carapace=target/release/carapace
+
+home=$(mktemp -d /tmp/cbench-XXXXXX)
+trap '"$carapace" --home "$home" stop >/dev/null 2>&1 || true; sleep 0.5; rm -rf "$home"' EXIT
+cat > "$home/config.toml" <<'TOML'
+[core]
+log_level = "warn"
+[groups.bench]
+tools = ["*"]
+rate_limit = { per_minute = 1000000000, burst = 1000000000 }
+TOML
+"$carapace" --home "$home" start 2>"$home/core.log" &
+core_pid=$!
+for _ in $(seq 100); do "$carapace" --home "$home" status >/dev/null 2>&1 && break; sleep 0.05; done
+socket=$("$carapace" --home "$home" session open --group bench)
+rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$core_pid/status"; }
+
+echo "ipc static size: $(stat -c %s "$ipc") bytes ($(file -b "$ipc" | cut -d, -f1-2))"
+echo "core RSS idle (one session): $(rss)"
+CARAPACE_IPC_SOCKET=$socket hyperfine -N --warmup 100 --runs 2000 \
+  "$ipc get_session_info" "/bin/true" --export-json "$home/hyperfine.json" | sed -n '1,20p'
+python3 - "$home/hyperfine.json" <<'PY'
+import json, statistics, sys
+runs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+ipc = next(v for k, v in runs.items() if "ipc" in k)
+true = runs["/bin/true"]
+p50 = lambda r: statistics.median(r["times"]) * 1e3
+print(f"p50 ipc {p50(ipc):.3f} ms, /bin/true {p50(true):.3f} ms, ipc over true: {p50(ipc) - p50(true):.3f} ms")
+PY
+target/release/examples/load "$socket" "$calls"
+echo "core RSS after $calls calls: $(rss)"
+target/release/examples/load "$socket" "$calls"
+echo "core RSS after $((2 * calls)) calls: $(rss)"
