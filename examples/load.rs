@@ -8,9 +8,16 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let socket = args.get(1).ok_or("usage: load SOCKET N [WINDOW] [TOOL]")?;
-    let total: usize = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(100_000);
+    let total: usize = args
+        .get(2)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let window: usize = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(32);
-    let tool = args.get(4).map(String::as_str).unwrap_or("get_session_info");
+    let tool = args
+        .get(4)
+        .map(String::as_str)
+        .unwrap_or("get_session_info");
     let context = zmq::Context::new();
     let dealer = context.socket(zmq::DEALER)?;
     dealer.set_linger(0)?;

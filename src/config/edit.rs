@@ -84,7 +84,17 @@ pub fn set(path: &Path, key: &str, raw: &str) -> Result<(), EditError> {
             _ => return Err(EditError::NoSuchKey(key.into())),
         };
     }
-    table.insert(last, toml_edit::value(parse_literal(raw)));
+    let mut new_value = parse_literal(raw);
+    match table.get_mut(last).and_then(toml_edit::Item::as_value_mut) {
+        // Keep the key's comments and the value's trailing comment.
+        Some(old) => {
+            *new_value.decor_mut() = old.decor().clone();
+            *old = new_value;
+        }
+        None => {
+            table.insert(last, toml_edit::value(new_value));
+        }
+    }
     let new_text = doc.to_string();
     Config::parse(&new_text, path)?;
     write_private(path, &new_text)

@@ -1,0 +1,343 @@
+//! Below ZeroMQ: raw bytes on a session's Unix socket, as a hostile container could send.
+//!
+//! Rule: whatever bytes a peer writes to a session socket (a frame header
+//! announcing 1 TiB, garbage instead of a ZMTP greeting, hundreds of idle or
+//! half-open connections, a peer that leaves before its answer), the core never
+//! allocates what a header announces, never stops, and keeps answering every
+//! other connection and session.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{TestCore, TestSession};
+use serde_json::{json, Value};
+
+const CONFIG: &str = r#"
+[groups.main]
+tools = ["*"]
+rate_limit = { per_minute = 100000, burst = 100000 }
+"#;
+/// How much the core's resident memory may grow during one hostile test.
+const RSS_SLACK_KB: u64 = 50 * 1024;
+/// A frame length no one should ever allocate: 1 TiB.
+const ONE_TIB: u64 = 1 << 40;
+
+/// The core's resident set size in KiB (from /proc/<pid>/status).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+fn connect(path: &Path) -> UnixStream {
+    let stream = UnixStream::connect(path).expect("connect to the session socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("write timeout");
+    stream
+}
+
+/// A ZMTP 3.0 greeting: signature, version, mechanism, as-server, filler (64 bytes).
+fn greeting(major: u8, mechanism: &str) -> Vec<u8> {
+    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, major, 0];
+    let mut mech = mechanism.as_bytes().to_vec();
+    mech.resize(20, 0);
+    g.extend(mech);
+    g.push(0); // as-server
+    g.extend([0u8; 31]);
+    g
+}
+
+/// A READY command frame announcing `socket_type`.
+fn ready(socket_type: &str) -> Vec<u8> {
+    let mut body = vec![5];
+    body.extend(b"READY");
+    body.push(11);
+    body.extend(b"Socket-Type");
+    body.extend((socket_type.len() as u32).to_be_bytes());
+    body.extend(socket_type.as_bytes());
+    frame(0x04, &body)
+}
+
+/// One ZMTP 3.0 frame: `flags` (0x01 more, 0x04 command); the long form is chosen by size.
+fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 9);
+    if body.len() < 256 {
+        out.extend([flags, body.len() as u8]);
+    } else {
+        out.push(flags | 0x02);
+        out.extend((body.len() as u64).to_be_bytes());
+    }
+    out.extend(body);
+    out
+}
+
+/// Reads one frame; refuses to believe a length over 8 MiB.
+fn read_frame(stream: &mut UnixStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head)?;
+    let len = if head[0] & 0x02 != 0 {
+        let mut rest = [0u8; 7];
+        stream.read_exact(&mut rest)?;
+        let mut be = [head[1], 0, 0, 0, 0, 0, 0, 0];
+        be[1..].copy_from_slice(&rest);
+        u64::from_be_bytes(be)
+    } else {
+        u64::from(head[1])
+    };
+    assert!(len <= 8 << 20, "the core announced a {len}-byte frame");
+    let mut body = vec![0u8; len as usize];
+    stream.read_exact(&mut body)?;
+    Ok((head[0], body))
+}
+
+/// Connects and completes the NULL-mechanism handshake as a DEALER.
+fn handshake(path: &Path) -> UnixStream {
+    let mut stream = connect(path);
+    stream
+        .write_all(&greeting(3, "NULL"))
+        .expect("send greeting");
+    let mut theirs = [0u8; 64];
+    stream.read_exact(&mut theirs).expect("the core's greeting");
+    assert_eq!(
+        (theirs[0], theirs[9], theirs[10]),
+        (0xFF, 0x7F, 3),
+        "ZMTP 3 greeting"
+    );
+    assert_eq!(&theirs[12..16], b"NULL");
+    stream.write_all(&ready("DEALER")).expect("send READY");
+    let (flags, body) = read_frame(&mut stream).expect("the core's READY");
+    assert!(
+        flags & 0x04 != 0 && body.starts_with(b"\x05READY"),
+        "READY expected"
+    );
+    stream
+}
+
+fn request(correlation: &str) -> Vec<u8> {
+    let body = json!({"topic": "tool.invoke.get_session_info", "correlation": correlation, "arguments": {}});
+    frame(0, body.to_string().as_bytes())
+}
+
+/// Whether the core closes the connection (EOF or reset) within the read timeout.
+fn closed_by_core(stream: &mut UnixStream) -> bool {
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Core alive, memory bounded, and both sessions still answer a normal call.
+fn assert_unharmed(core: &mut TestCore, rss_before: u64, sessions: &[&TestSession]) {
+    assert!(core.alive(), "core died: {}", core.log());
+    for session in sessions {
+        let info = session.ipc(&["get_session_info"]).result();
+        assert_eq!(info["session"], session.id.as_str());
+    }
+    let rss_after = rss_kb(core.pid());
+    assert!(
+        rss_after <= rss_before + RSS_SLACK_KB,
+        "core RSS grew from {rss_before} kB to {rss_after} kB"
+    );
+}
+
+/// A started core with two sessions, warmed up, and its RSS.
+fn setup() -> (TestCore, TestSession, TestSession, u64) {
+    let core = TestCore::start(CONFIG);
+    let (a, b) = (core.open_session("main"), core.open_session("main"));
+    for session in [&a, &b] {
+        assert_eq!(session.ipc(&["get_session_info"]).result()["group"], "main");
+    }
+    let rss = rss_kb(core.pid());
+    (core, a, b, rss)
+}
+
+#[test]
+fn a_raw_zmtp_peer_is_answered_and_a_1_tib_frame_only_drops_it() {
+    let (mut core, a, b, rss) = setup();
+    // The raw encoder is right: a well-formed request gets its answer.
+    let mut stream = handshake(&a.socket);
+    stream.write_all(&request("raw-1")).expect("send");
+    let (_, body) = read_frame(&mut stream).expect("answer frame");
+    let answer: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(answer["correlation"], "raw-1");
+    assert_eq!(answer["payload"]["result"]["group"], "main", "{answer}");
+    // Then a header announcing 1 TiB, as a last frame and as a "more" frame.
+    for flags in [0x02u8, 0x03] {
+        let mut stream = handshake(&a.socket);
+        let mut header = vec![flags];
+        header.extend(ONE_TIB.to_be_bytes());
+        stream.write_all(&header).expect("send header");
+        let _ = stream.write_all(&[0u8; 64 << 10]);
+        assert!(
+            closed_by_core(&mut stream),
+            "a 1 TiB frame must lose its connection"
+        );
+    }
+    // A command frame announcing 1 TiB instead of READY.
+    let mut stream = connect(&a.socket);
+    stream.write_all(&greeting(3, "NULL")).expect("greeting");
+    let mut header = vec![0x06u8];
+    header.extend(ONE_TIB.to_be_bytes());
+    stream.write_all(&header).expect("send header");
+    assert!(
+        closed_by_core(&mut stream),
+        "a 1 TiB command must lose its connection"
+    );
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn garbage_instead_of_a_greeting_harms_nothing() {
+    let (mut core, a, b, rss) = setup();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let random: Vec<u8> = (0..8192)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let mut zmtp1_huge = vec![0xFF];
+    zmtp1_huge.extend(ONE_TIB.to_be_bytes());
+    zmtp1_huge.push(0);
+    let mut overlong_property = greeting(3, "NULL");
+    let mut body = vec![5];
+    body.extend(b"READY\x0bSocket-Type\xff\xff\xff\xffDEALER");
+    overlong_property.extend(frame(0x04, &body));
+    let mut v2_huge = greeting(1, "NULL");
+    v2_huge.extend([0x02]);
+    v2_huge.extend(ONE_TIB.to_be_bytes());
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", random),
+        (
+            "HTTP request",
+            b"GET /ipc.sock HTTP/1.1\r\nHost: carapace\r\nUpgrade: websocket\r\n\r\n".to_vec(),
+        ),
+        ("version 0xFF", greeting(0xFF, "NULL")),
+        ("version 2 then a 1 TiB frame", v2_huge),
+        ("ZMTP 1.0 identity of 1 TiB", zmtp1_huge),
+        ("CURVE mechanism", greeting(3, "CURVE")),
+        (
+            "PLAIN mechanism with junk",
+            [greeting(3, "PLAIN"), vec![0xAB; 300]].concat(),
+        ),
+        (
+            "READY as a PUB socket",
+            [greeting(3, "NULL"), ready("PUB")].concat(),
+        ),
+        ("READY property length 4 GiB", overlong_property),
+        ("all zeros", vec![0; 70_000]),
+    ];
+    for (name, bytes) in &cases {
+        let mut stream = connect(&a.socket);
+        let _ = stream.write_all(bytes);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let _ = closed_by_core(&mut stream);
+        drop(stream);
+        assert!(core.alive(), "{name}: core died: {}", core.log());
+    }
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn hundreds_of_idle_half_open_connections_do_not_block_calls() {
+    let (mut core, a, b, rss) = setup();
+    let half_greeting = &greeting(3, "NULL")[..5];
+    let idle: Vec<UnixStream> = (0..300)
+        .map(|i| {
+            let mut stream = connect(if i % 3 == 0 { &b.socket } else { &a.socket });
+            if i % 2 == 0 {
+                stream.write_all(half_greeting).expect("half greeting");
+            }
+            stream
+        })
+        .collect();
+    // While they are held open, both sessions still answer, over libzmq and raw ZMTP.
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+    let mut raw = handshake(&a.socket);
+    raw.write_all(&request("beside-idle")).expect("send");
+    let (_, body) = read_frame(&mut raw).expect("answer");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("JSON")["correlation"],
+        "beside-idle"
+    );
+    drop(idle);
+    drop(raw);
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn peers_that_leave_or_never_read_do_not_stall_the_core() {
+    let (mut core, a, b, rss) = setup();
+    // Send a valid request and close before the answer.
+    for i in 0..20 {
+        let mut stream = handshake(&a.socket);
+        stream
+            .write_all(&request(&format!("gone-{i}")))
+            .expect("send");
+        drop(stream);
+    }
+    // A peer that sends many requests and never reads its answers.
+    let mut deaf = handshake(&a.socket);
+    for i in 0..300 {
+        deaf.write_all(&request(&format!("deaf-{i}")))
+            .expect("send");
+    }
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+    core.wait_for_audit("an answer attempted for each departed peer", |events| {
+        (0..20).all(|i| {
+            let c = format!("gone-{i}");
+            events
+                .iter()
+                .any(|e| e["kind"] == "response.sent" && e["correlation"] == c.as_str())
+        })
+    });
+    drop(deaf);
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+/// Core bug (reported, not fixed): `ZMQ_MAXMSGSIZE` bounds each *frame*, not a
+/// message, and libzmq buffers a multipart message until its last frame. One
+/// peer sending endless 4 MiB "more" frames grows the core without bound
+/// (measured: 60 frames, +240 MiB; freed only when the peer disconnects).
+#[test]
+#[ignore = "core bug: multipart messages bypass ZMQ_MAXMSGSIZE (see doc comment)"]
+fn many_frames_under_the_cap_are_not_buffered_without_bound() {
+    let (mut core, a, b, rss) = setup();
+    let mut stream = handshake(&a.socket);
+    let chunk = vec![b'x'; (4 << 20) - 64];
+    // Once write_all returns, the core has read all but a socket buffer's worth.
+    for _ in 0..24 {
+        if stream.write_all(&frame(0x01, &chunk)).is_err() {
+            break;
+        }
+    }
+    let grown = rss_kb(core.pid()).saturating_sub(rss);
+    drop(stream);
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+    assert!(
+        grown <= RSS_SLACK_KB,
+        "an unfinished message grew the core by {grown} kB"
+    );
+}
