@@ -30,7 +30,7 @@ fn core_on(home: &Home) -> Core {
         config,
         catalog: Catalog::build(intrinsic::specs()).expect("catalog"),
         plugins: Arc::new(PluginHost::default()),
-        sockets: SocketServer::start(inbound).expect("sockets"),
+        sockets: SocketServer::start(inbound, None).expect("sockets"),
         audit: AuditLog::start(writer),
     })
 }

@@ -114,6 +114,11 @@ impl Core {
         self.audit.record(event);
     }
 
+    /// Publishes an event on the bus for `carapace events` and channel plugins.
+    pub fn publish(&self, topic: &str, payload: Value) {
+        self.sockets.publish(topic, &payload);
+    }
+
     /// Records an event that belongs to no session.
     pub fn audit_core(&self, kind: &str, fields: Value) {
         let mut event = Map::new();

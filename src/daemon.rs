@@ -18,7 +18,7 @@ use crate::paths::Home;
 use crate::pipeline;
 use crate::plugins::{self, PluginHost};
 use crate::session::lifecycle;
-use crate::session::socket::{Inbound, Outbound, SocketServer};
+use crate::session::socket::{ConnectionEvent, Outbound, SocketEvent, SocketServer};
 use crate::tools::{intrinsic, Catalog};
 
 /// How long in-flight calls may run on after a stop request.
@@ -94,8 +94,9 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     });
     let catalog = Catalog::build(specs).map_err(|e| StartError::Plugins(e.to_string()))?;
 
-    let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(1024);
-    let sockets = SocketServer::start(inbound_tx).map_err(|e| StartError::Socket(e.to_string()))?;
+    let (inbound_tx, inbound_rx) = mpsc::channel::<SocketEvent>(1024);
+    let sockets = SocketServer::start(inbound_tx, Some(&home.events_socket()))
+        .map_err(|e| StartError::Socket(e.to_string()))?;
     let core = Arc::new(Core::new(CoreParts {
         home: home.clone(),
         config,
@@ -112,6 +113,14 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         "core.started",
         json!({"version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(), "restored_sessions": restored}),
     );
+    for plugin in core.plugins().health() {
+        let topic = if plugin.state == "running" {
+            "plugin.ready"
+        } else {
+            "plugin.failed"
+        };
+        core.publish(topic, json!(plugin));
+    }
     tracing::info!(home = %home.root().display(), restored, "carapace core ready");
 
     let stop = Arc::new(Notify::new());
@@ -155,10 +164,17 @@ pub async fn run(home: Home) -> Result<(), StartError> {
 /// Routes each inbound message to a pipeline task and its answer back to the socket.
 async fn dispatch(
     core: Arc<Core>,
-    mut inbound: mpsc::Receiver<Inbound>,
+    mut inbound: mpsc::Receiver<SocketEvent>,
     in_flight: Arc<AtomicUsize>,
 ) {
-    while let Some(message) = inbound.recv().await {
+    while let Some(event) = inbound.recv().await {
+        let message = match event {
+            SocketEvent::Message(message) => message,
+            SocketEvent::Connection(connection) => {
+                audit_connection(&core, connection);
+                continue;
+            }
+        };
         let Some(session) = core.sessions.get(&message.session_id) else {
             continue;
         };
@@ -178,6 +194,17 @@ async fn dispatch(
             });
             in_flight.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+}
+
+/// Connections are audited; a drop by libzmq (an oversize frame, a bad greeting) shows up here.
+fn audit_connection(core: &Core, connection: ConnectionEvent) {
+    if let Some(session) = core.sessions.get(&connection.session_id) {
+        core.audit(
+            &session,
+            &format!("connection.{}", connection.kind),
+            json!({}),
+        );
     }
 }
 

@@ -55,6 +55,10 @@ impl Home {
     pub fn control_socket(&self) -> PathBuf {
         self.run_dir().join("control.sock")
     }
+    /// `run/events.sock`, the event bus (ZeroMQ PUB, 0600).
+    pub fn events_socket(&self) -> PathBuf {
+        self.run_dir().join("events.sock")
+    }
     /// `run/carapace.pid`.
     pub fn pid_file(&self) -> PathBuf {
         self.run_dir().join("carapace.pid")

@@ -6,6 +6,7 @@ mod config;
 mod confirm;
 pub mod demo;
 mod doctor;
+mod events;
 mod session;
 mod start;
 mod status;
@@ -70,6 +71,15 @@ pub enum Command {
     /// Show, read or change config.toml.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Follow the event bus (confirmation requests, plugin state, ...).
+    Events {
+        /// Only topics starting with this (repeatable), e.g. `confirmation.`.
+        #[arg(long = "prefix")]
+        prefixes: Vec<String>,
+        /// Print each event as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -103,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Confirm(command) => confirm::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),
         Command::Config(command) => config::run(&home, command),
+        Command::Events { prefixes, json } => events::run(&home, &prefixes, json),
         Command::Completions { shell } => completions::run(shell),
         Command::Demo { keep } => demo::run(keep),
     }

@@ -137,6 +137,7 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Erro
         requested_at: call.received_at.clone(),
     };
     let id = shown.id.clone();
+    core.publish("confirmation.requested", json!(shown));
     let wait = core.confirmations.add(shown);
     core.audit(
         &call.session,
@@ -161,6 +162,11 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Erro
         &call.session,
         "confirmation.resolved",
         json!({"confirmation": id, "tool": tool.spec.name, "correlation": call.correlation, "outcome": outcome}),
+    );
+    core.publish(
+        "confirmation.resolved",
+        json!({"id": id, "tool": tool.spec.name, "group": call.session.group,
+               "session": call.session.id, "outcome": outcome}),
     );
     match decision {
         Some(Decision::Approve) => Ok(Confirmed {

@@ -240,7 +240,8 @@ fn dispatch_line(name: &str, line: &[u8], pending: &Pending) -> bool {
                 .and_then(|p| p.get("message"))
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            tracing::info!(plugin = %name, message = %text, "plugin log");
+            let (clean, _) = crate::sanitize::shared().redact_str(text);
+            tracing::info!(plugin = %name, message = %clean, "plugin log");
         } else {
             tracing::debug!(plugin = %name, %method, "plugin request not served yet");
         }
@@ -298,6 +299,8 @@ async fn forward_stderr(name: String, stderr: impl AsyncRead + Unpin) {
     let mut reader = BufReader::new(stderr);
     while let Ok(Some(line)) = read_bounded_line(&mut reader).await {
         let text = String::from_utf8_lossy(&line);
-        tracing::info!(plugin = %name, stderr = %text.trim_end(), "plugin stderr");
+        // A plugin may print its own token; the log gets the redacted line.
+        let (clean, _) = crate::sanitize::shared().redact_str(text.trim_end());
+        tracing::info!(plugin = %name, stderr = %clean, "plugin stderr");
     }
 }

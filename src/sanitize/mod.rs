@@ -99,6 +99,12 @@ struct Span {
     row: usize,
 }
 
+/// The process-wide sanitizer, compiled on first use (for log lines outside a request).
+pub fn shared() -> &'static Sanitizer {
+    static SHARED: std::sync::OnceLock<Sanitizer> = std::sync::OnceLock::new();
+    SHARED.get_or_init(Sanitizer::new)
+}
+
 impl Default for Sanitizer {
     fn default() -> Self {
         Self::new()

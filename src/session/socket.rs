@@ -42,6 +42,24 @@ pub struct Inbound {
     pub body: Option<Vec<u8>>,
 }
 
+/// What a peer did to a session socket's connections, from libzmq's monitor.
+#[derive(Debug)]
+pub struct ConnectionEvent {
+    /// The session whose socket saw it.
+    pub session_id: String,
+    /// `accepted`, `closed`, `handshake_failed` or `protocol_error`.
+    pub kind: &'static str,
+}
+
+/// Everything the poller thread reports to the async side.
+#[derive(Debug)]
+pub enum SocketEvent {
+    /// A message to run through the pipeline.
+    Message(Inbound),
+    /// A connection came, went, or was dropped by libzmq.
+    Connection(ConnectionEvent),
+}
+
 /// An answer to send back to a peer.
 #[derive(Debug)]
 pub struct Outbound {
@@ -90,6 +108,10 @@ enum Command {
         done: oneshot::Sender<()>,
     },
     Send(Outbound),
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
     Stop,
 }
 
@@ -101,14 +123,24 @@ pub struct SocketServer {
 }
 
 impl SocketServer {
-    /// Starts the poller thread; inbound messages go to `inbound`.
-    pub fn start(inbound: tokio_mpsc::Sender<Inbound>) -> std::io::Result<SocketServer> {
+    /// Starts the poller thread; inbound messages go to `inbound`, events are
+    /// published on a PUB socket at `events_socket` when one is given.
+    pub fn start(
+        inbound: tokio_mpsc::Sender<SocketEvent>,
+        events_socket: Option<&Path>,
+    ) -> std::io::Result<SocketServer> {
         let (wake_tx, wake_rx) = UnixStream::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         let (commands, command_rx) = mpsc::channel();
+        let context = zmq::Context::new();
+        let events = match events_socket {
+            Some(path) => Some(bind_publisher(&context, path)?),
+            None => None,
+        };
         let poller = Poller {
-            context: zmq::Context::new(),
+            events,
+            context,
             sockets: HashMap::new(),
             order: Vec::new(),
             commands: command_rx,
@@ -170,6 +202,14 @@ impl SocketServer {
         self.send_command(Command::Send(message));
     }
 
+    /// Publishes an event on the bus (`run/events.sock`): two frames, topic and JSON.
+    pub fn publish(&self, topic: &str, payload: &serde_json::Value) {
+        self.send_command(Command::Publish {
+            topic: topic.to_owned(),
+            payload: serde_json::to_vec(payload).unwrap_or_default(),
+        });
+    }
+
     /// Stops the thread, closing every socket.
     pub fn stop(&self) {
         self.send_command(Command::Stop);
@@ -178,16 +218,18 @@ impl SocketServer {
 
 struct Bound {
     socket: zmq::Socket,
+    monitor: zmq::Socket,
     path: PathBuf,
 }
 
 struct Poller {
+    events: Option<zmq::Socket>,
     context: zmq::Context,
     sockets: HashMap<String, Bound>,
     order: Vec<String>,
     commands: mpsc::Receiver<Command>,
     wake: UnixStream,
-    inbound: tokio_mpsc::Sender<Inbound>,
+    inbound: tokio_mpsc::Sender<SocketEvent>,
 }
 
 impl Poller {
@@ -208,13 +250,14 @@ impl Poller {
                     break;
                 }
             }
-            for (i, ready) in readable.iter().enumerate().skip(1) {
-                if *ready {
-                    if let Some(id) = self.order.get(i - 1).cloned() {
-                        if !self.read_from(&id) {
-                            return self.close_all();
-                        }
-                    }
+            let sessions: Vec<String> = self.order.clone();
+            for (i, id) in sessions.iter().enumerate() {
+                let message_ready = readable.get(1 + 2 * i) == Some(&true);
+                let monitor_ready = readable.get(2 + 2 * i) == Some(&true);
+                if (message_ready && !self.read_from(id))
+                    || (monitor_ready && !self.read_monitor(id))
+                {
+                    return self.close_all();
                 }
             }
         }
@@ -227,6 +270,7 @@ impl Poller {
         for id in &self.order {
             if let Some(bound) = self.sockets.get(id) {
                 items.push(bound.socket.as_poll_item(zmq::POLLIN));
+                items.push(bound.monitor.as_poll_item(zmq::POLLIN));
             }
         }
         zmq::poll(&mut items, -1)?;
@@ -250,6 +294,12 @@ impl Poller {
                     let _ = done.send(());
                 }
                 Command::Send(message) => self.send(message),
+                Command::Publish { topic, payload } => {
+                    if let Some(events) = &self.events {
+                        let frames: [&[u8]; 2] = [topic.as_bytes(), &payload];
+                        let _ = events.send_multipart(frames, zmq::DONTWAIT);
+                    }
+                }
                 Command::Stop => return false,
             }
         }
@@ -283,10 +333,25 @@ impl Poller {
         socket.bind(&endpoint).map_err(|e| err(e.to_string()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| err(e.to_string()))?;
+        let monitor_endpoint = format!("inproc://monitor-{session_id}");
+        let watched = zmq::SocketEvent::ACCEPTED as i32
+            | zmq::SocketEvent::DISCONNECTED as i32
+            | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
+            | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
+            | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32;
+        socket
+            .monitor(&monitor_endpoint, watched)
+            .map_err(|e| err(e.to_string()))?;
+        let monitor = self
+            .context
+            .socket(zmq::PAIR)
+            .and_then(|m| m.connect(&monitor_endpoint).map(|()| m))
+            .map_err(|e| err(e.to_string()))?;
         self.sockets.insert(
             session_id.to_owned(),
             Bound {
                 socket,
+                monitor,
                 path: path.to_owned(),
             },
         );
@@ -331,7 +396,31 @@ impl Poller {
                 }
             };
             let inbound = split_frames(session_id, frames);
-            if self.inbound.blocking_send(inbound).is_err() {
+            if self
+                .inbound
+                .blocking_send(SocketEvent::Message(inbound))
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Forwards the monitor's connection events; returns false if the async side is gone.
+    fn read_monitor(&mut self, session_id: &str) -> bool {
+        let Some(bound) = self.sockets.get(session_id) else {
+            return true;
+        };
+        while let Ok(frames) = bound.monitor.recv_multipart(zmq::DONTWAIT) {
+            let Some(kind) = frames.first().and_then(|f| monitor_event_kind(f)) else {
+                continue;
+            };
+            let event = SocketEvent::Connection(ConnectionEvent {
+                session_id: session_id.to_owned(),
+                kind,
+            });
+            if self.inbound.blocking_send(event).is_err() {
                 return false;
             }
         }
@@ -344,6 +433,39 @@ impl Poller {
             self.unbind(&id);
         }
     }
+}
+
+/// The first monitor frame is a 16-bit event id and a 32-bit value, little-endian.
+fn monitor_event_kind(frame: &[u8]) -> Option<&'static str> {
+    let id = u16::from_le_bytes([*frame.first()?, *frame.get(1)?]);
+    let kind = match id {
+        x if x == zmq::SocketEvent::ACCEPTED as u16 => "accepted",
+        x if x == zmq::SocketEvent::DISCONNECTED as u16 => "closed",
+        x if x == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as u16 => "protocol_error",
+        x if x == zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as u16
+            || x == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as u16 =>
+        {
+            "handshake_failed"
+        }
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Binds the event bus PUB socket (0600), replacing a stale file.
+fn bind_publisher(context: &zmq::Context, path: &Path) -> std::io::Result<zmq::Socket> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let publisher = context.socket(zmq::PUB).map_err(std::io::Error::other)?;
+    publisher.set_linger(0).map_err(std::io::Error::other)?;
+    publisher.set_sndhwm(1000).map_err(std::io::Error::other)?;
+    publisher
+        .bind(&format!("ipc://{}", path.display()))
+        .map_err(std::io::Error::other)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(publisher)
 }
 
 /// `[peer, body]` (DEALER) or `[peer, "", body]` (REQ); anything else has no body.

@@ -1,0 +1,108 @@
+//! The event bus and connection auditing.
+//!
+//! Rule: a high-risk call is announced on the bus (so a channel plugin can ask
+//! the user) and its outcome too; every connection to a session socket, and
+//! every drop by libzmq, is on the audit record.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{carapace_bin, TestCore, BASIC_CONFIG};
+use serde_json::Value;
+
+fn approve_next(core: &TestCore) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pending = core.cli_json(&["confirm", "list", "--json"]);
+        if let Some(id) = pending[0]["id"].as_str() {
+            assert!(core.cli(&["confirm", "approve", id]).status.success());
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing to approve");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+#[test]
+fn confirmations_are_published_on_the_bus() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let mut follower = Command::new(carapace_bin())
+        .arg("--home")
+        .arg(core.home.path())
+        .args(["events", "--json", "--prefix", "confirmation."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("carapace events");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (lines, events) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line) {
+                let _ = lines.send(value);
+            }
+        }
+    });
+    let next = |wanted: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = events.recv_timeout(left).expect("an event in time");
+            if event["topic"] == wanted {
+                return event;
+            }
+        }
+    };
+    // The first call proves the subscription is live (a SUB may miss what came before it joined).
+    for round in 0..2 {
+        let caller = session.clone();
+        let call = std::thread::spawn(move || {
+            caller.ipc_with(
+                &["send_message", r#"{"to":"carol","text":"x"}"#],
+                None,
+                "30",
+            )
+        });
+        if round == 1 {
+            let requested = next("confirmation.requested");
+            assert_eq!(requested["payload"]["tool"], "send_message");
+            assert_eq!(requested["payload"]["session"], session.id.as_str());
+        }
+        approve_next(&core);
+        let resolved = next("confirmation.resolved");
+        assert_eq!(resolved["payload"]["outcome"], "approved");
+        call.join().expect("call").result();
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+}
+
+#[test]
+fn connections_and_libzmq_drops_are_audited() {
+    let core = TestCore::start(BASIC_CONFIG);
+    let session = core.open_session("main");
+    session.ipc(&["list_tools"]).result();
+    // A frame over ZMQ_MAXMSGSIZE: libzmq drops the peer without an answer.
+    let huge = vec![b' '; 5 << 20];
+    assert!(
+        session.raw(&huge).is_none(),
+        "an oversize frame gets no answer"
+    );
+    session.ipc(&["list_tools"]).result();
+    let events = core.wait_for_audit("connection records", |events| {
+        let count = |kind: &str| {
+            events
+                .iter()
+                .filter(|e| e["kind"] == kind && e["session"] == session.id.as_str())
+                .count()
+        };
+        count("connection.accepted") >= 3 && count("connection.closed") >= 3
+    });
+    assert!(events
+        .iter()
+        .all(|e| e["kind"] != "request.received" || e["bytes"].as_u64() < Some(4 << 20)));
+}
