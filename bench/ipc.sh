@@ -25,7 +25,7 @@ TOML
 core_pid=$!
 for _ in $(seq 100); do "$carapace" --home "$home" status >/dev/null 2>&1 && break; sleep 0.05; done
 socket=$("$carapace" --home "$home" session open --group bench)
-rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$core_pid/status"; }
+rss() { awk '/VmRSS|RssAnon|RssFile/ {printf "%s %s kB  ", $1, $2} END {print ""}' "/proc/$core_pid/status"; }
 
 echo "ipc static size: $(stat -c %s "$ipc") bytes ($(file -b "$ipc" | cut -d, -f1-2))"
 echo "core RSS idle (one session): $(rss)"
@@ -39,7 +39,8 @@ true = runs["/bin/true"]
 p50 = lambda r: statistics.median(r["times"]) * 1e3
 print(f"p50 ipc {p50(ipc):.3f} ms, /bin/true {p50(true):.3f} ms, ipc over true: {p50(ipc) - p50(true):.3f} ms")
 PY
-target/release/examples/load "$socket" "$calls"
-echo "core RSS after $calls calls: $(rss)"
-target/release/examples/load "$socket" "$calls"
-echo "core RSS after $((2 * calls)) calls: $(rss)"
+for round in 1 2 3; do
+  target/release/examples/load "$socket" "$calls"
+  sleep 1
+  echo "core RSS after $((round * calls)) calls: $(rss)"
+done
