@@ -86,7 +86,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     specs.extend(plugins::tool_specs(&discovered).map_err(|e| StartError::Plugins(e.to_string()))?);
     // Check the whole catalog before starting any process, so a clash stops startup cleanly.
     Catalog::build(specs.clone()).map_err(|e| StartError::Plugins(e.to_string()))?;
-    let host = PluginHost::start(&home, &discovered).await;
+    let (host, from_plugins) = PluginHost::start(&home, &discovered, &config).await;
     let running = host.running();
     specs.retain(|s| match &s.owner {
         crate::tools::ToolOwner::Plugin(p) => running.contains(p),
@@ -105,6 +105,10 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         sockets: sockets.clone(),
         audit,
     }));
+    tokio::spawn(crate::plugins::services::serve(
+        Arc::clone(&core),
+        from_plugins,
+    ));
     let restored = lifecycle::restore(&core).await;
     let listener =
         crate::control::server::bind(&core).map_err(|e| StartError::Socket(e.to_string()))?;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod credentials;
 pub mod daemon;
 pub mod paths;
 pub mod pipeline;

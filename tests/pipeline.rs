@@ -71,19 +71,19 @@ fn validation_names_the_offending_field() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
     let extra = session
-        .ipc(&["echo", r#"{"text":"hi","admin":true}"#])
+        .ipc(&["py_echo", r#"{"text":"hi","admin":true}"#])
         .error();
     assert_eq!(extra["code"], "VALIDATION_FAILED");
     assert_eq!(extra["stage"], 3);
     assert_eq!(extra["field"], "admin");
-    let missing = session.ipc(&["echo", "{}"]).error();
+    let missing = session.ipc(&["py_echo", "{}"]).error();
     assert_eq!(missing["field"], "text");
     let wrong_type = session
-        .ipc(&["echo", r#"{"text":"hi","count":"many"}"#])
+        .ipc(&["py_echo", r#"{"text":"hi","count":"many"}"#])
         .error();
     assert_eq!(wrong_type["field"], "count");
     let proto = session
-        .ipc(&["echo", r#"{"text":"hi","__proto__":{"x":1}}"#])
+        .ipc(&["py_echo", r#"{"text":"hi","__proto__":{"x":1}}"#])
         .error();
     assert_eq!(proto["field"], "__proto__");
     let intrinsic_extra = session.ipc(&["list_tools", r#"{"verbose":true}"#]).error();
@@ -134,7 +134,7 @@ fn plugin_calls_cross_a_process_with_a_clean_environment() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
     let echoed = session
-        .ipc(&["echo", r#"{"text":"hello","count":2}"#])
+        .ipc(&["py_echo", r#"{"text":"hello","count":2}"#])
         .result();
     assert_eq!(echoed["text"], "hello");
     assert_eq!(echoed["count"], 2);
@@ -153,13 +153,14 @@ fn plugin_calls_cross_a_process_with_a_clean_environment() {
     // Only what the core sets, plus what an interpreter launcher (a pyenv shim, a shell) adds itself.
     let launcher_made = |k: &str| ["PWD", "SHLVL", "_"].contains(&k) || k.contains("PYENV");
     assert!(
-        env.iter().all(|k| ["PATH", "LANG", "HOME"].contains(k)
-            || k.starts_with("CARAPACE_")
-            || launcher_made(k)),
+        env.iter()
+            .all(|k| ["PATH", "LANG", "HOME", "TMPDIR"].contains(k)
+                || k.starts_with("CARAPACE_")
+                || launcher_made(k)),
         "unexpected variables reached the plugin: {env:?}"
     );
     let from_stdin = session
-        .ipc_with(&["echo", "-"], Some(br#"{"text":"piped"}"#), "10")
+        .ipc_with(&["py_echo", "-"], Some(br#"{"text":"piped"}"#), "10")
         .result();
     assert_eq!(from_stdin["text"], "piped");
 }
@@ -219,14 +220,16 @@ fn slow_plugins_time_out_and_broken_ones_become_unavailable() {
     assert_eq!(timeout["stage"], 6);
     assert_eq!(timeout["retriable"], true);
     // The late answer is dropped; the plugin keeps serving.
-    session.ipc(&["echo", r#"{"text":"still here"}"#]).result();
+    session
+        .ipc(&["py_echo", r#"{"text":"still here"}"#])
+        .result();
     let garbled = session.ipc(&["garble"]).error();
     assert_eq!(garbled["code"], "PLUGIN_ERROR");
     assert!(
         !garbled["message"].as_str().unwrap_or("").contains("json"),
         "generic message"
     );
-    let down = session.ipc(&["echo", r#"{"text":"anyone?"}"#]).error();
+    let down = session.ipc(&["py_echo", r#"{"text":"anyone?"}"#]).error();
     assert_eq!(down["code"], "PLUGIN_UNAVAILABLE");
     // The core itself still answers.
     session.ipc(&["list_tools"]).result();
@@ -241,5 +244,29 @@ fn a_crashing_plugin_fails_its_call_and_nothing_else() {
     let info = session.ipc(&["get_session_info"]).result();
     let plugin = &info["plugins"][0];
     assert_eq!(plugin["name"], "pytools");
-    assert_eq!(plugin["state"], "stopped");
+    assert_eq!(plugin["state"], "restarting", "{info}");
+    assert_eq!(plugin["restart_attempt"], 1);
+    // The supervisor brings it back after its back-off; the same tools answer again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let info = session.ipc(&["get_session_info"]).result();
+        if info["plugins"][0]["state"] == "running" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never restarted: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let echoed = session.ipc(&["py_echo", r#"{"text":"back"}"#]).result();
+    assert_eq!(echoed["text"], "back");
+    core.wait_for_audit("routing after restart", |events| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "request.routed" && e["tool"] == "py_echo")
+            .count()
+            == 1
+    });
+    assert!(core.log().contains("restarting"), "the restart is logged");
 }

@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand; this file only declares and dispatches.
 
 mod audit;
+mod auth;
 mod completions;
 mod config;
+mod confine;
 mod confirm;
 pub mod demo;
 mod doctor;
@@ -91,6 +93,18 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Set, list or remove plugin credentials (values are never printed).
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// Internal: confine this process with Landlock, then exec a plugin handler.
+    #[command(name = "__confine", hide = true)]
+    Confine {
+        /// The confinement spec (JSON).
+        spec: String,
+        /// The handler and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 /// Runs a parsed command line.
@@ -116,6 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events { prefixes, json } => events::run(&home, &prefixes, json),
         Command::Completions { shell } => completions::run(shell),
         Command::Demo { keep } => demo::run(keep),
+        Command::Auth(command) => auth::run(&home, command),
+        Command::Confine { spec, command } => confine::run(&spec, &command),
     }
 }
 

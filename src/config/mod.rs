@@ -96,12 +96,37 @@ pub struct GroupConfig {
     pub rate_limit: Option<RateLimit>,
 }
 
-/// Where plugins come from.
+/// Where plugins come from, and each plugin's own settings (`[plugins.<name>]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct PluginsConfig {
     /// Extra directories holding plugin folders, searched before the home's `plugins/`.
     pub dirs: Vec<PathBuf>,
+    /// Settings per plugin name.
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, PluginSettings>,
+}
+
+/// One plugin's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginSettings {
+    /// Whether the plugin is started at all.
+    pub enabled: bool,
+    /// Groups that may call its tools (all groups whose patterns match, when unset).
+    pub groups: Option<Vec<String>>,
+    /// The plugin's own configuration, checked against its manifest's `config_schema`.
+    pub config: toml::Table,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
+            enabled: true,
+            groups: None,
+            config: toml::Table::new(),
+        }
+    }
 }
 
 /// Why the configuration could not be used.
@@ -184,6 +209,15 @@ impl Config {
             }
         }
         check_rate(&self.rate_limit, "rate_limit")?;
+        for (plugin, settings) in &self.plugins.settings {
+            for group in settings.groups.iter().flatten() {
+                if !self.groups.contains_key(group) {
+                    return Err(format!(
+                        "key `plugins.{plugin}.groups`: group `{group}` is not configured"
+                    ));
+                }
+            }
+        }
         if self.core.tool_deadline_secs == 0 {
             return Err("key `core.tool_deadline_secs`: must be at least 1".into());
         }
@@ -191,6 +225,15 @@ impl Config {
             return Err("key `core.confirmation_timeout_secs`: must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The settings of `plugin` (defaults when it has none).
+    pub fn plugin_settings(&self, plugin: &str) -> PluginSettings {
+        self.plugins
+            .settings
+            .get(plugin)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The rate limit that applies to `group`.
@@ -250,6 +293,24 @@ mod tests {
             .expect_err("glob")
             .contains("groups.g.tools[0]"));
         assert!(parse("[rate_limit]\nper_minute = 0\n").is_err());
+    }
+
+    #[test]
+    fn plugin_settings_are_read_and_checked() {
+        let config = parse(
+            "[groups.main]\ntools=[\"*\"]\n[plugins]\ndirs=[\"/x\"]\n[plugins.mail]\nenabled=false\ngroups=[\"main\"]\nconfig={host=\"imap.example\"}\n",
+        )
+        .expect("valid");
+        let mail = config.plugin_settings("mail");
+        assert!(!mail.enabled);
+        assert_eq!(
+            mail.config.get("host").and_then(|v| v.as_str()),
+            Some("imap.example")
+        );
+        assert!(config.plugin_settings("other").enabled);
+        assert!(parse("[plugins.mail]\ngroups=[\"nobody\"]\n").is_err());
+        let typo = parse("[plugins.mail]\nenabeld=true\n").expect_err("typo");
+        assert!(typo.contains("enabeld"), "{typo}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::arguments::Validated;
 use super::envelope::Call;
 use crate::config::Config;
 use crate::core::Core;
-use crate::tools::Tool;
+use crate::tools::{Tool, ToolOwner, ToolSpec};
 
 /// A call its group may make, now. Only [`authorize`] makes one.
 #[derive(Debug)]
@@ -29,6 +29,7 @@ struct AuthorizedProof;
 #[derive(Debug, Default)]
 pub struct GroupPolicy {
     groups: HashMap<String, GlobSet>,
+    plugin_groups: HashMap<String, Vec<String>>,
 }
 
 impl GroupPolicy {
@@ -45,7 +46,16 @@ impl GroupPolicy {
             let set = builder.build().unwrap_or_else(|_| GlobSet::empty());
             groups.insert(name.clone(), set);
         }
-        GroupPolicy { groups }
+        let plugin_groups = config
+            .plugins
+            .settings
+            .iter()
+            .filter_map(|(plugin, s)| Some((plugin.clone(), s.groups.clone()?)))
+            .collect();
+        GroupPolicy {
+            groups,
+            plugin_groups,
+        }
     }
 
     /// Whether `group` is configured.
@@ -53,9 +63,21 @@ impl GroupPolicy {
         self.groups.contains_key(group)
     }
 
-    /// Whether `group` may call `tool`; an unconfigured group may call nothing.
-    pub fn allows(&self, group: &str, tool: &str) -> bool {
-        self.groups.get(group).is_some_and(|set| set.is_match(tool))
+    /// Whether `group` may call `tool`: its patterns match the name, and a plugin
+    /// limited to some groups lists it. An unconfigured group may call nothing.
+    pub fn allows(&self, group: &str, tool: &ToolSpec) -> bool {
+        let matches = self
+            .groups
+            .get(group)
+            .is_some_and(|set| set.is_match(&tool.name));
+        let plugin_allows = match &tool.owner {
+            ToolOwner::Plugin(plugin) => self
+                .plugin_groups
+                .get(plugin)
+                .is_none_or(|groups| groups.iter().any(|g| g == group)),
+            ToolOwner::Intrinsic => true,
+        };
+        matches && plugin_allows
     }
 }
 
@@ -64,7 +86,7 @@ pub fn authorize(core: &Core, validated: Validated) -> Result<Authorized, ErrorB
     let Validated { call, tool } = validated;
     let group = &call.session.group;
     let name = &tool.spec.name;
-    if !core.policy().allows(group, name) {
+    if !core.policy().allows(group, &tool.spec) {
         return Err(ErrorBody::new(
             ErrorCode::Unauthorized,
             format!("group `{group}` may not call `{name}`"),

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::confirm::Confirmed;
 use crate::core::Core;
+use crate::plugins::host::CallScope;
 use crate::tools::{intrinsic, ToolOwner};
 
 /// Stage 6: runs the call on its owner, bounded by the configured deadline.
@@ -23,8 +24,12 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
     let raw = match &tool.spec.owner {
         ToolOwner::Intrinsic => intrinsic::call(core, call, &tool.spec.name),
         ToolOwner::Plugin(plugin) => {
+            let scope = CallScope {
+                session: call.session.id.clone(),
+                group: call.session.group.clone(),
+            };
             core.plugins()
-                .call(plugin, &tool.spec.name, call.envelope(), deadline)
+                .call(plugin, &tool.spec.name, call.envelope(), deadline, scope)
                 .await
         }
     };

@@ -7,6 +7,48 @@ use serde_json::Value;
 
 use crate::tools::RiskLevel;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_schema_refuses_unknown_fields_and_bad_names() {
+        let ok = br#"{"description":"d","version":"1.0.0","handler":"h",
+            "provides":{"tools":[{"name":"t","description":"x","arguments_schema":{"type":"object","additionalProperties":false}}]}}"#;
+        assert!(Manifest::parse(ok, "m").is_ok());
+        let extra = br#"{"description":"d","version":"1.0.0","handler":"h","homepage":"x"}"#;
+        assert!(Manifest::parse(extra, "m").is_err());
+        let bad_name = br#"{"description":"d","version":"1.0.0","handler":"h",
+            "provides":{"tools":[{"name":"Bad-Name","description":"x","arguments_schema":{}}]}}"#;
+        let err = Manifest::parse(bad_name, "m")
+            .expect_err("bad tool name")
+            .to_string();
+        assert!(err.contains("/provides/tools/0/name"), "{err}");
+        let dots = br#"{"description":"d","version":"1.0.0","handler":"h","credentials":[".."]}"#;
+        assert!(Manifest::parse(dots, "m").is_err());
+        let huge = vec![b' '; (MAX_MANIFEST_BYTES + 1) as usize];
+        assert!(matches!(
+            Manifest::parse(&huge, "m"),
+            Err(ManifestError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn app_compat_is_a_semver_range() {
+        let mut manifest = Manifest::parse(
+            br#"{"description":"d","version":"1.0.0","handler":"h"}"#,
+            "m",
+        )
+        .expect("valid");
+        assert!(manifest.check_compat("0.1.0").is_ok());
+        manifest.app_compat = Some(">=0.1.0, <0.2.0".into());
+        assert!(manifest.check_compat("0.1.5").is_ok());
+        assert!(manifest.check_compat("0.2.0").is_err());
+        manifest.app_compat = Some("not a range".into());
+        assert!(manifest.check_compat("0.1.0").is_err());
+    }
+}
+
 /// Largest manifest accepted.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
 
@@ -83,6 +125,20 @@ pub struct ManifestTool {
     pub examples: Vec<Value>,
 }
 
+/// The manifest's own JSON Schema, compiled once.
+fn manifest_schema() -> Result<&'static jsonschema::Validator, &'static String> {
+    static SCHEMA: std::sync::OnceLock<Result<jsonschema::Validator, String>> =
+        std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let schema: Value =
+                serde_json::from_str(include_str!("../../docs/manifest.schema.json"))
+                    .map_err(|e| format!("the manifest schema is not JSON: {e}"))?;
+            crate::tools::schema_rules::compile(&schema)
+        })
+        .as_ref()
+}
+
 /// Why a manifest was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -129,15 +185,44 @@ impl Manifest {
         Manifest::parse(&text, &shown)
     }
 
-    /// Parses manifest bytes; `shown` names the file in errors.
+    /// Parses manifest bytes against `docs/manifest.schema.json`; `shown` names the file in errors.
     pub fn parse(text: &[u8], shown: &str) -> Result<Manifest, ManifestError> {
+        let invalid = |message: String| ManifestError::Invalid {
+            path: shown.into(),
+            message,
+        };
         if text.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(ManifestError::TooLarge { path: shown.into() });
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(text);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| ManifestError::Invalid {
-            path: shown.into(),
-            message: format!("at `{}`: {}", e.path(), e.inner()),
-        })
+        let value: Value = serde_json::from_slice(text).map_err(|e| {
+            invalid(format!(
+                "not JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let schema = manifest_schema().map_err(|e| invalid(e.clone()))?;
+        if let Err(error) = schema.validate(&value) {
+            let at = error.instance_path().to_string();
+            let at = if at.is_empty() { "/".to_owned() } else { at };
+            let message: String = format!("at `{at}`: {error}").chars().take(300).collect();
+            return Err(invalid(message));
+        }
+        serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Checks `app_compat` (a semver range) against the running Carapace version.
+    pub fn check_compat(&self, running: &str) -> Result<(), String> {
+        let Some(range) = &self.app_compat else {
+            return Ok(());
+        };
+        let required = semver::VersionReq::parse(range)
+            .map_err(|e| format!("app_compat `{range}` is not a semver range: {e}"))?;
+        let version = semver::Version::parse(running).map_err(|e| e.to_string())?;
+        if required.matches(&version) {
+            Ok(())
+        } else {
+            Err(format!("needs Carapace {range}; this is {running}"))
+        }
     }
 }

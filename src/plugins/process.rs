@@ -39,6 +39,31 @@ pub enum RpcFailure {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<RpcOutcome>>>>;
 
+/// A message a handler sends on its own initiative.
+#[derive(Debug)]
+pub enum FromPlugin {
+    /// A request (`services/*`) the core must answer with [`HandlerProcess::respond`].
+    Request {
+        /// The plugin.
+        plugin: String,
+        /// The plugin's request id, echoed in the answer.
+        id: Value,
+        /// The method.
+        method: String,
+        /// Its params.
+        params: Value,
+    },
+    /// A notification other than `log` (e.g. `event/publish`).
+    Notification {
+        /// The plugin.
+        plugin: String,
+        /// The method.
+        method: String,
+        /// Its params.
+        params: Value,
+    },
+}
+
 /// A running handler.
 pub struct HandlerProcess {
     name: String,
@@ -46,7 +71,7 @@ pub struct HandlerProcess {
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     pending: Pending,
     next_id: AtomicU64,
-    alive: Arc<std::sync::atomic::AtomicBool>,
+    alive: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How to start a handler.
@@ -59,6 +84,14 @@ pub struct Launch<'a> {
     pub command: Vec<String>,
     /// The data directory (cwd and HOME).
     pub data_dir: &'a Path,
+    /// `PATH` for the handler.
+    pub path: std::ffi::OsString,
+    /// Extra `CARAPACE_*`/`TMPDIR` variables the core defines for it.
+    pub env: Vec<(String, std::ffi::OsString)>,
+    /// A launcher placed before the program (the confinement wrapper), if any.
+    pub wrapper: Vec<std::ffi::OsString>,
+    /// Where the handler's requests and notifications go.
+    pub to_core: tokio::sync::mpsc::UnboundedSender<FromPlugin>,
 }
 
 impl HandlerProcess {
@@ -67,15 +100,20 @@ impl HandlerProcess {
         let Some((program, args)) = launch.command.split_first() else {
             return Err(std::io::Error::other("empty handler command"));
         };
-        let program = resolve_program(launch.folder, program);
-        let mut command = Command::new(&program);
+        let program = resolve_program(launch.folder, program, &launch.path);
+        let mut command = match launch.wrapper.split_first() {
+            Some((launcher, launcher_args)) => {
+                let mut c = Command::new(launcher);
+                c.args(launcher_args).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
         command
             .args(args)
             .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-            )
+            .env("PATH", &launch.path)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "LANG",
                 std::env::var_os("LANG").unwrap_or_else(|| "C.UTF-8".into()),
@@ -92,14 +130,20 @@ impl HandlerProcess {
         let mut child = command.spawn()?;
         let stdin = child.stdin.take();
         let pending: Pending = Arc::default();
-        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(read_answers(
-                launch.name.to_owned(),
-                stdout,
-                Arc::clone(&pending),
-                Arc::clone(&alive),
-            ));
+        let (alive_tx, alive) = tokio::sync::watch::channel(true);
+        match child.stdout.take() {
+            Some(stdout) => {
+                tokio::spawn(read_answers(
+                    launch.name.to_owned(),
+                    stdout,
+                    Arc::clone(&pending),
+                    alive_tx,
+                    launch.to_core,
+                ));
+            }
+            None => {
+                let _ = alive_tx.send(false);
+            }
         }
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(forward_stderr(launch.name.to_owned(), stderr));
@@ -116,7 +160,41 @@ impl HandlerProcess {
 
     /// Whether the process is still answering.
     pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::SeqCst)
+        *self.alive.borrow()
+    }
+
+    /// Resolves when the handler stops answering (exit, crash, or a protocol break).
+    pub async fn stopped(&self) {
+        let mut alive = self.alive.clone();
+        let _ = alive.wait_for(|up| !*up).await;
+    }
+
+    /// The operating-system pid of the handler, while it runs.
+    pub async fn pid(&self) -> Option<u32> {
+        self.child.lock().await.id()
+    }
+
+    /// Answers a request the handler made.
+    pub async fn respond(&self, id: Value, outcome: Result<Value, String>) {
+        let line = match outcome {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err(message) => json!({"jsonrpc": "2.0", "id": id,
+                                   "error": {"code": -32000, "message": message}}),
+        };
+        if self.write_line(&line).await.is_err() {
+            tracing::debug!(plugin = %self.name, "could not answer a plugin request");
+        }
+    }
+
+    /// Sends a notification (e.g. `event`).
+    pub async fn notify(&self, method: &str, params: Value) {
+        let line = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        let _ = self.write_line(&line).await;
+    }
+
+    /// Kills the process at once (used when the core gives up on it).
+    pub async fn kill(&self) {
+        let _ = self.child.lock().await.kill().await;
     }
 
     /// Sends a request and waits for its answer until `deadline`.
@@ -126,10 +204,26 @@ impl HandlerProcess {
         params: Value,
         deadline: Duration,
     ) -> Result<RpcOutcome, RpcFailure> {
+        self.request_as(self.reserve_id(), method, params, deadline)
+            .await
+    }
+
+    /// An id for a request the caller wants to know before sending it.
+    pub fn reserve_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends a request under a reserved id and waits until `deadline`.
+    pub async fn request_as(
+        &self,
+        id: u64,
+        method: &str,
+        params: Value,
+        deadline: Duration,
+    ) -> Result<RpcOutcome, RpcFailure> {
         if !self.is_alive() {
             return Err(RpcFailure::Broken);
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (answer, wait) = oneshot::channel();
         if let Ok(mut pending) = self.pending.lock() {
             pending.insert(id, answer);
@@ -176,25 +270,28 @@ impl HandlerProcess {
             tracing::warn!(plugin = %self.name, "handler did not exit; killing it");
             let _ = child.kill().await;
         }
-        self.alive.store(false, Ordering::SeqCst);
     }
 }
 
-/// A relative program path is taken from the plugin folder when it exists there.
-fn resolve_program(folder: &Path, program: &str) -> PathBuf {
+/// A relative program path is taken from the plugin folder when it exists there,
+/// else looked up on the handler's `PATH`.
+pub fn resolve_program(folder: &Path, program: &str, path: &std::ffi::OsStr) -> PathBuf {
     let candidate = folder.join(program);
     if program.contains('/') || candidate.exists() {
-        candidate
-    } else {
-        PathBuf::from(program)
+        return candidate;
     }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(program))
 }
 
 async fn read_answers(
     name: String,
     stdout: impl AsyncRead + Unpin,
     pending: Pending,
-    alive: Arc<std::sync::atomic::AtomicBool>,
+    alive: tokio::sync::watch::Sender<bool>,
+    to_core: tokio::sync::mpsc::UnboundedSender<FromPlugin>,
 ) {
     let mut reader = BufReader::new(stdout);
     loop {
@@ -203,7 +300,7 @@ async fn read_answers(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                if !dispatch_line(&name, &line, &pending) {
+                if !dispatch_line(&name, &line, &pending, &to_core) {
                     break;
                 }
             }
@@ -217,14 +314,19 @@ async fn read_answers(
             }
         }
     }
-    alive.store(false, Ordering::SeqCst);
     if let Ok(mut pending) = pending.lock() {
         pending.clear();
     }
+    let _ = alive.send(false);
 }
 
 /// Handles one line; false if it broke the protocol.
-fn dispatch_line(name: &str, line: &[u8], pending: &Pending) -> bool {
+fn dispatch_line(
+    name: &str,
+    line: &[u8],
+    pending: &Pending,
+    to_core: &tokio::sync::mpsc::UnboundedSender<FromPlugin>,
+) -> bool {
     let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(line) else {
         tracing::warn!(plugin = %name, "handler wrote a line that is not a JSON-RPC object");
         return false;
@@ -242,9 +344,23 @@ fn dispatch_line(name: &str, line: &[u8], pending: &Pending) -> bool {
                 .unwrap_or("");
             let (clean, _) = crate::sanitize::shared().redact_str(text);
             tracing::info!(plugin = %name, message = %clean, "plugin log");
-        } else {
-            tracing::debug!(plugin = %name, %method, "plugin request not served yet");
+            return true;
         }
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        let forwarded = match message.get("id") {
+            Some(id) => FromPlugin::Request {
+                plugin: name.to_owned(),
+                id: id.clone(),
+                method: method.to_owned(),
+                params,
+            },
+            None => FromPlugin::Notification {
+                plugin: name.to_owned(),
+                method: method.to_owned(),
+                params,
+            },
+        };
+        let _ = to_core.send(forwarded);
         return true;
     }
     let Some(id) = message.get("id").and_then(Value::as_u64) else {

@@ -70,7 +70,7 @@ pub fn list_tools(core: &Core, group: &str) -> Value {
         .catalog()
         .all()
         .into_iter()
-        .filter(|t| core.policy().allows(group, &t.spec.name))
+        .filter(|t| core.policy().allows(group, &t.spec))
         .map(|t| {
             json!({
                 "name": t.spec.name,

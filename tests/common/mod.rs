@@ -47,6 +47,7 @@ rate_limit = { per_minute = 60, burst = 2 }
 pub struct TestCore {
     pub home: tempfile::TempDir,
     child: Option<Child>,
+    bundled: PathBuf,
 }
 
 impl TestCore {
@@ -73,7 +74,27 @@ impl TestCore {
             ));
         }
         std::fs::write(home.path().join("config.toml"), text).expect("write config");
-        let mut core = TestCore { home, child: None };
+        let mut core = TestCore {
+            home,
+            child: None,
+            bundled: PathBuf::new(),
+        };
+        core.launch();
+        core
+    }
+
+    /// Starts a core with `config` and the bundled plugins (`plugins/`, e.g. echo).
+    pub fn start_with_bundled(config: &str) -> TestCore {
+        let home = tempfile::Builder::new()
+            .prefix("cpt-")
+            .tempdir_in("/tmp")
+            .expect("temp home");
+        std::fs::write(home.path().join("config.toml"), config).expect("write config");
+        let mut core = TestCore {
+            home,
+            child: None,
+            bundled: Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins"),
+        };
         core.launch();
         core
     }
@@ -86,6 +107,7 @@ impl TestCore {
             .arg(self.home.path())
             .arg("start")
             .env("SENTINEL_SECRET", "must-not-reach-plugins")
+            .env("CARAPACE_BUNDLED_PLUGINS", self.bundled.as_os_str())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,30 @@
+//! The trait a plugin implements.
+
+use serde_json::Value;
+
+use crate::context::CallContext;
+use crate::error::{InitError, ToolError};
+use crate::init::Init;
+use crate::link::CoreLink;
+
+/// A plugin handler. The SDK owns the protocol; the plugin only answers.
+///
+/// `call` may run on up to [`MAX_CONCURRENT_CALLS`](crate::MAX_CONCURRENT_CALLS)
+/// threads at once, hence `Sync`: keep mutable state behind a `Mutex`.
+pub trait Plugin: Send + Sync + 'static {
+    /// Called for `initialize`, before any call. An error leaves the plugin out of the
+    /// catalog with the error's category.
+    fn initialize(&mut self, init: &Init) -> Result<(), InitError> {
+        let _ = init;
+        Ok(())
+    }
+
+    /// Answers one `tool/call`. `arguments` were already validated against the tool's schema.
+    fn call(&self, ctx: &CallContext, tool: &str, arguments: Value) -> Result<Value, ToolError>;
+
+    /// Receives an `event {envelope}` notification (topics the manifest `subscribes` to).
+    /// The default ignores it.
+    fn event(&self, link: &CoreLink, envelope: Value) {
+        let _ = (link, envelope);
+    }
+}

@@ -1,0 +1,246 @@
+//! The main loop: read lines from the core, dispatch them, answer on one writer.
+//!
+//! Never panics on input: a line that is not JSON-RPC is logged (as a `log`
+//! notification, without its content) and skipped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::context::{CallContext, Envelope};
+use crate::error::{
+    JsonRpcError, ToolError, HANDLER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
+    NOT_INITIALIZED,
+};
+use crate::init::Init;
+use crate::link::{CoreLink, Level, Peer};
+use crate::plugin::Plugin;
+use crate::pool::CallPool;
+use crate::wire::{self, Incoming, Line, MAX_INPUT_LINE_BYTES};
+
+/// How long `shutdown` waits for calls in flight before answering.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The core sent `shutdown`, and it was answered.
+    Shutdown,
+    /// The input ended: the core went away.
+    InputClosed,
+}
+
+/// Runs `plugin` on stdin/stdout until `shutdown` or the end of stdin; exit code 0 for both.
+///
+/// Write nothing to stdout yourself: use [`CallContext::log`] or stderr.
+pub fn run<P: Plugin>(plugin: P) -> ExitCode {
+    match serve(plugin, BufReader::new(std::io::stdin()), std::io::stdout()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("carapace-plugin-sdk: cannot start: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `plugin` on any line streams (what [`run`] does on stdin/stdout).
+///
+/// Returns once `shutdown` is answered or `input` ends; fails only if a thread cannot start.
+pub fn serve<P, R, W>(plugin: P, input: R, output: W) -> std::io::Result<Stopped>
+where
+    P: Plugin,
+    R: BufRead + Send + 'static,
+    W: Write + Send + 'static,
+{
+    let (exit, stopped) = mpsc::channel();
+    let server = Arc::new(Server {
+        plugin: RwLock::new(plugin),
+        initialized: AtomicBool::new(false),
+        shutting_down: AtomicBool::new(false),
+        link: CoreLink {
+            peer: Arc::new(Peer::new(Box::new(output))),
+        },
+        calls: CallPool::start()?,
+        exit,
+    });
+    std::thread::Builder::new()
+        .name("carapace-plugin-reader".into())
+        .spawn(move || server.read_all(input))?;
+    Ok(stopped.recv().unwrap_or(Stopped::InputClosed))
+}
+
+struct Server<P> {
+    plugin: RwLock<P>,
+    initialized: AtomicBool,
+    shutting_down: AtomicBool,
+    link: CoreLink,
+    calls: CallPool,
+    exit: mpsc::Sender<Stopped>,
+}
+
+/// The `tool/call` params.
+#[derive(Deserialize)]
+struct CallParams {
+    tool: String,
+    envelope: Value,
+}
+
+impl<P: Plugin> Server<P> {
+    fn read_all(self: Arc<Self>, mut input: impl BufRead) {
+        loop {
+            match wire::read_line(&mut input, MAX_INPUT_LINE_BYTES) {
+                Line::End => break,
+                Line::TooLong => self.link.log(
+                    Level::Warn,
+                    format!("ignored an input line over {MAX_INPUT_LINE_BYTES} bytes"),
+                ),
+                Line::Text(line) if line.iter().all(u8::is_ascii_whitespace) => {}
+                Line::Text(line) => match wire::parse(&line) {
+                    Ok(message) => Arc::clone(&self).handle(message),
+                    Err(reason) => self
+                        .link
+                        .log(Level::Warn, format!("ignored a malformed line: {reason}")),
+                },
+            }
+        }
+        self.link.peer.close();
+        let _ = self.exit.send(Stopped::InputClosed);
+    }
+
+    fn handle(self: Arc<Self>, message: Incoming) {
+        match message {
+            Incoming::Response { id, outcome } => {
+                if !self.link.peer.route(&id, outcome) {
+                    self.link.log(
+                        Level::Debug,
+                        format!("dropped an answer to unknown id {id}"),
+                    );
+                }
+            }
+            Incoming::Request { id, method, params } => match method.as_str() {
+                "initialize" => self.initialize(&id, params),
+                "tool/call" => self.call(id, params),
+                "shutdown" => self.shutdown(id),
+                _ => self.link.peer.respond(
+                    &id,
+                    Err(JsonRpcError::new(
+                        METHOD_NOT_FOUND,
+                        format!("method `{method}` is not served by this plugin"),
+                    )),
+                ),
+            },
+            Incoming::Notification { method, params } => {
+                if method == "event" && self.initialized.load(Ordering::SeqCst) {
+                    let envelope = params.get("envelope").cloned().unwrap_or(Value::Null);
+                    let server = Arc::clone(&self);
+                    self.calls.submit(Box::new(move || {
+                        let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
+                        let _ = catch_unwind(AssertUnwindSafe(|| {
+                            plugin.event(&server.link, envelope);
+                        }));
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Runs on the reader thread: the core waits for it before anything else.
+    fn initialize(&self, id: &Value, params: Value) {
+        let answer = match serde_json::from_value::<Init>(params) {
+            Err(e) => Err(JsonRpcError::new(
+                INVALID_PARAMS,
+                format!("initialize params: {e}"),
+            )),
+            Ok(init) => {
+                let mut plugin = self.plugin.write().unwrap_or_else(PoisonError::into_inner);
+                match catch_unwind(AssertUnwindSafe(|| plugin.initialize(&init))) {
+                    Ok(Ok(())) => {
+                        self.initialized.store(true, Ordering::SeqCst);
+                        Ok(json!({}))
+                    }
+                    Ok(Err(error)) => Err(error.into()),
+                    Err(_) => Err(crate::InitError::internal("initialize panicked").into()),
+                }
+            }
+        };
+        self.link.peer.respond(id, answer);
+    }
+
+    fn call(self: Arc<Self>, id: Value, params: Value) {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            let refusal = ToolError::retriable("the plugin is shutting down");
+            return self.link.peer.respond(&id, Err(refusal.into()));
+        }
+        if !self.initialized.load(Ordering::SeqCst) {
+            let refusal = JsonRpcError::new(NOT_INITIALIZED, "the plugin is not initialized");
+            return self.link.peer.respond(&id, Err(refusal));
+        }
+        let (tool, envelope, arguments) = match split_call(params) {
+            Ok(parts) => parts,
+            Err(error) => return self.link.peer.respond(&id, Err(error)),
+        };
+        let server = Arc::clone(&self);
+        self.calls.submit(Box::new(move || {
+            let ctx = CallContext::new(id, envelope, server.link.clone());
+            let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
+            let answer =
+                match catch_unwind(AssertUnwindSafe(|| plugin.call(&ctx, &tool, arguments))) {
+                    Ok(answer) => answer.map_err(JsonRpcError::from),
+                    Err(_) => Err(JsonRpcError {
+                        code: INTERNAL_ERROR,
+                        message: "the tool failed unexpectedly".into(),
+                        data: Some(json!({"code": HANDLER_ERROR, "retriable": false})),
+                    }),
+                };
+            drop(plugin);
+            server.link.peer.respond(ctx.call_id(), answer);
+        }));
+    }
+
+    /// Answers once the calls in flight are done (or after [`SHUTDOWN_DRAIN`]), then stops.
+    /// The reader keeps routing answers meanwhile, so draining calls can still ask the core.
+    fn shutdown(self: Arc<Self>, id: Value) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let finish = move |server: &Server<P>| {
+            server.calls.wait_idle(SHUTDOWN_DRAIN);
+            server.link.peer.respond(&id, Ok(json!({})));
+            let _ = server.exit.send(Stopped::Shutdown);
+        };
+        // Kept outside the thread's closure so that a failed spawn can still answer here.
+        let cell = Arc::new(Mutex::new(Some(finish)));
+        let (in_thread, server) = (Arc::clone(&cell), Arc::clone(&self));
+        let spawned = std::thread::Builder::new()
+            .name("carapace-plugin-shutdown".into())
+            .spawn(move || take(&in_thread).map(|finish| finish(&server)));
+        if spawned.is_err() {
+            if let Some(finish) = take(&cell) {
+                finish(&self);
+            }
+        }
+    }
+}
+
+fn take<T>(cell: &Mutex<Option<T>>) -> Option<T> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// `{tool, envelope}` -> the tool, the envelope without its arguments, and the arguments.
+fn split_call(params: Value) -> Result<(String, Envelope, Value), JsonRpcError> {
+    let invalid =
+        |what: String| JsonRpcError::new(INVALID_PARAMS, format!("tool/call params: {what}"));
+    let CallParams { tool, mut envelope } =
+        serde_json::from_value(params).map_err(|e| invalid(e.to_string()))?;
+    let arguments = envelope
+        .get_mut("payload")
+        .and_then(|payload| payload.get_mut("arguments"))
+        .map(Value::take)
+        .ok_or_else(|| invalid("no envelope.payload.arguments".into()))?;
+    let envelope = serde_json::from_value(envelope).map_err(|e| invalid(e.to_string()))?;
+    Ok((tool, envelope, arguments))
+}

@@ -1,0 +1,146 @@
+//! `carapace auth`: set, list and remove plugin credentials. Never prints a value.
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::credentials::{self, MAX_SECRET_BYTES};
+use crate::paths::Home;
+use crate::plugins;
+
+/// `carapace auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Store a credential, read from stdin (or a no-echo prompt on a terminal).
+    Set {
+        /// The plugin it belongs to.
+        #[arg(long)]
+        plugin: String,
+        /// The credential name, as the plugin's manifest declares it.
+        name: String,
+    },
+    /// List credentials: plugin, name, present, mode (never values).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a stored credential.
+    Rm {
+        /// The plugin it belongs to.
+        #[arg(long)]
+        plugin: String,
+        /// The credential name.
+        name: String,
+    },
+}
+
+/// Runs an `auth` subcommand.
+pub fn run(home: &Home, command: AuthCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuthCommand::Set { plugin, name } => {
+            let mut value = read_secret(&format!("{plugin}/{name}: "))?;
+            let stored = credentials::set(home, &plugin, &name, &value);
+            value.fill(0);
+            let path = stored?;
+            println!("stored {} (restart the core to use it)", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthCommand::Rm { plugin, name } => {
+            if credentials::remove(home, &plugin, &name)? {
+                println!("removed {plugin}/{name}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("carapace: no credential {plugin}/{name}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        AuthCommand::Status { json } => status(home, json),
+    }
+}
+
+fn status(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let listed = credentials::status(home, &declared(home));
+    let problem = credentials::check_store(home).err().map(|e| e.to_string());
+    if json {
+        super::print_json(&serde_json::json!({
+            "credentials": listed,
+            "problem": problem,
+        }));
+    } else {
+        if listed.is_empty() {
+            println!("no credentials");
+        }
+        for entry in &listed {
+            let state = match (&entry.mode, entry.declared) {
+                (Some(mode), _) => format!("present ({mode})"),
+                (None, true) => "MISSING".to_owned(),
+                (None, false) => "absent".to_owned(),
+            };
+            println!("{}/{}: {state}", entry.plugin, entry.name);
+        }
+        if let Some(problem) = &problem {
+            println!("problem: {problem}");
+        }
+    }
+    Ok(if problem.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// (plugin, declared credential names) of every plugin found; nothing if discovery fails.
+fn declared(home: &Home) -> Vec<(String, Vec<String>)> {
+    let configured = Config::load(&home.config_file())
+        .map(|c| c.plugins.dirs)
+        .unwrap_or_default();
+    plugins::discover(&plugins::search_dirs(home, &configured))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.name, p.manifest.credentials))
+        .collect()
+}
+
+/// Reads the value: all of stdin when it is not a terminal, else one line without echo.
+/// One trailing newline is dropped.
+fn read_secret(prompt: &str) -> anyhow::Result<Vec<u8>> {
+    let stdin = std::io::stdin();
+    let mut value = Vec::new();
+    if stdin.is_terminal() {
+        let mut stderr = std::io::stderr();
+        write!(stderr, "{prompt}")?;
+        stderr.flush()?;
+        let line = read_line_without_echo(&stdin);
+        writeln!(stderr)?;
+        value = line?.into_bytes();
+    } else {
+        stdin
+            .lock()
+            .take(MAX_SECRET_BYTES as u64 + 2)
+            .read_to_end(&mut value)?;
+    }
+    if value.ends_with(b"\n") {
+        value.pop();
+        if value.ends_with(b"\r") {
+            value.pop();
+        }
+    }
+    Ok(value)
+}
+
+fn read_line_without_echo(stdin: &std::io::Stdin) -> anyhow::Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let saved = tcgetattr(stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    tcsetattr(stdin, SetArg::TCSAFLUSH, &quiet)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    tcsetattr(stdin, SetArg::TCSAFLUSH, &saved)?;
+    read?;
+    Ok(line)
+}

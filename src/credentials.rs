@@ -1,0 +1,444 @@
+//! Plugin credentials on the host: the `credentials/<plugin>/<name>` store, its permission
+//! checks, and the per-handler directory each plugin is given.
+//!
+//! Must never log, print or put in an error a credential's value: errors name paths only.
+//! A handler is only ever given a directory holding its own credentials.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::paths::Home;
+use crate::plugins::valid_plugin_name;
+
+/// Longest credential value accepted.
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+
+/// The environment variable systemd's `LoadCredential=` sets.
+pub const SYSTEMD_CREDENTIALS_ENV: &str = "CREDENTIALS_DIRECTORY";
+
+/// Why a credential operation failed; every message names a path, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// A file or directory readable or writable by others.
+    #[error("{path} has mode {mode:04o}, which lets other users in; run `{fix}`")]
+    LooseMode {
+        /// The path.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+        /// The command that fixes it.
+        fix: String,
+    },
+    /// A file or directory owned by another user.
+    #[error("{path} is owned by uid {owner}, not {uid}; run `{fix}`")]
+    ForeignOwner {
+        /// The path.
+        path: String,
+        /// Its owner.
+        owner: u32,
+        /// The current uid.
+        uid: u32,
+        /// The command that fixes it.
+        fix: String,
+    },
+    /// Something other than a plain file or directory (a symlink, a socket ...).
+    #[error(
+        "{path} is not a plain {expected}; remove it (`rm {path}`) and set the credential again"
+    )]
+    NotPlain {
+        /// The path.
+        path: String,
+        /// `file` or `directory`.
+        expected: &'static str,
+    },
+    /// A bad credential or plugin name.
+    #[error("{0}")]
+    InvalidName(String),
+    /// An empty or oversized value.
+    #[error("{0}")]
+    InvalidValue(String),
+    /// A filesystem error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CredentialError + '_ {
+    move |source| CredentialError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Credential names match `[A-Za-z0-9_.-]{1,64}` and are neither `.` nor `..`.
+pub fn valid_credential_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn check_names(plugin: &str, name: Option<&str>) -> Result<(), CredentialError> {
+    if !valid_plugin_name(plugin) {
+        return Err(CredentialError::InvalidName(format!(
+            "plugin name `{plugin}` must match [a-z][a-z0-9_-]{{0,63}}"
+        )));
+    }
+    match name {
+        Some(name) if !valid_credential_name(name) => Err(CredentialError::InvalidName(format!(
+            "credential name `{name}` must match [A-Za-z0-9_.-]{{1,64}} and not be `.` or `..`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `credentials/`.
+pub fn store_dir(home: &Home) -> PathBuf {
+    home.root().join("credentials")
+}
+
+/// `credentials/<plugin>/`.
+pub fn plugin_store_dir(home: &Home, plugin: &str) -> PathBuf {
+    store_dir(home).join(plugin)
+}
+
+/// `run/credentials/<plugin>/`, the copy made from systemd's credentials.
+pub fn materialized_dir(home: &Home, plugin: &str) -> PathBuf {
+    home.run_dir().join("credentials").join(plugin)
+}
+
+/// `$CREDENTIALS_DIRECTORY`, when systemd set it.
+pub fn systemd_dir() -> Option<PathBuf> {
+    std::env::var_os(SYSTEMD_CREDENTIALS_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Checks one store entry: plain, owned by this uid, no group/other bits.
+fn check_entry(path: &Path, dir: bool) -> Result<std::fs::Metadata, CredentialError> {
+    let meta = std::fs::symlink_metadata(path).map_err(io_error(path))?;
+    let shown = path.display().to_string();
+    let (plain, expected, wanted) = if dir {
+        (meta.is_dir(), "directory", "700")
+    } else {
+        (meta.is_file(), "file", "600")
+    };
+    if !plain {
+        return Err(CredentialError::NotPlain {
+            path: shown,
+            expected,
+        });
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != uid {
+        return Err(CredentialError::ForeignOwner {
+            fix: format!("chown {uid} {shown}"),
+            path: shown,
+            owner: meta.uid(),
+            uid,
+        });
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(CredentialError::LooseMode {
+            fix: format!("chmod {wanted} {shown}"),
+            path: shown,
+            mode,
+        });
+    }
+    Ok(meta)
+}
+
+/// Refuses a store with loose modes, foreign owners or odd file types, naming the fix.
+/// A home without `credentials/` passes.
+pub fn check_store(home: &Home) -> Result<(), CredentialError> {
+    let root = store_dir(home);
+    if std::fs::symlink_metadata(&root).is_err() {
+        return Ok(());
+    }
+    check_entry(&root, true)?;
+    for plugin_dir in sorted_entries(&root)? {
+        check_entry(&plugin_dir, true)?;
+        for file in sorted_entries(&plugin_dir)? {
+            check_entry(&file, false)?;
+        }
+    }
+    Ok(())
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, CredentialError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// The directory handed to `plugin`'s handler, or `None` when it declares no credentials.
+///
+/// Under systemd the declared `<plugin>.<name>` files are copied into a private
+/// `run/credentials/<plugin>/`; otherwise it is `credentials/<plugin>/` itself (if present).
+pub fn credentials_dir_for(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+) -> Result<Option<PathBuf>, CredentialError> {
+    credentials_dir_from(home, plugin, declared, systemd_dir().as_deref())
+}
+
+/// [`credentials_dir_for`] with the systemd directory given explicitly.
+pub fn credentials_dir_from(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    systemd: Option<&Path>,
+) -> Result<Option<PathBuf>, CredentialError> {
+    check_names(plugin, None)?;
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    if let Some(source) = systemd {
+        return materialize(home, plugin, declared, source).map(Some);
+    }
+    let dir = plugin_store_dir(home, plugin);
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Ok(None);
+    }
+    check_entry(&dir, true)?;
+    Ok(Some(dir))
+}
+
+/// Copies `plugin`'s declared credentials from the systemd directory into
+/// `run/credentials/<plugin>/` (0700, files 0600), replacing any earlier copy.
+pub fn materialize(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    source: &Path,
+) -> Result<PathBuf, CredentialError> {
+    check_names(plugin, None)?;
+    let parent = home.run_dir().join("credentials");
+    crate::paths::create_private_dir(&home.run_dir()).map_err(io_error(&parent))?;
+    crate::paths::create_private_dir(&parent).map_err(io_error(&parent))?;
+    remove_materialized(home, plugin)?;
+    let target = materialized_dir(home, plugin);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&target)
+        .map_err(io_error(&target))?;
+    for name in declared {
+        check_names(plugin, Some(name))?;
+        let from = source.join(format!("{plugin}.{name}"));
+        let mut value = match std::fs::read(&from) {
+            Ok(value) => value,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(&from)(e)),
+        };
+        let written = write_private(&target, name, &value);
+        value.fill(0);
+        written?;
+    }
+    Ok(target)
+}
+
+/// Removes `run/credentials/<plugin>/` (at plugin stop); absent is fine.
+pub fn remove_materialized(home: &Home, plugin: &str) -> Result<(), CredentialError> {
+    check_names(plugin, None)?;
+    let dir = materialized_dir(home, plugin);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(&dir)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// The declared credentials that are missing (a required one missing means `AUTH_ERROR`).
+pub fn missing(home: &Home, plugin: &str, declared: &[String]) -> Vec<String> {
+    missing_from(home, plugin, declared, systemd_dir().as_deref())
+}
+
+/// [`missing`] with the systemd directory given explicitly.
+pub fn missing_from(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    systemd: Option<&Path>,
+) -> Vec<String> {
+    declared
+        .iter()
+        .filter(|name| {
+            let path = match systemd {
+                Some(dir) => dir.join(format!("{plugin}.{name}")),
+                None => plugin_store_dir(home, plugin).join(name.as_str()),
+            };
+            !(valid_credential_name(name) && path.is_file())
+        })
+        .cloned()
+        .collect()
+}
+
+/// Stores a credential atomically (0600 file in a 0700 directory); the value is not kept.
+pub fn set(
+    home: &Home,
+    plugin: &str,
+    name: &str,
+    value: &[u8],
+) -> Result<PathBuf, CredentialError> {
+    check_names(plugin, Some(name))?;
+    if value.is_empty() || value.len() > MAX_SECRET_BYTES {
+        return Err(CredentialError::InvalidValue(format!(
+            "a credential must be 1 to {MAX_SECRET_BYTES} bytes"
+        )));
+    }
+    let root = store_dir(home);
+    std::fs::create_dir_all(home.root()).map_err(io_error(home.root()))?;
+    crate::paths::create_private_dir(&root).map_err(io_error(&root))?;
+    check_entry(&root, true)?;
+    let dir = plugin_store_dir(home, plugin);
+    crate::paths::create_private_dir(&dir).map_err(io_error(&dir))?;
+    check_entry(&dir, true)?;
+    write_private(&dir, name, value)
+}
+
+/// Writes `dir/name` through a 0600 temporary file renamed into place.
+fn write_private(dir: &Path, name: &str, value: &[u8]) -> Result<PathBuf, CredentialError> {
+    let target = dir.join(name);
+    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&temp)?;
+        file.write_all(value)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &target)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(io_error(&target))?;
+    Ok(target)
+}
+
+/// Removes a stored credential; `false` if there was none.
+pub fn remove(home: &Home, plugin: &str, name: &str) -> Result<bool, CredentialError> {
+    check_names(plugin, Some(name))?;
+    let path = plugin_store_dir(home, plugin).join(name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(&path)(e)),
+    }
+}
+
+/// One credential as `auth status` shows it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialStatus {
+    /// The plugin.
+    pub plugin: String,
+    /// The credential name.
+    pub name: String,
+    /// Whether a value is stored.
+    pub present: bool,
+    /// Its permission bits (`0600`), when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Whether a plugin's manifest declares it.
+    pub declared: bool,
+}
+
+/// Every stored credential, plus the `declared` (plugin, name) pairs not stored.
+pub fn status(home: &Home, declared: &[(String, Vec<String>)]) -> Vec<CredentialStatus> {
+    let mut found = std::collections::BTreeMap::new();
+    let root = store_dir(home);
+    for plugin_dir in sorted_entries(&root).unwrap_or_default() {
+        let plugin = file_name(&plugin_dir);
+        for file in sorted_entries(&plugin_dir).unwrap_or_default() {
+            let name = file_name(&file);
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                continue;
+            }
+            let mode = std::fs::symlink_metadata(&file)
+                .ok()
+                .map(|m| format!("{:04o}", m.permissions().mode() & 0o7777));
+            found.insert((plugin.clone(), name), mode);
+        }
+    }
+    let mut wanted = std::collections::BTreeSet::new();
+    for (plugin, names) in declared {
+        for name in names {
+            wanted.insert((plugin.clone(), name.clone()));
+            found.entry((plugin.clone(), name.clone())).or_insert(None);
+        }
+    }
+    found
+        .into_iter()
+        .map(|((plugin, name), mode)| CredentialStatus {
+            declared: wanted.contains(&(plugin.clone(), name.clone())),
+            present: mode.is_some(),
+            plugin,
+            name,
+            mode,
+        })
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["token", "API_KEY", "a.b-c", "x"] {
+            assert!(valid_credential_name(good), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", &"x".repeat(65)] {
+            assert!(!valid_credential_name(bad), "{bad}");
+        }
+        assert!(check_names("Bad", None).is_err());
+        assert!(check_names("good", Some("../x")).is_err());
+    }
+
+    #[test]
+    fn set_then_status_never_holds_the_value() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().to_path_buf());
+        let path = set(&home, "mail", "token", b"hunter2").expect("set");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        check_store(&home).expect("store is tight");
+        let listed = status(
+            &home,
+            &[("mail".into(), vec!["token".into(), "other".into()])],
+        );
+        let text = serde_json::to_string(&listed).expect("json");
+        assert!(!text.contains("hunter2"));
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|s| s.name == "other" && !s.present));
+        assert_eq!(
+            missing_from(&home, "mail", &["token".into(), "other".into()], None),
+            vec!["other".to_owned()]
+        );
+        assert!(remove(&home, "mail", "token").expect("rm"));
+        assert!(!remove(&home, "mail", "token").expect("rm again"));
+    }
+}

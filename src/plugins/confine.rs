@@ -1,0 +1,615 @@
+//! Landlock confinement of plugin handlers: what a handler may touch, and the launcher that enforces it.
+//!
+//! The core never confines itself. It runs `carapace __confine <spec-json> -- <handler> <args>`;
+//! that launcher restricts itself with Landlock (which also sets no-new-privs), then execs the
+//! handler, and the restriction survives the exec. A spec holds paths only, never a secret.
+//! This module must never grant anything of `$CARAPACE_HOME` beyond the plugin's own folder,
+//! data dir and credentials dir, nor the user's home directory or anything above it.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible,
+    RestrictSelf, RestrictSelfAttr, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI,
+};
+use serde::{Deserialize, Serialize};
+
+/// The newest Landlock ABI this code asks for; older kernels get what they support.
+const REQUESTED_ABI: ABI = ABI::V10;
+
+/// System trees a handler may read and execute (absent ones are skipped).
+const SYSTEM_EXEC: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/nix/store",
+];
+
+/// The parts of `/etc` a handler needs: the dynamic loader, TLS roots, name resolution, users,
+/// time zone. Not all of `/etc`: it may hold host keys or other secrets readable by this user.
+const ETC_READ: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ld.so.preload",
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/mime.types",
+    "/etc/static",
+];
+
+/// Devices a handler may open for reading and writing.
+const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
+/// What one handler may access; passed to the launcher as one JSON argument (paths only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfineSpec {
+    /// Readable trees (files and directory listings).
+    pub read_only: Vec<PathBuf>,
+    /// Readable and executable trees.
+    pub read_exec: Vec<PathBuf>,
+    /// Trees with every right: create, write, remove.
+    pub read_write: Vec<PathBuf>,
+    /// Device files opened for reading and writing.
+    pub devices: Vec<PathBuf>,
+    /// Whether TCP (and, where the kernel can, UDP) bind/connect stay allowed.
+    pub allow_network: bool,
+    /// Created (0700) by the launcher and exported as `TMPDIR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmp_dir: Option<PathBuf>,
+}
+
+impl ConfineSpec {
+    /// The spec as the single argv word the launcher takes.
+    pub fn to_arg(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Parses the launcher's argument.
+    pub fn from_arg(arg: &str) -> Result<ConfineSpec, ConfineError> {
+        serde_json::from_str(arg).map_err(|e| ConfineError::Spec(e.to_string()))
+    }
+}
+
+/// What the core knows when it starts one handler.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecRequest<'a> {
+    /// The plugin folder (read + execute).
+    pub plugin_folder: &'a Path,
+    /// Its data dir (read-write; cwd, HOME and TMPDIR's parent).
+    pub data_dir: &'a Path,
+    /// Its own credentials dir, if it declares credentials (read-only).
+    pub credentials_dir: Option<&'a Path>,
+    /// The manifest's `network`.
+    pub network: bool,
+    /// The handler command as the manifest gives it (program first).
+    pub command: &'a [String],
+    /// `$CARAPACE_HOME`, never granted beyond the three directories above.
+    pub carapace_home: &'a Path,
+}
+
+/// Builds the spec for one handler.
+pub fn spec_for(request: &SpecRequest<'_>) -> ConfineSpec {
+    let guard = Guard::new(request);
+    let mut read_exec: Vec<PathBuf> = SYSTEM_EXEC.iter().map(PathBuf::from).collect();
+    read_exec.push(request.plugin_folder.to_path_buf());
+    if let Some(program) = request.command.first() {
+        if let Some(path) = resolve_program(request.plugin_folder, program) {
+            grant_executable(&path, 0, &guard, &mut read_exec);
+        }
+    }
+    let mut read_only: Vec<PathBuf> = ETC_READ.iter().map(PathBuf::from).collect();
+    read_only.extend(etc_language_dirs());
+    read_only.extend(request.credentials_dir.map(Path::to_path_buf));
+    dedup(&mut read_exec);
+    ConfineSpec {
+        read_only,
+        read_exec,
+        read_write: vec![request.data_dir.to_path_buf()],
+        devices: DEVICES.iter().map(PathBuf::from).collect(),
+        allow_network: request.network,
+        tmp_dir: Some(request.data_dir.join("tmp")),
+    }
+}
+
+/// Distribution config some interpreters read at start (Debian's `/etc/python3.11/`, ...).
+fn etc_language_dirs() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/etc") else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            ["python", "perl", "ruby", "node"]
+                .iter()
+                .any(|lang| name.starts_with(lang))
+        })
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// What a derived grant (a handler's or interpreter's directory) may never cover.
+struct Guard {
+    /// Directories that must not be granted, nor any directory above them.
+    protected: Vec<PathBuf>,
+    /// `$CARAPACE_HOME`, of which only the plugin folder may be granted here.
+    carapace_home: PathBuf,
+    plugin_folder: PathBuf,
+    user_home: Option<PathBuf>,
+}
+
+impl Guard {
+    fn new(request: &SpecRequest<'_>) -> Guard {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let user_home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| canonical(Path::new(&h)));
+        let carapace_home = canonical(request.carapace_home);
+        let mut protected = vec![carapace_home.clone()];
+        protected.extend(user_home.clone());
+        Guard {
+            protected,
+            carapace_home,
+            plugin_folder: canonical(request.plugin_folder),
+            user_home,
+        }
+    }
+
+    fn allows(&self, dir: &Path) -> bool {
+        if dir.parent().is_none() || self.protected.iter().any(|p| p.starts_with(dir)) {
+            return false;
+        }
+        !dir.starts_with(&self.carapace_home) || dir.starts_with(&self.plugin_folder)
+    }
+
+    /// A prefix right under the user's home (`~/.cargo`, `~/.local`) often holds tokens.
+    fn allows_prefix(&self, prefix: &Path) -> bool {
+        let directly_in_home = self
+            .user_home
+            .as_deref()
+            .is_some_and(|home| prefix.parent() == Some(home));
+        !directly_in_home && self.allows(prefix)
+    }
+}
+
+/// The program as the core will run it: from the plugin folder, else from PATH; its real path.
+fn resolve_program(folder: &Path, program: &str) -> Option<PathBuf> {
+    let in_folder = folder.join(program);
+    let found = if program.contains('/') || in_folder.exists() {
+        in_folder
+    } else {
+        search_path(OsStr::new(program))?
+    };
+    std::fs::canonicalize(found).ok()
+}
+
+fn search_path(program: &OsStr) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Grants an executable's installation (its prefix when it sits in `bin/`, else its directory,
+/// else the file alone), then follows a `#!` interpreter, a few levels deep.
+fn grant_executable(real: &Path, depth: usize, guard: &Guard, grants: &mut Vec<PathBuf>) {
+    let Some(dir) = real.parent() else {
+        return;
+    };
+    let prefix = dir
+        .file_name()
+        .filter(|name| *name == "bin" || *name == "sbin")
+        .and(dir.parent());
+    match prefix {
+        Some(prefix) if guard.allows_prefix(prefix) => grants.push(prefix.to_path_buf()),
+        _ if guard.allows(dir) => grants.push(dir.to_path_buf()),
+        _ => grants.push(real.to_path_buf()),
+    }
+    if depth >= 4 {
+        return;
+    }
+    for interpreter in shebang_programs(real) {
+        if let Ok(interpreter) = std::fs::canonicalize(&interpreter) {
+            grant_executable(&interpreter, depth + 1, guard, grants);
+        }
+    }
+}
+
+/// The programs a `#!` line runs: the interpreter, and for `env` the program it looks up.
+fn shebang_programs(script: &Path) -> Vec<PathBuf> {
+    let mut head = [0u8; 256];
+    let read = std::fs::File::open(script)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let Some(line) = head[..read].strip_prefix(b"#!") else {
+        return Vec::new();
+    };
+    let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let Some(interpreter) = words.next() else {
+        return Vec::new();
+    };
+    let mut programs = vec![PathBuf::from(interpreter)];
+    if Path::new(interpreter).file_name() == Some(OsStr::new("env")) {
+        let target = words.find(|w| !w.starts_with('-') && !w.contains('='));
+        programs.extend(target.and_then(|t| search_path(OsStr::new(t))));
+    }
+    programs
+}
+
+fn dedup(paths: &mut Vec<PathBuf>) {
+    let mut seen = std::collections::BTreeSet::new();
+    paths.retain(|p| seen.insert(p.clone()));
+}
+
+/// What the kernel offers, for `carapace status` and `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConfinementSupport {
+    /// The Landlock ABI version, or `None` when the kernel has no Landlock.
+    pub abi: Option<u8>,
+}
+
+impl ConfinementSupport {
+    /// Whether handlers are confined at all.
+    pub fn is_confined(&self) -> bool {
+        self.abi.is_some()
+    }
+
+    /// The protections this kernel cannot give, each with the ABI that brings it.
+    pub fn gaps(&self) -> Vec<&'static str> {
+        let abi = self.abi.unwrap_or(0);
+        let all = [
+            (
+                1,
+                "no filesystem confinement (Landlock missing or disabled)",
+            ),
+            (
+                3,
+                "truncating files is not restricted (needs Landlock ABI 3)",
+            ),
+            (
+                4,
+                "TCP bind/connect is not restricted (needs Landlock ABI 4)",
+            ),
+            (
+                6,
+                "signals and abstract unix sockets are not scoped (needs Landlock ABI 6)",
+            ),
+            (
+                9,
+                "connecting to pathname unix sockets is not restricted (needs Landlock ABI 9)",
+            ),
+            (
+                10,
+                "UDP bind/send is not restricted (needs Landlock ABI 10)",
+            ),
+        ];
+        all.iter()
+            .filter(|(since, _)| abi < *since)
+            .map(|(_, gap)| *gap)
+            .collect()
+    }
+}
+
+impl fmt::Display for ConfinementSupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.abi {
+            Some(abi) => write!(f, "landlock ABI {abi}"),
+            None => f.write_str("unconfined"),
+        }
+    }
+}
+
+/// Finds the kernel's Landlock ABI without restricting anything: each feature is requested
+/// as a hard requirement on a builder that is never applied.
+pub fn probe() -> ConfinementSupport {
+    let fs = |access: AccessFs| {
+        Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(access)
+            .is_ok()
+    };
+    let net = |access: AccessNet| {
+        Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(access)
+            .is_ok()
+    };
+    let flags = |all_threads: bool| {
+        let builder = RestrictSelf::default().set_compatibility(CompatLevel::HardRequirement);
+        if all_threads {
+            builder.all_threads(true).is_ok()
+        } else {
+            builder.log_subdomains(false).is_ok()
+        }
+    };
+    let abi = if net(AccessNet::BindUdp) {
+        10
+    } else if fs(AccessFs::ResolveUnix) {
+        9
+    } else if flags(true) {
+        8
+    } else if flags(false) {
+        7
+    } else if Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .scope(Scope::Signal)
+        .is_ok()
+    {
+        6
+    } else if fs(AccessFs::IoctlDev) {
+        5
+    } else if net(AccessNet::BindTcp) {
+        4
+    } else if fs(AccessFs::Truncate) {
+        3
+    } else if fs(AccessFs::Refer) {
+        2
+    } else if fs(AccessFs::Execute) {
+        1
+    } else {
+        0
+    };
+    ConfinementSupport {
+        abi: (abi > 0).then_some(abi),
+    }
+}
+
+/// How much of a spec the kernel enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enforcement {
+    /// Everything requested.
+    Full,
+    /// What this kernel supports (see [`ConfinementSupport::gaps`]).
+    Partial,
+    /// Nothing: the handler runs unconfined.
+    None,
+}
+
+impl fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Enforcement::Full => "fully-enforced",
+            Enforcement::Partial => "partially-enforced",
+            Enforcement::None => "unconfined",
+        })
+    }
+}
+
+/// Why the launcher could not confine or start the handler.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    /// The spec argument is not a valid spec.
+    #[error("invalid confinement spec: {0}")]
+    Spec(String),
+    /// The temporary directory could not be made.
+    #[error("cannot create {path}: {source}")]
+    TmpDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Landlock refused the ruleset.
+    #[error("landlock: {0}")]
+    Landlock(#[from] landlock::RulesetError),
+    /// The handler could not be executed.
+    #[error("cannot execute {program}: {source}")]
+    Exec {
+        /// The program.
+        program: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Restricts the calling thread (and everything it later executes) to `spec`.
+pub fn restrict_self(spec: &ConfineSpec) -> Result<Enforcement, ConfineError> {
+    let read_only = AccessFs::ReadFile | AccessFs::ReadDir;
+    let device: BitFlags<AccessFs> =
+        AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(REQUESTED_ABI))?
+        .scope(Scope::from_all(REQUESTED_ABI))?;
+    if !spec.allow_network {
+        // Handled with no rule: every bind and connect is refused.
+        ruleset = ruleset.handle_access(AccessNet::from_all(REQUESTED_ABI))?;
+    }
+    let status = ruleset
+        .create()?
+        .add_rules(path_beneath_rules(
+            &spec.read_exec,
+            AccessFs::from_read(REQUESTED_ABI),
+        ))?
+        .add_rules(path_beneath_rules(&spec.read_only, read_only))?
+        .add_rules(path_beneath_rules(
+            &spec.read_write,
+            AccessFs::from_all(REQUESTED_ABI),
+        ))?
+        .add_rules(path_beneath_rules(&spec.devices, device))?
+        .restrict_self()?;
+    Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced => Enforcement::Full,
+        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
+        RulesetStatus::NotEnforced => Enforcement::None,
+    })
+}
+
+/// The launcher: confines this process, then replaces it with `command`. Returns only on failure.
+///
+/// When the kernel could not enforce everything, one line `CARAPACE-CONFINE: <enforcement>`
+/// goes to stderr (the core logs the handler's stderr) before the exec.
+pub fn exec_confined(spec: &ConfineSpec, command: &[String]) -> ConfineError {
+    let Some((program, args)) = command.split_first() else {
+        return ConfineError::Spec("no handler command".into());
+    };
+    if let Some(tmp) = &spec.tmp_dir {
+        let made = std::fs::DirBuilder::new().mode(0o700).create(tmp);
+        if let Err(source) = made.or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        }) {
+            return ConfineError::TmpDir {
+                path: tmp.display().to_string(),
+                source,
+            };
+        }
+    }
+    let enforcement = match restrict_self(spec) {
+        Ok(enforcement) => enforcement,
+        Err(error) => return error,
+    };
+    if enforcement != Enforcement::Full {
+        eprintln!("CARAPACE-CONFINE: {enforcement} ({})", probe());
+    }
+    let mut handler = std::process::Command::new(program);
+    handler.args(args);
+    if let Some(tmp) = &spec.tmp_dir {
+        handler.env("TMPDIR", tmp);
+    }
+    ConfineError::Exec {
+        program: program.clone(),
+        source: handler.exec(),
+    }
+}
+
+/// The argv that starts `command` confined by `spec` through the launcher in `carapace_exe`.
+pub fn launcher_command(
+    carapace_exe: &Path,
+    spec: &ConfineSpec,
+    command: &[String],
+) -> Vec<String> {
+    let mut argv = vec![
+        carapace_exe.display().to_string(),
+        "__confine".to_owned(),
+        spec.to_arg(),
+        "--".to_owned(),
+    ];
+    argv.extend(command.iter().cloned());
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<'a>(folder: &'a Path, home: &'a Path, command: &'a [String]) -> SpecRequest<'a> {
+        SpecRequest {
+            plugin_folder: folder,
+            data_dir: Path::new("/h/data/p"),
+            credentials_dir: Some(Path::new("/h/run/credentials/p")),
+            network: false,
+            command,
+            carapace_home: home,
+        }
+    }
+
+    #[test]
+    fn spec_round_trips_through_its_argument() {
+        let spec = ConfineSpec {
+            read_only: vec!["/etc/hosts".into()],
+            allow_network: true,
+            ..ConfineSpec::default()
+        };
+        assert_eq!(ConfineSpec::from_arg(&spec.to_arg()).ok(), Some(spec));
+        assert!(ConfineSpec::from_arg(r#"{"read_only":[],"extra":1}"#).is_err());
+    }
+
+    #[test]
+    fn spec_grants_only_the_plugins_own_directories() {
+        let command = vec!["sh".to_owned()];
+        let spec = spec_for(&request(
+            Path::new("/h/plugins/p"),
+            Path::new("/h"),
+            &command,
+        ));
+        assert_eq!(spec.read_write, vec![PathBuf::from("/h/data/p")]);
+        assert!(spec
+            .read_only
+            .contains(&PathBuf::from("/h/run/credentials/p")));
+        assert!(spec.read_exec.contains(&PathBuf::from("/h/plugins/p")));
+        let all = spec.read_only.iter().chain(&spec.read_exec);
+        for path in all {
+            assert!(
+                !Path::new("/h").starts_with(path),
+                "{} covers the home",
+                path.display()
+            );
+        }
+        assert!(!spec.read_only.contains(&PathBuf::from("/etc")));
+        assert_eq!(spec.tmp_dir, Some(PathBuf::from("/h/data/p/tmp")));
+    }
+
+    #[test]
+    fn a_handler_beside_the_home_grants_only_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("carapace");
+        std::fs::create_dir(&home).expect("home");
+        let handler = dir.path().join("handler");
+        std::fs::write(&handler, "#!/bin/sh\n").expect("handler");
+        let command = vec![handler.display().to_string()];
+        let folder = home.join("plugins/p");
+        let spec = spec_for(&request(&folder, &home, &command));
+        let real = std::fs::canonicalize(&handler).expect("real");
+        assert!(spec.read_exec.contains(&real));
+        let parent = real.parent().expect("parent").to_path_buf();
+        assert!(!spec.read_exec.contains(&parent));
+    }
+
+    #[test]
+    fn shebang_follows_env_to_the_interpreter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("s");
+        std::fs::write(&script, "#!/usr/bin/env -S sh -e\n").expect("script");
+        let programs = shebang_programs(&script);
+        assert_eq!(programs.first(), Some(&PathBuf::from("/usr/bin/env")));
+        assert_eq!(programs.len(), 2, "{programs:?}");
+    }
+
+    #[test]
+    fn gaps_shrink_with_newer_abis() {
+        assert_eq!(ConfinementSupport { abi: None }.to_string(), "unconfined");
+        assert_eq!(ConfinementSupport { abi: Some(7) }.gaps().len(), 2);
+        assert!(ConfinementSupport { abi: Some(10) }.gaps().is_empty());
+    }
+}

@@ -1,0 +1,484 @@
+//! Running plugins: one handler process each, restarted with back-off when it dies.
+//!
+//! Calls are bounded per plugin (in-flight permits) and by a deadline; the
+//! in-flight registry is what scopes a plugin's `services/*` requests to the
+//! group of a call it is handling. Must never give the agent a plugin's stderr.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use carapace_ipc::{ErrorBody, ErrorCode};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::manifest::HandlerCommand;
+use super::process::{FromPlugin, HandlerProcess, Launch, RpcFailure, RpcOutcome};
+use super::{Discovered, PluginHealth};
+use crate::config::Config;
+use crate::paths::Home;
+
+/// How long `initialize` may take.
+const INITIALIZE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a handler has to exit after `shutdown`.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Calls one plugin may have in flight at once; more wait for a permit.
+const MAX_IN_FLIGHT: usize = 32;
+/// Longest wait between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A handler that stayed up this long starts its back-off afresh when it dies.
+const STABLE_UPTIME: Duration = Duration::from_secs(60);
+
+/// Whose call a plugin is handling: the scope of its `services/*` requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallScope {
+    /// The calling session.
+    pub session: String,
+    /// That session's group.
+    pub group: String,
+}
+
+enum State {
+    Running(Arc<HandlerProcess>),
+    Restarting { attempt: u32 },
+    Failed(String),
+    Disabled,
+    Stopped,
+}
+
+struct Slot {
+    plugin: Discovered,
+    config: Value,
+    state: RwLock<State>,
+    permits: Semaphore,
+    in_flight: Mutex<HashMap<u64, CallScope>>,
+}
+
+impl Slot {
+    fn set(&self, state: State) {
+        if let Ok(mut current) = self.state.write() {
+            *current = state;
+        }
+    }
+
+    fn process(&self) -> Option<Arc<HandlerProcess>> {
+        match &*self.state.read().ok()? {
+            State::Running(process) if process.is_alive() => Some(Arc::clone(process)),
+            _ => None,
+        }
+    }
+}
+
+struct Shared {
+    home: Home,
+    to_core: mpsc::UnboundedSender<FromPlugin>,
+    stopping: AtomicBool,
+    handler_path: OsString,
+}
+
+/// All plugins by name.
+pub struct PluginHost {
+    shared: Arc<Shared>,
+    slots: BTreeMap<String, Arc<Slot>>,
+}
+
+impl Default for PluginHost {
+    fn default() -> Self {
+        let (to_core, _) = mpsc::unbounded_channel();
+        PluginHost {
+            shared: Arc::new(Shared {
+                home: Home::at(PathBuf::from("/nonexistent")),
+                to_core,
+                stopping: AtomicBool::new(false),
+                handler_path: OsString::new(),
+            }),
+            slots: BTreeMap::new(),
+        }
+    }
+}
+
+impl PluginHost {
+    /// Starts every enabled plugin in parallel; returns the host and the
+    /// channel of the plugins' own requests and notifications.
+    pub async fn start(
+        home: &Home,
+        discovered: &[Discovered],
+        config: &Config,
+    ) -> (PluginHost, mpsc::UnboundedReceiver<FromPlugin>) {
+        let (to_core, from_plugins) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            home: home.clone(),
+            to_core,
+            stopping: AtomicBool::new(false),
+            handler_path: handler_path(),
+        });
+        let mut slots = BTreeMap::new();
+        for plugin in discovered {
+            let settings = config.plugin_settings(&plugin.name);
+            let checked = plugin
+                .manifest
+                .check_compat(env!("CARGO_PKG_VERSION"))
+                .and_then(|()| plugin_config(plugin, &settings.config));
+            let (config_value, state) = match checked {
+                _ if !settings.enabled => (Value::Null, State::Disabled),
+                Ok(value) => (value, State::Stopped),
+                Err(problem) => {
+                    tracing::error!(plugin = %plugin.name, %problem, "plugin left out");
+                    (Value::Null, State::Failed("CONFIG_ERROR".into()))
+                }
+            };
+            let slot = Arc::new(Slot {
+                plugin: plugin.clone(),
+                config: config_value,
+                state: RwLock::new(state),
+                permits: Semaphore::new(MAX_IN_FLIGHT),
+                in_flight: Mutex::new(HashMap::new()),
+            });
+            slots.insert(plugin.name.clone(), slot);
+        }
+        let startable: Vec<Arc<Slot>> = slots
+            .values()
+            .filter(|s| matches!(s.state.read().as_deref(), Ok(State::Stopped)))
+            .cloned()
+            .collect();
+        let launches = startable.iter().map(|slot| {
+            let shared = Arc::clone(&shared);
+            let slot = Arc::clone(slot);
+            async move {
+                match launch(&shared, &slot).await {
+                    Ok(process) => {
+                        tracing::info!(plugin = %slot.plugin.name, "plugin ready");
+                        slot.set(State::Running(Arc::clone(&process)));
+                        tokio::spawn(supervise(shared, Arc::clone(&slot), process));
+                    }
+                    Err(category) => {
+                        tracing::error!(plugin = %slot.plugin.name, %category, "plugin failed to start; its tools are left out");
+                        slot.set(State::Failed(category));
+                    }
+                }
+            }
+        });
+        futures::future::join_all(launches).await;
+        (PluginHost { shared, slots }, from_plugins)
+    }
+
+    /// Names of plugins whose tools belong in the catalog (running or restarting).
+    pub fn running(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| {
+                matches!(
+                    s.state.read().as_deref(),
+                    Ok(State::Running(_) | State::Restarting { .. })
+                )
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Every plugin's state.
+    pub fn health(&self) -> Vec<PluginHealth> {
+        self.slots
+            .iter()
+            .map(|(name, slot)| {
+                let (state, category, restart_attempt) = match slot.state.read().as_deref() {
+                    Ok(State::Running(p)) if p.is_alive() => ("running", None, None),
+                    Ok(State::Running(_)) => ("restarting", None, None),
+                    Ok(State::Restarting { attempt }) => ("restarting", None, Some(*attempt)),
+                    Ok(State::Failed(category)) => ("failed", Some(category.clone()), None),
+                    Ok(State::Disabled) => ("disabled", None, None),
+                    Ok(State::Stopped) | Err(_) => ("stopped", None, None),
+                };
+                PluginHealth {
+                    name: name.clone(),
+                    state: state.into(),
+                    category,
+                    restart_attempt,
+                    confinement: None,
+                }
+            })
+            .collect()
+    }
+
+    /// Calls `tool` on `plugin` with the request envelope, on behalf of `scope`.
+    pub async fn call(
+        &self,
+        plugin: &str,
+        tool: &str,
+        envelope: Value,
+        deadline: Duration,
+        scope: CallScope,
+    ) -> Result<Value, ErrorBody> {
+        let started = Instant::now();
+        let slot = self.slots.get(plugin).ok_or_else(|| unavailable(plugin))?;
+        let process = slot.process().ok_or_else(|| unavailable(plugin))?;
+        let Ok(Ok(_permit)) = tokio::time::timeout(deadline, slot.permits.acquire()).await else {
+            return Err(timeout(deadline));
+        };
+        let id = process.reserve_id();
+        if let Ok(mut in_flight) = slot.in_flight.lock() {
+            in_flight.insert(id, scope);
+        }
+        let left = deadline.saturating_sub(started.elapsed());
+        let params = json!({"tool": tool, "envelope": envelope});
+        let outcome = process.request_as(id, "tool/call", params, left).await;
+        if let Ok(mut in_flight) = slot.in_flight.lock() {
+            in_flight.remove(&id);
+        }
+        match outcome {
+            Ok(RpcOutcome::Result(value)) => Ok(value),
+            Ok(RpcOutcome::Error(error)) => Err(tool_error(&error)),
+            Err(RpcFailure::Timeout) => Err(timeout(deadline)),
+            Err(RpcFailure::Broken) => Err(ErrorBody::new(
+                ErrorCode::PluginError,
+                "the plugin failed while handling the call",
+            )),
+        }
+    }
+
+    /// The scope of call `call_id` that `plugin` is handling now, if any.
+    pub fn scope_of(&self, plugin: &str, call_id: u64) -> Option<CallScope> {
+        let slot = self.slots.get(plugin)?;
+        let in_flight = slot.in_flight.lock().ok()?;
+        in_flight.get(&call_id).cloned()
+    }
+
+    /// The running process of `plugin` (to answer its requests).
+    pub fn process(&self, plugin: &str) -> Option<Arc<HandlerProcess>> {
+        self.slots.get(plugin)?.process()
+    }
+
+    /// Whether `plugin` declares channels (and so may publish `message.inbound`).
+    pub fn is_channel(&self, plugin: &str) -> bool {
+        self.slots
+            .get(plugin)
+            .is_some_and(|s| !s.plugin.manifest.provides.channels.is_empty())
+    }
+
+    /// Shuts every plugin down in parallel: no restarts, `shutdown`, then kill after the grace.
+    pub async fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let stops = self.slots.values().filter_map(|slot| {
+            let process = slot.process()?;
+            let slot = Arc::clone(slot);
+            Some(async move {
+                process.shutdown(SHUTDOWN_GRACE).await;
+                slot.set(State::Stopped);
+            })
+        });
+        futures::future::join_all(stops).await;
+    }
+}
+
+/// Restarts a handler each time it stops, waiting longer after each quick failure.
+async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: Arc<HandlerProcess>) {
+    let mut current = first;
+    let mut attempt: u32 = 0;
+    loop {
+        let up_since = Instant::now();
+        current.stopped().await;
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if up_since.elapsed() >= STABLE_UPTIME {
+            attempt = 0;
+        }
+        loop {
+            attempt = attempt.saturating_add(1);
+            slot.set(State::Restarting { attempt });
+            let delay = backoff(attempt);
+            tracing::warn!(plugin = %slot.plugin.name, attempt, delay_ms = delay.as_millis() as u64, "handler stopped; restarting");
+            tokio::time::sleep(delay).await;
+            if shared.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            match launch(&shared, &slot).await {
+                Ok(process) => {
+                    tracing::info!(plugin = %slot.plugin.name, attempt, "plugin restarted");
+                    slot.set(State::Running(Arc::clone(&process)));
+                    current = process;
+                    break;
+                }
+                Err(category) => {
+                    tracing::warn!(plugin = %slot.plugin.name, %category, "restart failed");
+                }
+            }
+        }
+    }
+}
+
+/// 0.5 s, 1 s, 2 s, ... up to a minute.
+fn backoff(attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(10);
+    (Duration::from_millis(500) * 2u32.pow(exponent)).min(MAX_BACKOFF)
+}
+
+/// Starts and initializes one handler; the error is a closed category.
+async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, String> {
+    let plugin = &slot.plugin;
+    let data_dir = shared.home.plugin_data_dir(&plugin.name);
+    let tmp_dir = data_dir.join("tmp");
+    for dir in [&data_dir, &tmp_dir] {
+        crate::paths::create_private_dir(dir).map_err(|_| "INTERNAL_ERROR".to_owned())?;
+    }
+    let command = match &plugin.manifest.handler {
+        HandlerCommand::Program(p) => vec![p.clone()],
+        HandlerCommand::WithArgs(v) => v.clone(),
+    };
+    let process = HandlerProcess::spawn(Launch {
+        name: &plugin.name,
+        folder: &plugin.folder,
+        command,
+        data_dir: &data_dir,
+        path: shared.handler_path.clone(),
+        env: vec![("TMPDIR".into(), tmp_dir.into_os_string())],
+        wrapper: Vec::new(),
+        to_core: shared.to_core.clone(),
+    })
+    .map_err(|e| {
+        tracing::error!(plugin = %plugin.name, error = %e, "cannot start handler");
+        "INTERNAL_ERROR".to_owned()
+    })?;
+    let params = json!({
+        "plugin": plugin.name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": slot.config,
+        "data_dir": data_dir,
+        "credentials_dir": Value::Null,
+    });
+    match process
+        .request("initialize", params, INITIALIZE_DEADLINE)
+        .await
+    {
+        Ok(RpcOutcome::Result(_)) => Ok(Arc::new(process)),
+        Ok(RpcOutcome::Error(error)) => {
+            process.shutdown(Duration::from_secs(1)).await;
+            Err(init_category(&error))
+        }
+        Err(_) => {
+            process.kill().await;
+            Err("INTERNAL_ERROR".into())
+        }
+    }
+}
+
+/// The handler's `PATH`: the directory of the `carapace` binary (bundled handlers), then the core's.
+fn handler_path() -> OsString {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from))
+    {
+        dirs.push(dir);
+    }
+    let inherited = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    dirs.extend(std::env::split_paths(&inherited));
+    std::env::join_paths(dirs).unwrap_or(inherited)
+}
+
+/// The plugin's config from `config.toml`, checked against its `config_schema`, defaults applied.
+fn plugin_config(plugin: &Discovered, table: &toml::Table) -> Result<Value, String> {
+    let mut value = serde_json::to_value(table).map_err(|e| e.to_string())?;
+    let Some(schema) = &plugin.manifest.config_schema else {
+        return Ok(value);
+    };
+    apply_defaults(schema, &mut value);
+    let validator = crate::tools::schema_rules::compile(schema)?;
+    if let Err(error) = validator.validate(&value) {
+        return Err(format!(
+            "[plugins.{}.config] at `{}`: {error}",
+            plugin.name,
+            error.instance_path()
+        ));
+    }
+    Ok(value)
+}
+
+/// Fills in `default`s of the schema's properties, recursively, where the value has none.
+fn apply_defaults(schema: &Value, value: &mut Value) {
+    let (Some(Value::Object(properties)), Value::Object(map)) = (schema.get("properties"), value)
+    else {
+        return;
+    };
+    for (name, property) in properties {
+        if !map.contains_key(name) {
+            if let Some(default) = property.get("default") {
+                map.insert(name.clone(), default.clone());
+            }
+        }
+        if let Some(child) = map.get_mut(name) {
+            apply_defaults(property, child);
+        }
+    }
+}
+
+fn unavailable(plugin: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::PluginUnavailable,
+        format!("plugin `{plugin}` is not running"),
+    )
+}
+
+fn timeout(deadline: Duration) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::PluginTimeout,
+        format!("the tool did not answer within {} s", deadline.as_secs()),
+    )
+}
+
+/// A JSON-RPC error from a handler becomes the tool's own error.
+fn tool_error(error: &Value) -> ErrorBody {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the tool reported an error");
+    let retriable = error
+        .get("data")
+        .and_then(|d| d.get("retriable"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut body = ErrorBody::new(
+        ErrorCode::HandlerError,
+        message.chars().take(1000).collect::<String>(),
+    );
+    body.retriable = retriable;
+    body
+}
+
+fn init_category(error: &Value) -> String {
+    let category = error
+        .get("data")
+        .and_then(|d| d.get("category"))
+        .and_then(Value::as_str)
+        .unwrap_or("INTERNAL_ERROR");
+    match category {
+        "NETWORK_ERROR" | "AUTH_ERROR" | "CONFIG_ERROR" | "INTERNAL_ERROR" => category.into(),
+        _ => "INTERNAL_ERROR".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(4), Duration::from_secs(4));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn defaults_fill_only_what_is_missing() {
+        let schema = json!({"type":"object","properties":{
+            "port":{"type":"integer","default":993},
+            "tls":{"type":"object","properties":{"verify":{"type":"boolean","default":true}}}}});
+        let mut value = json!({"tls":{}, "port": 143});
+        apply_defaults(&schema, &mut value);
+        assert_eq!(value, json!({"port":143,"tls":{"verify":true}}));
+    }
+}
