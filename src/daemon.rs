@@ -19,6 +19,7 @@ use crate::pipeline;
 use crate::plugins::{self, PluginHost};
 use crate::session::lifecycle;
 use crate::session::socket::{ConnectionEvent, Outbound, SocketEvent, SocketServer};
+use crate::skills::SkillSource;
 use crate::tools::{intrinsic, Catalog};
 
 /// How long in-flight calls may run on after a stop request.
@@ -93,6 +94,19 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         crate::tools::ToolOwner::Intrinsic => true,
     });
     let catalog = Catalog::build(specs).map_err(|e| StartError::Plugins(e.to_string()))?;
+    let sources: Vec<SkillSource<'_>> = discovered
+        .iter()
+        .filter(|p| running.contains(&p.name))
+        .map(|p| SkillSource {
+            plugin: &p.name,
+            folder: &p.folder,
+            description: &p.manifest.description,
+        })
+        .collect();
+    match crate::skills::assemble(&home.skills_dir(), &sources, &intrinsic::specs()) {
+        Ok(count) => tracing::info!(count, "skills assembled"),
+        Err(e) => tracing::error!(error = %e, "cannot assemble skills"),
+    }
 
     let (inbound_tx, inbound_rx) = mpsc::channel::<SocketEvent>(1024);
     let sockets = SocketServer::start(inbound_tx, Some(&home.events_socket()))

@@ -14,5 +14,6 @@ pub mod pipeline;
 pub mod plugins;
 pub mod sanitize;
 pub mod session;
+pub mod skills;
 pub mod time;
 pub mod tools;

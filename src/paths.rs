@@ -59,6 +59,10 @@ impl Home {
     pub fn events_socket(&self) -> PathBuf {
         self.run_dir().join("events.sock")
     }
+    /// `run/skills/`, the assembled skills mounted into agent containers.
+    pub fn skills_dir(&self) -> PathBuf {
+        self.run_dir().join("skills")
+    }
     /// `run/carapace.pid`.
     pub fn pid_file(&self) -> PathBuf {
         self.run_dir().join("carapace.pid")

@@ -9,6 +9,7 @@ mod confirm;
 pub mod demo;
 mod doctor;
 mod events;
+mod plugin;
 mod session;
 mod start;
 mod status;
@@ -82,6 +83,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Scaffold, validate and test plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -128,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(&home, command),
         Command::Config(command) => config::run(&home, command),
         Command::Events { prefixes, json } => events::run(&home, &prefixes, json),
+        Command::Plugin(command) => plugin::run(command),
         Command::Completions { shell } => completions::run(shell),
         Command::Demo { keep } => demo::run(keep),
         Command::Auth(command) => auth::run(&home, command),

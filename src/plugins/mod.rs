@@ -3,6 +3,7 @@
 //! A plugin that fails to start is left out with a category; everything else
 //! runs. The agent only ever sees generic `PLUGIN_*` errors; details are logged.
 
+pub mod authoring;
 pub mod confine;
 pub mod discover;
 pub mod host;

@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// JSON-RPC code: the request is not valid now (a second `initialize`).
+pub const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC code: the method is not served by this plugin.
 pub const METHOD_NOT_FOUND: i64 = -32601;
 /// JSON-RPC code: the params do not have the shape the method needs.

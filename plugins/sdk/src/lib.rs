@@ -50,7 +50,7 @@ mod wire;
 pub use context::{typed, CallContext, Envelope, SessionRef};
 pub use error::{
     Category, CoreError, InitError, JsonRpcError, ToolError, HANDLER_ERROR, INTERNAL_ERROR,
-    INVALID_PARAMS, METHOD_NOT_FOUND, NOT_INITIALIZED, SERVER_ERROR,
+    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, NOT_INITIALIZED, SERVER_ERROR,
 };
 pub use init::{CredentialError, Init, Secret, MAX_CREDENTIAL_BYTES};
 pub use link::{CoreLink, Level, DEFAULT_REQUEST_TIMEOUT, MAX_LOG_MESSAGE_BYTES};

@@ -64,7 +64,8 @@ impl Peer {
 
     /// Writes one message as one line, or nothing if it is over the limit.
     fn write(&self, message: &Value) -> Result<(), CoreError> {
-        let mut line = serde_json::to_vec(message).map_err(|_| CoreError::TooLarge(0))?;
+        // Serializing a `Value` cannot fail (its keys are strings); the error arm is unreachable.
+        let mut line = serde_json::to_vec(message).map_err(|_| CoreError::Disconnected)?;
         if line.len() >= MAX_OUTPUT_LINE_BYTES {
             return Err(CoreError::TooLarge(line.len()));
         }

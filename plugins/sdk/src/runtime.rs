@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 
 use crate::context::{CallContext, Envelope};
 use crate::error::{
-    JsonRpcError, ToolError, HANDLER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
-    NOT_INITIALIZED,
+    JsonRpcError, ToolError, HANDLER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
+    METHOD_NOT_FOUND, NOT_INITIALIZED,
 };
 use crate::init::Init;
 use crate::link::{CoreLink, Level, Peer};
@@ -152,6 +152,11 @@ impl<P: Plugin> Server<P> {
 
     /// Runs on the reader thread: the core waits for it before anything else.
     fn initialize(&self, id: &Value, params: Value) {
+        if self.initialized.load(Ordering::SeqCst) {
+            // Re-initializing would wait for every call to let go of the plugin.
+            let refusal = JsonRpcError::new(INVALID_REQUEST, "the plugin is already initialized");
+            return self.link.peer.respond(id, Err(refusal));
+        }
         let answer = match serde_json::from_value::<Init>(params) {
             Err(e) => Err(JsonRpcError::new(
                 INVALID_PARAMS,

@@ -14,7 +14,7 @@ use common::Tools;
 use serde_json::{json, Value};
 
 fn ready() -> Harness {
-    let harness = Harness::start(Tools::default());
+    let harness = Harness::start(Tools);
     assert_eq!(harness.initialize(json!({})), Ok(json!({})));
     harness
 }
@@ -144,10 +144,16 @@ fn a_refused_plugin_request_reaches_the_plugin_as_an_error() {
 fn shutdown_waits_for_calls_in_flight() {
     let harness = ready();
     std::thread::scope(|s| {
-        let slow = s.spawn(|| harness.call("sleep", json!({"ms": 300, "tag": "drained"})));
+        let slow = s.spawn(|| harness.call("sleep", json!({"ms": 500, "tag": "drained"})));
         std::thread::sleep(Duration::from_millis(50));
+        let asked = Instant::now();
         assert_eq!(harness.shutdown(), Ok(json!({})));
-        assert!(slow.is_finished(), "shutdown answered before the call");
+        // The call had over 400 ms left: an answer much sooner did not wait for it.
+        let waited = asked.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200),
+            "shutdown did not drain: {waited:?}"
+        );
         assert_eq!(slow.join().expect("caller"), Ok(json!({"tag": "drained"})));
     });
     assert_eq!(

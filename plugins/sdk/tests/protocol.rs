@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use carapace_plugin_sdk::testing::Harness;
 use carapace_plugin_sdk::{
-    Stopped, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NOT_INITIALIZED,
+    Stopped, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, NOT_INITIALIZED,
 };
 use common::Tools;
 use serde_json::json;
@@ -17,7 +17,7 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(5);
 
 fn ready() -> Harness {
-    let harness = Harness::start(Tools::default());
+    let harness = Harness::start(Tools);
     assert_eq!(harness.initialize(json!({})), Ok(json!({})));
     harness
 }
@@ -37,12 +37,14 @@ fn a_call_sees_its_arguments_and_envelope() {
     assert_eq!(me["session"], "test-session");
     assert_eq!(me["topic"], "tool.invoke.whoami");
     assert!(me["call"].is_u64(), "{me}");
+    let again = harness.initialize(json!({})).expect_err("initialized once");
+    assert_eq!(again.code, INVALID_REQUEST);
     assert!(harness.stray_lines().is_empty());
 }
 
 #[test]
 fn an_init_error_carries_its_category() {
-    let harness = Harness::start(Tools::default());
+    let harness = Harness::start(Tools);
     let error = harness
         .initialize(json!({"fail_with": "AUTH_ERROR"}))
         .expect_err("asked to fail");
@@ -60,7 +62,7 @@ fn an_init_error_carries_its_category() {
 
 #[test]
 fn calls_before_a_successful_initialize_are_refused() {
-    let harness = Harness::start(Tools::default());
+    let harness = Harness::start(Tools);
     let error = harness.call("echo", json!({})).expect_err("too early");
     assert_eq!(error.code, NOT_INITIALIZED);
     assert!(harness

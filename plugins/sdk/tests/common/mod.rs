@@ -1,6 +1,5 @@
 //! A plugin with one tool per behaviour the SDK tests need.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use carapace_plugin_sdk::{
@@ -17,11 +16,9 @@ struct Config {
     fail_with: Option<Category>,
 }
 
-/// The test plugin; `finished` records which calls ended, in order.
+/// The test plugin: no state.
 #[derive(Default)]
-pub struct Tools {
-    pub finished: Mutex<Vec<String>>,
-}
+pub struct Tools;
 
 impl Plugin for Tools {
     fn initialize(&mut self, init: &Init) -> Result<(), InitError> {
@@ -33,7 +30,7 @@ impl Plugin for Tools {
     }
 
     fn call(&self, ctx: &CallContext, tool: &str, arguments: Value) -> Result<Value, ToolError> {
-        let answer = match tool {
+        match tool {
             "echo" => Ok(arguments),
             "whoami" => Ok(json!({
                 "call": ctx.call_id(),
@@ -50,9 +47,6 @@ impl Plugin for Tools {
                 }
                 let args: Sleep = typed(arguments)?;
                 std::thread::sleep(Duration::from_millis(args.ms));
-                if let Ok(mut finished) = self.finished.lock() {
-                    finished.push(args.tag.clone());
-                }
                 Ok(json!({"tag": args.tag}))
             }
             "fail" => Err(ToolError::retriable("the mailbox is busy")),
@@ -72,8 +66,7 @@ impl Plugin for Tools {
                     .map_err(|e| ToolError::new(e.to_string()))
             }
             other => Err(ToolError::new(format!("unknown tool `{other}`"))),
-        };
-        answer
+        }
     }
 
     fn event(&self, link: &CoreLink, envelope: Value) {
