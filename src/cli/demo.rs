@@ -14,19 +14,22 @@ use anyhow::Context;
 use crate::control::{client, ControlRequest};
 use crate::paths::Home;
 
-/// The demo's configuration: one group that may list tools and read its session info.
+/// The demo's configuration: one group that may list tools, read its session
+/// info and use the bundled echo plugin.
 pub const DEMO_CONFIG: &str = r#"# Carapace demo configuration (embedded defaults)
 [core]
 log_level = "warn"
+confirmation_timeout_secs = 30
 
 [groups.assistant]
-tools = ["list_tools", "get_session_info"]
+tools = ["list_tools", "get_session_info", "echo", "echo_sensitive"]
 rate_limit = { per_minute = 6, burst = 3 }
 "#;
 
 /// Runs the demo; `keep` leaves the throw-away home in place.
 pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
-    let ipc = locate_ipc()?;
+    let ipc = locate_binary("ipc", "carapace-ipc")?;
+    locate_binary("carapace-plugin-echo", "carapace-plugin-echo")?;
     let dir = tempfile::Builder::new()
         .prefix("carapace-demo-")
         .tempdir_in("/tmp")
@@ -103,7 +106,100 @@ fn drive(home: &Home, ipc: &Path) -> anyhow::Result<()> {
         "the fourth trips the rate limit",
         &["get_session_info"],
     )?;
+    run_ipc(
+        ipc,
+        &socket,
+        "a plugin call: the echo plugin runs as its own process",
+        &["echo", r#"{"text":"hello from the sandbox"}"#],
+    )?;
+    let token = format!("ghp_{}", random_alphanumeric(36));
+    let leaky = serde_json::json!({ "text": format!("the deploy token is {token}") }).to_string();
+    run_ipc(
+        ipc,
+        &socket,
+        "a credential-shaped string comes back redacted",
+        &["echo", &leaky],
+    )?;
+    decide_high_risk(home, ipc, &socket, true)?;
+    decide_high_risk(home, ipc, &socket, false)?;
     Ok(())
+}
+
+/// Calls the high-risk `echo_sensitive`, waits for it to be pending, then approves or denies it.
+fn decide_high_risk(home: &Home, ipc: &Path, socket: &str, approve: bool) -> anyhow::Result<()> {
+    let what = if approve { "approved" } else { "denied" };
+    let text = format!("a high-risk call the user {what}");
+    let arguments = serde_json::json!({ "text": text }).to_string();
+    let call = {
+        let (ipc, socket, arguments) = (ipc.to_owned(), socket.to_owned(), arguments.clone());
+        std::thread::spawn(move || {
+            Command::new(ipc)
+                .args(["echo_sensitive", &arguments])
+                .env("CARAPACE_IPC_SOCKET", socket)
+                .env("CARAPACE_IPC_TIMEOUT", "30")
+                .output()
+        })
+    };
+    let started = Instant::now();
+    let pending = loop {
+        let list = client::request(
+            &home.control_socket(),
+            &ControlRequest::ConfirmList,
+            super::CONTROL_TIMEOUT,
+        )?;
+        if let Some(first) = list.as_array().and_then(|a| a.first()).cloned() {
+            break first;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "the high-risk call never became pending"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let id = pending["id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "-- {text}\n$ ipc echo_sensitive {}",
+        shell_quote(&arguments)
+    );
+    println!(
+        "   (waiting) carapace confirm list: {} tool={} group={} arguments={}",
+        id, pending["tool"], pending["group"], pending["arguments"]
+    );
+    println!(
+        "   carapace confirm {} {id}",
+        if approve { "approve" } else { "deny" }
+    );
+    client::request(
+        &home.control_socket(),
+        &ControlRequest::ConfirmDecide { id, approve },
+        super::CONTROL_TIMEOUT,
+    )?;
+    let output = call
+        .join()
+        .map_err(|_| anyhow::anyhow!("the ipc thread failed"))??;
+    print_output(&output);
+    Ok(())
+}
+
+fn random_alphanumeric(len: usize) -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn print_output(output: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !stdout.trim().is_empty() {
+        println!("stdout: {}", stdout.trim());
+    }
+    if !stderr.trim().is_empty() {
+        println!("stderr: {}", stderr.trim());
+    }
+    println!("exit {}\n", output.status.code().unwrap_or(-1));
 }
 
 fn run_ipc(ipc: &Path, socket: &str, what: &str, args: &[&str]) -> anyhow::Result<()> {
@@ -123,15 +219,7 @@ fn run_ipc(ipc: &Path, socket: &str, what: &str, args: &[&str]) -> anyhow::Resul
         .env("CARAPACE_IPC_TIMEOUT", "10")
         .output()
         .with_context(|| format!("cannot run {}", ipc.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !stdout.trim().is_empty() {
-        println!("stdout: {}", stdout.trim());
-    }
-    if !stderr.trim().is_empty() {
-        println!("stderr: {}", stderr.trim());
-    }
-    println!("exit {}\n", output.status.code().unwrap_or(-1));
+    print_output(&output);
     Ok(())
 }
 
@@ -146,32 +234,39 @@ fn shell_quote(arg: &str) -> String {
     }
 }
 
-/// The `ipc` binary: `$CARAPACE_IPC_BIN`, beside this executable, or built with cargo.
-fn locate_ipc() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CARAPACE_IPC_BIN") {
-        return Ok(PathBuf::from(path));
+/// A workspace binary next to this executable, built with cargo when missing
+/// (`cargo run` only builds `carapace` itself). `$CARAPACE_IPC_BIN` overrides `ipc`.
+fn locate_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
+    if name == "ipc" {
+        if let Some(path) = std::env::var_os("CARAPACE_IPC_BIN") {
+            return Ok(PathBuf::from(path));
+        }
     }
     let exe = std::env::current_exe()?;
-    let sibling = exe.with_file_name("ipc");
+    let sibling = exe.with_file_name(name);
     if sibling.is_file() {
         return Ok(sibling);
     }
-    let cargo = std::env::var_os("CARGO")
-        .context("cannot find the `ipc` binary next to carapace; set CARAPACE_IPC_BIN")?;
+    let cargo = std::env::var_os("CARGO").with_context(|| {
+        format!("cannot find `{name}` next to carapace; install it beside the carapace binary")
+    })?;
     let release = exe
         .parent()
         .and_then(Path::file_name)
         .is_some_and(|d| d == "release");
-    println!("== building the ipc binary (cargo build -p carapace-ipc)");
+    println!("== building {name} (cargo build -p {package})");
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--quiet", "-p", "carapace-ipc", "--bin", "ipc"])
+        .args(["build", "--quiet", "-p", package, "--bin", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     if release {
         build.arg("--release");
     }
     let status = build.status()?;
-    anyhow::ensure!(status.success() && sibling.is_file(), "building ipc failed");
+    anyhow::ensure!(
+        status.success() && sibling.is_file(),
+        "building {name} failed"
+    );
     Ok(sibling)
 }
 

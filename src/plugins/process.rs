@@ -305,7 +305,7 @@ async fn read_answers(
                 }
             }
             Ok(None) => {
-                tracing::warn!(plugin = %name, "handler closed its output");
+                tracing::debug!(plugin = %name, "handler closed its output");
                 break;
             }
             Err(problem) => {

@@ -2,7 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{CoreError, ToolError};
 use crate::link::{CoreLink, Level};
@@ -127,9 +127,10 @@ impl CallContext {
         self.request("services/session_info", self.scoped(Value::Null))
     }
 
-    /// `services/tool_catalog`: `[{name, description, risk_level}]`.
+    /// `services/tool_catalog`: `[{name, description, risk_level}]`, the tools this call's
+    /// group may use (the core scopes it by `call`, like the other services).
     pub fn tool_catalog(&self) -> Result<Value, CoreError> {
-        self.request("services/tool_catalog", json!({}))
+        self.request("services/tool_catalog", self.scoped(Value::Null))
     }
 
     /// `filters` with `call` set to this call's id.

@@ -130,7 +130,14 @@ fn a_plugin_request_is_routed_back_to_the_call_that_made_it() {
     }
     let catalog = harness.call("catalog", json!({})).expect("answered");
     assert_eq!(catalog[0]["name"], "echo");
-    assert_eq!(harness.core_requests().len(), 7);
+    let requests = harness.core_requests();
+    assert_eq!(requests.len(), 7);
+    let (method, params) = &requests[6];
+    assert_eq!(method, "services/tool_catalog");
+    assert!(
+        params["call"].is_u64(),
+        "the catalog is scoped by call: {params}"
+    );
 }
 
 #[test]

@@ -1,0 +1,520 @@
+//! Plugin confinement and credentials, with real processes through the real launcher.
+//!
+//! Rule: a handler started by `carapace __confine` reads only its own credentials, writes
+//! only its data dir, cannot list `$CARAPACE_HOME`, cannot open TCP unless its manifest says
+//! `network`, and cannot read the core's environment or memory. Credentials are stored 0600
+//! in 0700 directories, never printed, and a handler is given only its own.
+//! These tests are skipped (loudly) only on a kernel without Landlock.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use carapace::credentials::{self, CredentialError};
+use carapace::paths::Home;
+use carapace::plugins::confine::{self, ConfineSpec, SpecRequest};
+
+const PROBE: &str = "probe.py";
+
+fn landlock_available() -> bool {
+    let support = confine::probe();
+    if !support.is_confined() {
+        eprintln!("SKIPPED: landlock unavailable ({support})");
+    }
+    support.is_confined()
+}
+
+/// A fake `$CARAPACE_HOME` with two plugins, `alpha` (the one confined) and `beta`.
+struct FakeHome {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl FakeHome {
+    fn new() -> FakeHome {
+        let dir = tempfile::Builder::new()
+            .prefix("cpt-confine-")
+            .tempdir_in("/tmp")
+            .expect("temp home");
+        let root = std::fs::canonicalize(dir.path()).expect("real path");
+        let home = Home::at(root.clone());
+        for plugin in ["alpha", "beta"] {
+            credentials::set(
+                &home,
+                plugin,
+                "token",
+                format!("{plugin}-secret").as_bytes(),
+            )
+            .expect("set credential");
+            let folder = root.join("plugins").join(plugin);
+            std::fs::create_dir_all(&folder).expect("plugin folder");
+            std::fs::copy(fixture_probe(), folder.join(PROBE)).expect("copy probe");
+            std::fs::create_dir_all(root.join("data").join(plugin)).expect("data dir");
+        }
+        std::fs::write(root.join("config.toml"), "").expect("config");
+        FakeHome { _dir: dir, root }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// The spec the core would build for `alpha`.
+    fn alpha_spec(&self, network: bool) -> ConfineSpec {
+        let folder = self.path("plugins/alpha");
+        let data = self.path("data/alpha");
+        let creds = self.path("credentials/alpha");
+        let command = vec![folder.join(PROBE).display().to_string()];
+        confine::spec_for(&SpecRequest {
+            plugin_folder: &folder,
+            data_dir: &data,
+            credentials_dir: Some(&creds),
+            network,
+            command: &command,
+            carapace_home: &self.root,
+        })
+    }
+}
+
+fn fixture_probe() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/confine/probe.py")
+}
+
+/// Runs `program ops...` through `carapace __confine` the way the core does: cleared
+/// environment, cwd = the data dir.
+fn run_confined(spec: &ConfineSpec, program: &Path, ops: &[(&str, String)], cwd: &Path) -> Output {
+    let mut command = vec![program.display().to_string()];
+    for (op, arg) in ops {
+        command.push((*op).to_owned());
+        command.push(arg.clone());
+    }
+    let argv = confine::launcher_command(&common::carapace_bin(), spec, &command);
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", cwd)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the launcher")
+}
+
+/// The probe's verdict for each op, keyed `op arg`.
+fn verdicts(output: &Output) -> BTreeMap<String, String> {
+    assert!(
+        output.status.success(),
+        "probe failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("probe JSON");
+            (
+                format!(
+                    "{} {}",
+                    v["op"].as_str().unwrap_or(""),
+                    v["arg"].as_str().unwrap_or("")
+                ),
+                v["result"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn probe_as_alpha(
+    home: &FakeHome,
+    spec: &ConfineSpec,
+    ops: &[(&str, String)],
+) -> BTreeMap<String, String> {
+    let output = run_confined(
+        spec,
+        &home.path("plugins/alpha").join(PROBE),
+        ops,
+        &home.path("data/alpha"),
+    );
+    verdicts(&output)
+}
+
+fn expect(verdicts: &BTreeMap<String, String>, op: &str, arg: &str, want: &str) {
+    let key = format!("{op} {arg}");
+    assert_eq!(
+        verdicts.get(&key).map(String::as_str),
+        Some(want),
+        "{key}: {verdicts:#?}"
+    );
+}
+
+#[test]
+fn a_handler_reads_only_its_own_credentials_and_writes_only_its_data_dir() {
+    if !landlock_available() {
+        return;
+    }
+    let home = FakeHome::new();
+    let p = |rel: &str| home.path(rel).display().to_string();
+    let ops = [
+        ("read", p("credentials/alpha/token")),
+        ("read", p("credentials/beta/token")),
+        ("read", p("config.toml")),
+        ("read", p("plugins/beta/probe.py")),
+        ("write", p("data/alpha/out")),
+        ("write", p("data/beta/out")),
+        ("write", p("plugins/alpha/out")),
+        ("write", p("credentials/alpha/token")),
+        ("write", "/tmp/carapace-confine-escape".to_owned()),
+        ("list", p("")),
+        ("list", p("credentials")),
+        ("list", p("data/alpha")),
+        ("tmpdir", "scratch".to_owned()),
+        ("read", "/etc/hostname".to_owned()),
+        ("read", "/proc/self/status".to_owned()),
+        ("write", "/dev/null".to_owned()),
+    ];
+    let got = probe_as_alpha(&home, &home.alpha_spec(false), &ops);
+    expect(&got, "read", &p("credentials/alpha/token"), "ok");
+    expect(&got, "read", &p("credentials/beta/token"), "EACCES");
+    expect(&got, "read", &p("config.toml"), "EACCES");
+    expect(&got, "read", &p("plugins/beta/probe.py"), "EACCES");
+    expect(&got, "write", &p("data/alpha/out"), "ok");
+    expect(&got, "write", &p("data/beta/out"), "EACCES");
+    expect(&got, "write", &p("plugins/alpha/out"), "EACCES");
+    expect(&got, "write", &p("credentials/alpha/token"), "EACCES");
+    expect(&got, "write", "/tmp/carapace-confine-escape", "EACCES");
+    expect(&got, "list", &p(""), "EACCES");
+    expect(&got, "list", &p("credentials"), "EACCES");
+    expect(&got, "list", &p("data/alpha"), "ok");
+    expect(&got, "tmpdir", "scratch", "ok");
+    expect(&got, "read", "/etc/hostname", "EACCES");
+    expect(&got, "read", "/proc/self/status", "EACCES");
+    expect(&got, "write", "/dev/null", "ok");
+    assert!(home.path("data/alpha/tmp/scratch").is_file());
+    assert!(!Path::new("/tmp/carapace-confine-escape").exists());
+}
+
+#[test]
+fn without_network_tcp_connect_and_bind_are_refused() {
+    if !landlock_available() {
+        return;
+    }
+    let home = FakeHome::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let ops = [("connect", port.clone()), ("bind", "0".to_owned())];
+    let closed = probe_as_alpha(&home, &home.alpha_spec(false), &ops);
+    expect(&closed, "connect", &port, "EACCES");
+    expect(&closed, "bind", "0", "EACCES");
+    let open = probe_as_alpha(&home, &home.alpha_spec(true), &ops);
+    expect(&open, "connect", &port, "ok");
+    expect(&open, "bind", "0", "ok");
+}
+
+#[test]
+fn the_cores_environment_and_memory_are_unreadable() {
+    if !landlock_available() {
+        return;
+    }
+    let home = FakeHome::new();
+    let mut core = common::TestCore::start(common::BASIC_CONFIG);
+    let pid = core.pid();
+    let environ = format!("/proc/{pid}/environ");
+    let mem = format!("/proc/{pid}/mem");
+    let ops = [
+        ("read", environ.clone()),
+        ("read", mem.clone()),
+        ("read", "/proc/self/status".to_owned()),
+    ];
+    // As the core builds it: /proc is not granted at all.
+    let got = probe_as_alpha(&home, &home.alpha_spec(false), &ops);
+    expect(&got, "read", &environ, "EACCES");
+    expect(&got, "read", &mem, "EACCES");
+    // Even with /proc granted, the process check (a confined process cannot trace one outside
+    // its domain; the core is non-dumpable) still refuses.
+    let mut with_proc = home.alpha_spec(false);
+    with_proc.read_only.push("/proc".into());
+    let got = probe_as_alpha(&home, &with_proc, &ops);
+    expect(&got, "read", "/proc/self/status", "ok");
+    expect(&got, "read", &environ, "EACCES");
+    expect(&got, "read", &mem, "EACCES");
+    core.stop();
+}
+
+#[test]
+fn signals_to_processes_outside_the_sandbox_are_refused() {
+    let support = confine::probe();
+    if support.abi.unwrap_or(0) < 6 {
+        eprintln!("SKIPPED: signal scoping needs landlock ABI 6 ({support})");
+        return;
+    }
+    let home = FakeHome::new();
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let pid = sleeper.id().to_string();
+    let got = probe_as_alpha(&home, &home.alpha_spec(false), &[("kill", pid.clone())]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    expect(&got, "kill", &pid, "EPERM");
+}
+
+#[test]
+fn pathname_unix_sockets_are_refused_where_the_kernel_can() {
+    let support = confine::probe();
+    if !support.is_confined() {
+        eprintln!("SKIPPED: landlock unavailable ({support})");
+        return;
+    }
+    let home = FakeHome::new();
+    let socket = home.path("run.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("unix listener");
+    let arg = socket.display().to_string();
+    let got = probe_as_alpha(&home, &home.alpha_spec(false), &[("unix", arg.clone())]);
+    if support.abi.unwrap_or(0) >= 9 {
+        expect(&got, "unix", &arg, "EACCES");
+    } else {
+        eprintln!(
+            "KNOWN GAP on {support}: a confined handler can connect to a same-uid unix socket \
+             (e.g. run/control.sock); result {:?}",
+            got.get(&format!("unix {arg}"))
+        );
+        assert!(support.gaps().iter().any(|g| g.contains("unix sockets")));
+    }
+}
+
+#[test]
+fn the_launcher_reports_partial_enforcement_and_fails_with_127() {
+    if !landlock_available() {
+        return;
+    }
+    let home = FakeHome::new();
+    let out = run_confined(
+        &home.alpha_spec(false),
+        &home.path("plugins/alpha/probe.py"),
+        &[],
+        &home.path("data/alpha"),
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let support = confine::probe();
+    if support.gaps().is_empty() {
+        assert!(!stderr.contains("CARAPACE-CONFINE"), "{stderr}");
+    } else {
+        assert!(
+            stderr.contains(&format!("CARAPACE-CONFINE: partially-enforced ({support})")),
+            "{stderr}"
+        );
+    }
+    let missing = run_confined(
+        &home.alpha_spec(false),
+        &home.path("plugins/alpha/nope"),
+        &[],
+        &home.path("data/alpha"),
+    );
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot execute"));
+    let bad = Command::new(common::carapace_bin())
+        .args(["__confine", "{not json", "--", "/bin/true"])
+        .output()
+        .expect("launcher");
+    assert_eq!(bad.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid confinement spec"));
+}
+
+#[test]
+fn a_loose_or_foreign_store_is_refused_with_the_exact_fix() {
+    let home = FakeHome::new();
+    let store = Home::at(home.root.clone());
+    credentials::check_store(&store).expect("a fresh store is tight");
+    let file = home.path("credentials/alpha/token");
+    let dir = home.path("credentials/beta");
+    let chmod = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+
+    chmod(&file, 0o644);
+    let error = credentials::check_store(&store).expect_err("0644 refused");
+    assert!(matches!(error, CredentialError::LooseMode { .. }));
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("run `chmod 600 {}`", file.display())),
+        "{error}"
+    );
+    chmod(&file, 0o600);
+
+    chmod(&dir, 0o755);
+    let error = credentials::check_store(&store).expect_err("0755 refused");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("run `chmod 700 {}`", dir.display())),
+        "{error}"
+    );
+    chmod(&dir, 0o700);
+
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        nix::unistd::chown(&file, Some(nix::unistd::Uid::from_raw(12345)), None).expect("chown");
+        let error = credentials::check_store(&store).expect_err("foreign owner refused");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("run `chown 0 {}`", file.display())),
+            "{error}"
+        );
+        nix::unistd::chown(&file, Some(uid), None).expect("chown back");
+    } else {
+        eprintln!("SKIPPED (foreign owner): needs root to chown");
+    }
+
+    let link = home.path("credentials/alpha/link");
+    std::os::unix::fs::symlink("/etc/hostname", &link).expect("symlink");
+    let error = credentials::check_store(&store).expect_err("symlink refused");
+    assert!(matches!(error, CredentialError::NotPlain { .. }), "{error}");
+    std::fs::remove_file(&link).expect("rm link");
+    credentials::check_store(&store).expect("tight again");
+}
+
+fn cli(home: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(common::carapace_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("carapace");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.unwrap_or_default()).expect("stdin");
+    }
+    child.wait_with_output().expect("carapace output")
+}
+
+#[test]
+fn auth_set_reads_stdin_and_status_never_shows_the_value() {
+    let dir = tempfile::tempdir().expect("home");
+    let home = dir.path();
+    let secret = "correct horse battery staple";
+    let set = cli(
+        home,
+        &["auth", "set", "--plugin", "mail", "token"],
+        Some(format!("{secret}\n").as_bytes()),
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let stored = home.join("credentials/mail/token");
+    assert_eq!(std::fs::read(&stored).expect("stored"), secret.as_bytes());
+    assert_eq!(
+        std::fs::metadata(&stored)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let dir_mode = std::fs::metadata(home.join("credentials/mail"))
+        .expect("dir")
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+
+    let status = cli(home, &["auth", "status", "--json"], None);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    for output in [&set.stdout, &set.stderr, &status.stdout, &status.stderr] {
+        assert!(
+            !String::from_utf8_lossy(output).contains("horse"),
+            "value leaked"
+        );
+    }
+    let listed: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let entry = &listed["credentials"][0];
+    assert_eq!(entry["plugin"], "mail");
+    assert_eq!(entry["name"], "token");
+    assert_eq!(entry["present"], true);
+    assert_eq!(entry["mode"], "0600");
+    assert!(listed["problem"].is_null());
+
+    std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let loose = cli(home, &["auth", "status"], None);
+    assert!(!loose.status.success());
+    assert!(
+        String::from_utf8_lossy(&loose.stdout).contains(&format!("chmod 600 {}", stored.display()))
+    );
+
+    let bad = cli(
+        home,
+        &["auth", "set", "--plugin", "mail", "../x"],
+        Some(b"v"),
+    );
+    assert!(!bad.status.success());
+    let empty = cli(
+        home,
+        &["auth", "set", "--plugin", "mail", "other"],
+        Some(b"\n"),
+    );
+    assert!(!empty.status.success());
+
+    let rm = cli(home, &["auth", "rm", "--plugin", "mail", "token"], None);
+    assert!(rm.status.success());
+    assert!(!stored.exists());
+}
+
+#[test]
+fn under_systemd_a_plugin_gets_a_private_copy_of_only_its_own_credentials() {
+    let home_dir = tempfile::tempdir().expect("home");
+    let home = Home::at(home_dir.path().to_path_buf());
+    let systemd = tempfile::tempdir().expect("credentials directory");
+    for (file, value) in [
+        ("mail.token", "m1"),
+        ("mail.undeclared", "m2"),
+        ("chat.token", "c1"),
+    ] {
+        std::fs::write(systemd.path().join(file), value).expect("credential");
+    }
+    let declared = vec!["token".to_owned(), "absent".to_owned()];
+    let dir = credentials::credentials_dir_from(&home, "mail", &declared, Some(systemd.path()))
+        .expect("materialize")
+        .expect("a directory");
+    assert_eq!(dir, home.run_dir().join("credentials/mail"));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["token".to_owned()]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("token")).expect("copy"),
+        "m1"
+    );
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("token")), 0o600);
+    assert_eq!(
+        credentials::missing_from(&home, "mail", &declared, Some(systemd.path())),
+        vec!["absent".to_owned()]
+    );
+    assert_eq!(
+        credentials::credentials_dir_from(&home, "mail", &[], Some(systemd.path())).expect("none"),
+        None
+    );
+    credentials::remove_materialized(&home, "mail").expect("remove");
+    assert!(!dir.exists());
+    // Without systemd the store directory itself is given.
+    credentials::set(&home, "mail", "token", b"v").expect("set");
+    assert_eq!(
+        credentials::credentials_dir_from(&home, "mail", &declared, None).expect("dir"),
+        Some(home.root().join("credentials/mail"))
+    );
+}
