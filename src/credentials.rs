@@ -301,7 +301,10 @@ pub fn set(
         )));
     }
     let root = store_dir(home);
-    std::fs::create_dir_all(home.root()).map_err(io_error(home.root()))?;
+    if let Some(parent) = home.root().parent() {
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    crate::paths::create_private_dir(home.root()).map_err(io_error(home.root()))?;
     crate::paths::create_private_dir(&root).map_err(io_error(&root))?;
     check_entry(&root, true)?;
     let dir = plugin_store_dir(home, plugin);

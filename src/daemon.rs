@@ -48,6 +48,9 @@ pub enum StartError {
     /// Plugin discovery or the catalog refused startup.
     #[error("plugins: {0}")]
     Plugins(String),
+    /// The credentials store has loose modes or foreign owners.
+    #[error("credentials: {0}")]
+    Credentials(String),
     /// A socket could not be bound.
     #[error("socket: {0}")]
     Socket(String),
@@ -73,6 +76,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         ));
     }
     make_non_dumpable();
+    crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
     let writer = AuditWriter::open(
         &home.audit_dir(),
         &home.audit_key(),

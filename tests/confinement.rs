@@ -20,6 +20,8 @@ use carapace::paths::Home;
 use carapace::plugins::confine::{self, ConfineSpec, SpecRequest};
 
 const PROBE: &str = "probe.py";
+/// The `PATH` the handlers get in these tests.
+const HANDLER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 fn landlock_available() -> bool {
     let support = confine::probe();
@@ -76,6 +78,7 @@ impl FakeHome {
             credentials_dir: Some(&creds),
             network,
             command: &command,
+            path: std::ffi::OsStr::new(HANDLER_PATH),
             carapace_home: &self.root,
         })
     }
@@ -97,7 +100,7 @@ fn run_confined(spec: &ConfineSpec, program: &Path, ops: &[(&str, String)], cwd:
     Command::new(&argv[0])
         .args(&argv[1..])
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", HANDLER_PATH)
         .env("HOME", cwd)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -234,15 +237,88 @@ fn the_cores_environment_and_memory_are_unreadable() {
     let got = probe_as_alpha(&home, &home.alpha_spec(false), &ops);
     expect(&got, "read", &environ, "EACCES");
     expect(&got, "read", &mem, "EACCES");
-    // Even with /proc granted, the process check (a confined process cannot trace one outside
-    // its domain; the core is non-dumpable) still refuses.
+    // With /proc granted, ptrace-attach-level access (mem) is still refused by Landlock.
+    // Read-level access (environ) is then refused for a non-root core by its non-dumpable
+    // flag; root's CAP_SYS_PTRACE overrides that, which is why the spec never grants /proc.
     let mut with_proc = home.alpha_spec(false);
     with_proc.read_only.push("/proc".into());
     let got = probe_as_alpha(&home, &with_proc, &ops);
     expect(&got, "read", "/proc/self/status", "ok");
-    expect(&got, "read", &environ, "EACCES");
     expect(&got, "read", &mem, "EACCES");
+    if nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "NOTE: as root with /proc granted, {environ} reads {:?}; spec_for never grants /proc",
+            got.get(&format!("read {environ}"))
+        );
+    } else {
+        expect(&got, "read", &environ, "EACCES");
+    }
+    assert!(home
+        .alpha_spec(false)
+        .read_only
+        .iter()
+        .chain(&home.alpha_spec(false).read_exec)
+        .all(|p| !Path::new("/proc").starts_with(p)));
     core.stop();
+}
+
+/// The deployment case (a core running as an ordinary user): a non-dumpable process's
+/// environment is unreadable to a confined same-uid child even if /proc were granted.
+#[test]
+fn a_non_dumpable_process_is_unreadable_to_a_confined_same_uid_child() {
+    if !landlock_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let probe = dir.path().join(PROBE);
+    std::fs::copy(fixture_probe(), &probe).expect("copy probe");
+    for path in [dir.path(), probe.as_path()] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    // As root, run both sides as `nobody` so that CAP_SYS_PTRACE does not apply.
+    let as_user = |program: &str| -> Command {
+        if nix::unistd::geteuid().is_root() && Path::new("/usr/bin/setpriv").exists() {
+            let mut c = Command::new("/usr/bin/setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
+            c
+        } else {
+            Command::new(program)
+        }
+    };
+    let mut holder = as_user("/usr/bin/python3")
+        .arg(&probe)
+        .args(["hold-nondumpable", "30"])
+        .env("HOLDER_SECRET", "must-not-leak")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("holder");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("ready line");
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("ready JSON");
+    let environ = format!("/proc/{}/environ", ready["arg"].as_str().expect("pid"));
+    let spec = ConfineSpec {
+        read_only: vec!["/proc".into(), dir.path().to_path_buf()],
+        read_exec: vec!["/usr".into(), "/lib".into(), "/lib64".into(), "/bin".into()],
+        devices: vec!["/dev/null".into()],
+        ..ConfineSpec::default()
+    };
+    let carapace = common::carapace_bin().display().to_string();
+    let output = as_user(&carapace)
+        .args(["__confine", &spec.to_arg(), "--", "/usr/bin/python3"])
+        .arg(&probe)
+        .args(["read", &environ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .output()
+        .expect("confined reader");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    expect(&verdicts(&output), "read", &environ, "EACCES");
 }
 
 #[test]

@@ -159,6 +159,9 @@ fn plugin_calls_cross_a_process_with_a_clean_environment() {
                 || launcher_made(k)),
         "unexpected variables reached the plugin: {env:?}"
     );
+    let info = session.ipc(&["get_session_info"]).result();
+    let confinement = info["plugins"][0]["confinement"].as_str().unwrap_or("");
+    assert!(confinement.starts_with("confined (landlock ABI"), "{info}");
     let from_stdin = session
         .ipc_with(&["py_echo", "-"], Some(br#"{"text":"piped"}"#), "10")
         .result();

@@ -114,6 +114,8 @@ pub struct SpecRequest<'a> {
     pub network: bool,
     /// The handler command as the manifest gives it (program first).
     pub command: &'a [String],
+    /// The handler's `PATH`, used to find its program and `#!` interpreters.
+    pub path: &'a OsStr,
     /// `$CARAPACE_HOME`, never granted beyond the three directories above.
     pub carapace_home: &'a Path,
 }
@@ -124,8 +126,8 @@ pub fn spec_for(request: &SpecRequest<'_>) -> ConfineSpec {
     let mut read_exec: Vec<PathBuf> = SYSTEM_EXEC.iter().map(PathBuf::from).collect();
     read_exec.push(request.plugin_folder.to_path_buf());
     if let Some(program) = request.command.first() {
-        if let Some(path) = resolve_program(request.plugin_folder, program) {
-            grant_executable(&path, 0, &guard, &mut read_exec);
+        if let Some(real) = resolve_program(request.plugin_folder, program, request.path) {
+            grant_executable(&real, 0, &guard, request.path, &mut read_exec);
         }
     }
     let mut read_only: Vec<PathBuf> = ETC_READ.iter().map(PathBuf::from).collect();
@@ -196,6 +198,11 @@ impl Guard {
         !dir.starts_with(&self.carapace_home) || dir.starts_with(&self.plugin_folder)
     }
 
+    /// A single executable: anything but another part of `$CARAPACE_HOME`.
+    fn allows_file(&self, file: &Path) -> bool {
+        !file.starts_with(&self.carapace_home) || file.starts_with(&self.plugin_folder)
+    }
+
     /// A prefix right under the user's home (`~/.cargo`, `~/.local`) often holds tokens.
     fn allows_prefix(&self, prefix: &Path) -> bool {
         let directly_in_home = self
@@ -207,19 +214,18 @@ impl Guard {
 }
 
 /// The program as the core will run it: from the plugin folder, else from PATH; its real path.
-fn resolve_program(folder: &Path, program: &str) -> Option<PathBuf> {
+fn resolve_program(folder: &Path, program: &str, path: &OsStr) -> Option<PathBuf> {
     let in_folder = folder.join(program);
     let found = if program.contains('/') || in_folder.exists() {
         in_folder
     } else {
-        search_path(OsStr::new(program))?
+        search_path(OsStr::new(program), path)?
     };
     std::fs::canonicalize(found).ok()
 }
 
-fn search_path(program: &OsStr) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path)
+fn search_path(program: &OsStr, path: &OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|candidate| {
             std::fs::metadata(candidate)
@@ -229,7 +235,13 @@ fn search_path(program: &OsStr) -> Option<PathBuf> {
 
 /// Grants an executable's installation (its prefix when it sits in `bin/`, else its directory,
 /// else the file alone), then follows a `#!` interpreter, a few levels deep.
-fn grant_executable(real: &Path, depth: usize, guard: &Guard, grants: &mut Vec<PathBuf>) {
+fn grant_executable(
+    real: &Path,
+    depth: usize,
+    guard: &Guard,
+    path: &OsStr,
+    grants: &mut Vec<PathBuf>,
+) {
     let Some(dir) = real.parent() else {
         return;
     };
@@ -237,23 +249,34 @@ fn grant_executable(real: &Path, depth: usize, guard: &Guard, grants: &mut Vec<P
         .file_name()
         .filter(|name| *name == "bin" || *name == "sbin")
         .and(dir.parent());
-    match prefix {
-        Some(prefix) if guard.allows_prefix(prefix) => grants.push(prefix.to_path_buf()),
+    // A version manager's shim (pyenv, rbenv) runs the manager from its root, which holds
+    // only interpreters.
+    let manager_root = dir
+        .file_name()
+        .filter(|name| *name == "shims")
+        .and(dir.parent())
+        .filter(|root| root.join("libexec").is_dir() && root.join("versions").is_dir());
+    match (manager_root, prefix) {
+        (Some(root), _) if guard.allows(root) => grants.push(root.to_path_buf()),
+        (_, Some(prefix)) if guard.allows_prefix(prefix) => grants.push(prefix.to_path_buf()),
         _ if guard.allows(dir) => grants.push(dir.to_path_buf()),
-        _ => grants.push(real.to_path_buf()),
+        _ if guard.allows_file(real) => grants.push(real.to_path_buf()),
+        _ => {
+            tracing::warn!(program = %real.display(), "handler program inside the home is not granted")
+        }
     }
     if depth >= 4 {
         return;
     }
-    for interpreter in shebang_programs(real) {
+    for interpreter in shebang_programs(real, path) {
         if let Ok(interpreter) = std::fs::canonicalize(&interpreter) {
-            grant_executable(&interpreter, depth + 1, guard, grants);
+            grant_executable(&interpreter, depth + 1, guard, path, grants);
         }
     }
 }
 
 /// The programs a `#!` line runs: the interpreter, and for `env` the program it looks up.
-fn shebang_programs(script: &Path) -> Vec<PathBuf> {
+fn shebang_programs(script: &Path, path: &OsStr) -> Vec<PathBuf> {
     let mut head = [0u8; 256];
     let read = std::fs::File::open(script)
         .and_then(|mut f| f.read(&mut head))
@@ -270,7 +293,7 @@ fn shebang_programs(script: &Path) -> Vec<PathBuf> {
     let mut programs = vec![PathBuf::from(interpreter)];
     if Path::new(interpreter).file_name() == Some(OsStr::new("env")) {
         let target = words.find(|w| !w.starts_with('-') && !w.contains('='));
-        programs.extend(target.and_then(|t| search_path(OsStr::new(t))));
+        programs.extend(target.and_then(|t| search_path(OsStr::new(t), path)));
     }
     programs
 }
@@ -513,6 +536,17 @@ pub fn exec_confined(spec: &ConfineSpec, command: &[String]) -> ConfineError {
     }
 }
 
+/// What goes before the handler's program to run it confined: `<exe> __confine <spec> --`
+/// (`carapace_exe` is normally `std::env::current_exe()`).
+pub fn wrapper(carapace_exe: &Path, spec: &ConfineSpec) -> Vec<std::ffi::OsString> {
+    vec![
+        carapace_exe.as_os_str().to_owned(),
+        "__confine".into(),
+        spec.to_arg().into(),
+        "--".into(),
+    ]
+}
+
 /// The argv that starts `command` confined by `spec` through the launcher in `carapace_exe`.
 pub fn launcher_command(
     carapace_exe: &Path,
@@ -540,6 +574,7 @@ mod tests {
             credentials_dir: Some(Path::new("/h/run/credentials/p")),
             network: false,
             command,
+            path: OsStr::new("/usr/bin:/bin"),
             carapace_home: home,
         }
     }
@@ -601,7 +636,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let script = dir.path().join("s");
         std::fs::write(&script, "#!/usr/bin/env -S sh -e\n").expect("script");
-        let programs = shebang_programs(&script);
+        let programs = shebang_programs(&script, OsStr::new("/usr/bin:/bin"));
         assert_eq!(programs.first(), Some(&PathBuf::from("/usr/bin/env")));
         assert_eq!(programs.len(), 2, "{programs:?}");
     }

@@ -15,10 +15,12 @@ use carapace_ipc::{ErrorBody, ErrorCode};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
+use super::confine::{self, ConfinementSupport};
 use super::manifest::HandlerCommand;
 use super::process::{FromPlugin, HandlerProcess, Launch, RpcFailure, RpcOutcome};
 use super::{Discovered, PluginHealth};
 use crate::config::Config;
+use crate::credentials;
 use crate::paths::Home;
 
 /// How long `initialize` may take.
@@ -77,6 +79,7 @@ struct Shared {
     to_core: mpsc::UnboundedSender<FromPlugin>,
     stopping: AtomicBool,
     handler_path: OsString,
+    confinement: ConfinementSupport,
 }
 
 /// All plugins by name.
@@ -94,6 +97,7 @@ impl Default for PluginHost {
                 to_core,
                 stopping: AtomicBool::new(false),
                 handler_path: OsString::new(),
+                confinement: ConfinementSupport { abi: None },
             }),
             slots: BTreeMap::new(),
         }
@@ -114,7 +118,11 @@ impl PluginHost {
             to_core,
             stopping: AtomicBool::new(false),
             handler_path: handler_path(),
+            confinement: confine::probe(),
         });
+        if !shared.confinement.is_confined() {
+            tracing::error!("LANDLOCK IS NOT AVAILABLE: plugins run UNCONFINED and can read each other's secrets");
+        }
         let mut slots = BTreeMap::new();
         for plugin in discovered {
             let settings = config.plugin_settings(&plugin.name);
@@ -192,12 +200,19 @@ impl PluginHost {
                     Ok(State::Disabled) => ("disabled", None, None),
                     Ok(State::Stopped) | Err(_) => ("stopped", None, None),
                 };
+                let confinement = (state == "running").then(|| {
+                    if self.shared.confinement.is_confined() {
+                        format!("confined ({})", self.shared.confinement)
+                    } else {
+                        "UNCONFINED".to_owned()
+                    }
+                });
                 PluginHealth {
                     name: name.clone(),
                     state: state.into(),
                     category,
                     restart_attempt,
-                    confinement: None,
+                    confinement,
                 }
             })
             .collect()
@@ -270,6 +285,9 @@ impl PluginHost {
             })
         });
         futures::future::join_all(stops).await;
+        for name in self.slots.keys() {
+            let _ = credentials::remove_materialized(&self.shared.home, name);
+        }
     }
 }
 
@@ -328,14 +346,52 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
         HandlerCommand::Program(p) => vec![p.clone()],
         HandlerCommand::WithArgs(v) => v.clone(),
     };
+    let declared = &plugin.manifest.credentials;
+    let missing = credentials::missing(&shared.home, &plugin.name, declared);
+    if !missing.is_empty() {
+        tracing::error!(
+            plugin = %plugin.name,
+            missing = ?missing,
+            "required credentials are missing; set them with `carapace auth set --plugin {} NAME`",
+            plugin.name
+        );
+        return Err("AUTH_ERROR".into());
+    }
+    let credentials_dir = credentials::credentials_dir_for(&shared.home, &plugin.name, declared)
+        .map_err(|e| {
+            tracing::error!(plugin = %plugin.name, error = %e, "credentials unusable");
+            "AUTH_ERROR".to_owned()
+        })?;
+    let mut env = vec![("TMPDIR".to_owned(), tmp_dir.into_os_string())];
+    if let Some(dir) = &credentials_dir {
+        env.push((
+            "CARAPACE_CREDENTIALS_DIR".into(),
+            dir.clone().into_os_string(),
+        ));
+    }
+    let wrapper = if shared.confinement.is_confined() {
+        let spec = confine::spec_for(&confine::SpecRequest {
+            plugin_folder: &plugin.folder,
+            data_dir: &data_dir,
+            credentials_dir: credentials_dir.as_deref(),
+            network: plugin.manifest.network,
+            command: &command,
+            path: &shared.handler_path,
+            carapace_home: shared.home.root(),
+        });
+        let exe = std::env::current_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?;
+        confine::wrapper(&exe, &spec)
+    } else {
+        Vec::new()
+    };
     let process = HandlerProcess::spawn(Launch {
         name: &plugin.name,
         folder: &plugin.folder,
         command,
         data_dir: &data_dir,
         path: shared.handler_path.clone(),
-        env: vec![("TMPDIR".into(), tmp_dir.into_os_string())],
-        wrapper: Vec::new(),
+        env,
+        wrapper,
         to_core: shared.to_core.clone(),
     })
     .map_err(|e| {
@@ -347,7 +403,7 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
         "version": env!("CARGO_PKG_VERSION"),
         "config": slot.config,
         "data_dir": data_dir,
-        "credentials_dir": Value::Null,
+        "credentials_dir": credentials_dir,
     });
     match process
         .request("initialize", params, INITIALIZE_DEADLINE)
