@@ -15,6 +15,85 @@ use carapace::session::Session;
 use carapace::tools::{intrinsic, Catalog};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+/// A core with the bundled echo plugin running (`cargo build --release -p carapace-plugin-echo` first).
+fn core_with_echo(home: &Home, runtime: &tokio::runtime::Runtime) -> Core {
+    home.ensure_layout().expect("layout");
+    let config = Config::parse(
+        "[groups.bench]\ntools = [\"*\"]\nrate_limit = { per_minute = 1000000000, burst = 1000000000 }\n",
+        &home.config_file(),
+    )
+    .expect("config");
+    let release = std::path::Path::new(env!("CARGO_BIN_EXE_carapace"))
+        .parent()
+        .expect("target dir")
+        .to_owned();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![release];
+    dirs.extend(std::env::split_paths(&path));
+    std::env::set_var("PATH", std::env::join_paths(dirs).expect("PATH"));
+    std::env::set_var("CARAPACE_LAUNCHER", env!("CARGO_BIN_EXE_carapace"));
+    let echo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let discovered = carapace::plugins::discover(&[echo]).expect("discover");
+    let (host, _requests) = runtime.block_on(PluginHost::start(home, &discovered, &config));
+    std::mem::forget(_requests);
+    assert_eq!(host.running(), ["echo"], "build carapace-plugin-echo first");
+    let mut specs = intrinsic::specs();
+    specs.extend(carapace::plugins::tool_specs(&discovered).expect("specs"));
+    let writer = AuditWriter::open(&home.audit_dir(), &home.audit_key(), 64 << 20).expect("audit");
+    let (inbound, keep) = tokio::sync::mpsc::channel(1);
+    std::mem::forget(keep);
+    Core::new(CoreParts {
+        home: home.clone(),
+        config,
+        catalog: Catalog::build(specs).expect("catalog"),
+        plugins: Arc::new(host),
+        sockets: runtime
+            .block_on(async { SocketServer::start(inbound, None) })
+            .expect("sockets"),
+        audit: AuditLog::start(writer),
+    })
+}
+
+fn bench_plugin_hop(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = Home::at(dir.path().to_owned());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let core = core_with_echo(&home, &runtime);
+    let session = Arc::new(Session::new(
+        "0123456789abcdef".into(),
+        "bench".into(),
+        "2026-01-01T00:00:00Z".into(),
+        home.session_socket("0123456789abcdef"),
+    ));
+    let echo = br#"{"topic":"tool.invoke.echo","correlation":"c-4","arguments":{"text":"hello"}}"#;
+    let intrinsic =
+        br#"{"topic":"tool.invoke.get_session_info","correlation":"c-5","arguments":{}}"#;
+    let mut group = c.benchmark_group("plugin_hop");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("intrinsic_get_session_info", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { pipeline::handle(&core, &session, intrinsic).await })
+    });
+    group.bench_function("echo_plugin", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { pipeline::handle(&core, &session, echo).await })
+    });
+    // Throughput with 32 calls in flight at once (a busy agent, or several sessions).
+    group.throughput(Throughput::Elements(32));
+    group.bench_function("echo_plugin_32_in_flight", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let calls = (0..32).map(|_| pipeline::handle(&core, &session, echo));
+            futures::future::join_all(calls).await
+        })
+    });
+    group.finish();
+    runtime.block_on(core.plugins().shutdown());
+}
+
 fn core_on(home: &Home) -> Core {
     home.ensure_layout().expect("layout");
     let config = Config::parse(
@@ -69,5 +148,5 @@ fn bench_pipeline(c: &mut Criterion) {
     let _ = core.audit_log().flush();
 }
 
-criterion_group!(benches, bench_pipeline);
+criterion_group!(benches, bench_pipeline, bench_plugin_hop);
 criterion_main!(benches);

@@ -18,14 +18,35 @@ use crate::session::socket::SocketServer;
 use crate::session::{Session, SessionTable};
 use crate::tools::Catalog;
 
+/// What `carapace reload` replaces as one: config, catalog, policy and plugins.
+pub struct Loaded {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// The tool catalog.
+    pub catalog: Arc<Catalog>,
+    /// Which group may call which tool.
+    pub policy: Arc<GroupPolicy>,
+    /// The running plugins.
+    pub plugins: Arc<PluginHost>,
+}
+
+impl Loaded {
+    /// Bundles a config, a catalog and plugins, deriving the policy.
+    pub fn new(config: Config, catalog: Catalog, plugins: Arc<PluginHost>) -> Loaded {
+        Loaded {
+            policy: Arc::new(GroupPolicy::from_config(&config)),
+            config: Arc::new(config),
+            catalog: Arc::new(catalog),
+            plugins,
+        }
+    }
+}
+
 /// Everything a request needs, shared by all tasks.
 pub struct Core {
     /// The home directory layout.
     pub home: Home,
-    config: Arc<Config>,
-    catalog: Arc<Catalog>,
-    policy: GroupPolicy,
-    plugins: Arc<PluginHost>,
+    loaded: std::sync::RwLock<Arc<Loaded>>,
     /// Open sessions.
     pub sessions: SessionTable,
     /// Token buckets per session and tool.
@@ -60,12 +81,10 @@ pub struct CoreParts {
 impl Core {
     /// Assembles a core from its parts.
     pub fn new(parts: CoreParts) -> Core {
+        let loaded = Loaded::new(parts.config, parts.catalog, parts.plugins);
         Core {
-            policy: GroupPolicy::from_config(&parts.config),
             home: parts.home,
-            config: Arc::new(parts.config),
-            catalog: Arc::new(parts.catalog),
-            plugins: parts.plugins,
+            loaded: std::sync::RwLock::new(Arc::new(loaded)),
             sessions: SessionTable::default(),
             rate_limiter: RateLimiter::default(),
             confirmations: Confirmations::default(),
@@ -76,24 +95,41 @@ impl Core {
         }
     }
 
+    /// The current config, catalog, policy and plugins, as one consistent snapshot.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        match self.loaded.read() {
+            Ok(loaded) => Arc::clone(&loaded),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts a reloaded snapshot in force; returns the one it replaces.
+    pub fn replace_loaded(&self, next: Loaded) -> Arc<Loaded> {
+        let next = Arc::new(next);
+        match self.loaded.write() {
+            Ok(mut loaded) => std::mem::replace(&mut *loaded, next),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), next),
+        }
+    }
+
     /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.loaded().config)
     }
 
     /// The tool catalog.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.loaded().catalog)
     }
 
     /// Which group may call which tool.
-    pub fn policy(&self) -> &GroupPolicy {
-        &self.policy
+    pub fn policy(&self) -> Arc<GroupPolicy> {
+        Arc::clone(&self.loaded().policy)
     }
 
     /// The plugin host.
-    pub fn plugins(&self) -> &PluginHost {
-        &self.plugins
+    pub fn plugins(&self) -> Arc<PluginHost> {
+        Arc::clone(&self.loaded().plugins)
     }
 
     /// The audit log.

@@ -16,11 +16,8 @@ use crate::config::{Config, ConfigError};
 use crate::core::{Core, CoreParts};
 use crate::paths::Home;
 use crate::pipeline;
-use crate::plugins::{self, PluginHost};
 use crate::session::lifecycle;
 use crate::session::socket::{ConnectionEvent, Outbound, SocketEvent, SocketServer};
-use crate::skills::SkillSource;
-use crate::tools::{intrinsic, Catalog};
 
 /// How long in-flight calls may run on after a stop request.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
@@ -85,47 +82,24 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     .map_err(|e| StartError::Audit(e.to_string()))?;
     let audit = AuditLog::start(writer);
 
-    let dirs = plugins::search_dirs(&home, &config.plugins.dirs);
-    let discovered = plugins::discover(&dirs).map_err(|e| StartError::Plugins(e.to_string()))?;
-    let mut specs = intrinsic::specs();
-    specs.extend(plugins::tool_specs(&discovered).map_err(|e| StartError::Plugins(e.to_string()))?);
-    // Check the whole catalog before starting any process, so a clash stops startup cleanly.
-    Catalog::build(specs.clone()).map_err(|e| StartError::Plugins(e.to_string()))?;
-    let (host, from_plugins) = PluginHost::start(&home, &discovered, &config).await;
-    let running = host.running();
-    specs.retain(|s| match &s.owner {
-        crate::tools::ToolOwner::Plugin(p) => running.contains(p),
-        crate::tools::ToolOwner::Intrinsic => true,
-    });
-    let catalog = Catalog::build(specs).map_err(|e| StartError::Plugins(e.to_string()))?;
-    let sources: Vec<SkillSource<'_>> = discovered
-        .iter()
-        .filter(|p| running.contains(&p.name))
-        .map(|p| SkillSource {
-            plugin: &p.name,
-            folder: &p.folder,
-            description: &p.manifest.description,
-        })
-        .collect();
-    match crate::skills::assemble(&home.skills_dir(), &sources, &intrinsic::specs()) {
-        Ok(count) => tracing::info!(count, "skills assembled"),
-        Err(e) => tracing::error!(error = %e, "cannot assemble skills"),
-    }
+    let assembled = crate::assemble::assemble(&home, config, None, None)
+        .await
+        .map_err(StartError::Plugins)?;
 
     let (inbound_tx, inbound_rx) = mpsc::channel::<SocketEvent>(1024);
     let sockets = SocketServer::start(inbound_tx, Some(&home.events_socket()))
         .map_err(|e| StartError::Socket(e.to_string()))?;
     let core = Arc::new(Core::new(CoreParts {
         home: home.clone(),
-        config,
-        catalog,
-        plugins: Arc::new(host),
+        config: assembled.config,
+        catalog: assembled.catalog,
+        plugins: Arc::new(assembled.host),
         sockets: sockets.clone(),
         audit,
     }));
     tokio::spawn(crate::plugins::services::serve(
         Arc::clone(&core),
-        from_plugins,
+        assembled.from_plugins,
     ));
     let restored = lifecycle::restore(&core).await;
     let listener =
@@ -135,14 +109,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         "core.started",
         json!({"version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(), "restored_sessions": restored}),
     );
-    for plugin in core.plugins().health() {
-        let topic = if plugin.state == "running" {
-            "plugin.ready"
-        } else {
-            "plugin.failed"
-        };
-        core.publish(topic, json!(plugin));
-    }
+    crate::assemble::publish_health(&core);
     tracing::info!(home = %home.root().display(), restored, "carapace core ready");
 
     let stop = Arc::new(Notify::new());

@@ -33,7 +33,7 @@ fn landlock_available() -> bool {
 
 /// A fake `$CARAPACE_HOME` with two plugins, `alpha` (the one confined) and `beta`.
 struct FakeHome {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     root: PathBuf,
 }
 
@@ -43,7 +43,15 @@ impl FakeHome {
             .prefix("cpt-confine-")
             .tempdir_in("/tmp")
             .expect("temp home");
-        let root = std::fs::canonicalize(dir.path()).expect("real path");
+        let mut home = FakeHome::inside(dir.path());
+        home._dir = Some(dir);
+        std::fs::write(home.root.join("config.toml"), "").expect("config");
+        home
+    }
+
+    /// The two plugins set up inside an existing home (e.g. a running core's).
+    fn inside(dir: &Path) -> FakeHome {
+        let root = std::fs::canonicalize(dir).expect("real path");
         let home = Home::at(root.clone());
         for plugin in ["alpha", "beta"] {
             credentials::set(
@@ -58,8 +66,7 @@ impl FakeHome {
             std::fs::copy(fixture_probe(), folder.join(PROBE)).expect("copy probe");
             std::fs::create_dir_all(root.join("data").join(plugin)).expect("data dir");
         }
-        std::fs::write(root.join("config.toml"), "").expect("config");
-        FakeHome { _dir: dir, root }
+        FakeHome { _dir: None, root }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -354,11 +361,293 @@ fn pathname_unix_sockets_are_refused_where_the_kernel_can() {
     } else {
         eprintln!(
             "KNOWN GAP on {support}: a confined handler can connect to a same-uid unix socket \
-             (e.g. run/control.sock); result {:?}",
+             outside $CARAPACE_HOME/run (those in run/ are hidden); result {:?}",
             got.get(&format!("unix {arg}"))
         );
         assert!(support.gaps().iter().any(|g| g.contains("unix sockets")));
     }
+}
+
+/// Runs the probe unconfined (as the same user), for the control half of a hiding test.
+fn probe_unconfined(ops: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut command = Command::new("/usr/bin/python3");
+    command.arg(fixture_probe());
+    for (op, arg) in ops {
+        command.arg(op).arg(arg);
+    }
+    verdicts(&command.output().expect("unconfined probe"))
+}
+
+#[test]
+fn a_confined_handler_cannot_reach_the_cores_sockets() {
+    if !landlock_available() {
+        return;
+    }
+    let mut core = common::TestCore::start(common::BASIC_CONFIG);
+    let session = core.open_session("main");
+    let home = FakeHome::inside(core.home.path());
+    let root = Home::at(home.root.clone());
+    let control = root.control_socket().display().to_string();
+    let events = root.events_socket().display().to_string();
+    let session_socket = std::fs::canonicalize(&session.socket)
+        .expect("session socket")
+        .display()
+        .to_string();
+    // The same socket through the core's own root: the ptrace rule of Landlock must refuse it.
+    let via_proc = format!("/proc/{}/root{control}", core.pid());
+    let ops = [
+        ("unix", control.clone()),
+        ("unix", events.clone()),
+        ("unix", session_socket.clone()),
+        ("unix", via_proc.clone()),
+    ];
+    // Unconfined, the same connects succeed: the paths are right.
+    let open = probe_unconfined(&ops[..3]);
+    for path in [&control, &events, &session_socket] {
+        expect(&open, "unix", path, "ok");
+    }
+    let got = probe_as_alpha(&home, &home.alpha_spec(false), &ops);
+    for path in [&control, &events, &session_socket] {
+        expect(&got, "unix", path, "ENOENT");
+    }
+    let through_proc = got.get(&format!("unix {via_proc}")).cloned();
+    assert!(
+        matches!(through_proc.as_deref(), Some("EACCES" | "EPERM" | "ENOENT")),
+        "{via_proc}: {through_proc:?}"
+    );
+    // The core is untouched: the hiding lives only in the handler's namespace.
+    assert!(core.cli(&["status", "--json"]).status.success());
+    core.stop();
+}
+
+#[test]
+fn under_systemd_the_credentials_copy_in_run_stays_readable_by_its_handler() {
+    if !landlock_available() {
+        return;
+    }
+    let home = FakeHome::new();
+    let store = Home::at(home.root.clone());
+    let systemd = tempfile::tempdir().expect("credentials directory");
+    for (file, value) in [("alpha.token", "alpha-sd"), ("beta.token", "beta-sd")] {
+        std::fs::write(systemd.path().join(file), value).expect("credential");
+    }
+    let declared = vec!["token".to_owned()];
+    let mut dirs = Vec::new();
+    for plugin in ["alpha", "beta"] {
+        let dir =
+            credentials::credentials_dir_from(&store, plugin, &declared, Some(systemd.path()))
+                .expect("materialize")
+                .expect("a directory");
+        dirs.push(dir);
+    }
+    assert_eq!(dirs[0], store.run_dir().join("credentials/alpha"));
+    let socket = store.control_socket();
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("listener");
+    let folder = home.path("plugins/alpha");
+    let data = home.path("data/alpha");
+    let command = vec![folder.join(PROBE).display().to_string()];
+    let spec = confine::spec_for(&SpecRequest {
+        plugin_folder: &folder,
+        data_dir: &data,
+        credentials_dir: Some(&dirs[0]),
+        network: false,
+        command: &command,
+        path: std::ffi::OsStr::new(HANDLER_PATH),
+        carapace_home: &home.root,
+    });
+    assert_eq!(spec.hide, vec![store.run_dir()]);
+    assert_eq!(spec.rebind, vec![dirs[0].clone()]);
+    let own = dirs[0].join("token").display().to_string();
+    let other = dirs[1].join("token").display().to_string();
+    let control = socket.display().to_string();
+    let ops = [
+        ("read", own.clone()),
+        ("list", dirs[0].display().to_string()),
+        ("read", other.clone()),
+        ("unix", control.clone()),
+        ("write", own.clone()),
+    ];
+    let got = probe_as_alpha(&home, &spec, &ops);
+    expect(&got, "read", &own, "ok");
+    expect(&got, "list", &dirs[0].display().to_string(), "ok");
+    expect(&got, "read", &other, "ENOENT");
+    expect(&got, "unix", &control, "ENOENT");
+    // Read-only twice over: the bind mount and Landlock.
+    let written = got.get(&format!("write {own}")).cloned();
+    assert!(
+        matches!(written.as_deref(), Some("EROFS" | "EACCES")),
+        "{written:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dirs[0].join("token")).expect("intact"),
+        "alpha-sd"
+    );
+    // The core's view is untouched.
+    assert!(socket.exists());
+    assert!(dirs[1].join("token").exists());
+}
+
+/// The unprivileged path (a user namespace around the mount namespace), run as `nobody`.
+#[test]
+fn an_unprivileged_launcher_hides_through_a_user_namespace() {
+    if !landlock_available() {
+        return;
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if root && !Path::new("/usr/bin/setpriv").exists() {
+        panic!("this test needs /usr/bin/setpriv when run as root");
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("cpt-userns-")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    let base = std::fs::canonicalize(dir.path()).expect("real");
+    let run = base.join("run");
+    let creds = run.join("credentials/alpha");
+    std::fs::create_dir_all(&creds).expect("creds");
+    std::fs::write(creds.join("token"), "alpha-token").expect("token");
+    std::fs::copy(fixture_probe(), base.join(PROBE)).expect("probe");
+    let socket = run.join("control.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("listener");
+    if root {
+        for entry in [
+            &base,
+            &run,
+            &run.join("credentials"),
+            &creds,
+            &creds.join("token"),
+            &socket,
+        ] {
+            nix::unistd::chown(
+                entry.as_path(),
+                Some(nix::unistd::Uid::from_raw(65534)),
+                Some(nix::unistd::Gid::from_raw(65534)),
+            )
+            .expect("chown");
+        }
+        std::fs::set_permissions(base.join(PROBE), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let spec = ConfineSpec {
+        read_only: vec![creds.clone(), "/etc".into()],
+        read_exec: vec![
+            "/usr".into(),
+            "/lib".into(),
+            "/lib64".into(),
+            "/bin".into(),
+            base.join(PROBE),
+        ],
+        devices: vec!["/dev/null".into()],
+        hide: vec![run.clone()],
+        rebind: vec![creds.clone()],
+        ..ConfineSpec::default()
+    };
+    let token = creds.join("token").display().to_string();
+    let control = socket.display().to_string();
+    let mut command = if root {
+        let mut c = Command::new("/usr/bin/setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(common::carapace_bin());
+        c
+    } else {
+        Command::new(common::carapace_bin())
+    };
+    let output = command
+        .args(["__confine", &spec.to_arg(), "--", "/usr/bin/python3"])
+        .arg(base.join(PROBE))
+        .args(["unix", &control, "read", &token])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .output()
+        .expect("launcher");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let got = verdicts(&output);
+    let userns_disabled = [
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "/proc/sys/user/max_user_namespaces",
+    ]
+    .iter()
+    .any(|f| std::fs::read_to_string(f).is_ok_and(|v| v.trim() == "0"));
+    if userns_disabled {
+        // Degrades loudly: the launcher says so and the handler still starts.
+        eprintln!("NOTE: unprivileged user namespaces are disabled here");
+        assert!(
+            stderr.contains("CARAPACE-CONFINE: sockets VISIBLE: "),
+            "{stderr}"
+        );
+        expect(&got, "read", &token, "ok");
+    } else {
+        assert!(!stderr.contains("VISIBLE"), "{stderr}");
+        expect(&got, "unix", &control, "ENOENT");
+        expect(&got, "read", &token, "ok");
+    }
+}
+
+#[test]
+fn the_launcher_probe_says_whether_sockets_are_hidden() {
+    if !landlock_available() {
+        return;
+    }
+    let isolation = confine::Isolation::probe(&common::carapace_bin());
+    assert_eq!(
+        isolation.sockets,
+        confine::SocketHiding::Hidden,
+        "{isolation}: {:?}",
+        isolation.gaps()
+    );
+    assert_eq!(
+        isolation.to_string(),
+        format!("{}, sockets hidden", confine::probe())
+    );
+    // A launcher that cannot run is reported, never taken for success.
+    let broken = confine::probe_namespaces(Path::new("/nonexistent/carapace"));
+    assert!(!broken.is_hidden());
+    assert!(broken.gap().is_some());
+}
+
+#[test]
+fn the_control_socket_refuses_a_peer_with_no_new_privs() {
+    if !Path::new("/usr/bin/setpriv").exists() {
+        panic!("this test needs /usr/bin/setpriv");
+    }
+    let mut core = common::TestCore::start(common::BASIC_CONFIG);
+    let home = core.home.path().to_path_buf();
+    let plain = Command::new(common::carapace_bin())
+        .arg("--home")
+        .arg(&home)
+        .args(["status", "--json"])
+        .output()
+        .expect("status");
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let nnp = Command::new("/usr/bin/setpriv")
+        .arg("--no-new-privs")
+        .arg(common::carapace_bin())
+        .arg("--home")
+        .arg(&home)
+        .args(["status", "--json"])
+        .output()
+        .expect("setpriv status");
+    assert!(
+        !nnp.status.success(),
+        "a no_new_privs peer was served: {}",
+        String::from_utf8_lossy(&nnp.stdout)
+    );
+    assert!(nnp.stdout.is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !core.log().contains("refused a peer with no_new_privs set") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged: {}",
+            core.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    core.stop();
 }
 
 #[test]
@@ -376,11 +665,14 @@ fn the_launcher_reports_partial_enforcement_and_fails_with_127() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let support = confine::probe();
+    assert!(!stderr.contains("VISIBLE"), "{stderr}");
     if support.gaps().is_empty() {
         assert!(!stderr.contains("CARAPACE-CONFINE"), "{stderr}");
     } else {
         assert!(
-            stderr.contains(&format!("CARAPACE-CONFINE: partially-enforced ({support})")),
+            stderr.contains(&format!(
+                "CARAPACE-CONFINE: partially-enforced ({support}, sockets hidden)"
+            )),
             "{stderr}"
         );
     }

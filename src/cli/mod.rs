@@ -86,6 +86,14 @@ pub enum Command {
     /// Scaffold, validate and test plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Re-read config.toml and the plugins without stopping the core or its sessions.
+    Reload {
+        /// Also restart this plugin's handler, even if nothing about it changed.
+        plugin: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -133,6 +141,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(command) => config::run(&home, command),
         Command::Events { prefixes, json } => events::run(&home, &prefixes, json),
         Command::Plugin(command) => plugin::run(command),
+        Command::Reload { plugin, json } => {
+            let summary = ask(&home, &ControlRequest::Reload { plugin })?;
+            if json {
+                print_json(&summary);
+            } else {
+                println!("reloaded: {} tools", summary["tools"]);
+                for p in summary["plugins"].as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "  plugin {}: {}",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["state"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => completions::run(shell),
         Command::Demo { keep } => demo::run(keep),
         Command::Auth(command) => auth::run(&home, command),

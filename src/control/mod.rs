@@ -32,6 +32,12 @@ pub enum ControlRequest {
     },
     /// List open sessions.
     Sessions,
+    /// Re-read config.toml and the plugins; restart changed plugins (and `plugin`).
+    Reload {
+        /// A plugin to restart even if unchanged.
+        #[serde(default)]
+        plugin: Option<String>,
+    },
     /// List pending high-risk calls.
     ConfirmList,
     /// Approve or deny a pending call.

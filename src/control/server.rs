@@ -32,7 +32,6 @@ pub async fn serve(listener: UnixListener, core: Arc<Core>, stop: Arc<Notify>) {
             continue;
         };
         if !peer_is_owner(&stream) {
-            tracing::warn!("control socket: refused a peer of another user");
             continue;
         }
         let core = Arc::clone(&core);
@@ -45,15 +44,55 @@ pub async fn serve(listener: UnixListener, core: Arc<Core>, stop: Arc<Notify>) {
     }
 }
 
+/// The peer must be this user (or root) and must not have no-new-privs set: every
+/// Landlock-confined plugin handler has it (defence in depth behind the handler's mount
+/// namespace, which already hides this socket). Logs why a peer is refused.
 fn peer_is_owner(stream: &UnixStream) -> bool {
     let me = nix::unistd::geteuid().as_raw();
-    stream
-        .peer_cred()
-        .map(|cred| cred.uid() == me || cred.uid() == 0)
-        .unwrap_or(false)
+    let Ok(cred) = stream.peer_cred() else {
+        tracing::warn!("control socket: refused a peer without credentials");
+        return false;
+    };
+    if cred.uid() != me && cred.uid() != 0 {
+        tracing::warn!(
+            uid = cred.uid(),
+            "control socket: refused a peer of another user"
+        );
+        return false;
+    }
+    let Some(pid) = cred.pid().filter(|pid| *pid > 0) else {
+        tracing::warn!("control socket: refused a peer whose pid is unknown");
+        return false;
+    };
+    match no_new_privs(pid) {
+        Some(false) => true,
+        Some(true) => {
+            tracing::warn!(
+                pid,
+                "control socket: refused a peer with no_new_privs set (a confined plugin handler?)"
+            );
+            false
+        }
+        None => {
+            tracing::warn!(
+                pid,
+                "control socket: refused a peer whose /proc status is unreadable"
+            );
+            false
+        }
+    }
 }
 
-async fn converse(stream: UnixStream, core: &Core, stop: &Notify) -> std::io::Result<()> {
+/// `NoNewPrivs` of `/proc/<pid>/status`, or `None` if unreadable.
+fn no_new_privs(pid: i32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("NoNewPrivs:"))
+        .map(|value| value.trim() != "0")
+}
+
+async fn converse(stream: UnixStream, core: &Arc<Core>, stop: &Notify) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     BufReader::new(read.take(MAX_REQUEST_BYTES as u64 + 1))
@@ -73,8 +112,16 @@ async fn converse(stream: UnixStream, core: &Core, stop: &Notify) -> std::io::Re
     write.shutdown().await
 }
 
-async fn handle(request: ControlRequest, core: &Core, stop: &Notify) -> ControlResponse {
+async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> ControlResponse {
     match request {
+        ControlRequest::Reload { plugin } => {
+            match crate::assemble::reload(core, plugin.as_deref()).await {
+                Ok(summary) => ControlResponse::ok(summary),
+                Err(problem) => {
+                    ControlResponse::fail(format!("reload refused, nothing changed: {problem}"))
+                }
+            }
+        }
         ControlRequest::Status => ControlResponse::ok(status(core)),
         ControlRequest::Stop => {
             stop.notify_one();

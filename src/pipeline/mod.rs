@@ -71,7 +71,7 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
             result: Err(error),
         }
     };
-    let resolved = match topic::resolve(core.catalog(), call) {
+    let resolved = match topic::resolve(&core.catalog(), call) {
         Ok(resolved) => resolved,
         Err(error) => return refuse(error),
     };

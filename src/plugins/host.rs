@@ -53,6 +53,11 @@ enum State {
 
 struct Slot {
     plugin: Discovered,
+    /// What the slot was started from (manifest bytes, folder, settings): a reload
+    /// keeps a running slot whose fingerprint did not change.
+    fingerprint: String,
+    /// Set when the slot is shut down or replaced: its supervisor stops restarting.
+    retired: AtomicBool,
     config: Value,
     state: RwLock<State>,
     permits: Semaphore,
@@ -77,9 +82,9 @@ impl Slot {
 struct Shared {
     home: Home,
     to_core: mpsc::UnboundedSender<FromPlugin>,
-    stopping: AtomicBool,
     handler_path: OsString,
     confinement: ConfinementSupport,
+    sockets: confine::SocketHiding,
 }
 
 /// All plugins by name.
@@ -95,9 +100,9 @@ impl Default for PluginHost {
             shared: Arc::new(Shared {
                 home: Home::at(PathBuf::from("/nonexistent")),
                 to_core,
-                stopping: AtomicBool::new(false),
                 handler_path: OsString::new(),
                 confinement: ConfinementSupport { abi: None },
+                sockets: confine::SocketHiding::Visible("not probed".into()),
             }),
             slots: BTreeMap::new(),
         }
@@ -112,20 +117,45 @@ impl PluginHost {
         discovered: &[Discovered],
         config: &Config,
     ) -> (PluginHost, mpsc::UnboundedReceiver<FromPlugin>) {
+        Self::start_after(home, discovered, config, None, None).await
+    }
+
+    /// Like [`PluginHost::start`], but keeps the running plugins of `previous`
+    /// whose manifest, folder and settings are unchanged (except `force`, which
+    /// restarts). The caller then calls [`PluginHost::retire_replaced`] on `previous`.
+    pub async fn start_after(
+        home: &Home,
+        discovered: &[Discovered],
+        config: &Config,
+        previous: Option<&PluginHost>,
+        force: Option<&str>,
+    ) -> (PluginHost, mpsc::UnboundedReceiver<FromPlugin>) {
         let (to_core, from_plugins) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             home: home.clone(),
             to_core,
-            stopping: AtomicBool::new(false),
             handler_path: handler_path(),
             confinement: confine::probe(),
+            sockets: probe_socket_hiding().await,
         });
         if !shared.confinement.is_confined() {
             tracing::error!("LANDLOCK IS NOT AVAILABLE: plugins run UNCONFINED and can read each other's secrets");
         }
+        if let Some(gap) = shared.sockets.gap() {
+            tracing::error!("{gap}");
+        }
         let mut slots = BTreeMap::new();
         for plugin in discovered {
             let settings = config.plugin_settings(&plugin.name);
+            let fingerprint = fingerprint(plugin, &settings);
+            let kept = previous
+                .and_then(|p| p.slots.get(&plugin.name))
+                .filter(|old| old.fingerprint == fingerprint && force != Some(plugin.name.as_str()))
+                .filter(|old| old.process().is_some());
+            if let Some(old) = kept {
+                slots.insert(plugin.name.clone(), Arc::clone(old));
+                continue;
+            }
             let checked = plugin
                 .manifest
                 .check_compat(env!("CARGO_PKG_VERSION"))
@@ -140,6 +170,8 @@ impl PluginHost {
             };
             let slot = Arc::new(Slot {
                 plugin: plugin.clone(),
+                fingerprint,
+                retired: AtomicBool::new(false),
                 config: config_value,
                 state: RwLock::new(state),
                 permits: Semaphore::new(MAX_IN_FLIGHT),
@@ -202,7 +234,10 @@ impl PluginHost {
                 };
                 let confinement = (state == "running").then(|| {
                     if self.shared.confinement.is_confined() {
-                        format!("confined ({})", self.shared.confinement)
+                        format!(
+                            "confined ({}, {})",
+                            self.shared.confinement, self.shared.sockets
+                        )
                     } else {
                         "UNCONFINED".to_owned()
                     }
@@ -275,8 +310,21 @@ impl PluginHost {
 
     /// Shuts every plugin down in parallel: no restarts, `shutdown`, then kill after the grace.
     pub async fn shutdown(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let stops = self.slots.values().filter_map(|slot| {
+        self.retire(|_| true).await;
+    }
+
+    /// After a reload: shuts down this (old) host's plugins that `next` did not keep.
+    pub async fn retire_replaced(&self, next: &PluginHost) {
+        self.retire(|slot| !next.slots.values().any(|kept| Arc::ptr_eq(kept, slot)))
+            .await;
+    }
+
+    async fn retire(&self, which: impl Fn(&Arc<Slot>) -> bool) {
+        let retiring: Vec<&Arc<Slot>> = self.slots.values().filter(|s| which(s)).collect();
+        for slot in &retiring {
+            slot.retired.store(true, Ordering::SeqCst);
+        }
+        let stops = retiring.iter().filter_map(|slot| {
             let process = slot.process()?;
             let slot = Arc::clone(slot);
             Some(async move {
@@ -285,8 +333,8 @@ impl PluginHost {
             })
         });
         futures::future::join_all(stops).await;
-        for name in self.slots.keys() {
-            let _ = credentials::remove_materialized(&self.shared.home, name);
+        for slot in retiring {
+            let _ = credentials::remove_materialized(&self.shared.home, &slot.plugin.name);
         }
     }
 }
@@ -298,9 +346,11 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: Arc<HandlerProce
     loop {
         let up_since = Instant::now();
         current.stopped().await;
-        if shared.stopping.load(Ordering::SeqCst) {
+        if slot.retired.load(Ordering::SeqCst) {
             return;
         }
+        // It may have stopped answering without exiting (a refused line, a protocol break).
+        current.kill().await;
         if up_since.elapsed() >= STABLE_UPTIME {
             attempt = 0;
         }
@@ -310,7 +360,7 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: Arc<HandlerProce
             let delay = backoff(attempt);
             tracing::warn!(plugin = %slot.plugin.name, attempt, delay_ms = delay.as_millis() as u64, "handler stopped; restarting");
             tokio::time::sleep(delay).await;
-            if shared.stopping.load(Ordering::SeqCst) {
+            if slot.retired.load(Ordering::SeqCst) {
                 return;
             }
             match launch(&shared, &slot).await {
@@ -326,6 +376,16 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: Arc<HandlerProce
             }
         }
     }
+}
+
+/// Hash of what a plugin slot is started from.
+fn fingerprint(plugin: &Discovered, settings: &crate::config::PluginSettings) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(plugin.folder.as_os_str().as_encoded_bytes());
+    hash.update(std::fs::read(plugin.folder.join("manifest.json")).unwrap_or_default());
+    hash.update(serde_json::to_vec(settings).unwrap_or_default());
+    hex::encode(hash.finalize())
 }
 
 /// 0.5 s, 1 s, 2 s, ... up to a minute.
@@ -379,8 +439,10 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
             path: &shared.handler_path,
             carapace_home: shared.home.root(),
         });
-        let exe = std::env::current_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?;
-        confine::wrapper(&exe, &spec)
+        confine::wrapper(
+            &launcher_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?,
+            &spec,
+        )
     } else {
         Vec::new()
     };
@@ -418,6 +480,26 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
             process.kill().await;
             Err("INTERNAL_ERROR".into())
         }
+    }
+}
+
+/// Whether the launcher can hide `run/` from handlers here (it runs once, in a child).
+async fn probe_socket_hiding() -> confine::SocketHiding {
+    let probe = tokio::task::spawn_blocking(|| match launcher_exe() {
+        Ok(exe) => confine::probe_namespaces(&exe),
+        Err(e) => confine::SocketHiding::Visible(e.to_string()),
+    });
+    probe
+        .await
+        .unwrap_or_else(|e| confine::SocketHiding::Visible(e.to_string()))
+}
+
+/// The `carapace` binary that confines handlers: `$CARAPACE_LAUNCHER` (for embedders
+/// such as benchmarks, whose own executable is not `carapace`), else this executable.
+fn launcher_exe() -> std::io::Result<PathBuf> {
+    match std::env::var_os("CARAPACE_LAUNCHER") {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => std::env::current_exe(),
     }
 }
 

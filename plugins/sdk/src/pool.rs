@@ -1,4 +1,4 @@
-//! Runs each call on its own thread, at most [`MAX_CONCURRENT_CALLS`] at once; the rest wait in a queue.
+//! Runs calls on up to [`MAX_CONCURRENT_CALLS`] reusable worker threads; the rest wait in a queue.
 //!
 //! The reader thread only enqueues, so it never blocks on a busy plugin and can
 //! keep routing the core's answers to calls that wait for them.
@@ -72,32 +72,88 @@ impl Drop for Release {
     }
 }
 
-/// The bounded call runner.
+/// The bounded call runner: up to [`MAX_CONCURRENT_CALLS`] long-lived workers
+/// share one queue, so a call costs a channel hop, not a thread spawn.
 pub(crate) struct CallPool {
     queue: mpsc::Sender<Job>,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
     /// Jobs accepted and not finished (queued or running).
     in_flight: Arc<Counter>,
+    /// Workers alive, and how many of them wait for a job.
+    workers: Arc<Workers>,
+}
+
+#[derive(Default)]
+struct Workers {
+    alive: Mutex<usize>,
+    idle: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a worker out when its thread ends, even by a panic.
+struct WorkerExit(Arc<Workers>);
+
+impl Drop for WorkerExit {
+    fn drop(&mut self) {
+        let mut alive = self.0.alive.lock().unwrap_or_else(PoisonError::into_inner);
+        *alive = alive.saturating_sub(1);
+    }
 }
 
 impl CallPool {
-    /// Starts the dispatcher thread.
+    /// Makes an empty pool; workers start on demand.
     pub(crate) fn start() -> std::io::Result<CallPool> {
         let (queue, jobs) = mpsc::channel::<Job>();
-        let in_flight = Arc::new(Counter::default());
-        let done = Arc::clone(&in_flight);
-        std::thread::Builder::new()
-            .name("carapace-plugin-dispatch".into())
-            .spawn(move || dispatch(jobs, done))?;
-        Ok(CallPool { queue, in_flight })
+        Ok(CallPool {
+            queue,
+            jobs: Arc::new(Mutex::new(jobs)),
+            in_flight: Arc::new(Counter::default()),
+            workers: Arc::new(Workers::default()),
+        })
     }
 
-    /// Queues a job; it runs as soon as fewer than [`MAX_CONCURRENT_CALLS`] run.
+    /// Queues a job; it runs as soon as one of at most [`MAX_CONCURRENT_CALLS`] workers is free.
     pub(crate) fn submit(&self, job: Job) {
+        use std::sync::atomic::Ordering;
         self.in_flight.add(1);
-        if let Err(mpsc::SendError(job)) = self.queue.send(job) {
-            // The dispatcher is gone (it never is while the pool lives): run here.
-            let _release = Release(Arc::clone(&self.in_flight));
+        let accepted = Release(Arc::clone(&self.in_flight));
+        let work: Job = Box::new(move || {
+            let _accepted = accepted;
             job();
+        });
+        if let Err(mpsc::SendError(work)) = self.queue.send(work) {
+            work();
+            return;
+        }
+        if self.workers.idle.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        let mut alive = self
+            .workers
+            .alive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *alive >= MAX_CONCURRENT_CALLS {
+            return;
+        }
+        let (jobs, workers) = (Arc::clone(&self.jobs), Arc::clone(&self.workers));
+        let spawned = std::thread::Builder::new()
+            .name("carapace-plugin-call".into())
+            .spawn(move || work_loop(&jobs, workers));
+        match spawned {
+            Ok(_) => *alive += 1,
+            Err(_) if *alive == 0 => {
+                // Out of threads and no worker to take it: run it here rather than lose the answer.
+                drop(alive);
+                let next = self
+                    .jobs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .try_recv();
+                if let Ok(work) = next {
+                    work();
+                }
+            }
+            Err(_) => {}
         }
     }
 
@@ -108,34 +164,18 @@ impl CallPool {
     }
 }
 
-fn dispatch(jobs: mpsc::Receiver<Job>, in_flight: Arc<Counter>) {
-    let running = Arc::new(Counter::default());
-    for job in jobs {
-        running.wait_then_add(|value| value < MAX_CONCURRENT_CALLS, 1, None);
-        let slot = Release(Arc::clone(&running));
-        let accepted = Release(Arc::clone(&in_flight));
-        let work: Job = Box::new(move || {
-            let _slot = slot;
-            let _accepted = accepted;
-            job();
-        });
-        // Kept outside the thread's closure so that a failed spawn can still run it here.
-        let cell = Arc::new(Mutex::new(Some(work)));
-        let in_thread = Arc::clone(&cell);
-        let spawned = std::thread::Builder::new()
-            .name("carapace-plugin-call".into())
-            .spawn(move || take(&in_thread).map(|work| work()));
-        if spawned.is_err() {
-            // Out of threads: run it on the dispatcher rather than lose the answer.
-            if let Some(work) = take(&cell) {
-                work();
-            }
+fn work_loop(jobs: &Mutex<mpsc::Receiver<Job>>, workers: Arc<Workers>) {
+    use std::sync::atomic::Ordering;
+    let _exit = WorkerExit(Arc::clone(&workers));
+    loop {
+        workers.idle.fetch_add(1, Ordering::SeqCst);
+        let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        workers.idle.fetch_sub(1, Ordering::SeqCst);
+        match next {
+            Ok(work) => work(),
+            Err(_) => return,
         }
     }
-}
-
-fn take(cell: &Mutex<Option<Job>>) -> Option<Job> {
-    cell.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 #[cfg(test)]

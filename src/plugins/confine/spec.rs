@@ -1,30 +1,20 @@
-//! Landlock confinement of plugin handlers: what a handler may touch, and the launcher that enforces it.
+//! What a handler may access: the spec the core builds and the launcher enforces.
 //!
-//! The core never confines itself. It runs `carapace __confine <spec-json> -- <handler> <args>`;
-//! that launcher restricts itself with Landlock (which also sets no-new-privs), then execs the
-//! handler, and the restriction survives the exec. A spec holds paths only, never a secret.
 //! This module must never grant anything of `$CARAPACE_HOME` beyond the plugin's own folder,
-//! data dir and credentials dir, nor the user's home directory or anything above it.
+//! data dir and credentials dir, nor the user's home directory or anything above it; and it
+//! always hides `$CARAPACE_HOME/run` (the core's sockets) from the handler.
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible,
-    RestrictSelf, RestrictSelfAttr, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
-    ABI,
-};
 use serde::{Deserialize, Serialize};
 
-/// The newest Landlock ABI this code asks for; older kernels get what they support.
-const REQUESTED_ABI: ABI = ABI::V10;
+use super::launch::ConfineError;
 
 /// System trees a handler may read and execute (absent ones are skipped).
-const SYSTEM_EXEC: &[&str] = &[
+pub(super) const SYSTEM_EXEC: &[&str] = &[
     "/usr",
     "/bin",
     "/sbin",
@@ -37,7 +27,7 @@ const SYSTEM_EXEC: &[&str] = &[
 
 /// The parts of `/etc` a handler needs: the dynamic loader, TLS roots, name resolution, users,
 /// time zone. Not all of `/etc`: it may hold host keys or other secrets readable by this user.
-const ETC_READ: &[&str] = &[
+pub(super) const ETC_READ: &[&str] = &[
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
@@ -62,7 +52,7 @@ const ETC_READ: &[&str] = &[
 ];
 
 /// Devices a handler may open for reading and writing.
-const DEVICES: &[&str] = &[
+pub(super) const DEVICES: &[&str] = &[
     "/dev/null",
     "/dev/zero",
     "/dev/full",
@@ -87,6 +77,14 @@ pub struct ConfineSpec {
     /// Created (0700) by the launcher and exported as `TMPDIR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmp_dir: Option<PathBuf>,
+    /// Directories covered, in the handler's own mount namespace, by an empty read-only tmpfs
+    /// (`$CARAPACE_HOME/run`: Landlock below ABI 9 cannot refuse a connect to its sockets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hide: Vec<PathBuf>,
+    /// Paths beneath a hidden directory bind-mounted back (read-only) at the same place: the
+    /// handler's own credentials copy under `run/credentials/<plugin>/` (systemd).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebind: Vec<PathBuf>,
 }
 
 impl ConfineSpec {
@@ -134,6 +132,13 @@ pub fn spec_for(request: &SpecRequest<'_>) -> ConfineSpec {
     read_only.extend(etc_language_dirs());
     read_only.extend(request.credentials_dir.map(Path::to_path_buf));
     dedup(&mut read_exec);
+    let run_dir = guard.carapace_home.join("run");
+    let rebind = request
+        .credentials_dir
+        .map(|dir| std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
+        .filter(|dir| dir.starts_with(&run_dir) && *dir != run_dir)
+        .into_iter()
+        .collect();
     ConfineSpec {
         read_only,
         read_exec,
@@ -141,6 +146,8 @@ pub fn spec_for(request: &SpecRequest<'_>) -> ConfineSpec {
         devices: DEVICES.iter().map(PathBuf::from).collect(),
         allow_network: request.network,
         tmp_dir: Some(request.data_dir.join("tmp")),
+        hide: vec![run_dir],
+        rebind,
     }
 }
 
@@ -303,266 +310,6 @@ fn dedup(paths: &mut Vec<PathBuf>) {
     paths.retain(|p| seen.insert(p.clone()));
 }
 
-/// What the kernel offers, for `carapace status` and `doctor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ConfinementSupport {
-    /// The Landlock ABI version, or `None` when the kernel has no Landlock.
-    pub abi: Option<u8>,
-}
-
-impl ConfinementSupport {
-    /// Whether handlers are confined at all.
-    pub fn is_confined(&self) -> bool {
-        self.abi.is_some()
-    }
-
-    /// The protections this kernel cannot give, each with the ABI that brings it.
-    pub fn gaps(&self) -> Vec<&'static str> {
-        let abi = self.abi.unwrap_or(0);
-        let all = [
-            (
-                1,
-                "no filesystem confinement (Landlock missing or disabled)",
-            ),
-            (
-                3,
-                "truncating files is not restricted (needs Landlock ABI 3)",
-            ),
-            (
-                4,
-                "TCP bind/connect is not restricted (needs Landlock ABI 4)",
-            ),
-            (
-                6,
-                "signals and abstract unix sockets are not scoped (needs Landlock ABI 6)",
-            ),
-            (
-                9,
-                "connecting to pathname unix sockets is not restricted (needs Landlock ABI 9)",
-            ),
-            (
-                10,
-                "UDP bind/send is not restricted (needs Landlock ABI 10)",
-            ),
-        ];
-        all.iter()
-            .filter(|(since, _)| abi < *since)
-            .map(|(_, gap)| *gap)
-            .collect()
-    }
-}
-
-impl fmt::Display for ConfinementSupport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.abi {
-            Some(abi) => write!(f, "landlock ABI {abi}"),
-            None => f.write_str("unconfined"),
-        }
-    }
-}
-
-/// Finds the kernel's Landlock ABI without restricting anything: each feature is requested
-/// as a hard requirement on a builder that is never applied.
-pub fn probe() -> ConfinementSupport {
-    let fs = |access: AccessFs| {
-        Ruleset::default()
-            .set_compatibility(CompatLevel::HardRequirement)
-            .handle_access(access)
-            .is_ok()
-    };
-    let net = |access: AccessNet| {
-        Ruleset::default()
-            .set_compatibility(CompatLevel::HardRequirement)
-            .handle_access(access)
-            .is_ok()
-    };
-    let flags = |all_threads: bool| {
-        let builder = RestrictSelf::default().set_compatibility(CompatLevel::HardRequirement);
-        if all_threads {
-            builder.all_threads(true).is_ok()
-        } else {
-            builder.log_subdomains(false).is_ok()
-        }
-    };
-    let abi = if net(AccessNet::BindUdp) {
-        10
-    } else if fs(AccessFs::ResolveUnix) {
-        9
-    } else if flags(true) {
-        8
-    } else if flags(false) {
-        7
-    } else if Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .scope(Scope::Signal)
-        .is_ok()
-    {
-        6
-    } else if fs(AccessFs::IoctlDev) {
-        5
-    } else if net(AccessNet::BindTcp) {
-        4
-    } else if fs(AccessFs::Truncate) {
-        3
-    } else if fs(AccessFs::Refer) {
-        2
-    } else if fs(AccessFs::Execute) {
-        1
-    } else {
-        0
-    };
-    ConfinementSupport {
-        abi: (abi > 0).then_some(abi),
-    }
-}
-
-/// How much of a spec the kernel enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Enforcement {
-    /// Everything requested.
-    Full,
-    /// What this kernel supports (see [`ConfinementSupport::gaps`]).
-    Partial,
-    /// Nothing: the handler runs unconfined.
-    None,
-}
-
-impl fmt::Display for Enforcement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Enforcement::Full => "fully-enforced",
-            Enforcement::Partial => "partially-enforced",
-            Enforcement::None => "unconfined",
-        })
-    }
-}
-
-/// Why the launcher could not confine or start the handler.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfineError {
-    /// The spec argument is not a valid spec.
-    #[error("invalid confinement spec: {0}")]
-    Spec(String),
-    /// The temporary directory could not be made.
-    #[error("cannot create {path}: {source}")]
-    TmpDir {
-        /// The directory.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Landlock refused the ruleset.
-    #[error("landlock: {0}")]
-    Landlock(#[from] landlock::RulesetError),
-    /// The handler could not be executed.
-    #[error("cannot execute {program}: {source}")]
-    Exec {
-        /// The program.
-        program: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
-
-/// Restricts the calling thread (and everything it later executes) to `spec`.
-pub fn restrict_self(spec: &ConfineSpec) -> Result<Enforcement, ConfineError> {
-    let read_only = AccessFs::ReadFile | AccessFs::ReadDir;
-    let device: BitFlags<AccessFs> =
-        AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
-    let mut ruleset = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(REQUESTED_ABI))?
-        .scope(Scope::from_all(REQUESTED_ABI))?;
-    if !spec.allow_network {
-        // Handled with no rule: every bind and connect is refused.
-        ruleset = ruleset.handle_access(AccessNet::from_all(REQUESTED_ABI))?;
-    }
-    let status = ruleset
-        .create()?
-        .add_rules(path_beneath_rules(
-            &spec.read_exec,
-            AccessFs::from_read(REQUESTED_ABI),
-        ))?
-        .add_rules(path_beneath_rules(&spec.read_only, read_only))?
-        .add_rules(path_beneath_rules(
-            &spec.read_write,
-            AccessFs::from_all(REQUESTED_ABI),
-        ))?
-        .add_rules(path_beneath_rules(&spec.devices, device))?
-        .restrict_self()?;
-    Ok(match status.ruleset {
-        RulesetStatus::FullyEnforced => Enforcement::Full,
-        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
-        RulesetStatus::NotEnforced => Enforcement::None,
-    })
-}
-
-/// The launcher: confines this process, then replaces it with `command`. Returns only on failure.
-///
-/// When the kernel could not enforce everything, one line `CARAPACE-CONFINE: <enforcement>`
-/// goes to stderr (the core logs the handler's stderr) before the exec.
-pub fn exec_confined(spec: &ConfineSpec, command: &[String]) -> ConfineError {
-    let Some((program, args)) = command.split_first() else {
-        return ConfineError::Spec("no handler command".into());
-    };
-    if let Some(tmp) = &spec.tmp_dir {
-        let made = std::fs::DirBuilder::new().mode(0o700).create(tmp);
-        if let Err(source) = made.or_else(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Ok(()),
-            _ => Err(e),
-        }) {
-            return ConfineError::TmpDir {
-                path: tmp.display().to_string(),
-                source,
-            };
-        }
-    }
-    let enforcement = match restrict_self(spec) {
-        Ok(enforcement) => enforcement,
-        Err(error) => return error,
-    };
-    if enforcement != Enforcement::Full {
-        eprintln!("CARAPACE-CONFINE: {enforcement} ({})", probe());
-    }
-    let mut handler = std::process::Command::new(program);
-    handler.args(args);
-    if let Some(tmp) = &spec.tmp_dir {
-        handler.env("TMPDIR", tmp);
-    }
-    ConfineError::Exec {
-        program: program.clone(),
-        source: handler.exec(),
-    }
-}
-
-/// What goes before the handler's program to run it confined: `<exe> __confine <spec> --`
-/// (`carapace_exe` is normally `std::env::current_exe()`).
-pub fn wrapper(carapace_exe: &Path, spec: &ConfineSpec) -> Vec<std::ffi::OsString> {
-    vec![
-        carapace_exe.as_os_str().to_owned(),
-        "__confine".into(),
-        spec.to_arg().into(),
-        "--".into(),
-    ]
-}
-
-/// The argv that starts `command` confined by `spec` through the launcher in `carapace_exe`.
-pub fn launcher_command(
-    carapace_exe: &Path,
-    spec: &ConfineSpec,
-    command: &[String],
-) -> Vec<String> {
-    let mut argv = vec![
-        carapace_exe.display().to_string(),
-        "__confine".to_owned(),
-        spec.to_arg(),
-        "--".to_owned(),
-    ];
-    argv.extend(command.iter().cloned());
-    argv
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,6 +360,21 @@ mod tests {
         }
         assert!(!spec.read_only.contains(&PathBuf::from("/etc")));
         assert_eq!(spec.tmp_dir, Some(PathBuf::from("/h/data/p/tmp")));
+        assert_eq!(spec.hide, vec![PathBuf::from("/h/run")]);
+        assert_eq!(spec.rebind, vec![PathBuf::from("/h/run/credentials/p")]);
+    }
+
+    #[test]
+    fn a_store_credentials_dir_is_not_rebound() {
+        let command = vec!["sh".to_owned()];
+        let mut req = request(Path::new("/h/plugins/p"), Path::new("/h"), &command);
+        req.credentials_dir = Some(Path::new("/h/credentials/p"));
+        let spec = spec_for(&req);
+        assert_eq!(spec.hide, vec![PathBuf::from("/h/run")]);
+        assert!(spec.rebind.is_empty());
+        let old =
+            r#"{"read_only":[],"read_exec":[],"read_write":[],"devices":[],"allow_network":false}"#;
+        assert!(ConfineSpec::from_arg(old).is_ok_and(|s| s.hide.is_empty()));
     }
 
     #[test]
@@ -639,12 +401,5 @@ mod tests {
         let programs = shebang_programs(&script, OsStr::new("/usr/bin:/bin"));
         assert_eq!(programs.first(), Some(&PathBuf::from("/usr/bin/env")));
         assert_eq!(programs.len(), 2, "{programs:?}");
-    }
-
-    #[test]
-    fn gaps_shrink_with_newer_abis() {
-        assert_eq!(ConfinementSupport { abi: None }.to_string(), "unconfined");
-        assert_eq!(ConfinementSupport { abi: Some(7) }.gaps().len(), 2);
-        assert!(ConfinementSupport { abi: Some(10) }.gaps().is_empty());
     }
 }

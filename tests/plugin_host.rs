@@ -1,0 +1,106 @@
+//! The plugin host under stress: oversize output, restarts, drain on stop.
+//!
+//! Rule: no handler output, however large or broken, makes the core buffer it
+//! whole or stop answering; a stop lets calls in flight finish first.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestCore, BASIC_CONFIG};
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn wait_running(session: &common::TestSession) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = session.ipc(&["get_session_info"]).result();
+        if info["plugins"][0]["state"] == "running" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "plugin never came back: {info}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_100_mb_line_is_refused_without_being_held() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let before = rss_kb(core.pid());
+    let error = session.ipc_with(&["flood"], None, "30").error();
+    assert_eq!(error["code"], "PLUGIN_ERROR");
+    let after = rss_kb(core.pid());
+    assert!(
+        after < before + 20 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
+    // The stuck writer is killed and a fresh handler takes over.
+    wait_running(&session);
+    assert_eq!(
+        session.ipc(&["py_echo", r#"{"text":"fresh"}"#]).result()["text"],
+        "fresh"
+    );
+}
+
+#[test]
+fn stopping_the_core_lets_calls_in_flight_finish() {
+    let mut core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let caller = session.clone();
+    let call =
+        std::thread::spawn(move || caller.ipc_with(&["slow", r#"{"seconds":2}"#], None, "30"));
+    core.wait_for_audit("the slow call routed", |events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "request.routed" && e["tool"] == "slow")
+    });
+    core.stop();
+    let result = call.join().expect("caller").result();
+    assert_eq!(
+        result["slept"], 2,
+        "the call in flight was answered before the core exited"
+    );
+}
+
+#[test]
+fn reload_keeps_sessions_and_unchanged_plugins_and_refuses_a_bad_config() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let pid =
+        |s: &common::TestSession| s.ipc(&["py_echo", r#"{"text":"pid"}"#]).result()["pid"].clone();
+    let first = pid(&session);
+    assert!(core.cli(&["reload"]).status.success());
+    assert_eq!(
+        pid(&session),
+        first,
+        "an unchanged plugin keeps its process; the session its socket"
+    );
+    assert!(core.cli(&["reload", "pytools"]).status.success());
+    let second = pid(&session);
+    assert_ne!(second, first, "a named plugin is restarted");
+
+    let config_path = core.home.path().join("config.toml");
+    let good = std::fs::read_to_string(&config_path).expect("config");
+    std::fs::write(&config_path, format!("{good}\n[core]\nbogus = 1\n")).expect("write");
+    let refused = core.cli(&["reload"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing changed"));
+    assert_eq!(pid(&session), second, "a refused reload changes nothing");
+
+    let with_group = good.replace("[groups.limited]", "[groups.ops]\ntools = [\"list_tools\"]\n[plugins.pytools]\nenabled = false\n[groups.limited]");
+    std::fs::write(&config_path, with_group).expect("write");
+    assert!(core.cli(&["reload"]).status.success(), "{}", core.log());
+    core.open_session("ops").ipc(&["list_tools"]).result();
+    let gone = session.ipc(&["py_echo", r#"{"text":"x"}"#]).error();
+    assert_eq!(gone["code"], "UNKNOWN_TOOL");
+    let info = session.ipc(&["get_session_info"]).result();
+    assert_eq!(info["plugins"][0]["state"], "disabled");
+}
