@@ -150,9 +150,19 @@ impl Core {
         self.audit.record(event);
     }
 
-    /// Publishes an event on the bus for `carapace events` and channel plugins.
+    /// Publishes an event on the bus (`carapace events`) and to subscribed plugins.
     pub fn publish(&self, topic: &str, payload: Value) {
         self.sockets.publish(topic, &payload);
+        let envelope = serde_json::json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "version": carapace_ipc::ENVELOPE_VERSION,
+            "type": "event",
+            "topic": topic,
+            "source": "core",
+            "timestamp": crate::time::now_rfc3339(),
+            "payload": payload,
+        });
+        self.plugins().forward_event(topic, &envelope);
     }
 
     /// Records an event that belongs to no session.

@@ -104,3 +104,106 @@ fn reload_keeps_sessions_and_unchanged_plugins_and_refuses_a_bad_config() {
     let info = session.ipc(&["get_session_info"]).result();
     assert_eq!(info["plugins"][0]["state"], "disabled");
 }
+
+#[test]
+fn services_are_scoped_to_a_call_in_flight_and_publishing_is_allowlisted() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let info = session
+        .ipc(&["ask_core", r#"{"method":"services/session_info"}"#])
+        .result();
+    assert_eq!(info["result"]["group"], "main", "{info}");
+    assert_eq!(info["result"]["session"], session.id.as_str());
+    let catalog = session
+        .ipc(&["ask_core", r#"{"method":"services/tool_catalog"}"#])
+        .result();
+    let names: Vec<&str> = catalog["result"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"py_echo") && names.contains(&"list_tools"),
+        "{names:?}"
+    );
+    let audit = session
+        .ipc(&["ask_core", r#"{"method":"services/audit_log"}"#])
+        .result();
+    let entries = audit["result"].as_array().expect("entries");
+    assert!(!entries.is_empty());
+    assert!(
+        entries.iter().all(|e| e["event"]["group"] == "main"),
+        "only the call's group"
+    );
+    // A call id that is not in flight gets nothing.
+    let stranger = session
+        .ipc(&[
+            "ask_core",
+            r#"{"method":"services/session_info","own_call":false}"#,
+        ])
+        .result();
+    assert!(
+        stranger["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not in flight"),
+        "{stranger}"
+    );
+    // pytools declares no channel: it may not inject inbound messages, nor scheduler tasks.
+    for topic in ["message.inbound", "task.triggered", "confirmation.resolved"] {
+        session
+            .ipc(&["publish", &format!(r#"{{"topic":"{topic}"}}"#)])
+            .result();
+    }
+    let events = core.wait_for_audit("refusals", |events| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "event.refused")
+            .count()
+            == 3
+    });
+    assert!(!events.iter().any(|e| e["kind"] == "event.published"));
+}
+
+#[test]
+fn subscribed_plugins_receive_events() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let caller = session.clone();
+    let call = std::thread::spawn(move || {
+        caller.ipc_with(&["send_message", r#"{"to":"dan","text":"x"}"#], None, "30")
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let pending = core.cli_json(&["confirm", "list", "--json"]);
+        if let Some(id) = pending[0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no pending call");
+        std::thread::sleep(Duration::from_millis(30));
+    };
+    assert!(core.cli(&["confirm", "deny", &id]).status.success());
+    assert_eq!(
+        call.join().expect("call").error()["code"],
+        "CONFIRMATION_DENIED"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = session.ipc(&["events_seen"]).result();
+        let topics: Vec<&str> = seen["topics"]
+            .as_array()
+            .expect("topics")
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        if topics == ["confirmation.requested", "confirmation.resolved"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events not delivered: {topics:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -301,6 +301,25 @@ impl PluginHost {
         self.slots.get(plugin)?.process()
     }
 
+    /// Sends an `event` notification to every running plugin subscribed to a prefix of `topic`.
+    pub fn forward_event(&self, topic: &str, envelope: &Value) {
+        for slot in self.slots.values() {
+            let subscribed = slot
+                .plugin
+                .manifest
+                .subscribes
+                .iter()
+                .any(|prefix| topic.starts_with(prefix.as_str()));
+            if !subscribed {
+                continue;
+            }
+            if let Some(process) = slot.process() {
+                let params = json!({ "envelope": envelope });
+                tokio::spawn(async move { process.notify("event", params).await });
+            }
+        }
+    }
+
     /// Whether `plugin` declares channels (and so may publish `message.inbound`).
     pub fn is_channel(&self, plugin: &str) -> bool {
         self.slots
