@@ -207,3 +207,39 @@ fn subscribed_plugins_receive_events() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn plugins_that_fail_initialize_are_left_out_and_everything_else_runs() {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slow-plugins");
+    let config = format!(
+        "{}\n[plugins]\ndirs = [\"{}\", \"{}\"]\n",
+        BASIC_CONFIG.replace("[core]\n", "[core]\nplugin_initialize_secs = 1\n"),
+        fixtures.display(),
+        common::fixture_plugins().display()
+    );
+    let core = TestCore::start(&config);
+    let session = core.open_session("main");
+    let info = session.ipc(&["get_session_info"]).result();
+    let state = |name: &str| {
+        info["plugins"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("slowinit")["state"], "failed", "{info}");
+    assert_eq!(state("slowinit")["category"], "INTERNAL_ERROR");
+    assert_eq!(state("badinit")["category"], "AUTH_ERROR");
+    assert_eq!(state("pytools")["state"], "running");
+    assert_eq!(
+        session.ipc(&["never_ready"]).error()["code"],
+        "UNKNOWN_TOOL"
+    );
+    session.ipc(&["py_echo", r#"{"text":"fine"}"#]).result();
+    let status = core.cli_json(&["status", "--json"]);
+    assert!(status["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .any(|p| p["category"] == "AUTH_ERROR"));
+}

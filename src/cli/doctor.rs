@@ -51,6 +51,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_config(home),
         check_socket_length(home),
         check_runtime(),
+        check_confinement(),
         check_core(home),
     ];
     let failed = checks.iter().any(|c| c.status == "fail");
@@ -170,6 +171,38 @@ fn check_runtime() -> Check {
         "no container runtime (podman or docker) on PATH; sessions can only be opened by hand",
         "apt-get install podman runc",
     )
+}
+
+fn check_confinement() -> Check {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "carapace".into());
+    let isolation = crate::plugins::confine::Isolation::probe(&exe);
+    let gaps = isolation.gaps();
+    if !isolation.landlock.is_confined() {
+        return problem(
+            "confinement",
+            "fail",
+            "Landlock is unavailable: plugins run UNCONFINED and can read each other's secrets",
+            "boot a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= list",
+        );
+    }
+    if let crate::plugins::confine::SocketHiding::Visible(reason) = &isolation.sockets {
+        return problem(
+            "confinement",
+            "fail",
+            format!("{isolation}: plugins can reach the core's sockets ({reason})"),
+            "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run the core as root",
+        );
+    }
+    if gaps.is_empty() {
+        ok("confinement", isolation.to_string())
+    } else {
+        problem(
+            "confinement",
+            "warn",
+            format!("{isolation}; missing: {}", gaps.join("; ")),
+            "a newer kernel closes these (Landlock ABI 9 for unix sockets, 10 for UDP)",
+        )
+    }
 }
 
 fn check_core(home: &Home) -> Check {

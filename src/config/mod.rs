@@ -38,6 +38,8 @@ pub struct CoreConfig {
     pub confirmation_timeout_secs: u64,
     /// Most sessions open at once.
     pub max_sessions: usize,
+    /// How long a plugin's `initialize` may take, in seconds.
+    pub plugin_initialize_secs: u64,
 }
 
 impl Default for CoreConfig {
@@ -47,6 +49,7 @@ impl Default for CoreConfig {
             tool_deadline_secs: 30,
             confirmation_timeout_secs: 300,
             max_sessions: 64,
+            plugin_initialize_secs: 10,
         }
     }
 }
@@ -220,6 +223,9 @@ impl Config {
         }
         if self.core.tool_deadline_secs == 0 {
             return Err("key `core.tool_deadline_secs`: must be at least 1".into());
+        }
+        if self.core.plugin_initialize_secs == 0 {
+            return Err("key `core.plugin_initialize_secs`: must be at least 1".into());
         }
         if self.core.confirmation_timeout_secs == 0 {
             return Err("key `core.confirmation_timeout_secs`: must be at least 1".into());

@@ -23,8 +23,6 @@ use crate::config::Config;
 use crate::credentials;
 use crate::paths::Home;
 
-/// How long `initialize` may take.
-const INITIALIZE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a handler has to exit after `shutdown`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Calls one plugin may have in flight at once; more wait for a permit.
@@ -83,6 +81,7 @@ struct Shared {
     home: Home,
     to_core: mpsc::UnboundedSender<FromPlugin>,
     handler_path: OsString,
+    initialize_deadline: Duration,
     confinement: ConfinementSupport,
     sockets: confine::SocketHiding,
 }
@@ -101,6 +100,7 @@ impl Default for PluginHost {
                 home: Home::at(PathBuf::from("/nonexistent")),
                 to_core,
                 handler_path: OsString::new(),
+                initialize_deadline: Duration::from_secs(10),
                 confinement: ConfinementSupport { abi: None },
                 sockets: confine::SocketHiding::Visible("not probed".into()),
             }),
@@ -135,6 +135,7 @@ impl PluginHost {
             home: home.clone(),
             to_core,
             handler_path: handler_path(),
+            initialize_deadline: Duration::from_secs(config.core.plugin_initialize_secs),
             confinement: confine::probe(),
             sockets: probe_socket_hiding().await,
         });
@@ -487,7 +488,7 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
         "credentials_dir": credentials_dir,
     });
     match process
-        .request("initialize", params, INITIALIZE_DEADLINE)
+        .request("initialize", params, shared.initialize_deadline)
         .await
     {
         Ok(RpcOutcome::Result(_)) => Ok(Arc::new(process)),
