@@ -1,19 +1,24 @@
 //! The background audit writer: a std thread that owns an [`AuditWriter`]
-//! and is fed by an unbounded channel, so recording an event on the request
+//! and is fed by a bounded channel, so recording an event on the request
 //! path is one channel send.
 //!
-//! This file must never block a caller on disk in [`AuditLog::record`], never
-//! panic there, and never log event values (only the event's `kind`).
+//! When the disk falls behind by [`QUEUE_DEPTH`] events, `record` waits for
+//! room: back-pressure on the callers, never unbounded memory and never a
+//! dropped line. This file must never panic in [`AuditLog::record`] and never
+//! log event values (only the event's `kind`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::{AuditError, AuditWriter};
 
 type Event = serde_json::Map<String, serde_json::Value>;
+
+/// Events queued for the writer before `record` waits for room.
+pub const QUEUE_DEPTH: usize = 2048;
 
 enum Msg {
     Event(Event),
@@ -29,11 +34,11 @@ struct Shared {
 
 /// A cheap, cloneable handle to the background audit writer thread.
 ///
-/// The channel is unbounded: if the disk stalls, events queue in memory
-/// rather than slowing down or dropping tool calls.
+/// The channel holds [`QUEUE_DEPTH`] events: if the disk stalls, callers
+/// slow down to its pace rather than memory growing or events being dropped.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
     shared: Arc<Shared>,
 }
 
@@ -50,7 +55,7 @@ impl AuditLog {
     /// and repeats; it exits on [`shutdown`](Self::shutdown) or when every
     /// handle is dropped, flushing first.
     pub fn start(writer: AuditWriter) -> AuditLog {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let dir = writer.log_dir().to_path_buf();
         let thread_dir = dir.clone();
         let spawned = std::thread::Builder::new()
@@ -73,7 +78,7 @@ impl AuditLog {
         }
     }
 
-    /// Queues `event`. Never blocks on disk and never panics; if the writer
+    /// Queues `event`, waiting only while the queue is full. Never panics; if the writer
     /// thread is gone the event is dropped and an error is logged (for the
     /// 1st, 2nd, 4th, 8th, ... dropped event, so a dead writer cannot flood
     /// the log).
