@@ -10,6 +10,7 @@ pub mod control;
 pub mod core;
 pub mod credentials;
 pub mod daemon;
+pub mod model_proxy;
 pub mod paths;
 pub mod pipeline;
 pub mod plugins;

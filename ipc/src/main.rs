@@ -6,6 +6,9 @@
 //! stdout; 1 and the structured error JSON (one line) on stderr; 2 on a usage
 //! error. It runs once per tool call, so it stays small: hand-parsed argv, a
 //! current-thread runtime, no logging.
+//!
+//! `ipc relay --listen 127.0.0.1:PORT [--socket PATH]` instead forwards loopback
+//! TCP to the model proxy socket until killed (see `bin_support::relay`).
 
 mod bin_support;
 
@@ -15,6 +18,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use bin_support::args::{self, ArgumentSource, Call, Command, UsageError};
+use bin_support::relay::{self, Relay};
 use bin_support::request::{self, Refusal};
 use bin_support::transport;
 use carapace_ipc::{ErrorBody, ErrorCode};
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
         Ok(Command::Help) => print_stdout(args::USAGE),
         Ok(Command::Version) => print_stdout(&format!("ipc {}\n", env!("CARGO_PKG_VERSION"))),
         Ok(Command::Call(call)) => run_call(call),
+        Ok(Command::Relay(relay)) => run_relay(relay),
         Err(error) => usage_error(&error),
     }
 }
@@ -82,6 +87,44 @@ fn run_call(call: Call) -> ExitCode {
         },
         Err(body) => fail(&body),
     }
+}
+
+/// Runs the relay until it is killed; returns only on a fatal error.
+fn run_relay(options: Relay) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return fail(&ErrorBody::new(
+                ErrorCode::ConnectionFailed,
+                format!("could not start the I/O runtime: {e}"),
+            ))
+        }
+    };
+    let error = runtime.block_on(async {
+        let listener = match relay::bind(&options).await {
+            Ok(listener) => listener,
+            Err(body) => return body,
+        };
+        let bound = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| options.listen.to_string());
+        let ready = serde_json::json!({
+            "relay": "listening",
+            "listen": bound,
+            "socket": options.socket,
+        });
+        if print_stdout(&format!("{ready}\n")) != ExitCode::SUCCESS {
+            return ErrorBody::new(ErrorCode::ConnectionFailed, "stdout is closed");
+        }
+        relay::run(listener, options.socket).await
+    });
+    runtime.shutdown_background();
+    fail(&error)
 }
 
 /// Reads the arguments; stdin is read on its own thread so that a stdin that

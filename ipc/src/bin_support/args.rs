@@ -2,11 +2,14 @@
 //!
 //! `ipc <topic> [<arguments-json>|-]`, plus `--help`/`-h` and `--version`.
 //! Options are only recognised before the topic. The first word is matched
-//! against reserved subcommands (`relay`, DESIGN.md §4) before it is taken as a
-//! topic, so a subcommand is one more arm in [`parse`].
+//! against subcommands (`relay`, DESIGN.md §4) before it is taken as a topic.
+//! `ipc relay --listen 127.0.0.1:PORT [--socket PATH]` takes its own options.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use super::relay::{Relay, DEFAULT_MODEL_SOCKET};
 
 use carapace_ipc::{DEFAULT_SOCKET_PATH, TOOL_TOPIC_PREFIX};
 
@@ -24,6 +27,7 @@ pub const MAX_TOOL_NAME_LEN: usize = 64;
 /// The short usage text printed by `--help` and after a usage error.
 pub const USAGE: &str = "\
 usage: ipc <tool> [<arguments-json> | -]
+       ipc relay --listen 127.0.0.1:PORT [--socket PATH]
        ipc --help | --version
 
 Calls one Carapace tool through the core and prints its result.
@@ -31,6 +35,10 @@ Calls one Carapace tool through the core and prints its result.
   <tool>            a tool name ([a-z][a-z0-9_]*, at most 64 characters),
                     short for tool.invoke.<tool>; tool.invoke.<tool> also works
   <arguments-json>  a JSON object (default {}); `-` reads it from stdin (at most 1 MiB)
+
+`relay` forwards TCP connections on a loopback address to the model proxy
+socket (default /run/carapace/model.sock) until killed; it prints one JSON line
+with the bound address when it is ready (port 0 picks a free port).
 
 Exit status: 0 result printed to stdout; 1 structured error (JSON) on stderr;
 2 usage error.
@@ -47,6 +55,8 @@ pub enum Command {
     Version,
     /// Call one tool.
     Call(Call),
+    /// Relay loopback TCP to the model proxy socket.
+    Relay(Relay),
 }
 
 /// One tool call as given on the command line.
@@ -98,9 +108,7 @@ where
     match first.as_str() {
         "-h" | "--help" => Ok(Command::Help),
         "--version" => Ok(Command::Version),
-        "relay" => Err(UsageError::new(
-            "`ipc relay` is not available in this version; call a tool as tool.invoke.relay",
-        )),
+        "relay" => parse_relay(args).map(Command::Relay),
         option if option.starts_with('-') => Err(UsageError::new(format!(
             "unknown option `{}`",
             printable(option, 32)
@@ -130,6 +138,66 @@ fn parse_call(topic: &str, mut rest: impl Iterator<Item = OsString>) -> Result<C
         )));
     }
     Ok(Call { topic, arguments })
+}
+
+fn parse_relay(mut rest: impl Iterator<Item = OsString>) -> Result<Relay, UsageError> {
+    let mut listen = None;
+    let mut socket = None;
+    while let Some(raw) = rest.next() {
+        let arg = utf8(raw, "a relay option")?;
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        let slot = match name.as_str() {
+            "--listen" => &mut listen,
+            "--socket" => &mut socket,
+            other => {
+                return Err(UsageError::new(format!(
+                    "unknown relay option `{}`; expected --listen or --socket",
+                    printable(other, 32)
+                )))
+            }
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => match rest.next() {
+                Some(value) => utf8(value, &name)?,
+                None => return Err(UsageError::new(format!("{name} needs a value"))),
+            },
+        };
+        if slot.replace(value).is_some() {
+            return Err(UsageError::new(format!("{name} given twice")));
+        }
+    }
+    let listen = listen.ok_or_else(|| UsageError::new("relay needs --listen 127.0.0.1:PORT"))?;
+    let listen = parse_listen(&listen)?;
+    let socket = match socket {
+        None => DEFAULT_MODEL_SOCKET.to_owned(),
+        Some(path) if path.is_empty() || path.chars().any(char::is_control) => {
+            return Err(UsageError::new(
+                "--socket must be a non-empty path without control characters",
+            ))
+        }
+        Some(path) => path,
+    };
+    Ok(Relay { listen, socket })
+}
+
+/// A listen address: an IP literal and port on a loopback interface only.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, UsageError> {
+    let addr: SocketAddr = text.parse().map_err(|_| {
+        UsageError::new(format!(
+            "--listen `{}` is not an address:port such as 127.0.0.1:8080",
+            printable(text, 64)
+        ))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(UsageError::new(format!(
+            "--listen `{addr}` is not a loopback address; the relay listens on 127.0.0.0/8 or [::1] only"
+        )));
+    }
+    Ok(addr)
 }
 
 /// Expands a bare tool name to `tool.invoke.<name>`; checks the name either way.
@@ -286,7 +354,7 @@ mod tests {
     fn usage_errors() {
         assert!(parse_strs(&[]).is_err());
         assert!(parse_strs(&["echo", "{}", "extra"]).is_err());
-        assert!(parse_strs(&["relay"]).is_err(), "reserved subcommand");
+        assert!(parse_strs(&["relay"]).is_err(), "relay needs --listen");
         assert!(parse_strs(&["tool.invoke.relay"]).is_ok());
         for bad in [
             "",
@@ -327,6 +395,49 @@ mod tests {
         let err = parse_strs(&[long.as_str()]).expect_err("invalid");
         assert!(!err.0.contains('\u{1b}'));
         assert!(err.0.len() < 400, "{}", err.0);
+    }
+
+    #[test]
+    fn relay_options() {
+        let relay = |listen: &str, socket: &str| {
+            Ok(Command::Relay(Relay {
+                listen: listen.parse().expect("addr"),
+                socket: socket.to_owned(),
+            }))
+        };
+        assert_eq!(
+            parse_strs(&["relay", "--listen", "127.0.0.1:8080"]),
+            relay("127.0.0.1:8080", DEFAULT_MODEL_SOCKET)
+        );
+        assert_eq!(
+            parse_strs(&["relay", "--socket=/s/m.sock", "--listen=[::1]:0"]),
+            relay("[::1]:0", "/s/m.sock")
+        );
+        assert_eq!(
+            parse_strs(&["relay", "--listen", "127.9.0.1:1", "--socket", "x.sock"]),
+            relay("127.9.0.1:1", "x.sock")
+        );
+        for bad in [
+            &["relay"][..],
+            &["relay", "--listen"],
+            &["relay", "--listen", "0.0.0.0:8080"],
+            &["relay", "--listen", "10.0.0.1:80"],
+            &["relay", "--listen", "[::]:80"],
+            &["relay", "--listen", "localhost:80"],
+            &["relay", "--listen", "127.0.0.1"],
+            &[
+                "relay",
+                "--listen",
+                "127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:2",
+            ],
+            &["relay", "--listen", "127.0.0.1:1", "--socket", ""],
+            &["relay", "--listen", "127.0.0.1:1", "--verbose"],
+            &["relay", "--listen", "127.0.0.1:1", "extra"],
+        ] {
+            assert!(parse_strs(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 
     #[test]

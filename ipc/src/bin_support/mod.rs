@@ -1,5 +1,7 @@
-//! The parts of the `ipc` binary: argv, arguments and request, the exchange.
+//! The parts of the `ipc` binary: argv, arguments and request, the exchange,
+//! and the `relay` subcommand.
 
 pub mod args;
+pub mod relay;
 pub mod request;
 pub mod transport;
