@@ -14,6 +14,7 @@ pub mod model_proxy;
 pub mod paths;
 pub mod pipeline;
 pub mod plugins;
+pub mod runtime;
 pub mod sanitize;
 pub mod session;
 pub mod skills;

@@ -108,14 +108,25 @@ fn status_reports_a_running_core_and_completions_print() {
 }
 
 #[test]
-fn the_control_socket_and_session_dirs_are_owner_only() {
-    use std::os::unix::fs::PermissionsExt;
+fn the_control_socket_is_owner_only_and_a_session_socket_reaches_only_the_agent_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let core = TestCore::start(BASIC_CONFIG);
     let session = core.open_session("main");
-    let mode =
-        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    let meta = |p: &std::path::Path| std::fs::metadata(p).expect("stat");
+    let mode = |p: &std::path::Path| meta(p).permissions().mode() & 0o777;
     assert_eq!(mode(&core.home.path().join("run/control.sock")), 0o600);
-    assert_eq!(mode(session.socket.parent().expect("dir")), 0o700);
-    assert_eq!(mode(&session.socket), 0o600);
     assert_eq!(mode(&core.home.path().join("keys/audit.key")), 0o600);
+    let dir = session.socket.parent().expect("dir");
+    if meta(dir).uid() == 0 {
+        // Rootful: the agent's group (runtime.agent_gid, 100000) may search the dir
+        // and connect to the socket; nobody else may, and it may not list or replace.
+        assert_eq!((mode(dir), meta(dir).gid()), (0o710, 100000));
+        assert_eq!(
+            (mode(&session.socket), meta(&session.socket).gid()),
+            (0o660, 100000)
+        );
+    } else {
+        assert_eq!(mode(dir), 0o700);
+        assert_eq!(mode(&session.socket), 0o600);
+    }
 }

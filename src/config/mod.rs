@@ -24,6 +24,10 @@ pub struct Config {
     pub groups: BTreeMap<String, GroupConfig>,
     /// Where plugins are found.
     pub plugins: PluginsConfig,
+    /// The model proxy: provider, upstream, daily token budget (DESIGN.md §4).
+    pub model: crate::model_proxy::ModelConfig,
+    /// The container engine and the limits of agent containers.
+    pub runtime: crate::runtime::RuntimeConfig,
 }
 
 /// Daemon-wide settings.
@@ -212,6 +216,7 @@ impl Config {
             }
         }
         check_rate(&self.rate_limit, "rate_limit")?;
+        self.runtime.check()?;
         for (plugin, settings) in &self.plugins.settings {
             for group in settings.groups.iter().flatten() {
                 if !self.groups.contains_key(group) {

@@ -79,6 +79,12 @@ async fn activate(core: &Core, record: Record) -> Result<Arc<Session>, SessionEr
     std::fs::write(dir.join("session.json"), record_text).map_err(dir_err)?;
     let socket = core.home.session_socket(&record.id);
     core.sockets.bind(&record.id, &socket).await?;
+    // Rootful engines run the agent as runtime.agent_gid: let that group alone reach the socket.
+    let agent_gid = core.config().runtime.agent_gid;
+    if let Err(e) = crate::runtime::access::share_with_agent(&dir, &[socket.as_path()], agent_gid) {
+        core.sockets.unbind(&record.id).await;
+        return Err(dir_err(e));
+    }
     let session = Arc::new(Session::new(
         record.id,
         record.group,
