@@ -60,18 +60,9 @@ fn run_call(call: Call) -> ExitCode {
         Ok(request) => request,
         Err(body) => return fail(&body),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
+    let runtime = match io_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            return fail(&ErrorBody::new(
-                ErrorCode::ConnectionFailed,
-                format!("could not start the I/O runtime: {e}"),
-            ))
-        }
+        Err(code) => return code,
     };
     let remaining = timeout.saturating_sub(started.elapsed());
     let outcome = runtime.block_on(async {
@@ -89,20 +80,25 @@ fn run_call(call: Call) -> ExitCode {
     }
 }
 
-/// Runs the relay until it is killed; returns only on a fatal error.
-fn run_relay(options: Relay) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// The current-thread runtime both subcommands run on; a failure is reported as a structured error.
+fn io_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            return fail(&ErrorBody::new(
+        .map_err(|e| {
+            fail(&ErrorBody::new(
                 ErrorCode::ConnectionFailed,
                 format!("could not start the I/O runtime: {e}"),
             ))
-        }
+        })
+}
+
+/// Runs the relay until it is killed; returns only on a fatal error.
+fn run_relay(options: Relay) -> ExitCode {
+    let runtime = match io_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let error = runtime.block_on(async {
         let listener = match relay::bind(&options).await {

@@ -95,14 +95,10 @@ impl ContainerRuntime for Docker {
 #[cfg(test)]
 mod tests {
     use super::super::spec::ImageSource;
-    use super::super::test_support::{assert_hardened, sample_config, sample_spec, values};
+    use super::super::test_support::{
+        assert_hardened, sample_config, sample_spec, strings, values,
+    };
     use super::*;
-
-    fn strings(args: &[OsString]) -> Vec<String> {
-        args.iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
 
     #[test]
     fn every_hardening_flag_is_present_with_docker_spelling() {

@@ -87,14 +87,8 @@ impl ContainerRuntime for Podman {
 #[cfg(test)]
 mod tests {
     use super::super::spec::ImageSource;
-    use super::super::test_support::{assert_hardened, sample_config, sample_spec};
+    use super::super::test_support::{assert_hardened, sample_config, sample_spec, strings};
     use super::*;
-
-    fn strings(args: &[OsString]) -> Vec<String> {
-        args.iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
 
     #[test]
     fn every_hardening_flag_is_present_and_mounts_are_exactly_the_spec() {

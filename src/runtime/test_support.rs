@@ -32,6 +32,13 @@ pub fn sample_spec() -> ContainerSpec {
     .with_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:8119")
 }
 
+/// Argument lists as strings, for assertions.
+pub fn strings(args: &[std::ffi::OsString]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// The values following each occurrence of `flag`.
 pub fn values<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
     args.windows(2)
