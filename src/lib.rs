@@ -2,6 +2,7 @@
 //!
 //! See `docs/architecture.md` for what each module owns and must never do.
 
+pub mod agent;
 pub mod assemble;
 pub mod audit;
 pub mod cli;

@@ -10,6 +10,7 @@ pub mod demo;
 mod doctor;
 mod events;
 mod plugin;
+mod prompt;
 mod session;
 mod start;
 mod status;
@@ -59,6 +60,17 @@ pub enum Command {
     /// Open or close a session without a container.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Run the agent once for GROUP with a prompt and print its answer.
+    Prompt {
+        /// A group configured in config.toml.
+        #[arg(long)]
+        group: String,
+        /// The prompt.
+        text: String,
+        /// Print JSON (session, answer, exit_code).
+        #[arg(long)]
+        json: bool,
+    },
     /// List open sessions.
     Sessions {
         /// Print JSON.
@@ -135,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => status::run(&home, json),
         Command::Doctor { json } => doctor::run(&home, json),
         Command::Session(command) => session::run(&home, command),
+        Command::Prompt { group, text, json } => prompt::run(&home, group, text, json),
         Command::Sessions { json } => session::list(&home, json),
         Command::Confirm(command) => confirm::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),

@@ -28,6 +28,8 @@ pub struct Config {
     pub model: crate::model_proxy::ModelConfig,
     /// The container engine and the limits of agent containers.
     pub runtime: crate::runtime::RuntimeConfig,
+    /// The agent program run in each session's container.
+    pub agent: crate::agent::AgentConfig,
 }
 
 /// Daemon-wide settings.
@@ -217,6 +219,7 @@ impl Config {
         }
         check_rate(&self.rate_limit, "rate_limit")?;
         self.runtime.check()?;
+        self.agent.check()?;
         for (plugin, settings) in &self.plugins.settings {
             for group in settings.groups.iter().flatten() {
                 if !self.groups.contains_key(group) {

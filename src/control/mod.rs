@@ -47,6 +47,13 @@ pub enum ControlRequest {
         /// True to approve, false to deny.
         approve: bool,
     },
+    /// Run one agent session for a group with a prompt; answers when it ends.
+    Prompt {
+        /// The configured group.
+        group: String,
+        /// The prompt.
+        text: String,
+    },
 }
 
 /// The core's answer.

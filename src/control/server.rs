@@ -145,6 +145,14 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             ControlResponse::ok(Value::Array(all))
         }
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
+        ControlRequest::Prompt { group, text } => {
+            match crate::agent::spawn(core, &group, &text).await {
+                Ok(run) => ControlResponse::ok(
+                    json!({"session": run.session, "answer": run.answer, "exit_code": run.exit_code}),
+                ),
+                Err(e) => ControlResponse::fail(e.to_string()),
+            }
+        }
         ControlRequest::ConfirmDecide { id, approve } => {
             let decision = if approve {
                 Decision::Approve

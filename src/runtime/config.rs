@@ -49,6 +49,8 @@ pub struct RuntimeConfig {
     pub image: Option<String>,
     /// When non-empty, the image's layer diff_ids must equal these, in order.
     pub image_layers: Vec<String>,
+    /// A root filesystem directory run instead of an image (podman `--rootfs`; tests).
+    pub rootfs: Option<std::path::PathBuf>,
     /// The agent's uid inside the container (never an id a host user has).
     pub agent_uid: u32,
     /// The agent's gid; the session directory is shared with this group alone.
@@ -84,6 +86,7 @@ impl Default for RuntimeConfig {
             extra_args: Vec::new(),
             image: None,
             image_layers: Vec::new(),
+            rootfs: None,
             agent_uid: 100_000,
             agent_gid: 100_000,
             memory: "1g".into(),
@@ -130,6 +133,11 @@ impl RuntimeConfig {
         }
         if let Some(image) = &self.image {
             ImageRef::parse(image).map_err(|e| format!("key `runtime.image`: {e}"))?;
+        }
+        if let Some(dir) = &self.rootfs {
+            if !dir.is_absolute() || self.image.is_some() {
+                return Err("key `runtime.rootfs`: must be an absolute path, and not set with runtime.image".into());
+            }
         }
         for (key, value) in [
             ("oci_runtime", &self.oci_runtime),
@@ -204,6 +212,7 @@ mod tests {
         assert!(bad(|c| c.agent_uid = 0).contains("agent_uid"));
         assert!(bad(|c| c.image = Some("busybox:latest".into())).contains("runtime.image"));
         assert!(bad(|c| c.oci_runtime = Some("--privileged".into())).contains("oci_runtime"));
+        assert!(bad(|c| c.rootfs = Some("rel/dir".into())).contains("runtime.rootfs"));
         assert!(valid_size("512m") && valid_size("1024") && !valid_size("m") && !valid_size("1mm"));
     }
 }

@@ -1,0 +1,156 @@
+//! Running the container: stream its stdout into the transcript and the
+//! tally, kill it when it is silent past the idle timeout.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use super::stream::Tally;
+use super::transcript::Transcript;
+use super::AgentError;
+use crate::runtime::process::Exit;
+use crate::runtime::RunningContainer;
+
+/// Longest stdout line kept (the rest of a longer line is dropped).
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+/// How much of the container's stderr is kept for error messages.
+const STDERR_TAIL_BYTES: usize = 2048;
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// What stdout said.
+    pub tally: Tally,
+    /// The container's exit code (`None` if killed by a signal).
+    pub exit_code: Option<i32>,
+    /// The end of its stderr.
+    pub stderr_tail: String,
+}
+
+/// Streams `running` until it exits; kills it on silence, on any error, and
+/// when its output cannot be recorded.
+pub async fn drive(
+    running: &mut RunningContainer,
+    transcript: &mut Transcript,
+    idle: Duration,
+) -> Result<Ended, AgentError> {
+    let stderr = running.take_stderr().map(|pipe| tokio::spawn(tail(pipe)));
+    let result = stream(running, transcript, idle).await;
+    let result = match result {
+        Ok(tally) => match running.wait_timeout(idle).await {
+            Ok(Exit::Exited(status)) => Ok((tally, status.code())),
+            Ok(Exit::TimedOut) => Err(AgentError::IdleTimeout(idle.as_secs())),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => {
+            if let Err(kill) = running.kill().await {
+                tracing::warn!(container = running.name(), error = %kill, "cannot remove the container");
+            }
+            Err(e)
+        }
+    };
+    let stderr_tail = match stderr {
+        Some(task) => task.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    let (tally, exit_code) = result?;
+    Ok(Ended {
+        tally,
+        exit_code,
+        stderr_tail,
+    })
+}
+
+async fn stream(
+    running: &mut RunningContainer,
+    transcript: &mut Transcript,
+    idle: Duration,
+) -> Result<Tally, AgentError> {
+    let mut tally = Tally::default();
+    let Some(stdout) = running.take_stdout() else {
+        return Ok(tally);
+    };
+    let mut reader = BufReader::new(stdout);
+    loop {
+        let line = match tokio::time::timeout(idle, read_line(&mut reader, MAX_LINE_BYTES)).await {
+            Err(_) => return Err(AgentError::IdleTimeout(idle.as_secs())),
+            Ok(Err(e)) => return Err(AgentError::Output(e)),
+            Ok(Ok(None)) => return Ok(tally),
+            Ok(Ok(Some(line))) => line,
+        };
+        transcript
+            .append(&line)
+            .await
+            .map_err(|source| AgentError::Transcript {
+                path: transcript.path().display().to_string(),
+                source,
+            })?;
+        tally.push(&String::from_utf8_lossy(&line));
+    }
+}
+
+/// One line without its `\n` (at most `max` bytes kept), or `None` at the end.
+pub async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    let mut any = false;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(any.then_some(line));
+        }
+        any = true;
+        let (taken, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        let content = if done { taken - 1 } else { taken };
+        let room = max.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..content.min(room)]);
+        reader.consume(taken);
+        if done {
+            return Ok(Some(line));
+        }
+    }
+}
+
+/// Reads a pipe to its end, keeping the last [`STDERR_TAIL_BYTES`].
+async fn tail(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = pipe.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&chunk[..n]);
+        if kept.len() > STDERR_TAIL_BYTES {
+            kept.drain(..kept.len() - STDERR_TAIL_BYTES);
+        }
+    }
+    String::from_utf8_lossy(&kept).trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_split_capped_and_the_last_one_kept() {
+        let input: &[u8] = b"one\ntoolong\n\nlast";
+        let mut reader = BufReader::with_capacity(2, input);
+        let mut lines = Vec::new();
+        while let Some(line) = read_line(&mut reader, 4).await.expect("read") {
+            lines.push(String::from_utf8(line).expect("utf8"));
+        }
+        assert_eq!(lines, ["one", "tool", "", "last"]);
+    }
+
+    #[tokio::test]
+    async fn the_stderr_tail_is_bounded() {
+        let big = vec![b'x'; 10_000];
+        let kept = tail(&big[..]).await;
+        assert_eq!(kept.len(), STDERR_TAIL_BYTES);
+    }
+}

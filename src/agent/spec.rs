@@ -1,0 +1,163 @@
+//! The container of one agent session: image or rootfs, command, environment.
+//!
+//! The prompt is substituted into `agent.command` as data; it is never parsed
+//! by a shell. With the model proxy on, the command is wrapped in a fixed
+//! launcher that starts `ipc relay` and then `exec`s the agent's argv as
+//! given (`"$@"`): the prompt is a positional argument, never script text.
+
+use std::path::Path;
+
+use super::config::AgentConfig;
+use super::AgentError;
+use crate::core::Core;
+use crate::runtime::spec::SOCKET_DIR_TARGET;
+use crate::runtime::{ContainerRuntime, ContainerSpec, ImageRef, ImageSource, RuntimeConfig};
+use crate::session::SessionSummary;
+
+/// `PATH` inside the container.
+pub const CONTAINER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// The placeholder credential the agent gets; the proxy replaces it.
+pub const PLACEHOLDER_KEY: &str = "placeholder";
+/// The launcher script: start the relay on `$1`, then run the agent's argv.
+const LAUNCHER: &str = "port=$1; shift; ipc relay --listen \"127.0.0.1:$port\" >&2 & exec \"$@\"";
+
+/// The image the config names (verified by digest), or its test rootfs.
+pub async fn image(core: &Core, runtime: &dyn ContainerRuntime) -> Result<ImageSource, AgentError> {
+    let config = core.config();
+    let runtime_config = &config.runtime;
+    if let Some(dir) = &runtime_config.rootfs {
+        return Ok(ImageSource::Rootfs(dir.clone()));
+    }
+    let Some(image) = &runtime_config.image else {
+        return Err(AgentError::NoImage);
+    };
+    let pinned = ImageRef::parse(image).map_err(crate::runtime::RuntimeError::from)?;
+    let verified = runtime
+        .verify_image(&pinned, &runtime_config.image_layers)
+        .await?;
+    Ok(ImageSource::Image(verified))
+}
+
+/// The spec for `session`, running `agent` with `prompt`.
+pub fn build(
+    runtime: &RuntimeConfig,
+    socket_dir: &Path,
+    session: &SessionSummary,
+    agent: &AgentConfig,
+    prompt: &str,
+    image: ImageSource,
+    with_proxy: bool,
+) -> ContainerSpec {
+    let argv = agent.command_for(prompt);
+    let command = if with_proxy {
+        let mut wrapped = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            LAUNCHER.to_owned(),
+            "carapace-agent".to_owned(),
+            agent.relay_port.to_string(),
+        ];
+        wrapped.extend(argv);
+        wrapped
+    } else {
+        argv
+    };
+    let mut spec = ContainerSpec::new(
+        runtime,
+        &session.id,
+        &session.group,
+        image,
+        socket_dir,
+        command,
+    )
+    .with_env("PATH", CONTAINER_PATH)
+    .with_env(
+        "CARAPACE_IPC_SOCKET",
+        &format!("{SOCKET_DIR_TARGET}/ipc.sock"),
+    )
+    .with_env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    .with_env("CLAUDE_CODE_MAX_RETRIES", "0");
+    if with_proxy {
+        spec = spec
+            .with_env(
+                "ANTHROPIC_BASE_URL",
+                &format!("http://127.0.0.1:{}", agent.relay_port),
+            )
+            .with_env("ANTHROPIC_API_KEY", PLACEHOLDER_KEY);
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SessionSummary {
+        SessionSummary {
+            id: "0123456789abcdef".into(),
+            group: "main".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            socket: "/h/run/sessions/0123456789abcdef/ipc.sock".into(),
+        }
+    }
+
+    fn env(spec: &ContainerSpec, key: &str) -> Option<String> {
+        spec.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_prompt_is_one_argument_and_the_proxy_env_only_with_the_proxy() {
+        let prompt = "hi \"$(reboot)\"; exit 1";
+        let agent = AgentConfig::default();
+        let dir = Path::new("/h/run/sessions/0123456789abcdef");
+        let image = ImageSource::Rootfs("/r".into());
+        let plain = build(
+            &RuntimeConfig::default(),
+            dir,
+            &session(),
+            &agent,
+            prompt,
+            image.clone(),
+            false,
+        );
+        assert_eq!(plain.command, agent.command_for(prompt));
+        assert_eq!(plain.check().map_err(|e| e.to_string()), Ok(()));
+        assert_eq!(
+            env(&plain, "CARAPACE_IPC_SOCKET").as_deref(),
+            Some("/run/carapace/ipc.sock")
+        );
+        assert_eq!(env(&plain, "CLAUDE_CODE_MAX_RETRIES").as_deref(), Some("0"));
+        assert_eq!(
+            env(&plain, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC").as_deref(),
+            Some("1")
+        );
+        assert_eq!(env(&plain, "ANTHROPIC_BASE_URL"), None);
+        assert_eq!(env(&plain, "ANTHROPIC_API_KEY"), None);
+
+        let proxied = build(
+            &RuntimeConfig::default(),
+            dir,
+            &session(),
+            &agent,
+            prompt,
+            image,
+            true,
+        );
+        assert_eq!(&proxied.command[..3], ["sh", "-c", LAUNCHER]);
+        assert_eq!(proxied.command[4], "8377");
+        assert_eq!(&proxied.command[5..], agent.command_for(prompt).as_slice());
+        assert!(!LAUNCHER.contains(prompt));
+        assert_eq!(
+            env(&proxied, "ANTHROPIC_BASE_URL").as_deref(),
+            Some("http://127.0.0.1:8377")
+        );
+        assert_eq!(
+            env(&proxied, "ANTHROPIC_API_KEY").as_deref(),
+            Some(PLACEHOLDER_KEY)
+        );
+        assert_eq!(proxied.check().map_err(|e| e.to_string()), Ok(()));
+    }
+}
