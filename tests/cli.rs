@@ -130,3 +130,38 @@ fn the_control_socket_is_owner_only_and_a_session_socket_reaches_only_the_agent_
         assert_eq!(mode(&session.socket), 0o600);
     }
 }
+
+#[test]
+fn doctor_asks_the_engine_rather_than_trusting_a_binary_on_path() {
+    let home = tempfile::tempdir().expect("home");
+    let empty = tempfile::tempdir().expect("empty PATH dir");
+    let docker_stub = empty.path().join("docker");
+    // A client that exists but whose engine never answers, like docker without a daemon.
+    std::fs::write(
+        &docker_stub,
+        "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n",
+    )
+    .expect("stub");
+    std::fs::set_permissions(
+        &docker_stub,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let out = Command::new(carapace_bin())
+        .arg("--home")
+        .arg(home.path())
+        .args(["doctor", "--json"])
+        .env("PATH", empty.path())
+        .output()
+        .expect("doctor");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let check = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "runtime"))
+        .expect("runtime check");
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap_or("").contains("docker"),
+        "{check}"
+    );
+}

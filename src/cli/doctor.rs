@@ -50,7 +50,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_key(home),
         check_config(home),
         check_socket_length(home),
-        check_runtime(),
+        check_runtime(home),
         check_confinement(),
         check_core(home),
     ];
@@ -159,18 +159,34 @@ fn check_socket_length(home: &Home) -> Check {
     }
 }
 
-fn check_runtime() -> Check {
-    for engine in ["podman", "docker"] {
-        if let Some(path) = find_on_path(engine) {
-            return ok("runtime", format!("{engine} at {}", path.display()));
-        }
+fn check_runtime(home: &Home) -> Check {
+    let config = Config::load(&home.config_file())
+        .unwrap_or_default()
+        .runtime;
+    let answered = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let runtime = crate::runtime::select(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::runtime::probe(runtime.as_ref())
+                    .await
+                    .map(|()| runtime.engine())
+                    .map_err(|e| e.to_string())
+            })
+        });
+    match answered {
+        Ok(engine) => ok("runtime", format!("{engine:?} answers")),
+        Err(why) => problem(
+            "runtime",
+            "warn",
+            format!("{why}; sessions can only be opened by hand"),
+            "apt-get install podman runc (or set runtime.engine)",
+        ),
     }
-    problem(
-        "runtime",
-        "warn",
-        "no container runtime (podman or docker) on PATH; sessions can only be opened by hand",
-        "apt-get install podman runc",
-    )
 }
 
 fn check_confinement() -> Check {
@@ -210,11 +226,4 @@ fn check_core(home: &Home) -> Check {
         Ok(_) => ok("core", "running"),
         Err(_) => problem("core", "warn", "not running", "carapace start"),
     }
-}
-
-fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
