@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{TestCore, TestSession, BASIC_CONFIG};
-use serde_json::Value;
 
 fn call_in_background(session: &TestSession) -> std::thread::JoinHandle<common::IpcRun> {
     let session = session.clone();
@@ -21,27 +18,12 @@ fn call_in_background(session: &TestSession) -> std::thread::JoinHandle<common::
     })
 }
 
-fn wait_pending(core: &TestCore) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pending = core.cli_json(&["confirm", "list", "--json"]);
-        if let Some(first) = pending.as_array().and_then(|a| a.first()) {
-            return first.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pending confirmation appeared"
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
-
 #[test]
 fn approval_runs_the_call_once() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
     let call = call_in_background(&session);
-    let pending = wait_pending(&core);
+    let pending = core.wait_pending();
     assert_eq!(pending["tool"], "send_message");
     assert_eq!(pending["group"], "main");
     assert_eq!(pending["session"], session.id.as_str());
@@ -68,7 +50,7 @@ fn denial_refuses_the_call() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
     let call = call_in_background(&session);
-    let pending = wait_pending(&core);
+    let pending = core.wait_pending();
     let id = pending["id"].as_str().expect("id");
     assert!(core.cli(&["confirm", "deny", id]).status.success());
     let error = call.join().expect("thread").error();

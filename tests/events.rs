@@ -15,16 +15,9 @@ use common::{carapace_bin, TestCore, BASIC_CONFIG};
 use serde_json::Value;
 
 fn approve_next(core: &TestCore) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pending = core.cli_json(&["confirm", "list", "--json"]);
-        if let Some(id) = pending[0]["id"].as_str() {
-            assert!(core.cli(&["confirm", "approve", id]).status.success());
-            return;
-        }
-        assert!(Instant::now() < deadline, "nothing to approve");
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    let pending = core.wait_pending();
+    let id = pending["id"].as_str().expect("id");
+    assert!(core.cli(&["confirm", "approve", id]).status.success());
 }
 
 #[test]

@@ -2,13 +2,15 @@
 //! proxy on a Unix socket, and clients that talk to it directly and through the
 //! real `ipc relay` binary.
 
+mod common;
+
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -396,22 +398,8 @@ impl Drop for Relay {
     }
 }
 
-/// The `ipc` binary of this target dir, rebuilt once per test run so it is current.
-fn ipc_bin() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "carapace-ipc", "--bin", "ipc"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building ipc failed");
-        PathBuf::from(env!("CARGO_BIN_EXE_carapace")).with_file_name("ipc")
-    })
-}
-
 fn start_relay(socket: &Path) -> Relay {
-    let mut child = Command::new(ipc_bin())
+    let mut child = Command::new(common::ipc_bin())
         .args(["relay", "--listen", "127.0.0.1:0", "--socket"])
         .arg(socket)
         .stdout(Stdio::piped())

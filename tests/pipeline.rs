@@ -16,12 +16,7 @@ fn an_allowed_call_returns_its_result_and_is_audited() {
     assert_eq!(info["group"], "main");
     assert_eq!(info["session"], session.id.as_str());
     let tools = session.ipc(&["tool.invoke.list_tools", "{}"]).result();
-    let names: Vec<&str> = tools["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let names = common::names(&tools["tools"]);
     assert_eq!(names, ["get_diagnostics", "get_session_info", "list_tools"]);
     core.wait_for_audit("routed and sent", |events| {
         events
@@ -250,18 +245,7 @@ fn a_crashing_plugin_fails_its_call_and_nothing_else() {
     assert_eq!(plugin["state"], "restarting", "{info}");
     assert_eq!(plugin["restart_attempt"], 1);
     // The supervisor brings it back after its back-off; the same tools answer again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let info = session.ipc(&["get_session_info"]).result();
-        if info["plugins"][0]["state"] == "running" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never restarted: {info}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    session.wait_plugin_running();
     let echoed = session.ipc(&["py_echo", r#"{"text":"back"}"#]).result();
     assert_eq!(echoed["text"], "back");
     core.wait_for_audit("routing after restart", |events| {

@@ -18,18 +18,6 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_running(session: &common::TestSession) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let info = session.ipc(&["get_session_info"]).result();
-        if info["plugins"][0]["state"] == "running" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "plugin never came back: {info}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_100_mb_line_is_refused_without_being_held() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
@@ -43,7 +31,7 @@ fn a_100_mb_line_is_refused_without_being_held() {
         "RSS grew from {before} kB to {after} kB"
     );
     // The stuck writer is killed and a fresh handler takes over.
-    wait_running(&session);
+    session.wait_plugin_running();
     assert_eq!(
         session.ipc(&["py_echo", r#"{"text":"fresh"}"#]).result()["text"],
         "fresh"
@@ -117,12 +105,7 @@ fn services_are_scoped_to_a_call_in_flight_and_publishing_is_allowlisted() {
     let catalog = session
         .ipc(&["ask_core", r#"{"method":"services/tool_catalog"}"#])
         .result();
-    let names: Vec<&str> = catalog["result"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let names = common::names(&catalog["result"]);
     assert!(
         names.contains(&"py_echo") && names.contains(&"list_tools"),
         "{names:?}"
@@ -174,15 +157,8 @@ fn subscribed_plugins_receive_events() {
     let call = std::thread::spawn(move || {
         caller.ipc_with(&["send_message", r#"{"to":"dan","text":"x"}"#], None, "30")
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let id = loop {
-        let pending = core.cli_json(&["confirm", "list", "--json"]);
-        if let Some(id) = pending[0]["id"].as_str() {
-            break id.to_owned();
-        }
-        assert!(Instant::now() < deadline, "no pending call");
-        std::thread::sleep(Duration::from_millis(30));
-    };
+    let pending = core.wait_pending();
+    let id = pending["id"].as_str().expect("id").to_owned();
     assert!(core.cli(&["confirm", "deny", &id]).status.success());
     assert_eq!(
         call.join().expect("call").error()["code"],

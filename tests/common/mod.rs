@@ -13,18 +13,28 @@ pub fn carapace_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_carapace"))
 }
 
-/// The built `ipc` binary (same target dir), built on demand if missing.
+/// The `ipc` binary of this target dir, rebuilt once per test binary so it is current.
 pub fn ipc_bin() -> PathBuf {
-    let path = carapace_bin().with_file_name("ipc");
-    if !path.is_file() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "carapace-ipc", "--bin", "ipc"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building ipc failed");
-    }
-    path
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "carapace-ipc", "--bin", "ipc"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building ipc failed");
+            carapace_bin().with_file_name("ipc")
+        })
+        .clone()
+}
+
+/// The `name` of each object in a JSON array (tools, plugins).
+pub fn names(array: &Value) -> Vec<&str> {
+    array
+        .as_array()
+        .map(|items| items.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// The fixture plugins directory (holds the Python `pytools` plugin).
@@ -207,6 +217,22 @@ impl TestCore {
             .collect()
     }
 
+    /// Waits for a high-risk call to be pending and returns the first one.
+    pub fn wait_pending(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending = self.cli_json(&["confirm", "list", "--json"]);
+            if let Some(first) = pending.as_array().and_then(|a| a.first()) {
+                return first.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pending confirmation appeared"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
     /// Waits until `cond` holds for the audit events (the writer is asynchronous).
     pub fn wait_for_audit(&self, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -291,6 +317,22 @@ impl TestSession {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Waits until the session's first plugin reports `running` (after a restart).
+    pub fn wait_plugin_running(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let info = self.ipc(&["get_session_info"]).result();
+            if info["plugins"][0]["state"] == "running" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the plugin never came back: {info}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
