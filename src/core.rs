@@ -139,13 +139,7 @@ impl Core {
 
     /// Records a session's event in the audit log and in its diagnostics.
     pub fn audit(&self, session: &Session, kind: &str, fields: Value) {
-        let mut event = Map::new();
-        event.insert("kind".into(), Value::String(kind.into()));
-        event.insert("session".into(), Value::String(session.id.clone()));
-        event.insert("group".into(), Value::String(session.group.clone()));
-        if let Value::Object(fields) = fields {
-            event.extend(fields);
-        }
+        let event = audit_event(kind, Some(session), fields);
         session.remember(&event);
         self.audit.record(event);
     }
@@ -167,11 +161,20 @@ impl Core {
 
     /// Records an event that belongs to no session.
     pub fn audit_core(&self, kind: &str, fields: Value) {
-        let mut event = Map::new();
-        event.insert("kind".into(), Value::String(kind.into()));
-        if let Value::Object(fields) = fields {
-            event.extend(fields);
-        }
-        self.audit.record(event);
+        self.audit.record(audit_event(kind, None, fields));
     }
+}
+
+/// An audit event: its kind, the session's identity when there is one, then the fields.
+fn audit_event(kind: &str, session: Option<&Session>, fields: Value) -> Map<String, Value> {
+    let mut event = Map::new();
+    event.insert("kind".into(), Value::String(kind.into()));
+    if let Some(session) = session {
+        event.insert("session".into(), Value::String(session.id.clone()));
+        event.insert("group".into(), Value::String(session.group.clone()));
+    }
+    if let Value::Object(fields) = fields {
+        event.extend(fields);
+    }
+    event
 }
