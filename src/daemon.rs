@@ -186,14 +186,14 @@ async fn dispatch(
     }
 }
 
-/// Connections are audited; a drop by libzmq (an oversize frame, a bad greeting) shows up here.
+/// Connections are audited; a drop (an oversize frame, a bad greeting) says why.
 fn audit_connection(core: &Core, connection: ConnectionEvent) {
     if let Some(session) = core.sessions.get(&connection.session_id) {
-        core.audit(
-            &session,
-            &format!("connection.{}", connection.kind),
-            json!({}),
-        );
+        let fields = match connection.reason {
+            Some(reason) => json!({ "reason": reason }),
+            None => json!({}),
+        };
+        core.audit(&session, &format!("connection.{}", connection.kind), fields);
     }
 }
 

@@ -1,8 +1,8 @@
-//! Hostile messages sent straight over libzmq to a session socket.
+//! Hostile messages sent over libzmq (a real ZeroMQ DEALER) to a session socket.
 //!
 //! Rule: no message an agent can send makes the core crash, hang, or answer
 //! without a structured error; every refusal is audited. A frame over
-//! `ZMQ_MAXMSGSIZE` (4 MiB) only loses its connection. Answers never echo raw
+//! the 4 MiB frame bound only loses its connection. Answers never echo raw
 //! input back at length (field names, topics and correlations are bounded).
 
 mod common;

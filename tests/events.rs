@@ -2,7 +2,7 @@
 //!
 //! Rule: a high-risk call is announced on the bus (so a channel plugin can ask
 //! the user) and its outcome too; every connection to a session socket, and
-//! every drop by libzmq, is on the audit record.
+//! every drop of a peer (with the core's reason), is on the audit record.
 
 mod common;
 
@@ -75,11 +75,11 @@ fn confirmations_are_published_on_the_bus() {
 }
 
 #[test]
-fn connections_and_libzmq_drops_are_audited() {
+fn connections_and_drops_are_audited() {
     let core = TestCore::start(BASIC_CONFIG);
     let session = core.open_session("main");
     session.ipc(&["list_tools"]).result();
-    // A frame over ZMQ_MAXMSGSIZE: libzmq drops the peer without an answer.
+    // A frame over the 4 MiB frame bound: the peer is dropped without an answer.
     let huge = vec![b' '; 5 << 20];
     assert!(
         session.raw(&huge).is_none(),
@@ -93,8 +93,20 @@ fn connections_and_libzmq_drops_are_audited() {
                 .filter(|e| e["kind"] == kind && e["session"] == session.id.as_str())
                 .count()
         };
-        count("connection.accepted") >= 3 && count("connection.closed") >= 3
+        count("connection.accepted") >= 3
+            && count("connection.closed") >= 2
+            && count("connection.protocol_error") >= 1
     });
+    let dropped = events
+        .iter()
+        .find(|e| e["kind"] == "connection.protocol_error")
+        .expect("the drop is audited");
+    assert!(
+        dropped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over the 4194304-byte limit")),
+        "{dropped}"
+    );
     assert!(events
         .iter()
         .all(|e| e["kind"] != "request.received" || e["bytes"].as_u64() < Some(4 << 20)));

@@ -317,12 +317,12 @@ fn peers_that_leave_or_never_read_do_not_stall_the_core() {
     assert_unharmed(&mut core, rss, &[&a, &b]);
 }
 
-/// Core bug (reported, not fixed): `ZMQ_MAXMSGSIZE` bounds each *frame*, not a
-/// message, and libzmq buffers a multipart message until its last frame. One
-/// peer sending endless 4 MiB "more" frames grows the core without bound
-/// (measured: 60 frames, +240 MiB; freed only when the peer disconnects).
+/// libzmq's `ZMQ_MAXMSGSIZE` bounds each *frame*, not a message, and libzmq
+/// buffers a multipart message until its last frame: one peer sending endless
+/// 4 MiB "more" frames grew a libzmq core without bound (60 frames, +240 MiB).
+/// The core's own ZMTP bounds the whole message, so the peer only loses its
+/// connection.
 #[test]
-#[ignore = "core bug: multipart messages bypass ZMQ_MAXMSGSIZE (see doc comment)"]
 fn many_frames_under_the_cap_are_not_buffered_without_bound() {
     let (mut core, a, b, rss) = setup();
     let mut stream = handshake(&a.socket);
@@ -334,10 +334,74 @@ fn many_frames_under_the_cap_are_not_buffered_without_bound() {
         }
     }
     let grown = rss_kb(core.pid()).saturating_sub(rss);
+    assert!(
+        closed_by_core(&mut stream),
+        "a message over the bound must lose its connection"
+    );
     drop(stream);
     assert_unharmed(&mut core, rss, &[&a, &b]);
     assert!(
         grown <= RSS_SLACK_KB,
         "an unfinished message grew the core by {grown} kB"
     );
+    core.wait_for_audit("the drop is audited with its reason", |events| {
+        events.iter().any(|e| {
+            e["kind"] == "connection.protocol_error"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("message over"))
+        })
+    });
+}
+
+#[test]
+fn connections_past_the_cap_are_refused_and_the_rest_still_answer() {
+    let (mut core, a, b, rss) = setup();
+    // 64 connections past the handshake are the most one session may hold.
+    let held: Vec<UnixStream> = (0..64)
+        .map(|i| {
+            // An answer proves the core counted this one before the next comes.
+            let mut stream = handshake(&a.socket);
+            stream
+                .write_all(&request(&format!("held-{i}")))
+                .expect("send");
+            read_frame(&mut stream).expect("answer");
+            stream
+        })
+        .collect();
+    let mut extra = connect(&a.socket);
+    extra.write_all(&greeting(3, "NULL")).expect("greeting");
+    extra.write_all(&ready("DEALER")).expect("READY");
+    assert!(closed_by_core(&mut extra), "the 65th connection is refused");
+    core.wait_for_audit("the refusal is audited", |events| {
+        events.iter().any(|e| e["kind"] == "connection.refused")
+    });
+    // The other session is not affected, and a held connection still works.
+    assert_eq!(b.ipc(&["get_session_info"]).result()["group"], "main");
+    let mut first = held.into_iter().next().expect("held");
+    first.write_all(&request("held-again")).expect("send");
+    let (_, body) = read_frame(&mut first).expect("answer");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("JSON")["correlation"],
+        "held-again"
+    );
+    // Once they are gone, the session takes new connections again.
+    drop(first);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn a_ping_is_answered_with_its_context_and_other_commands_end_the_connection() {
+    let (mut core, a, b, rss) = setup();
+    let mut stream = handshake(&a.socket);
+    let mut ping = vec![4];
+    ping.extend(b"PING\x00\x10ctx-42");
+    stream.write_all(&frame(0x04, &ping)).expect("PING");
+    let (flags, body) = read_frame(&mut stream).expect("PONG");
+    assert_eq!((flags, body.as_slice()), (0x04, &b"\x04PONGctx-42"[..]));
+    // A second READY (or any other command) after the handshake is a protocol error.
+    stream.write_all(&ready("DEALER")).expect("READY again");
+    assert!(closed_by_core(&mut stream), "an unexpected command ends it");
+    assert_unharmed(&mut core, rss, &[&a, &b]);
 }

@@ -7,6 +7,7 @@
 pub mod envelope;
 pub mod error;
 pub mod wire;
+pub mod zmtp;
 
 pub use envelope::{Payload, ResponseEnvelope};
 pub use error::{ErrorBody, ErrorCode};

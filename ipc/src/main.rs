@@ -1,11 +1,11 @@
 //! `ipc`: the in-container client of the Carapace core (DESIGN.md §2).
 //!
 //! `ipc <tool> [<arguments-json>|-]` sends one `{topic, correlation, arguments}`
-//! message over a ZeroMQ DEALER socket to `$CARAPACE_IPC_SOCKET` and waits for
+//! message as a ZeroMQ DEALER (ZMTP 3) to `$CARAPACE_IPC_SOCKET` and waits for
 //! the matching response envelope. Exit status: 0 and the result JSON on
 //! stdout; 1 and the structured error JSON (one line) on stderr; 2 on a usage
-//! error. It runs once per tool call, so it stays small: hand-parsed argv, a
-//! current-thread runtime, no logging.
+//! error. It runs once per tool call, so it stays small: hand-parsed argv,
+//! blocking I/O, no runtime, no logging.
 //!
 //! `ipc relay --listen 127.0.0.1:PORT [--socket PATH]` instead forwards loopback
 //! TCP to the model proxy socket until killed (see `bin_support::relay`).
@@ -60,17 +60,7 @@ fn run_call(call: Call) -> ExitCode {
         Ok(request) => request,
         Err(body) => return fail(&body),
     };
-    let runtime = match io_runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let remaining = timeout.saturating_sub(started.elapsed());
-    let outcome = runtime.block_on(async {
-        let deadline = tokio::time::Instant::now() + remaining;
-        transport::exchange(&socket_path, request, &correlation, deadline).await
-    });
-    // Do not wait for the socket's background tasks.
-    runtime.shutdown_background();
+    let outcome = transport::exchange(&socket_path, &request, &correlation, started + timeout);
     match outcome {
         Ok(envelope) => match (envelope.payload.error, envelope.payload.result) {
             (Some(error), _) => fail(&error),
@@ -80,47 +70,28 @@ fn run_call(call: Call) -> ExitCode {
     }
 }
 
-/// The current-thread runtime both subcommands run on; a failure is reported as a structured error.
-fn io_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| {
-            fail(&ErrorBody::new(
-                ErrorCode::ConnectionFailed,
-                format!("could not start the I/O runtime: {e}"),
-            ))
-        })
-}
-
 /// Runs the relay until it is killed; returns only on a fatal error.
 fn run_relay(options: Relay) -> ExitCode {
-    let runtime = match io_runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
+    let listener = match relay::bind(&options) {
+        Ok(listener) => listener,
+        Err(body) => return fail(&body),
     };
-    let error = runtime.block_on(async {
-        let listener = match relay::bind(&options).await {
-            Ok(listener) => listener,
-            Err(body) => return body,
-        };
-        let bound = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| options.listen.to_string());
-        let ready = serde_json::json!({
-            "relay": "listening",
-            "listen": bound,
-            "socket": options.socket,
-        });
-        if print_stdout(&format!("{ready}\n")) != ExitCode::SUCCESS {
-            return ErrorBody::new(ErrorCode::ConnectionFailed, "stdout is closed");
-        }
-        relay::run(listener, options.socket).await
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| options.listen.to_string());
+    let ready = serde_json::json!({
+        "relay": "listening",
+        "listen": bound,
+        "socket": options.socket,
     });
-    runtime.shutdown_background();
-    fail(&error)
+    if print_stdout(&format!("{ready}\n")) != ExitCode::SUCCESS {
+        return fail(&ErrorBody::new(
+            ErrorCode::ConnectionFailed,
+            "stdout is closed",
+        ));
+    }
+    fail(&relay::run(listener, options.socket))
 }
 
 /// Reads the arguments; stdin is read on its own thread so that a stdin that

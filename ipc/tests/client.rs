@@ -1,4 +1,4 @@
-//! Runs the real `ipc` binary against an in-test ZeroMQ ROUTER peer.
+//! Runs the real `ipc` binary against an in-test libzmq ROUTER peer (real ZeroMQ on the other end).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 /// What the peer does with one request: the replies to send, or `None` to
 /// close the connection without answering.
@@ -30,35 +29,29 @@ impl Peer {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (got_tx, got_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let mut socket = RouterSocket::new();
-                socket.bind(&endpoint).await.expect("bind");
-                ready_tx.send(()).expect("ready");
-                while let Ok(message) = socket.recv().await {
-                    let mut frames = message.into_vec();
-                    let identity = frames.remove(0);
-                    let body: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
-                    let request: Value = body
-                        .last()
-                        .and_then(|b| serde_json::from_slice(b).ok())
-                        .unwrap_or(Value::Null);
-                    let _ = got_tx.send(body);
-                    let Some(replies) = respond(&request) else {
+            let context = zmq::Context::new();
+            let socket = context.socket(zmq::ROUTER).expect("router");
+            socket.bind(&endpoint).expect("bind");
+            ready_tx.send(()).expect("ready");
+            while let Ok(mut frames) = socket.recv_multipart(0) {
+                let identity = frames.remove(0);
+                let request: Value = frames
+                    .last()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let _ = got_tx.send(frames);
+                let Some(replies) = respond(&request) else {
+                    // Closing the socket ends the peer's connection unanswered.
+                    return;
+                };
+                for reply in replies {
+                    let body = serde_json::to_vec(&reply).expect("json");
+                    let out: [&[u8]; 2] = [&identity, &body];
+                    if socket.send_multipart(out, 0).is_err() {
                         return;
-                    };
-                    for reply in replies {
-                        let mut out = ZmqMessage::from(identity.clone());
-                        out.push_back(serde_json::to_vec(&reply).expect("json").into());
-                        if socket.send(out).await.is_err() {
-                            return;
-                        }
                     }
                 }
-            });
+            }
         });
         ready_rx
             .recv_timeout(Duration::from_secs(10))

@@ -3,7 +3,9 @@
 //! A session's identity (id, group, start time) lives only here; nothing a
 //! container sends can change or claim it.
 
+mod connection;
 pub mod lifecycle;
+mod publisher;
 pub mod socket;
 
 use std::collections::{HashMap, VecDeque};

@@ -1,33 +1,36 @@
-//! The session sockets: one libzmq ROUTER per session, all owned by one poller thread.
+//! The session sockets: one ZMTP 3 ROUTER per session, served by the core itself.
 //!
-//! libzmq sockets are not thread-safe, so a single thread binds, polls, reads
-//! and writes them; the async side talks to it through channels and a wake-up
-//! pipe. `ZMQ_MAXMSGSIZE` makes libzmq drop a peer that announces a frame over
-//! the cap before anything is allocated. This module must never interpret a
-//! message: it only moves bytes and says which session they arrived on.
+//! Each session's Unix socket is a tokio listener; each connection speaks the
+//! strict, bounded ZMTP of [`carapace_ipc::zmtp`] (see [`connection`]) and may
+//! be a ZeroMQ DEALER or REQ peer (the `ipc` binary, pyzmq, libzmq...). The
+//! core does not use libzmq here because libzmq bounds each frame but not a
+//! message: one peer sending endless "more" frames grew the core without limit.
+//! This module must never interpret a message: it only moves bytes and says
+//! which session they arrived on. The event bus (an owner-only PUB socket) is
+//! [`super::publisher`].
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
+use super::connection;
+use super::publisher::Publisher;
 use crate::paths::MAX_SOCKET_PATH;
 
-/// Frames over this size make libzmq drop the connection before reading them.
-pub const ZMQ_MAX_MESSAGE: i64 = 4 << 20;
-/// Messages queued per peer before libzmq stops reading from it.
-const RECEIVE_HIGH_WATER: i32 = 16;
-/// Answers queued per peer before further ones are dropped (with a warning).
-/// It must absorb a burst of answers to a peer that is reading: the poller can
-/// queue them faster than libzmq's I/O thread writes them out.
-const SEND_HIGH_WATER: i32 = 128;
-/// Messages read from one socket before the poller serves the others.
-const READ_BATCH: usize = 64;
+/// Frames over this size lose their connection before any of their bytes are read;
+/// a whole message (all its frames) is held to the same bound.
+pub const MAX_FRAME_BYTES: usize = 4 << 20;
+/// Bytes of requests a session may have read but not yet answered, over all
+/// its connections; a connection past it waits (its own session's back-pressure).
+pub const SESSION_BUDGET_BYTES: usize = 16 << 20;
+/// Connections past the handshake one session may hold at once.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// A message that arrived on a session socket.
 #[derive(Debug)]
@@ -40,23 +43,27 @@ pub struct Inbound {
     pub delimited: bool,
     /// The message body, or `None` if the frames had an unexpected shape.
     pub body: Option<Vec<u8>>,
+    /// The share of the session's budget this message holds until it is dropped.
+    pub budget: Option<OwnedSemaphorePermit>,
 }
 
-/// What a peer did to a session socket's connections, from libzmq's monitor.
+/// What a peer did to a session socket's connections.
 #[derive(Debug)]
 pub struct ConnectionEvent {
     /// The session whose socket saw it.
     pub session_id: String,
-    /// `accepted`, `closed`, `handshake_failed` or `protocol_error`.
+    /// `accepted`, `closed`, `handshake_failed`, `protocol_error` or `refused`.
     pub kind: &'static str,
+    /// Why, for the failures (the core's words, never the peer's bytes).
+    pub reason: Option<String>,
 }
 
-/// Everything the poller thread reports to the async side.
+/// Everything the socket server reports to the dispatcher.
 #[derive(Debug)]
 pub enum SocketEvent {
     /// A message to run through the pipeline.
     Message(Inbound),
-    /// A connection came, went, or was dropped by libzmq.
+    /// A connection came, went, or was dropped.
     Connection(ConnectionEvent),
 }
 
@@ -84,7 +91,7 @@ pub enum BindError {
         /// Its length in bytes.
         len: usize,
     },
-    /// libzmq or the file system refused.
+    /// The file system refused.
     #[error("cannot bind {path}: {message}")]
     Bind {
         /// The socket path.
@@ -92,77 +99,75 @@ pub enum BindError {
         /// What failed.
         message: String,
     },
-    /// The poller thread is gone.
-    #[error("the session socket thread has stopped")]
+    /// The server was stopped.
+    #[error("the session sockets have stopped")]
     Stopped,
 }
 
-enum Command {
-    Bind {
-        session_id: String,
-        path: PathBuf,
-        done: oneshot::Sender<Result<(), BindError>>,
-    },
-    Unbind {
-        session_id: String,
-        done: oneshot::Sender<()>,
-    },
-    Send(Outbound),
-    Publish {
-        topic: String,
-        payload: Vec<u8>,
-    },
-    Stop,
+/// What the connections of one session share.
+pub(super) struct SessionShared {
+    /// The session's id.
+    pub session_id: String,
+    /// Where messages and connection events go.
+    pub inbound: mpsc::Sender<SocketEvent>,
+    /// The session's budget of bytes read and not yet answered.
+    pub budget: Arc<Semaphore>,
+    /// Connections past the handshake.
+    pub connections: AtomicUsize,
+    /// Each connection's queue of answers, by routing id.
+    pub writers: Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>,
+    next_peer: Arc<AtomicU64>,
 }
 
-/// Handle to the poller thread; cheap to clone.
+impl SessionShared {
+    /// Reports a connection event; dropped if the dispatcher is gone.
+    pub fn report(&self, kind: &'static str, reason: Option<String>) {
+        let event = SocketEvent::Connection(ConnectionEvent {
+            session_id: self.session_id.clone(),
+            kind,
+            reason,
+        });
+        let _ = self.inbound.try_send(event);
+    }
+}
+
+struct Bound {
+    path: PathBuf,
+    shared: Arc<SessionShared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    inbound: mpsc::Sender<SocketEvent>,
+    sessions: Mutex<HashMap<String, Bound>>,
+    publisher: Option<Publisher>,
+    next_peer: Arc<AtomicU64>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+/// Handle to the session sockets and the event bus; cheap to clone.
 #[derive(Clone)]
 pub struct SocketServer {
-    commands: mpsc::Sender<Command>,
-    waker: std::sync::Arc<UnixStream>,
+    inner: Arc<Inner>,
 }
 
 impl SocketServer {
-    /// Starts the poller thread; inbound messages go to `inbound`, events are
-    /// published on a PUB socket at `events_socket` when one is given.
+    /// A server whose messages go to `inbound`; events are published on a PUB
+    /// socket at `events_socket` when one is given.
     pub fn start(
-        inbound: tokio_mpsc::Sender<SocketEvent>,
+        inbound: mpsc::Sender<SocketEvent>,
         events_socket: Option<&Path>,
     ) -> std::io::Result<SocketServer> {
-        let (wake_tx, wake_rx) = UnixStream::pair()?;
-        wake_tx.set_nonblocking(true)?;
-        wake_rx.set_nonblocking(true)?;
-        let (commands, command_rx) = mpsc::channel();
-        let context = zmq::Context::new();
-        let events = match events_socket {
-            Some(path) => Some(bind_publisher(&context, path)?),
-            None => None,
-        };
-        let poller = Poller {
-            events,
-            context,
-            sockets: HashMap::new(),
-            order: Vec::new(),
-            commands: command_rx,
-            wake: wake_rx,
-            inbound,
-        };
-        std::thread::Builder::new()
-            .name("session-sockets".into())
-            .spawn(move || poller.run())?;
+        let publisher = events_socket.map(Publisher::start).transpose()?;
         Ok(SocketServer {
-            commands,
-            waker: std::sync::Arc::new(wake_tx),
+            inner: Arc::new(Inner {
+                inbound,
+                sessions: Mutex::new(HashMap::new()),
+                publisher,
+                next_peer: Arc::new(AtomicU64::new(1)),
+                stopped: std::sync::atomic::AtomicBool::new(false),
+            }),
         })
-    }
-
-    fn send_command(&self, command: Command) -> bool {
-        if self.commands.send(command).is_err() {
-            return false;
-        }
-        // A full pipe already holds a pending wake-up, so WouldBlock is fine.
-        let _ = (&*self.waker).write(&[1]);
-        true
     }
 
     /// Binds a ROUTER for `session_id` at `path` (removing a stale file first).
@@ -174,139 +179,9 @@ impl SocketServer {
                 len,
             });
         }
-        let (done, wait) = oneshot::channel();
-        let sent = self.send_command(Command::Bind {
-            session_id: session_id.to_owned(),
-            path: path.to_owned(),
-            done,
-        });
-        if !sent {
+        if self.inner.stopped.load(Ordering::SeqCst) {
             return Err(BindError::Stopped);
         }
-        wait.await.map_err(|_| BindError::Stopped)?
-    }
-
-    /// Closes a session's socket and removes its file.
-    pub async fn unbind(&self, session_id: &str) {
-        let (done, wait) = oneshot::channel();
-        if self.send_command(Command::Unbind {
-            session_id: session_id.to_owned(),
-            done,
-        }) {
-            let _ = wait.await;
-        }
-    }
-
-    /// Queues an answer; dropped if the peer is gone or not reading.
-    pub fn send(&self, message: Outbound) {
-        self.send_command(Command::Send(message));
-    }
-
-    /// Publishes an event on the bus (`run/events.sock`): two frames, topic and JSON.
-    pub fn publish(&self, topic: &str, payload: &serde_json::Value) {
-        self.send_command(Command::Publish {
-            topic: topic.to_owned(),
-            payload: serde_json::to_vec(payload).unwrap_or_default(),
-        });
-    }
-
-    /// Stops the thread, closing every socket.
-    pub fn stop(&self) {
-        self.send_command(Command::Stop);
-    }
-}
-
-struct Bound {
-    socket: zmq::Socket,
-    monitor: zmq::Socket,
-    path: PathBuf,
-}
-
-struct Poller {
-    events: Option<zmq::Socket>,
-    context: zmq::Context,
-    sockets: HashMap<String, Bound>,
-    order: Vec<String>,
-    commands: mpsc::Receiver<Command>,
-    wake: UnixStream,
-    inbound: tokio_mpsc::Sender<SocketEvent>,
-}
-
-impl Poller {
-    fn run(mut self) {
-        loop {
-            let readable = match self.poll() {
-                Ok(readable) => readable,
-                Err(e) => {
-                    tracing::error!(error = %e, "session socket poll failed");
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                    continue;
-                }
-            };
-            if readable.first() == Some(&true) {
-                let mut sink = [0u8; 256];
-                while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
-                if !self.handle_commands() {
-                    break;
-                }
-            }
-            let sessions: Vec<String> = self.order.clone();
-            for (i, id) in sessions.iter().enumerate() {
-                let message_ready = readable.get(1 + 2 * i) == Some(&true);
-                let monitor_ready = readable.get(2 + 2 * i) == Some(&true);
-                if (message_ready && !self.read_from(id))
-                    || (monitor_ready && !self.read_monitor(id))
-                {
-                    return self.close_all();
-                }
-            }
-        }
-        self.close_all();
-    }
-
-    fn poll(&self) -> Result<Vec<bool>, zmq::Error> {
-        let mut items = Vec::with_capacity(self.order.len() + 1);
-        items.push(zmq::PollItem::from_fd(self.wake.as_raw_fd(), zmq::POLLIN));
-        for id in &self.order {
-            if let Some(bound) = self.sockets.get(id) {
-                items.push(bound.socket.as_poll_item(zmq::POLLIN));
-                items.push(bound.monitor.as_poll_item(zmq::POLLIN));
-            }
-        }
-        zmq::poll(&mut items, -1)?;
-        Ok(items.iter().map(|i| i.is_readable()).collect())
-    }
-
-    /// Returns false when asked to stop.
-    fn handle_commands(&mut self) -> bool {
-        while let Ok(command) = self.commands.try_recv() {
-            match command {
-                Command::Bind {
-                    session_id,
-                    path,
-                    done,
-                } => {
-                    let result = self.bind(&session_id, &path);
-                    let _ = done.send(result);
-                }
-                Command::Unbind { session_id, done } => {
-                    self.unbind(&session_id);
-                    let _ = done.send(());
-                }
-                Command::Send(message) => self.send(message),
-                Command::Publish { topic, payload } => {
-                    if let Some(events) = &self.events {
-                        let frames: [&[u8]; 2] = [topic.as_bytes(), &payload];
-                        let _ = events.send_multipart(frames, zmq::DONTWAIT);
-                    }
-                }
-                Command::Stop => return false,
-            }
-        }
-        true
-    }
-
-    fn bind(&mut self, session_id: &str, path: &Path) -> Result<(), BindError> {
         let err = |message: String| BindError::Bind {
             path: path.to_owned(),
             message,
@@ -316,197 +191,117 @@ impl Poller {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e.to_string())),
         }
-        let socket = self
-            .context
-            .socket(zmq::ROUTER)
-            .map_err(|e| err(e.to_string()))?;
-        socket
-            .set_maxmsgsize(ZMQ_MAX_MESSAGE)
-            .and_then(|()| socket.set_rcvhwm(RECEIVE_HIGH_WATER))
-            .and_then(|()| socket.set_sndhwm(SEND_HIGH_WATER))
-            // Without this a ROUTER drops an answer to a full or gone peer
-            // silently, and `send` below never sees the error.
-            .and_then(|()| socket.set_router_mandatory(true))
-            .and_then(|()| socket.set_linger(0))
-            .map_err(|e| err(e.to_string()))?;
-        let endpoint = format!("ipc://{}", path.display());
-        socket.bind(&endpoint).map_err(|e| err(e.to_string()))?;
+        let listener = UnixListener::bind(path).map_err(|e| err(e.to_string()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| err(e.to_string()))?;
-        let monitor_endpoint = format!("inproc://monitor-{session_id}");
-        let watched = zmq::SocketEvent::ACCEPTED as i32
-            | zmq::SocketEvent::DISCONNECTED as i32
-            | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
-            | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
-            | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32;
-        socket
-            .monitor(&monitor_endpoint, watched)
-            .map_err(|e| err(e.to_string()))?;
-        let monitor = self
-            .context
-            .socket(zmq::PAIR)
-            .and_then(|m| m.connect(&monitor_endpoint).map(|()| m))
-            .map_err(|e| err(e.to_string()))?;
-        self.sockets.insert(
+        let shared = Arc::new(SessionShared {
+            session_id: session_id.to_owned(),
+            inbound: self.inner.inbound.clone(),
+            budget: Arc::new(Semaphore::new(SESSION_BUDGET_BYTES)),
+            connections: AtomicUsize::new(0),
+            writers: Mutex::new(HashMap::new()),
+            next_peer: Arc::clone(&self.inner.next_peer),
+        });
+        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let replaced = lock(&self.inner.sessions).insert(
             session_id.to_owned(),
             Bound {
-                socket,
-                monitor,
                 path: path.to_owned(),
+                shared,
+                server,
             },
         );
-        self.order.push(session_id.to_owned());
+        if let Some(old) = replaced {
+            old.server.abort();
+        }
         Ok(())
     }
 
-    fn unbind(&mut self, session_id: &str) {
-        if let Some(bound) = self.sockets.remove(session_id) {
-            drop(bound.socket);
-            let _ = std::fs::remove_file(&bound.path);
+    /// Closes a session's socket and its connections, and removes its file.
+    pub async fn unbind(&self, session_id: &str) {
+        let bound = lock(&self.inner.sessions).remove(session_id);
+        if let Some(bound) = bound {
+            close(bound).await;
         }
-        self.order.retain(|id| id != session_id);
     }
 
-    fn send(&mut self, message: Outbound) {
-        let Some(bound) = self.sockets.get(&message.session_id) else {
+    /// Queues an answer; dropped (with a warning) if the peer is gone or not reading.
+    pub fn send(&self, message: Outbound) {
+        let shared = match lock(&self.inner.sessions).get(&message.session_id) {
+            Some(bound) => Arc::clone(&bound.shared),
+            None => return,
+        };
+        let Some(peer) = connection::peer_from_bytes(&message.peer) else {
             return;
         };
-        let mut frames: Vec<&[u8]> = vec![&message.peer];
+        let Some(writer) = lock(&shared.writers).get(&peer).cloned() else {
+            return;
+        };
+        let mut frames = Vec::with_capacity(message.body.len() + 12);
         if message.delimited {
-            frames.push(&[]);
+            carapace_ipc::zmtp::encode_frame(&mut frames, &[], true);
         }
-        frames.push(&message.body);
-        if let Err(e) = bound.socket.send_multipart(frames, zmq::DONTWAIT) {
-            tracing::warn!(session = %message.session_id, error = %e, "answer dropped: the peer is not reading");
+        carapace_ipc::zmtp::encode_frame(&mut frames, &message.body, false);
+        if writer.try_send(frames).is_err() {
+            tracing::warn!(session = %message.session_id, "answer dropped: the peer is not reading");
         }
     }
 
-    /// Reads a batch from one socket; returns false if the async side is gone.
-    fn read_from(&mut self, session_id: &str) -> bool {
-        let Some(bound) = self.sockets.get(session_id) else {
-            return true;
-        };
-        for _ in 0..READ_BATCH {
-            let frames = match bound.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => frames,
-                Err(zmq::Error::EAGAIN) => break,
-                Err(e) => {
-                    tracing::warn!(session = %session_id, error = %e, "session socket read failed");
-                    break;
+    /// Publishes an event on the bus (`run/events.sock`): two frames, topic and JSON.
+    pub fn publish(&self, topic: &str, payload: &serde_json::Value) {
+        if let Some(publisher) = &self.inner.publisher {
+            publisher.publish(topic, payload);
+        }
+    }
+
+    /// Closes every session socket and the event bus.
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        let all: Vec<Bound> = lock(&self.inner.sessions)
+            .drain()
+            .map(|(_, bound)| bound)
+            .collect();
+        for bound in all {
+            bound.server.abort();
+            let _ = std::fs::remove_file(&bound.path);
+        }
+        if let Some(publisher) = &self.inner.publisher {
+            publisher.stop();
+        }
+    }
+}
+
+async fn close(bound: Bound) {
+    bound.server.abort();
+    // Aborting drops the task's connections; wait so that none outlives the unbind.
+    let _ = bound.server.await;
+    lock(&bound.shared.writers).clear();
+    let _ = std::fs::remove_file(&bound.path);
+}
+
+/// Accepts connections until aborted; dropping the task drops its connections.
+async fn serve(listener: UnixListener, shared: Arc<SessionShared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let peer = shared.next_peer.fetch_add(1, Ordering::Relaxed);
+                    connections.spawn(connection::serve(stream, peer, Arc::clone(&shared)));
                 }
-            };
-            let inbound = split_frames(session_id, frames);
-            if self
-                .inbound
-                .blocking_send(SocketEvent::Message(inbound))
-                .is_err()
-            {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Forwards the monitor's connection events; returns false if the async side is gone.
-    fn read_monitor(&mut self, session_id: &str) -> bool {
-        let Some(bound) = self.sockets.get(session_id) else {
-            return true;
-        };
-        while let Ok(frames) = bound.monitor.recv_multipart(zmq::DONTWAIT) {
-            let Some(kind) = frames.first().and_then(|f| monitor_event_kind(f)) else {
-                continue;
-            };
-            let event = SocketEvent::Connection(ConnectionEvent {
-                session_id: session_id.to_owned(),
-                kind,
-            });
-            if self.inbound.blocking_send(event).is_err() {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn close_all(&mut self) {
-        let ids: Vec<String> = self.order.clone();
-        for id in ids {
-            self.unbind(&id);
+                Err(e) => {
+                    // Out of descriptors, or a peer gone before accept: wait, go on.
+                    tracing::warn!(session = %shared.session_id, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
 }
 
-/// The first monitor frame is a 16-bit event id and a 32-bit value, little-endian.
-fn monitor_event_kind(frame: &[u8]) -> Option<&'static str> {
-    let id = u16::from_le_bytes([*frame.first()?, *frame.get(1)?]);
-    let kind = match id {
-        x if x == zmq::SocketEvent::ACCEPTED as u16 => "accepted",
-        x if x == zmq::SocketEvent::DISCONNECTED as u16 => "closed",
-        x if x == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as u16 => "protocol_error",
-        x if x == zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as u16
-            || x == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as u16 =>
-        {
-            "handshake_failed"
-        }
-        _ => return None,
-    };
-    Some(kind)
-}
-
-/// Binds the event bus PUB socket (0600), replacing a stale file.
-fn bind_publisher(context: &zmq::Context, path: &Path) -> std::io::Result<zmq::Socket> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let publisher = context.socket(zmq::PUB).map_err(std::io::Error::other)?;
-    publisher.set_linger(0).map_err(std::io::Error::other)?;
-    publisher.set_sndhwm(1000).map_err(std::io::Error::other)?;
-    publisher
-        .bind(&format!("ipc://{}", path.display()))
-        .map_err(std::io::Error::other)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(publisher)
-}
-
-/// `[peer, body]` (DEALER) or `[peer, "", body]` (REQ); anything else has no body.
-fn split_frames(session_id: &str, mut frames: Vec<Vec<u8>>) -> Inbound {
-    let peer = if frames.is_empty() {
-        Vec::new()
-    } else {
-        frames.remove(0)
-    };
-    let (delimited, body) = match frames.len() {
-        1 => (false, frames.pop()),
-        2 if frames[0].is_empty() => (true, frames.pop()),
-        _ => (false, None),
-    };
-    Inbound {
-        session_id: session_id.to_owned(),
-        peer,
-        delimited,
-        body,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_are_split_by_shape() {
-        let dealer = split_frames("s", vec![b"p".to_vec(), b"m".to_vec()]);
-        assert_eq!(
-            (dealer.delimited, dealer.body.as_deref()),
-            (false, Some(&b"m"[..]))
-        );
-        let req = split_frames("s", vec![b"p".to_vec(), vec![], b"m".to_vec()]);
-        assert_eq!(
-            (req.delimited, req.body.as_deref()),
-            (true, Some(&b"m"[..]))
-        );
-        let odd = split_frames("s", vec![b"p".to_vec(), b"a".to_vec(), b"b".to_vec()]);
-        assert_eq!(odd.body, None);
-        let none = split_frames("s", vec![b"p".to_vec()]);
-        assert_eq!(none.body, None);
-    }
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -2,13 +2,14 @@
 //! socket, byte for byte, so an agent pointed at `http://127.0.0.1:PORT` reaches
 //! its model without a network and without a key (DESIGN.md §4).
 //!
-//! Each accepted connection gets its own Unix connection and a
-//! `copy_bidirectional`; a failure ends that connection only. It runs until killed.
+//! Each accepted connection gets its own Unix connection and two copying
+//! threads; a failure ends that connection only. It runs until killed.
 
-use std::net::SocketAddr;
+use std::io::ErrorKind;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 
 use carapace_ipc::{ErrorBody, ErrorCode};
-use tokio::net::{TcpListener, TcpStream, UnixStream};
 
 /// The proxy socket inside the container.
 pub const DEFAULT_MODEL_SOCKET: &str = "/run/carapace/model.sock";
@@ -23,8 +24,8 @@ pub struct Relay {
 }
 
 /// Binds the listener; the address it reports is the one actually bound.
-pub async fn bind(relay: &Relay) -> Result<TcpListener, ErrorBody> {
-    TcpListener::bind(relay.listen).await.map_err(|e| {
+pub fn bind(relay: &Relay) -> Result<TcpListener, ErrorBody> {
+    TcpListener::bind(relay.listen).map_err(|e| {
         ErrorBody::new(
             ErrorCode::ConnectionFailed,
             format!("cannot listen on {}: {e}", relay.listen),
@@ -32,16 +33,25 @@ pub async fn bind(relay: &Relay) -> Result<TcpListener, ErrorBody> {
     })
 }
 
-/// Accepts connections forever, relaying each to `socket`.
-pub async fn run(listener: TcpListener, socket: String) -> ErrorBody {
+/// Accepts connections forever, relaying each to `socket` on threads of its own.
+pub fn run(listener: TcpListener, socket: String) -> ErrorBody {
     loop {
-        match listener.accept().await {
+        match listener.accept() {
             Ok((stream, _)) => {
-                tokio::spawn(forward(stream, socket.clone()));
+                let socket = socket.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("relay".into())
+                    .spawn(move || forward(stream, &socket));
+                if let Err(e) = spawned {
+                    report(&ErrorBody::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("cannot start a relay thread: {e}"),
+                    ));
+                }
             }
             Err(e) if is_transient(&e) => {
                 // Out of descriptors or a connection reset before accept: wait, go on.
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => {
                 return ErrorBody::new(
@@ -54,19 +64,25 @@ pub async fn run(listener: TcpListener, socket: String) -> ErrorBody {
 }
 
 fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
     matches!(
         e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+        ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionReset
+            | ErrorKind::Interrupted
+            | ErrorKind::WouldBlock
     ) || e
         .raw_os_error()
         .is_some_and(|code| code == 23 || code == 24)
 }
 
-/// Relays one TCP connection to a new connection on the Unix socket.
-async fn forward(mut tcp: TcpStream, socket: String) {
+/// Relays one TCP connection to a new connection on the Unix socket, both ways.
+///
+/// Each direction is a plain copy: bytes are written as soon as they are read,
+/// so a streamed (SSE) answer is never held back. When one side stops sending,
+/// the other is told with a half-close; a reset ends both.
+fn forward(tcp: TcpStream, socket: &str) {
     let _ = tcp.set_nodelay(true);
-    let mut unix = match UnixStream::connect(&socket).await {
+    let unix = match UnixStream::connect(socket) {
         Ok(unix) => unix,
         Err(e) => {
             report(&ErrorBody::new(
@@ -76,8 +92,21 @@ async fn forward(mut tcp: TcpStream, socket: String) {
             return;
         }
     };
-    // A reset by either side simply ends the relay for this connection.
-    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+    let (Ok(mut tcp_in), Ok(mut unix_out)) = (tcp.try_clone(), unix.try_clone()) else {
+        return;
+    };
+    let upstream = std::thread::Builder::new()
+        .name("relay-up".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut tcp_in, &mut unix_out);
+            let _ = unix_out.shutdown(Shutdown::Write);
+        });
+    let (mut unix_in, mut tcp_out) = (unix, tcp);
+    let _ = std::io::copy(&mut unix_in, &mut tcp_out);
+    let _ = tcp_out.shutdown(Shutdown::Write);
+    if let Ok(upstream) = upstream {
+        let _ = upstream.join();
+    }
 }
 
 /// One structured error line on stderr; the relay goes on.

@@ -1,0 +1,329 @@
+//! One connection on a session socket: the ZMTP handshake, then messages in and answers out.
+//!
+//! The peer must finish the handshake (greeting, NULL mechanism, READY as a
+//! DEALER or REQ) within [`HANDSHAKE_TIMEOUT`]. After it, every frame header is
+//! checked against the bounds before its body is read, and the body's bytes are
+//! charged to the session's budget until the pipeline has answered the message.
+//! Whatever the peer does, it ends only its own connection.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use carapace_ipc::zmtp::{self, Assembler, Decoder, Event, Message, ZmtpError, FRAME_OVERHEAD};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use super::socket::{Inbound, SessionShared, SocketEvent, MAX_CONNECTIONS, MAX_FRAME_BYTES};
+
+/// How long a peer has to complete the ZMTP handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Answers queued for a peer before further ones are dropped.
+const ANSWER_QUEUE: usize = 128;
+/// Read buffer before the handshake (kept small: idle peers cost little).
+const HANDSHAKE_CHUNK: usize = 512;
+/// Read buffer once the peer has shaken hands.
+const READ_CHUNK: usize = 16 << 10;
+/// The socket types that may talk to a ROUTER here.
+const PEER_TYPES: &[&str] = &["DEALER", "REQ"];
+/// Frames kept of a message: enough to answer a wrong shape, never more.
+const KEPT_FRAMES: usize = 3;
+
+/// The routing id of a peer, as [`Inbound::peer`] carries it.
+pub fn peer_from_bytes(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// How a connection ended.
+enum End {
+    Closed,
+    Handshake(String),
+    Protocol(ZmtpError),
+    Refused,
+}
+
+/// Serves one accepted connection until it ends, then reports how.
+pub(super) async fn serve(stream: UnixStream, peer: u64, shared: Arc<SessionShared>) {
+    shared.report("accepted", None);
+    let end = run(stream, peer, &shared).await;
+    super::socket::lock(&shared.writers).remove(&peer);
+    match end {
+        End::Closed => shared.report("closed", None),
+        End::Handshake(why) => shared.report("handshake_failed", Some(why)),
+        End::Protocol(e) => shared.report("protocol_error", Some(e.to_string())),
+        End::Refused => shared.report(
+            "refused",
+            Some(format!("more than {MAX_CONNECTIONS} connections")),
+        ),
+    }
+}
+
+async fn run(stream: UnixStream, peer: u64, shared: &SessionShared) -> End {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut hello = zmtp::greeting(true).to_vec();
+    hello.extend(zmtp::ready("ROUTER"));
+    if writer.write_all(&hello).await.is_err() {
+        return End::Closed;
+    }
+    let mut decoder = Decoder::new(MAX_FRAME_BYTES);
+    let mut input = Input::new(HANDSHAKE_CHUNK);
+    let handshake = handshake(&mut reader, &mut decoder, &mut input);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(())) => {}
+        Ok(Err(end)) => return end,
+        Err(_) => {
+            return End::Handshake(format!(
+                "no handshake within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ))
+        }
+    }
+    let Some(_counted) = Counted::enter(&shared.connections, MAX_CONNECTIONS) else {
+        return End::Refused;
+    };
+    input.grow(READ_CHUNK);
+    let (answers, queued) = mpsc::channel(ANSWER_QUEUE);
+    super::socket::lock(&shared.writers).insert(peer, answers.clone());
+    tokio::select! {
+        end = read_messages(&mut reader, decoder, input, peer, shared, answers) => end,
+        end = write_answers(&mut writer, queued) => end,
+    }
+}
+
+async fn handshake<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut Decoder,
+    input: &mut Input,
+) -> Result<(), End> {
+    let refused = |e: ZmtpError| End::Handshake(e.to_string());
+    match input.next_event(reader, decoder).await? {
+        Ok(Event::Greeting(_)) => {}
+        Ok(_) => return Err(End::Handshake("no greeting".into())),
+        Err(e) => return Err(refused(e)),
+    }
+    match input.next_event(reader, decoder).await? {
+        Ok(Event::Command(command)) => zmtp::accept_ready(&command, PEER_TYPES)
+            .map(drop)
+            .map_err(refused),
+        Ok(_) => Err(refused(ZmtpError::FrameBeforeReady)),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+async fn read_messages<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    mut decoder: Decoder,
+    mut input: Input,
+    peer: u64,
+    shared: &SessionShared,
+    answers: mpsc::Sender<Vec<u8>>,
+) -> End {
+    let mut assembler = Assembler::new(KEPT_FRAMES, MAX_FRAME_BYTES);
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    loop {
+        let event = match input.next_event(reader, &mut decoder).await {
+            Ok(Ok(event)) => event,
+            Ok(Err(e)) => return End::Protocol(e),
+            Err(end) => return end,
+        };
+        match event {
+            Event::Header { len } => {
+                if let Err(e) = assembler.admit(len) {
+                    return End::Protocol(e);
+                }
+                // Charged before the body is read; a full budget holds this peer back.
+                let cost = u32::try_from(len + FRAME_OVERHEAD).unwrap_or(u32::MAX);
+                let Ok(permit) = Arc::clone(&shared.budget).acquire_many_owned(cost).await else {
+                    return End::Closed;
+                };
+                match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                }
+            }
+            Event::Frame(frame) => match assembler.push(frame) {
+                Ok(Some(message)) => {
+                    let inbound = to_inbound(&shared.session_id, peer, message, held.take());
+                    if shared
+                        .inbound
+                        .send(SocketEvent::Message(inbound))
+                        .await
+                        .is_err()
+                    {
+                        return End::Closed;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return End::Protocol(e),
+            },
+            Event::Command(command) => match zmtp::pong_for(&command) {
+                Some(pong) => {
+                    let _ = answers.try_send(pong);
+                }
+                None => {
+                    let name = String::from_utf8_lossy(&command.name);
+                    let name: String = name.chars().take(32).collect();
+                    return End::Protocol(ZmtpError::UnexpectedCommand(name));
+                }
+            },
+            Event::Greeting(_) => {
+                return End::Protocol(ZmtpError::UnexpectedCommand("greeting".into()))
+            }
+        }
+    }
+}
+
+async fn write_answers<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut queued: mpsc::Receiver<Vec<u8>>,
+) -> End {
+    while let Some(bytes) = queued.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            break;
+        }
+    }
+    End::Closed
+}
+
+/// `[body]` (DEALER) or `["", body]` (REQ); any other shape has no body.
+fn to_inbound(
+    session_id: &str,
+    peer: u64,
+    message: Message,
+    budget: Option<OwnedSemaphorePermit>,
+) -> Inbound {
+    let Message {
+        mut frames,
+        dropped_frames,
+    } = message;
+    let (delimited, body) = match (frames.len(), dropped_frames) {
+        (1, 0) => (false, frames.pop()),
+        (2, 0) if frames[0].is_empty() => (true, frames.pop()),
+        _ => (false, None),
+    };
+    Inbound {
+        session_id: session_id.to_owned(),
+        peer: peer.to_be_bytes().to_vec(),
+        delimited,
+        body,
+        budget,
+    }
+}
+
+/// Bytes read from the peer and not yet decoded.
+struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Input {
+    fn new(capacity: usize) -> Input {
+        Input {
+            buf: vec![0; capacity],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Enlarges the buffer, keeping what it holds.
+    fn grow(&mut self, capacity: usize) {
+        if self.buf.len() < capacity {
+            self.buf.resize(capacity, 0);
+        }
+    }
+
+    /// The next event: `Err` when the connection ended, `Ok(Err)` for a protocol violation.
+    async fn next_event<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+        decoder: &mut Decoder,
+    ) -> Result<Result<Event, ZmtpError>, End> {
+        loop {
+            let (used, event) = match decoder.decode(&self.buf[self.start..self.end]) {
+                Ok(decoded) => decoded,
+                Err(e) => return Ok(Err(e)),
+            };
+            self.start += used;
+            if let Some(event) = event {
+                return Ok(Ok(event));
+            }
+            match reader.read(&mut self.buf).await {
+                Ok(0) | Err(_) => return Err(End::Closed),
+                Ok(n) => {
+                    self.start = 0;
+                    self.end = n;
+                }
+            }
+        }
+    }
+}
+
+/// A place among a session's counted connections, given back on drop.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Counted<'a>> {
+        if count.fetch_add(1, Ordering::SeqCst) >= max {
+            count.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Counted(count))
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(frames: &[&[u8]], dropped_frames: usize) -> Message {
+        Message {
+            frames: frames.iter().map(|f| f.to_vec()).collect(),
+            dropped_frames,
+        }
+    }
+
+    #[test]
+    fn frames_are_split_by_shape() {
+        let dealer = to_inbound("s", 7, message(&[b"m"], 0), None);
+        assert_eq!(
+            (dealer.delimited, dealer.body.as_deref()),
+            (false, Some(&b"m"[..]))
+        );
+        assert_eq!(peer_from_bytes(&dealer.peer), Some(7));
+        let req = to_inbound("s", 7, message(&[b"", b"m"], 0), None);
+        assert_eq!(
+            (req.delimited, req.body.as_deref()),
+            (true, Some(&b"m"[..]))
+        );
+        assert_eq!(
+            to_inbound("s", 7, message(&[b"a", b"m"], 0), None).body,
+            None
+        );
+        assert_eq!(
+            to_inbound("s", 7, message(&[b"a", b"b", b"c"], 0), None).body,
+            None
+        );
+        assert_eq!(to_inbound("s", 7, message(&[b"m"], 1), None).body, None);
+        assert_eq!(peer_from_bytes(b"short"), None);
+    }
+
+    #[test]
+    fn the_connection_count_is_bounded_and_given_back() {
+        let count = AtomicUsize::new(0);
+        let first = Counted::enter(&count, 2).expect("first");
+        let second = Counted::enter(&count, 2).expect("second");
+        assert!(Counted::enter(&count, 2).is_none());
+        drop(first);
+        assert!(Counted::enter(&count, 2).is_some());
+        drop(second);
+        assert_eq!(count.load(Ordering::SeqCst), 0);
+    }
+}
