@@ -20,6 +20,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 #[path = "fixtures/containers/harness.rs"]
 mod harness;
 
+#[path = "fixtures/scripted_provider.rs"]
+mod scripted_provider;
+
+#[path = "fixtures/containers/claude_code.rs"]
+mod claude_code;
+
 use harness::*;
 
 #[tokio::test]

@@ -7,8 +7,9 @@
 //! error. It runs once per tool call, so it stays small: hand-parsed argv,
 //! blocking I/O, no runtime, no logging.
 //!
-//! `ipc relay --listen 127.0.0.1:PORT [--socket PATH]` instead forwards loopback
-//! TCP to the model proxy socket until killed (see `bin_support::relay`).
+//! `ipc relay --listen 127.0.0.1:PORT [--socket PATH] [-- PROGRAM ARGS...]`
+//! instead forwards loopback TCP to the model proxy socket until killed, or
+//! while PROGRAM runs (see `bin_support::relay`).
 
 mod bin_support;
 
@@ -85,13 +86,31 @@ fn run_relay(options: Relay) -> ExitCode {
         "listen": bound,
         "socket": options.socket,
     });
-    if print_stdout(&format!("{ready}\n")) != ExitCode::SUCCESS {
+    if options.exec.is_empty() {
+        if print_stdout(&format!("{ready}\n")) != ExitCode::SUCCESS {
+            return fail(&ErrorBody::new(
+                ErrorCode::ConnectionFailed,
+                "stdout is closed",
+            ));
+        }
+        return fail(&relay::run(listener, options.socket));
+    }
+    // The program owns stdout (an agent's stream-json): the ready line goes to stderr.
+    write_stderr(&format!("{ready}\n"));
+    let socket = options.socket;
+    let serving = std::thread::Builder::new()
+        .name("relay".into())
+        .spawn(move || fail(&relay::run(listener, socket)));
+    if let Err(e) = serving {
         return fail(&ErrorBody::new(
             ErrorCode::ConnectionFailed,
-            "stdout is closed",
+            format!("cannot start the relay thread: {e}"),
         ));
     }
-    fail(&relay::run(listener, options.socket))
+    match relay::run_program(&options.exec) {
+        Ok(status) => ExitCode::from(status),
+        Err(body) => fail(&body),
+    }
 }
 
 /// Reads the arguments; stdin is read on its own thread so that a stdin that

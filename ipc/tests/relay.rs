@@ -138,3 +138,60 @@ fn a_non_loopback_listen_address_is_a_usage_error() {
     assert_eq!(first["code"], "USAGE");
     assert!(stderr.contains("loopback"), "{stderr}");
 }
+
+#[test]
+fn a_program_after_the_double_dash_runs_once_the_relay_listens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("model.sock");
+    echo_server(&socket);
+    // The program talks through the relay at once (bash's /dev/tcp), prints what
+    // came back on the relay's stdout, and its exit status becomes the relay's.
+    let script = "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'ping\\n' >&3 && read -r line <&3 \
+                  && echo \"got $line\" && exit 7";
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_ipc"))
+        .args([
+            "relay",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--socket",
+        ])
+        .arg(&socket)
+        .args(["--", "bash", "-c", script, "relay-test", &port.to_string()])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(7), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "got ping\n");
+    let ready: Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .next()
+            .expect("ready line"),
+    )
+    .expect("json");
+    assert_eq!(ready["relay"], "listening");
+}
+
+#[test]
+fn a_program_that_cannot_start_is_a_structured_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ipc"))
+        .args([
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "/nonexistent/agent",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last: Value = serde_json::from_str(stderr.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["code"], "CONNECTION_FAILED");
+    assert!(last["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("/nonexistent/agent")));
+}

@@ -1,9 +1,9 @@
 //! The container of one agent session: image or rootfs, command, environment.
 //!
 //! The prompt is substituted into `agent.command` as data; it is never parsed
-//! by a shell. With the model proxy on, the command is wrapped in a fixed
-//! launcher that starts `ipc relay` and then `exec`s the agent's argv as
-//! given (`"$@"`): the prompt is a positional argument, never script text.
+//! by a shell. With the model proxy on, the command runs under
+//! `ipc relay --listen 127.0.0.1:PORT -- <argv>`, which listens first and only
+//! then starts the agent (so its first model call cannot race the relay).
 
 use std::path::Path;
 
@@ -18,8 +18,8 @@ use crate::session::SessionSummary;
 pub const CONTAINER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// The placeholder credential the agent gets; the proxy replaces it.
 pub const PLACEHOLDER_KEY: &str = "placeholder";
-/// The launcher script: start the relay on `$1`, then run the agent's argv.
-const LAUNCHER: &str = "port=$1; shift; ipc relay --listen \"127.0.0.1:$port\" >&2 & exec \"$@\"";
+/// The shell Claude Code's Bash tool runs (it refuses busybox `sh`).
+pub const AGENT_SHELL: &str = "/bin/bash";
 
 /// The image the config names (verified by digest), or its test rootfs.
 pub async fn image(core: &Core, runtime: &dyn ContainerRuntime) -> Result<ImageSource, AgentError> {
@@ -50,13 +50,10 @@ pub fn build(
 ) -> ContainerSpec {
     let argv = agent.command_for(prompt);
     let command = if with_proxy {
-        let mut wrapped = vec![
-            "sh".to_owned(),
-            "-c".to_owned(),
-            LAUNCHER.to_owned(),
-            "carapace-agent".to_owned(),
-            agent.relay_port.to_string(),
-        ];
+        let listen = format!("127.0.0.1:{}", agent.relay_port);
+        let mut wrapped: Vec<String> = ["ipc", "relay", "--listen", &listen, "--"]
+            .map(String::from)
+            .to_vec();
         wrapped.extend(argv);
         wrapped
     } else {
@@ -75,6 +72,7 @@ pub fn build(
         "CARAPACE_IPC_SOCKET",
         &format!("{SOCKET_DIR_TARGET}/ipc.sock"),
     )
+    .with_env("SHELL", AGENT_SHELL)
     .with_env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
     .with_env("CLAUDE_CODE_MAX_RETRIES", "0");
     if with_proxy {
@@ -146,10 +144,11 @@ mod tests {
             image,
             true,
         );
-        assert_eq!(&proxied.command[..3], ["sh", "-c", LAUNCHER]);
-        assert_eq!(proxied.command[4], "8377");
+        assert_eq!(
+            &proxied.command[..5],
+            ["ipc", "relay", "--listen", "127.0.0.1:8377", "--"]
+        );
         assert_eq!(&proxied.command[5..], agent.command_for(prompt).as_slice());
-        assert!(!LAUNCHER.contains(prompt));
         assert_eq!(
             env(&proxied, "ANTHROPIC_BASE_URL").as_deref(),
             Some("http://127.0.0.1:8377")

@@ -27,7 +27,7 @@ pub const MAX_TOOL_NAME_LEN: usize = 64;
 /// The short usage text printed by `--help` and after a usage error.
 pub const USAGE: &str = "\
 usage: ipc <tool> [<arguments-json> | -]
-       ipc relay --listen 127.0.0.1:PORT [--socket PATH]
+       ipc relay --listen 127.0.0.1:PORT [--socket PATH] [-- PROGRAM [ARGS...]]
        ipc --help | --version
 
 Calls one Carapace tool through the core and prints its result.
@@ -38,7 +38,9 @@ Calls one Carapace tool through the core and prints its result.
 
 `relay` forwards TCP connections on a loopback address to the model proxy
 socket (default /run/carapace/model.sock) until killed; it prints one JSON line
-with the bound address when it is ready (port 0 picks a free port).
+with the bound address when it is ready (port 0 picks a free port). With
+`-- PROGRAM ARGS...` it starts PROGRAM once it listens (so the program never
+races the relay), passes its stdio through, and exits with its status.
 
 Exit status: 0 result printed to stdout; 1 structured error (JSON) on stderr;
 2 usage error.
@@ -143,7 +145,15 @@ fn parse_call(topic: &str, mut rest: impl Iterator<Item = OsString>) -> Result<C
 fn parse_relay(mut rest: impl Iterator<Item = OsString>) -> Result<Relay, UsageError> {
     let mut listen = None;
     let mut socket = None;
+    let mut exec = Vec::new();
     while let Some(raw) = rest.next() {
+        if raw == "--" {
+            exec.extend(rest.by_ref());
+            if exec.is_empty() {
+                return Err(UsageError::new("`--` must be followed by a program to run"));
+            }
+            break;
+        }
         let arg = utf8(raw, "a relay option")?;
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
@@ -154,7 +164,7 @@ fn parse_relay(mut rest: impl Iterator<Item = OsString>) -> Result<Relay, UsageE
             "--socket" => &mut socket,
             other => {
                 return Err(UsageError::new(format!(
-                    "unknown relay option `{}`; expected --listen or --socket",
+                    "unknown relay option `{}`; expected --listen, --socket or --",
                     printable(other, 32)
                 )))
             }
@@ -181,7 +191,11 @@ fn parse_relay(mut rest: impl Iterator<Item = OsString>) -> Result<Relay, UsageE
         }
         Some(path) => path,
     };
-    Ok(Relay { listen, socket })
+    Ok(Relay {
+        listen,
+        socket,
+        exec,
+    })
 }
 
 /// A listen address: an IP literal and port on a loopback interface only.
@@ -401,6 +415,7 @@ mod tests {
     fn relay_options() {
         let relay = |listen: &str, socket: &str| {
             Ok(Command::Relay(Relay {
+                exec: Vec::new(),
                 listen: listen.parse().expect("addr"),
                 socket: socket.to_owned(),
             }))
@@ -435,9 +450,33 @@ mod tests {
             &["relay", "--listen", "127.0.0.1:1", "--socket", ""],
             &["relay", "--listen", "127.0.0.1:1", "--verbose"],
             &["relay", "--listen", "127.0.0.1:1", "extra"],
+            &["relay", "--listen", "127.0.0.1:1", "--"],
+            &["relay", "--", "claude"],
         ] {
             assert!(parse_strs(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn relay_runs_what_follows_the_double_dash_verbatim() {
+        let parsed = parse_strs(&[
+            "relay",
+            "--listen",
+            "127.0.0.1:1",
+            "--",
+            "claude",
+            "-p",
+            "--",
+            "x y",
+        ]);
+        let Ok(Command::Relay(relay)) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            relay.exec,
+            ["claude", "-p", "--", "x y"].map(OsString::from)
+        );
+        assert_eq!(relay.socket, DEFAULT_MODEL_SOCKET);
     }
 
     #[test]

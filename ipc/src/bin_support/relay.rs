@@ -21,6 +21,8 @@ pub struct Relay {
     pub listen: SocketAddr,
     /// The Unix socket to forward to.
     pub socket: String,
+    /// A program (and its arguments) to run once the relay listens; empty for none.
+    pub exec: Vec<std::ffi::OsString>,
 }
 
 /// Binds the listener; the address it reports is the one actually bound.
@@ -30,6 +32,30 @@ pub fn bind(relay: &Relay) -> Result<TcpListener, ErrorBody> {
             ErrorCode::ConnectionFailed,
             format!("cannot listen on {}: {e}", relay.listen),
         )
+    })
+}
+
+/// Runs `program` with this process's stdio and waits for it; the relay keeps
+/// serving on other threads meanwhile. Returns its exit status (128 + signal
+/// when killed), or the error that kept it from starting.
+pub fn run_program(program: &[std::ffi::OsString]) -> Result<u8, ErrorBody> {
+    use std::os::unix::process::ExitStatusExt;
+    let (name, args) = program.split_first().ok_or_else(|| {
+        ErrorBody::new(ErrorCode::ConnectionFailed, "no program to run after `--`")
+    })?;
+    let status = std::process::Command::new(name)
+        .args(args)
+        .status()
+        .map_err(|e| {
+            ErrorBody::new(
+                ErrorCode::ConnectionFailed,
+                format!("cannot run {}: {e}", name.to_string_lossy()),
+            )
+        })?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
+        (None, None) => 1,
     })
 }
 
