@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::agent::registry::AgentRegistry;
 use crate::audit::AuditLog;
 use crate::config::Config;
+use crate::model_proxy::{MemoryLedger, UsageLedger};
 use crate::paths::Home;
 use crate::pipeline::authorize::GroupPolicy;
 use crate::pipeline::confirm::Confirmations;
@@ -55,8 +57,12 @@ pub struct Core {
     pub confirmations: Confirmations,
     /// The response sanitizer, compiled once.
     pub sanitizer: Sanitizer,
-    /// The session sockets' poller thread.
+    /// The session sockets.
     pub sockets: SocketServer,
+    /// Model tokens used, per session and per group today, over all sessions.
+    pub model_ledger: Arc<dyn UsageLedger>,
+    /// Agent sessions running and waiting.
+    pub agents: AgentRegistry,
     audit: AuditLog,
     /// RFC 3339 time the core started.
     pub started_at: String,
@@ -90,6 +96,8 @@ impl Core {
             confirmations: Confirmations::default(),
             sanitizer: Sanitizer::new(),
             sockets: parts.sockets,
+            model_ledger: Arc::new(MemoryLedger::new()),
+            agents: AgentRegistry::default(),
             audit: parts.audit,
             started_at: crate::time::now_rfc3339(),
         }

@@ -101,7 +101,13 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         Arc::clone(&core),
         assembled.from_plugins,
     ));
-    let restored = lifecycle::restore(&core).await;
+    let lifecycle::Restored {
+        sessions: restored,
+        orphans,
+    } = lifecycle::restore(&core).await;
+    if !orphans.is_empty() {
+        tokio::spawn(crate::agent::remove_orphans(Arc::clone(&core), orphans));
+    }
     let listener =
         crate::control::server::bind(&core).map_err(|e| StartError::Socket(e.to_string()))?;
     let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));

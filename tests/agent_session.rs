@@ -19,7 +19,7 @@ use serde_json::Value;
 /// The busybox rootfs plus the scripted agents of `tests/fixtures/agent/`.
 fn agent_rootfs() -> tempfile::TempDir {
     let rootfs = build_rootfs();
-    for script in ["stream_agent.sh", "hang_agent.sh"] {
+    for script in ["stream_agent.sh", "hang_agent.sh", "mounts_agent.sh"] {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/agent")
             .join(script);
@@ -28,15 +28,52 @@ fn agent_rootfs() -> tempfile::TempDir {
     rootfs
 }
 
-/// A core whose agent is `script` in `rootfs`, with a 2 s idle timeout.
-fn core_with(rootfs: &Path, script: &str) -> TestCore {
-    TestCore::start(&format!(
+/// The config of a core whose agent is `script` in `rootfs`, silent for at most
+/// `idle` seconds; `extra` goes into `[agent]`.
+fn config_with(rootfs: &Path, script: &str, idle: u64, extra: &str) -> String {
+    format!(
         "[groups.main]\ntools = [\"*\"]\n\
          [runtime]\nengine = \"podman\"\noci_runtime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n\
          rootfs = \"{}\"\n\
-         [agent]\ncommand = [\"/bin/{script}\", \"{{prompt}}\"]\nidle_timeout_secs = 2\n",
+         [agent]\ncommand = [\"/bin/{script}\", \"{{prompt}}\"]\nidle_timeout_secs = {idle}\n{extra}\n",
         rootfs.display()
-    ))
+    )
+}
+
+/// A core whose agent is `script` in `rootfs`, with a 2 s idle timeout.
+fn core_with(rootfs: &Path, script: &str) -> TestCore {
+    TestCore::start(&config_with(rootfs, script, 2, ""))
+}
+
+/// A core running `mounts_agent.sh` with the test channel plugin, and a
+/// session (without a container) to drive the plugin from.
+fn core_with_channel(rootfs: &Path) -> (TestCore, common::TestSession) {
+    let channel = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/channel-plugins");
+    let config = format!(
+        "{}\n[plugins]\ndirs = [\"{}\"]\n",
+        config_with(rootfs, "mounts_agent.sh", 2, ""),
+        channel.display()
+    );
+    let core = TestCore::start(&config);
+    let chat = core.open_session("main");
+    chat.wait_plugin_running();
+    (core, chat)
+}
+
+/// Waits until `session` has a container podman knows, and returns its name.
+fn wait_for_container(session: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let name = containers_of(session);
+        if !name.is_empty() {
+            return name;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no container for {session}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The audit event of `kind`, once the asynchronous writer has it.
@@ -148,4 +185,189 @@ fn a_silent_agent_is_killed_at_the_idle_timeout() {
         .join(format!("data/agent/main/{session}.jsonl"));
     let text = std::fs::read_to_string(transcript).expect("transcript kept");
     assert!(text.starts_with("{\"type\":\"system\""), "{text}");
+}
+
+#[test]
+fn an_inbound_message_runs_the_agent_and_the_answer_reaches_its_channel() {
+    if !podman_or_skip("message.inbound") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let (core, chat) = core_with_channel(rootfs.path());
+    chat.ipc(&["inbound", r#"{"text":"hello there","chat":"c42"}"#])
+        .result();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let delivered = loop {
+        let events = chat.ipc(&["delivered"]).result();
+        let done = events["events"].as_array().and_then(|all| {
+            all.iter()
+                .find(|e| e["topic"] == "agent.completed")
+                .cloned()
+        });
+        if let Some(done) = done {
+            break done;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer delivered: {events}\ncore log: {}",
+            core.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let payload = &delivered["payload"];
+    assert_eq!(payload["group"], "main");
+    assert_eq!(payload["origin"]["topic"], "message.inbound");
+    assert_eq!(payload["origin"]["plugin"], "pychannel");
+    assert_eq!(payload["origin"]["payload"]["chat"], "c42", "{payload}");
+    // What the agent found: the prompt, its own workspace and state to write,
+    // a read-only managed overlay with the settings, the brief and the skills.
+    assert_eq!(
+        payload["answer"],
+        "prompt=hello there;workspace=rw;state=rw;managed=ro;\
+         brief=the cat is called Miso;allow=Bash(ipc:*);skill=1"
+    );
+    let brief = audited(&core, "agent.memory_brief");
+    assert_eq!(brief["plugin"], "pychannel");
+    // The workspace outlives the session, on the host, for the group.
+    assert!(core.home.path().join("groups/main/probe").is_file());
+}
+
+#[test]
+fn an_event_without_a_prompt_starts_nothing() {
+    if !podman_or_skip("message.inbound refused") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let (core, chat) = core_with_channel(rootfs.path());
+    chat.ipc(&["inbound", r#"{"text":"   "}"#]).result();
+    let refused = audited(&core, "agent.refused");
+    assert_eq!(refused["reason"], "the prompt is empty");
+    assert!(!core
+        .audit_events()
+        .iter()
+        .any(|e| e["kind"] == "agent.started"));
+}
+
+#[test]
+fn a_group_runs_one_agent_at_a_time_and_the_next_waits_its_turn() {
+    if !podman_or_skip("agent queue") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let core = std::sync::Arc::new(TestCore::start(&config_with(
+        rootfs.path(),
+        "mounts_agent.sh",
+        20,
+        "max_concurrent_per_group = 1",
+    )));
+    let prompts: Vec<_> = ["slow one", "slow two"]
+        .into_iter()
+        .map(|prompt| {
+            let core = std::sync::Arc::clone(&core);
+            std::thread::spawn(move || core.cli(&["prompt", "--group", "main", prompt]))
+        })
+        .collect();
+    for prompt in prompts {
+        let out = prompt.join().expect("prompt");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Neither was dropped, and the second started only after the first ended.
+    let kinds: Vec<String> = core
+        .audit_events()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .filter(|k| *k == "agent.started" || *k == "agent.completed")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "agent.started",
+            "agent.completed",
+            "agent.started",
+            "agent.completed"
+        ]
+    );
+}
+
+#[test]
+fn stop_session_ends_a_running_agent_and_removes_its_container() {
+    if !podman_or_skip("stop-session") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let core = std::sync::Arc::new(TestCore::start(&config_with(
+        rootfs.path(),
+        "hang_agent.sh",
+        120,
+        "",
+    )));
+    let prompt = {
+        let core = std::sync::Arc::clone(&core);
+        std::thread::spawn(move || core.cli(&["prompt", "--group", "main", "hang"]))
+    };
+    let started = audited(&core, "agent.started");
+    let session = started["session"].as_str().expect("session").to_owned();
+    wait_for_container(&session);
+    let listed = core.cli_json(&["sessions", "--json"]);
+    assert_eq!(listed[0]["container"], format!("carapace-{session}"));
+    let out = core.cli(&["stop-session", &session]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = prompt.join().expect("prompt");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the session was stopped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(containers_of(&session), "", "the container is gone");
+    assert_eq!(core.cli_json(&["sessions", "--json"]), Value::Array(vec![]));
+    let unknown = core.cli(&["stop-session", "0000000000000000"]);
+    assert!(!unknown.status.success(), "an unknown session is an error");
+}
+
+#[test]
+fn a_killed_core_leaves_no_agent_container_behind_once_restarted() {
+    if !podman_or_skip("orphan cleanup") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let mut core = TestCore::start(&config_with(rootfs.path(), "hang_agent.sh", 120, ""));
+    let prompt = {
+        let (socket_home, bin) = (core.home.path().to_owned(), common::carapace_bin());
+        std::thread::spawn(move || {
+            Command::new(bin)
+                .arg("--home")
+                .arg(socket_home)
+                .args(["prompt", "--group", "main", "hang"])
+                .output()
+        })
+    };
+    let started = audited(&core, "agent.started");
+    let session = started["session"].as_str().expect("session").to_owned();
+    wait_for_container(&session);
+    core.kill9();
+    let _ = prompt.join();
+    assert!(
+        !containers_of(&session).is_empty(),
+        "the container outlived its core"
+    );
+    core.launch();
+    let removed = audited(&core, "agent.orphan_removed");
+    assert_eq!(removed["session"], session.as_str());
+    assert_eq!(removed["ok"], true);
+    assert_eq!(containers_of(&session), "", "the orphan is gone");
+    assert_eq!(
+        core.cli_json(&["sessions", "--json"]),
+        Value::Array(vec![]),
+        "an agent session is not restored without its agent"
+    );
 }

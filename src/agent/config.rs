@@ -23,6 +23,10 @@ pub struct AgentConfig {
     pub model_proxy: bool,
     /// Loopback port `ipc relay` listens on inside the container.
     pub relay_port: u16,
+    /// Agent sessions one group may run at once; more wait their turn (in order).
+    pub max_concurrent_per_group: usize,
+    /// Agent sessions that may wait for a turn, over all groups; past it an event is refused.
+    pub max_queued: usize,
 }
 
 impl Default for AgentConfig {
@@ -37,12 +41,18 @@ impl Default for AgentConfig {
                 "--verbose",
                 "--allowedTools",
                 "Bash(ipc:*)",
+                // Only the managed settings, instructions and skills (read-only at
+                // /etc/claude-code): none from ~/.claude, which the agent can write.
+                "--setting-sources",
+                "",
             ]
             .map(String::from)
             .to_vec(),
             idle_timeout_secs: 300,
             model_proxy: true,
             relay_port: 8377,
+            max_concurrent_per_group: 2,
+            max_queued: 256,
         }
     }
 }
@@ -62,6 +72,9 @@ impl AgentConfig {
         }
         if self.relay_port == 0 {
             return Err("key `agent.relay_port`: must be a port, 1-65535".into());
+        }
+        if self.max_concurrent_per_group == 0 {
+            return Err("key `agent.max_concurrent_per_group`: must be at least 1".into());
         }
         Ok(())
     }
@@ -113,5 +126,6 @@ mod tests {
         assert!(bad("command = []\n").contains("agent.command"));
         assert!(bad("command = [\"--x\"]\n").contains("agent.command"));
         assert!(bad("idle_timeout_secs = 0\n").contains("idle_timeout_secs"));
+        assert!(bad("max_concurrent_per_group = 0\n").contains("max_concurrent_per_group"));
     }
 }

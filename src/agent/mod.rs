@@ -1,12 +1,18 @@
 //! Agent sessions: one prompt, one session, one container, one answer.
 //!
-//! [`spawn`] opens a session, optionally serves the model proxy on its
-//! `model.sock`, starts the configured agent ([`AgentConfig`]) in a hardened
-//! container, records its stream-json output as a transcript under
-//! `data/agent/<group>/`, publishes and audits `agent.started`,
-//! `agent.completed` or `agent.error`, and closes the session on every path.
+//! [`spawn`] waits for a turn of its group ([`registry`]), opens a session,
+//! optionally serves the model proxy on its `model.sock`, starts the
+//! configured agent ([`AgentConfig`]) in a hardened container with its
+//! workspace, state and managed overlay ([`mounts`]), records its stream-json
+//! output as a transcript under `data/agent/<group>/`, publishes and audits
+//! `agent.started`, `agent.completed` or `agent.error` (with the event that
+//! asked for it, so a channel plugin can deliver the answer), and closes the
+//! session on every path. [`events`] starts sessions from the bus.
 
 pub mod config;
+pub mod events;
+pub mod mounts;
+pub mod registry;
 pub mod run;
 pub mod spec;
 pub mod stream;
@@ -21,11 +27,12 @@ pub use config::AgentConfig;
 
 use crate::core::Core;
 use crate::model_proxy::{
-    self, MemoryLedger, ModelProxy, ProxyError, SessionIdentity, SessionProxy, StoreCredentials,
+    self, ModelProxy, ProxyError, SessionIdentity, SessionProxy, StoreCredentials,
 };
 use crate::runtime::RuntimeError;
 use crate::session::lifecycle::{self, SessionError};
 use crate::session::SessionSummary;
+use registry::{QueueError, RunningAgent};
 use transcript::Transcript;
 
 /// Why an agent run failed.
@@ -37,6 +44,15 @@ pub enum AgentError {
     /// Neither `runtime.image` nor `runtime.rootfs` is set.
     #[error("no agent image: set runtime.image (pinned by digest) in config.toml")]
     NoImage,
+    /// No turn could be had.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The session's mounts could not be prepared.
+    #[error("cannot prepare the agent's mounts: {0}")]
+    Mounts(std::io::Error),
+    /// `carapace stop-session` ended it.
+    #[error("the session was stopped")]
+    Stopped,
     /// The session could not be opened.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -87,17 +103,81 @@ pub struct AgentRun {
     pub transcript: PathBuf,
 }
 
-/// Runs one agent session for `group` with `prompt`, to its end.
-pub async fn spawn(core: &Arc<Core>, group: &str, prompt: &str) -> Result<AgentRun, AgentError> {
+/// Longest wait for the memory brief (DESIGN.md: 5 s).
+pub const MEMORY_BRIEF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs one agent session for `group` with `prompt`, to its end, once the group
+/// has a turn. `origin` (the event that asked, if any) rides along on
+/// `agent.completed`/`agent.error` so that its channel can deliver the answer.
+pub async fn spawn(
+    core: &Arc<Core>,
+    group: &str,
+    prompt: &str,
+    origin: Option<Value>,
+) -> Result<AgentRun, AgentError> {
     let agent = core.config().agent.clone();
     agent.check().map_err(AgentError::Config)?;
-    let session = lifecycle::open(core, group).await?;
+    if !core.policy().has_group(group) {
+        return Err(SessionError::UnknownGroup(group.chars().take(64).collect()).into());
+    }
+    let _turn = core
+        .agents
+        .turn(group, agent.max_concurrent_per_group, agent.max_queued)
+        .await?;
+    let session = lifecycle::open_for_agent(core, group).await?;
+    core.agents.started(RunningAgent {
+        session: session.id.clone(),
+        group: session.group.clone(),
+        container: crate::runtime::spec::container_name(&session.id),
+    });
     let outcome = run_session(core, &session, &agent, prompt).await;
-    report(core, &session, &outcome);
+    let outcome = match outcome {
+        Err(_) if core.agents.take_stopped(&session.id) => Err(AgentError::Stopped),
+        other => other,
+    };
+    core.agents.ended(&session.id);
+    report(core, &session, &outcome, origin);
     if let Err(e) = lifecycle::close(core, &session.id).await {
         tracing::warn!(session = %session.id, error = %e, "cannot close the agent session");
     }
     outcome
+}
+
+/// Removes the containers of agent sessions a previous core left behind.
+pub async fn remove_orphans(core: Arc<Core>, sessions: Vec<String>) {
+    let runtime = match crate::runtime::select(&core.config().runtime).await {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot remove orphaned agent containers: no engine");
+            return;
+        }
+    };
+    for session in sessions {
+        let container = crate::runtime::spec::container_name(&session);
+        let removed = runtime.remove(&container).await;
+        if let Err(e) = &removed {
+            tracing::warn!(%container, error = %e, "cannot remove an orphaned container");
+        }
+        core.audit_core(
+            "agent.orphan_removed",
+            json!({"session": session, "container": container, "ok": removed.is_ok()}),
+        );
+    }
+}
+
+/// Stops the agent of `session` (its container is removed; the session then ends).
+pub async fn stop(core: &Core, session: &str) -> Result<bool, AgentError> {
+    let Some(agent) = core.agents.get(session) else {
+        return Ok(false);
+    };
+    core.agents.mark_stopped(session);
+    let runtime = crate::runtime::select(&core.config().runtime).await?;
+    runtime.remove(&agent.container).await?;
+    core.audit_core(
+        "agent.stop_requested",
+        json!({"session": agent.session, "group": agent.group, "container": agent.container}),
+    );
+    Ok(true)
 }
 
 async fn run_session(
@@ -115,6 +195,7 @@ async fn run_session(
         None
     };
     let socket_dir = core.home.session_dir(&session.id);
+    let brief = memory_brief(core, &session.group).await;
     let spec = spec::build(
         &config.runtime,
         &socket_dir,
@@ -124,6 +205,14 @@ async fn run_session(
         image,
         proxy.is_some(),
     );
+    let spec = mounts::add_mounts(
+        spec,
+        &core.home,
+        &socket_dir,
+        &core.home.skills_dir(),
+        brief.as_deref(),
+    )
+    .map_err(AgentError::Mounts)?;
     let mut transcript =
         Transcript::create(&core.home, &session.group, &session.id).map_err(|source| {
             AgentError::Transcript {
@@ -174,7 +263,7 @@ async fn serve_proxy(core: &Core, session: &SessionSummary) -> Result<SessionPro
     let proxy = ModelProxy::new(
         &config.model,
         Arc::new(StoreCredentials::new(core.home.clone())),
-        Arc::new(MemoryLedger::new()),
+        Arc::clone(&core.model_ledger),
     )?;
     let socket = model_proxy::session_socket(&core.home, &session.id);
     let identity = SessionIdentity {
@@ -191,21 +280,56 @@ async fn serve_proxy(core: &Core, session: &SessionSummary) -> Result<SessionPro
     Ok(running)
 }
 
+/// The memory brief for `group`, sanitized, from the plugin that provides the hook.
+async fn memory_brief(core: &Core, group: &str) -> Option<String> {
+    let (plugin, markdown) = core
+        .plugins()
+        .memory_brief(group, MEMORY_BRIEF_DEADLINE)
+        .await?;
+    let (clean, redacted) = core.sanitizer.redact_str(&markdown);
+    core.audit_core(
+        "agent.memory_brief",
+        json!({"plugin": plugin, "group": group, "bytes": clean.len(), "redactions": redacted.len()}),
+    );
+    Some(clean.into_owned())
+}
+
 /// Publishes and audits `agent.completed` or `agent.error` for a finished run.
-fn report(core: &Core, session: &SessionSummary, outcome: &Result<AgentRun, AgentError>) {
+fn report(
+    core: &Core,
+    session: &SessionSummary,
+    outcome: &Result<AgentRun, AgentError>,
+    origin: Option<Value>,
+) {
+    let with_origin = |mut published: Value| {
+        if let (Some(origin), Value::Object(map)) = (&origin, &mut published) {
+            map.insert("origin".into(), origin.clone());
+        }
+        published
+    };
     match outcome {
         Ok(run) => {
             let audited = json!({"exit_code": run.exit_code, "answer_bytes": run.answer.len(),
                                  "transcript": run.transcript});
             let published = json!({"exit_code": run.exit_code, "answer": run.answer});
-            announce_split(core, session, "agent.completed", audited, published);
+            announce_split(
+                core,
+                session,
+                "agent.completed",
+                audited,
+                with_origin(published),
+            );
         }
-        Err(e) => announce(
-            core,
-            session,
-            "agent.error",
-            json!({"error": e.to_string()}),
-        ),
+        Err(e) => {
+            let fields = json!({"error": e.to_string()});
+            announce_split(
+                core,
+                session,
+                "agent.error",
+                fields.clone(),
+                with_origin(fields),
+            );
+        }
     }
 }
 

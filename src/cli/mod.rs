@@ -71,11 +71,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List open sessions.
+    /// List open sessions (with the container of each agent session).
     Sessions {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Stop an agent session (its container is removed) or close a session without one.
+    StopSession {
+        /// The session id.
+        id: String,
     },
     /// List and decide high-risk calls waiting for approval.
     #[command(subcommand)]
@@ -149,6 +154,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Session(command) => session::run(&home, command),
         Command::Prompt { group, text, json } => prompt::run(&home, group, text, json),
         Command::Sessions { json } => session::list(&home, json),
+        Command::StopSession { id } => session::stop(&home, id),
         Command::Confirm(command) => confirm::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),
         Command::Config(command) => config::run(&home, command),

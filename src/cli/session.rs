@@ -1,4 +1,4 @@
-//! `carapace session open|close` and `carapace sessions`.
+//! `carapace session open|close`, `carapace sessions` and `carapace stop-session`.
 
 use std::process::ExitCode;
 
@@ -59,13 +59,28 @@ pub fn list(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
     }
     for s in all {
         let get = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let container = match get("container") {
+            c if c.is_empty() => "no container".to_owned(),
+            c => c,
+        };
         println!(
-            "{}  {:<16} {}  {}",
+            "{}  {:<16} {}  {}  {}",
             get("id"),
             get("group"),
             get("started_at"),
+            container,
             get("socket")
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops an agent session, or closes a session without a container.
+pub fn stop(home: &Home, id: String) -> anyhow::Result<ExitCode> {
+    let answer = super::ask(home, &ControlRequest::StopSession { id: id.clone() })?;
+    match answer.get("container").and_then(|c| c.as_str()) {
+        Some(container) => println!("stopping {id} (container {container} removed)"),
+        None => println!("closed {id}"),
     }
     Ok(ExitCode::SUCCESS)
 }

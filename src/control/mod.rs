@@ -32,6 +32,11 @@ pub enum ControlRequest {
     },
     /// List open sessions.
     Sessions,
+    /// Stop an agent session, or close a session without a container.
+    StopSession {
+        /// Session id.
+        id: String,
+    },
     /// Re-read config.toml and the plugins; restart changed plugins (and `plugin`).
     Reload {
         /// A plugin to restart even if unchanged.

@@ -140,13 +140,31 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
                 .sessions
                 .all()
                 .iter()
-                .map(|s| json!(s.summary()))
+                .map(|s| {
+                    let mut shown = json!(s.summary());
+                    if let (Some(agent), Value::Object(map)) = (core.agents.get(&s.id), &mut shown)
+                    {
+                        map.insert("container".into(), json!(agent.container));
+                    }
+                    shown
+                })
                 .collect();
             ControlResponse::ok(Value::Array(all))
         }
+        ControlRequest::StopSession { id } => match crate::agent::stop(core, &id).await {
+            Ok(true) => {
+                let container = crate::runtime::spec::container_name(&id);
+                ControlResponse::ok(json!({"stopped": id, "container": container}))
+            }
+            Ok(false) => match lifecycle::close(core, &id).await {
+                Ok(()) => ControlResponse::ok(json!({"closed": id})),
+                Err(e) => ControlResponse::fail(e.to_string()),
+            },
+            Err(e) => ControlResponse::fail(e.to_string()),
+        },
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
         ControlRequest::Prompt { group, text } => {
-            match crate::agent::spawn(core, &group, &text).await {
+            match crate::agent::spawn(core, &group, &text, None).await {
                 Ok(run) => ControlResponse::ok(
                     json!({"session": run.session, "answer": run.answer, "exit_code": run.exit_code}),
                 ),

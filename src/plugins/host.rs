@@ -321,6 +321,35 @@ impl PluginHost {
         }
     }
 
+    /// The memory brief for `group` from the first running plugin that provides
+    /// the `memory_brief` hook, within `deadline`; `None` when none answers in time.
+    pub async fn memory_brief(&self, group: &str, deadline: Duration) -> Option<(String, String)> {
+        let (name, slot) = self.slots.iter().find(|(_, slot)| {
+            slot.plugin
+                .manifest
+                .provides
+                .hooks
+                .iter()
+                .any(|h| h == MEMORY_BRIEF_HOOK)
+        })?;
+        let process = slot.process()?;
+        let params = json!({ "group": group });
+        match process.request("hook/memory_brief", params, deadline).await {
+            Ok(RpcOutcome::Result(answer)) => {
+                let markdown = answer.get("markdown")?.as_str()?;
+                Some((name.clone(), markdown.to_owned()))
+            }
+            Ok(RpcOutcome::Error(_)) => {
+                tracing::warn!(plugin = %name, "the memory brief hook answered an error");
+                None
+            }
+            Err(failure) => {
+                tracing::warn!(plugin = %name, ?failure, "no memory brief in time");
+                None
+            }
+        }
+    }
+
     /// Whether `plugin` declares channels (and so may publish `message.inbound`).
     pub fn is_channel(&self, plugin: &str) -> bool {
         self.slots
@@ -513,6 +542,9 @@ async fn probe_socket_hiding() -> confine::SocketHiding {
         .await
         .unwrap_or_else(|e| confine::SocketHiding::Visible(e.to_string()))
 }
+
+/// The hook a memory plugin provides to brief each new agent session.
+pub const MEMORY_BRIEF_HOOK: &str = "memory_brief";
 
 /// The `carapace` binary that confines handlers: `$CARAPACE_LAUNCHER` (for embedders
 /// such as benchmarks, whose own executable is not `carapace`), else this executable.

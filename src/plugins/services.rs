@@ -109,7 +109,7 @@ fn answer(core: &Core, plugin: &str, method: &str, params: &Value) -> Result<Val
     result
 }
 
-fn notification(core: &Core, plugin: &str, method: &str, params: &Value) {
+fn notification(core: &Arc<Core>, plugin: &str, method: &str, params: &Value) {
     if method != "event/publish" {
         tracing::debug!(%plugin, %method, "ignored plugin notification");
         return;
@@ -140,4 +140,5 @@ fn notification(core: &Core, plugin: &str, method: &str, params: &Value) {
         topic,
         json!({"plugin": plugin, "group": group, "payload": payload}),
     );
+    crate::agent::events::on_event(core, topic, plugin, group, &payload);
 }

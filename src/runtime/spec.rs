@@ -24,6 +24,11 @@ pub const WORKSPACE_TARGET: &str = "/workspace";
 /// The agent's home inside the container (a tmpfs the agent owns).
 pub const HOME_TARGET: &str = "/home/agent";
 
+/// The name of the container that serves `session_id`.
+pub fn container_name(session_id: &str) -> String {
+    format!("carapace-{session_id}")
+}
+
 /// What the container starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
@@ -117,7 +122,7 @@ impl ContainerSpec {
         command: Vec<String>,
     ) -> ContainerSpec {
         ContainerSpec {
-            name: format!("carapace-{session_id}"),
+            name: container_name(session_id),
             session_id: session_id.to_owned(),
             group: group.to_owned(),
             image,

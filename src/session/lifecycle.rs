@@ -44,10 +44,23 @@ struct Record {
     id: String,
     group: String,
     started_at: String,
+    /// Whether an agent container serves the session (it cannot outlive its core).
+    #[serde(default)]
+    agent: bool,
 }
 
 /// Opens a session for `group`: a fresh directory and a bound socket.
 pub async fn open(core: &Core, group: &str) -> Result<SessionSummary, SessionError> {
+    open_with(core, group, false).await
+}
+
+/// Opens a session an agent container will serve; a restarted core does not
+/// restore it but removes its container ([`restore`] reports it as an orphan).
+pub async fn open_for_agent(core: &Core, group: &str) -> Result<SessionSummary, SessionError> {
+    open_with(core, group, true).await
+}
+
+async fn open_with(core: &Core, group: &str, agent: bool) -> Result<SessionSummary, SessionError> {
     if !valid_group_name(group) || !core.policy().has_group(group) {
         return Err(SessionError::UnknownGroup(
             group.chars().take(64).filter(|c| !c.is_control()).collect(),
@@ -62,6 +75,7 @@ pub async fn open(core: &Core, group: &str) -> Result<SessionSummary, SessionErr
         id: id.clone(),
         group: group.to_owned(),
         started_at: crate::time::now_rfc3339(),
+        agent,
     };
     let session = activate(core, record).await?;
     core.audit(&session, "session.opened", json!({}));
@@ -109,12 +123,22 @@ pub async fn close(core: &Core, id: &str) -> Result<(), SessionError> {
     Ok(())
 }
 
+/// What [`restore`] found.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Sessions rebound.
+    pub sessions: usize,
+    /// Agent sessions whose container a previous core left behind (their
+    /// directories are removed; the caller removes the containers).
+    pub orphans: Vec<String>,
+}
+
 /// Rebinds the sessions a previous core left behind; drops those that no longer fit.
-pub async fn restore(core: &Core) -> usize {
+pub async fn restore(core: &Core) -> Restored {
+    let mut restored = Restored::default();
     let Ok(entries) = std::fs::read_dir(core.home.sessions_dir()) else {
-        return 0;
+        return restored;
     };
-    let mut restored = 0;
     for entry in entries.filter_map(Result::ok) {
         let dir = entry.path();
         let record = std::fs::read(dir.join("session.json"))
@@ -131,10 +155,16 @@ pub async fn restore(core: &Core) -> usize {
             let _ = std::fs::remove_dir_all(&dir);
             continue;
         };
+        if record.agent {
+            tracing::info!(session = %record.id, "an agent session outlived its core; removing it");
+            let _ = std::fs::remove_dir_all(&dir);
+            restored.orphans.push(record.id);
+            continue;
+        }
         match activate(core, record).await {
             Ok(session) => {
                 core.audit(&session, "session.restored", json!({}));
-                restored += 1;
+                restored.sessions += 1;
             }
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot restore a session");

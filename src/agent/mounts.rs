@@ -1,0 +1,218 @@
+//! The host side of an agent container's mounts, beyond the session socket:
+//! the group's workspace and agent state (read-write, the group's own), and one
+//! read-only overlay the agent cannot change, Claude Code's managed directory
+//! `/etc/claude-code`: the settings (Bash only for `ipc`, no bypass mode, no
+//! rule from anywhere else), the instructions (`CLAUDE.md` with the memory
+//! brief) and the skills of the running plugins. Claude Code 2.1 reads all
+//! three from there first, and no command-line flag or workspace file widens
+//! what the managed settings deny.
+//!
+//! The overlay is a copy written for this session into its own directory,
+//! readable by the agent's group only; nothing else of `$CARAPACE_HOME` is
+//! ever mounted, and nothing from the container becomes a path here.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{chown, Gid, Uid};
+use serde_json::json;
+
+use crate::paths::{create_private_dir, Home};
+use crate::runtime::ContainerSpec;
+
+/// Claude Code's managed directory: settings, instructions and skills, read-only.
+pub const MANAGED_TARGET: &str = "/etc/claude-code";
+/// Where the group's agent state (Claude Code's `~/.claude`) lives, read-write.
+pub const STATE_TARGET: &str = "/home/agent/.claude";
+/// The overlay directory inside a session's directory.
+const OVERLAY_DIR: &str = "managed";
+/// Largest memory brief put into the instructions.
+pub const MAX_BRIEF_BYTES: usize = 64 << 10;
+
+/// What the instructions say before the memory brief.
+const INSTRUCTIONS: &str = "\
+# Working inside Carapace
+
+You run in a locked-down container with no network. Your one way to act on the
+world is the `ipc` command, run through Bash:
+
+- `ipc list_tools` lists the tools you may call, with their argument schemas.
+- `ipc <tool> '<arguments as a JSON object>'` calls one; the result is printed
+  as JSON. A refusal is printed as JSON on stderr with a `code` (for example
+  `VALIDATION_FAILED` names the `field`; `RATE_LIMITED` gives `retry_after`).
+- Some tools ask the user first; wait for the answer, do not retry at once.
+
+There are no credentials in this container and no way to reach the network;
+do not look for either. Your working directory is the group's workspace.
+";
+
+/// The settings every session gets: Bash for `ipc` only, no web tools, no
+/// bypass mode, no permission rule from a flag or a file the agent can write,
+/// and no traffic but the model's.
+pub fn managed_settings() -> serde_json::Value {
+    json!({
+        "permissions": {
+            "allow": ["Bash(ipc:*)"],
+            "deny": ["WebFetch", "WebSearch"],
+            "disableBypassPermissionsMode": "disable",
+        },
+        "allowManagedPermissionRulesOnly": true,
+        "env": {
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+        },
+    })
+}
+
+/// The instructions with the memory brief (if a plugin gave one).
+pub fn instructions(brief: Option<&str>) -> String {
+    let mut text = INSTRUCTIONS.to_owned();
+    if let Some(brief) = brief.filter(|b| !b.trim().is_empty()) {
+        text.push_str("\n## What you remember\n\n");
+        let end = floor_char_boundary(brief, MAX_BRIEF_BYTES);
+        text.push_str(&brief[..end]);
+        text.push('\n');
+    }
+    text
+}
+
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// The group's workspace, `groups/<group>/`.
+pub fn workspace_dir(home: &Home, group: &str) -> PathBuf {
+    home.root().join("groups").join(group)
+}
+
+/// The group's agent state, `data/agent/<group>/state/`.
+pub fn state_dir(home: &Home, group: &str) -> PathBuf {
+    home.root().join("data/agent").join(group).join("state")
+}
+
+/// Writes the managed overlay into `session_dir` and adds every mount to `spec`.
+///
+/// `skills` is the assembled skills directory (`run/skills`), copied so that
+/// the agent sees this session's snapshot and nothing else of `run/`.
+pub fn add_mounts(
+    spec: ContainerSpec,
+    home: &Home,
+    session_dir: &Path,
+    skills: &Path,
+    brief: Option<&str>,
+) -> std::io::Result<ContainerSpec> {
+    let (uid, gid) = spec.user;
+    let workspace = workspace_dir(home, &spec.group);
+    let state = state_dir(home, &spec.group);
+    for dir in [&workspace, &state] {
+        std::fs::create_dir_all(dir)?;
+        give_to_agent(dir, uid, gid)?;
+    }
+    let overlay = session_dir.join(OVERLAY_DIR);
+    create_private_dir(&overlay)?;
+    std::fs::write(
+        overlay.join("managed-settings.json"),
+        managed_settings().to_string(),
+    )?;
+    std::fs::write(overlay.join("CLAUDE.md"), instructions(brief))?;
+    copy_tree(skills, &overlay.join(".claude/skills"))?;
+    share_read_only(&overlay, gid)?;
+    Ok(spec
+        .with_workspace(&workspace)
+        .with_state(&state, STATE_TARGET)
+        .with_overlay(&overlay, MANAGED_TARGET))
+}
+
+/// Rootful: the agent's uid owns its read-write directories (0700). Otherwise
+/// (rootless, `keep-id`) the agent is the daemon's user already.
+fn give_to_agent(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    if Uid::effective().is_root() {
+        chown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .map_err(std::io::Error::from)?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Rootful: every overlay file becomes `root:<agent gid>` 0640 (dirs 0750), so the
+/// agent may read but not change them; rootless, they stay the daemon user's.
+fn share_read_only(dir: &Path, gid: u32) -> std::io::Result<()> {
+    let root = Uid::effective().is_root();
+    let meta = std::fs::symlink_metadata(dir)?;
+    let mode = if meta.is_dir() { 0o750 } else { 0o640 };
+    if root {
+        chown(dir, None, Some(Gid::from_raw(gid))).map_err(std::io::Error::from)?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            share_read_only(&entry?.path(), gid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies regular files and directories (never symlinks) from `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_allow_only_ipc_through_bash_and_nothing_can_widen_them() {
+        let settings = managed_settings();
+        assert_eq!(settings["permissions"]["allow"], json!(["Bash(ipc:*)"]));
+        assert_eq!(
+            settings["permissions"]["disableBypassPermissionsMode"],
+            "disable"
+        );
+        assert_eq!(settings["allowManagedPermissionRulesOnly"], true);
+    }
+
+    #[test]
+    fn the_brief_is_appended_and_bounded() {
+        assert!(!instructions(None).contains("What you remember"));
+        assert!(!instructions(Some("  \n")).contains("What you remember"));
+        let text = instructions(Some("- likes tea"));
+        assert!(text.starts_with("# Working inside Carapace"));
+        assert!(text.ends_with("## What you remember\n\n- likes tea\n"));
+        let huge = "é".repeat(MAX_BRIEF_BYTES);
+        let text = instructions(Some(&huge));
+        assert!(text.len() < INSTRUCTIONS.len() + MAX_BRIEF_BYTES + 64);
+    }
+
+    #[test]
+    fn overlays_are_copies_and_symlinks_are_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let skills = dir.path().join("skills");
+        std::fs::create_dir_all(skills.join("echo-hello")).expect("mkdir");
+        std::fs::write(skills.join("echo-hello/SKILL.md"), "---\nname: x\n---\n").expect("write");
+        std::os::unix::fs::symlink("/etc/shadow", skills.join("leak")).expect("symlink");
+        let copy = dir.path().join("copy");
+        copy_tree(&skills, &copy).expect("copy");
+        assert!(copy.join("echo-hello/SKILL.md").is_file());
+        assert!(!copy.join("leak").exists(), "a symlink is never followed");
+    }
+}
