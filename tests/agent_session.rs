@@ -19,7 +19,12 @@ use serde_json::Value;
 /// The busybox rootfs plus the scripted agents of `tests/fixtures/agent/`.
 fn agent_rootfs() -> tempfile::TempDir {
     let rootfs = build_rootfs();
-    for script in ["stream_agent.sh", "hang_agent.sh", "mounts_agent.sh"] {
+    for script in [
+        "stream_agent.sh",
+        "hang_agent.sh",
+        "mounts_agent.sh",
+        "scan_agent.sh",
+    ] {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/agent")
             .join(script);
@@ -137,6 +142,11 @@ fn prompt_runs_one_session_end_to_end() {
     let tools = turn["tools"]["tools"].as_array().expect("tools").len();
     assert!(tools >= 2, "{turn}");
     assert_eq!(stdout.trim(), format!("done: {tools} tools"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "calling tools",
+        "the agent's text streams to stderr; stdout holds the answer alone"
+    );
 
     assert!(
         !core
@@ -370,4 +380,61 @@ fn a_killed_core_leaves_no_agent_container_behind_once_restarted() {
         Value::Array(vec![]),
         "an agent session is not restored without its agent"
     );
+}
+
+#[test]
+fn no_stored_secret_is_anywhere_the_agent_can_look() {
+    if !podman_or_skip("secret scan") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let core = core_with(rootfs.path(), "scan_agent.sh");
+    // A model key made now; the core also holds its audit key and an env secret.
+    let key = format!("sk-ant-api03-{}", uuid_like());
+    let mut auth = Command::new(common::carapace_bin())
+        .arg("--home")
+        .arg(core.home.path())
+        .args(["auth", "set", "--plugin", "model", "anthropic_api_key"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("auth set");
+    std::io::Write::write_all(&mut auth.stdin.take().expect("stdin"), key.as_bytes())
+        .expect("write key");
+    assert!(auth.wait().expect("auth set ends").success());
+    let out = core.cli(&["prompt", "--group", "main", "scan"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scan = std::fs::read_to_string(core.home.path().join("groups/main/scan.txt"))
+        .expect("the scan was written to the workspace");
+    // The scan saw the agent and the relay, and the relay's placeholder.
+    assert!(scan.matches("== process").count() >= 2, "{scan}");
+    assert!(scan.contains("ANTHROPIC_API_KEY=placeholder"), "{scan}");
+    assert!(
+        scan.contains("== file /etc/claude-code/CLAUDE.md"),
+        "{scan}"
+    );
+    let audit_key = std::fs::read(core.home.path().join("keys/audit.key")).expect("audit key");
+    let audit_hex: String = audit_key.iter().map(|b| format!("{b:02x}")).collect();
+    for (what, secret) in [
+        ("the model key", key.as_str()),
+        ("the core's environment", "must-not-reach-plugins"),
+        ("the audit key", audit_hex.as_str()),
+        ("the audit key", String::from_utf8_lossy(&audit_key).trim()),
+    ] {
+        assert!(
+            !secret.is_empty() && !scan.contains(secret),
+            "{what} is inside the container"
+        );
+    }
+}
+
+/// 32 random hex digits from the kernel.
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 16];
+    let mut urandom = std::fs::File::open("/dev/urandom").expect("urandom");
+    std::io::Read::read_exact(&mut urandom, &mut bytes).expect("random");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

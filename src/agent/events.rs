@@ -66,7 +66,7 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
     let (core, group) = (Arc::clone(core), group.to_owned());
     tokio::spawn(async move {
         // The outcome is published and audited by `spawn`; nothing waits for it here.
-        if let Err(e) = super::spawn(&core, &group, &prompt, Some(origin)).await {
+        if let Err(e) = super::spawn(&core, &group, &prompt, Some(origin), None).await {
             tracing::warn!(%group, error = %e, "an event's agent session failed");
         }
     });

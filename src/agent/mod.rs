@@ -108,12 +108,14 @@ pub const MEMORY_BRIEF_DEADLINE: std::time::Duration = std::time::Duration::from
 
 /// Runs one agent session for `group` with `prompt`, to its end, once the group
 /// has a turn. `origin` (the event that asked, if any) rides along on
-/// `agent.completed`/`agent.error` so that its channel can deliver the answer.
+/// `agent.completed`/`agent.error` so that its channel can deliver the answer;
+/// `progress` receives the model's text and tool calls as they come.
 pub async fn spawn(
     core: &Arc<Core>,
     group: &str,
     prompt: &str,
     origin: Option<Value>,
+    progress: Option<run::Progress>,
 ) -> Result<AgentRun, AgentError> {
     let agent = core.config().agent.clone();
     agent.check().map_err(AgentError::Config)?;
@@ -130,7 +132,7 @@ pub async fn spawn(
         group: session.group.clone(),
         container: crate::runtime::spec::container_name(&session.id),
     });
-    let outcome = run_session(core, &session, &agent, prompt).await;
+    let outcome = run_session(core, &session, &agent, prompt, progress.as_ref()).await;
     let outcome = match outcome {
         Err(_) if core.agents.take_stopped(&session.id) => Err(AgentError::Stopped),
         other => other,
@@ -185,6 +187,7 @@ async fn run_session(
     session: &SessionSummary,
     agent: &AgentConfig,
     prompt: &str,
+    progress: Option<&run::Progress>,
 ) -> Result<AgentRun, AgentError> {
     let config = core.config();
     let runtime = crate::runtime::select(&config.runtime).await?;
@@ -229,7 +232,13 @@ async fn run_session(
         "agent.started",
         json!({"container": spec.name}),
     );
-    let ended = run::drive(&mut running, &mut transcript, agent.idle_timeout()).await;
+    let ended = run::drive(
+        &mut running,
+        &mut transcript,
+        agent.idle_timeout(),
+        progress,
+    )
+    .await;
     if let Some(proxy) = proxy {
         proxy.shutdown().await;
     }

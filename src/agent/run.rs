@@ -16,6 +16,9 @@ pub const MAX_LINE_BYTES: usize = 4 << 20;
 /// How much of the container's stderr is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 2048;
 
+/// Where progress (the model's text, the tools it calls) goes as it comes.
+pub type Progress = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
+
 /// How a run ended.
 #[derive(Debug)]
 pub struct Ended {
@@ -33,9 +36,10 @@ pub async fn drive(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
     idle: Duration,
+    progress: Option<&Progress>,
 ) -> Result<Ended, AgentError> {
     let stderr = running.take_stderr().map(|pipe| tokio::spawn(tail(pipe)));
-    let result = stream(running, transcript, idle).await;
+    let result = stream(running, transcript, idle, progress).await;
     let result = match result {
         Ok(tally) => match running.wait_timeout(idle).await {
             Ok(Exit::Exited(status)) => Ok((tally, status.code())),
@@ -65,6 +69,7 @@ async fn stream(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
     idle: Duration,
+    progress: Option<&Progress>,
 ) -> Result<Tally, AgentError> {
     let mut tally = Tally::default();
     let Some(stdout) = running.take_stdout() else {
@@ -85,7 +90,14 @@ async fn stream(
                 path: transcript.path().display().to_string(),
                 source,
             })?;
-        tally.push(&String::from_utf8_lossy(&line));
+        let text = String::from_utf8_lossy(&line);
+        if let Some(progress) = progress {
+            for update in super::stream::progress_of(&text) {
+                // A watcher that went away does not stop the run.
+                let _ = progress.send(update);
+            }
+        }
+        tally.push(&text);
     }
 }
 

@@ -92,6 +92,48 @@ impl Tally {
     }
 }
 
+/// Longest progress text passed on, in bytes.
+pub const MAX_PROGRESS_BYTES: usize = 4096;
+
+/// What a line shows a person watching the run: the model's text and the
+/// tools it calls (`{"kind": "text", "text"}`, `{"kind": "tool", "name", "input"}`).
+pub fn progress_of(line: &str) -> Vec<Value> {
+    let Ok(object) = serde_json::from_str::<Value>(line.trim()) else {
+        return Vec::new();
+    };
+    if object.get("type").and_then(Value::as_str) != Some("assistant") {
+        return Vec::new();
+    }
+    let blocks = object
+        .pointer("/message/content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    blocks
+        .iter()
+        .filter_map(|block| match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let text = block.get("text").and_then(Value::as_str)?;
+                Some(
+                    serde_json::json!({"kind": "text", "text": truncate(text, MAX_PROGRESS_BYTES)}),
+                )
+            }
+            Some("tool_use") => {
+                let name = block.get("name").and_then(Value::as_str)?;
+                let input = match block.pointer("/input/command").and_then(Value::as_str) {
+                    Some(command) => command.to_owned(),
+                    None => block.get("input").map(Value::to_string).unwrap_or_default(),
+                };
+                Some(
+                    serde_json::json!({"kind": "tool", "name": truncate(name, 64),
+                                        "input": truncate(&input, MAX_PROGRESS_BYTES)}),
+                )
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -123,6 +165,32 @@ mod tests {
         let finish = tally.finish.expect("result");
         assert_eq!(finish.answer, "done: 3 tools");
         assert!(!finish.is_error);
+    }
+
+    #[test]
+    fn progress_shows_text_and_tool_calls_only() {
+        let turn = r#"{"type":"assistant","message":{"content":[
+            {"type":"text","text":"Listing."},
+            {"type":"tool_use","id":"t","name":"Bash","input":{"command":"ipc list_tools"}},
+            {"type":"tool_use","id":"u","name":"Read","input":{"file_path":"/x"}},
+            {"type":"thinking","thinking":"..."}]}}"#;
+        let shown = progress_of(turn);
+        assert_eq!(
+            shown,
+            [
+                serde_json::json!({"kind":"text","text":"Listing."}),
+                serde_json::json!({"kind":"tool","name":"Bash","input":"ipc list_tools"}),
+                serde_json::json!({"kind":"tool","name":"Read","input":"{\"file_path\":\"/x\"}"}),
+            ]
+        );
+        for quiet in [
+            r#"{"type":"user","message":{"content":[{"type":"text","text":"x"}]}}"#,
+            r#"{"type":"assistant","message":{"content":"text"}}"#,
+            r#"{"type":"assistant"}"#,
+            "garbage",
+        ] {
+            assert!(progress_of(quiet).is_empty(), "{quiet}");
+        }
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub enum Command {
         /// Print JSON (session, answer, exit_code).
         #[arg(long)]
         json: bool,
+        /// Do not stream the agent's text and tool calls to stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List open sessions (with the container of each agent session).
     Sessions {
@@ -152,7 +155,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => status::run(&home, json),
         Command::Doctor { json } => doctor::run(&home, json),
         Command::Session(command) => session::run(&home, command),
-        Command::Prompt { group, text, json } => prompt::run(&home, group, text, json),
+        Command::Prompt {
+            group,
+            text,
+            json,
+            quiet,
+        } => prompt::run(&home, group, text, json, quiet),
         Command::Sessions { json } => session::list(&home, json),
         Command::StopSession { id } => session::stop(&home, id),
         Command::Confirm(command) => confirm::run(&home, command),

@@ -27,6 +27,17 @@ pub fn request(
     request: &ControlRequest,
     timeout: Duration,
 ) -> Result<serde_json::Value, ClientError> {
+    request_streaming(socket, request, timeout, |_| {})
+}
+
+/// Sends one request, hands each progress line to `on_progress` as it comes,
+/// and returns the response data. `timeout` bounds each wait for a line.
+pub fn request_streaming(
+    socket: &Path,
+    request: &ControlRequest,
+    timeout: Duration,
+    mut on_progress: impl FnMut(&serde_json::Value),
+) -> Result<serde_json::Value, ClientError> {
     let stream = UnixStream::connect(socket)
         .map_err(|_| ClientError::NotRunning(socket.display().to_string()))?;
     stream
@@ -38,12 +49,19 @@ pub fn request(
     (&stream)
         .write_all(&line)
         .map_err(|e| ClientError::Io(e.to_string()))?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .map_err(|e| ClientError::Io(e.to_string()))?;
-    let response: ControlResponse = serde_json::from_str(&answer)
-        .map_err(|e| ClientError::Io(format!("unreadable answer from the core: {e}")))?;
+    let mut reader = BufReader::new(&stream);
+    let response = loop {
+        let mut answer = String::new();
+        reader
+            .read_line(&mut answer)
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let response: ControlResponse = serde_json::from_str(&answer)
+            .map_err(|e| ClientError::Io(format!("unreadable answer from the core: {e}")))?;
+        match &response.progress {
+            Some(progress) => on_progress(progress),
+            None => break response,
+        }
+    };
     if response.ok {
         Ok(response.data)
     } else {

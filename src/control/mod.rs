@@ -72,6 +72,9 @@ pub struct ControlResponse {
     /// What went wrong, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set on the lines a long request streams before its answer (`prompt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Value>,
 }
 
 impl ControlResponse {
@@ -81,6 +84,7 @@ impl ControlResponse {
             ok: true,
             data,
             error: None,
+            progress: None,
         }
     }
 
@@ -90,6 +94,17 @@ impl ControlResponse {
             ok: false,
             data: Value::Null,
             error: Some(message.into()),
+            progress: None,
+        }
+    }
+
+    /// A progress line before the answer.
+    pub fn progress(progress: Value) -> ControlResponse {
+        ControlResponse {
+            ok: true,
+            data: Value::Null,
+            error: None,
+            progress: Some(progress),
         }
     }
 }

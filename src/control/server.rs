@@ -102,14 +102,59 @@ async fn converse(stream: UnixStream, core: &Arc<Core>, stop: &Notify) -> std::i
         ControlResponse::fail("request too large")
     } else {
         match serde_json::from_slice::<ControlRequest>(&line) {
+            Ok(ControlRequest::Prompt { group, text }) => {
+                prompt(core, &group, &text, &mut write).await?
+            }
             Ok(request) => handle(request, core, stop).await,
             Err(e) => ControlResponse::fail(format!("bad request: {e}")),
         }
     };
-    let mut bytes = serde_json::to_vec(&response)?;
-    bytes.push(b'\n');
-    write.write_all(&bytes).await?;
+    write_line(&mut write, &response).await?;
     write.shutdown().await
+}
+
+async fn write_line(
+    write: &mut (impl AsyncWriteExt + Unpin),
+    response: &ControlResponse,
+) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(response)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await
+}
+
+/// Runs an agent session, streaming its progress to the CLI as it comes. A CLI
+/// that goes away does not stop the session: it runs to its end regardless.
+async fn prompt(
+    core: &Arc<Core>,
+    group: &str,
+    text: &str,
+    write: &mut (impl AsyncWriteExt + Unpin),
+) -> std::io::Result<ControlResponse> {
+    let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let run = {
+        let (core, group, text) = (Arc::clone(core), group.to_owned(), text.to_owned());
+        tokio::spawn(async move {
+            crate::agent::spawn(&core, &group, &text, None, Some(progress)).await
+        })
+    };
+    let mut listening = true;
+    while let Some(update) = updates.recv().await {
+        if listening
+            && write_line(write, &ControlResponse::progress(update))
+                .await
+                .is_err()
+        {
+            listening = false;
+        }
+    }
+    let response = match run.await {
+        Ok(Ok(run)) => ControlResponse::ok(
+            json!({"session": run.session, "answer": run.answer, "exit_code": run.exit_code}),
+        ),
+        Ok(Err(e)) => ControlResponse::fail(e.to_string()),
+        Err(e) => ControlResponse::fail(format!("the agent session failed: {e}")),
+    };
+    Ok(response)
 }
 
 async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> ControlResponse {
@@ -163,13 +208,8 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             Err(e) => ControlResponse::fail(e.to_string()),
         },
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
-        ControlRequest::Prompt { group, text } => {
-            match crate::agent::spawn(core, &group, &text, None).await {
-                Ok(run) => ControlResponse::ok(
-                    json!({"session": run.session, "answer": run.answer, "exit_code": run.exit_code}),
-                ),
-                Err(e) => ControlResponse::fail(e.to_string()),
-            }
+        ControlRequest::Prompt { .. } => {
+            ControlResponse::fail("prompt is answered by the streaming path")
         }
         ControlRequest::ConfirmDecide { id, approve } => {
             let decision = if approve {
