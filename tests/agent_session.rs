@@ -438,3 +438,70 @@ fn uuid_like() -> String {
     std::io::Read::read_exact(&mut urandom, &mut bytes).expect("random");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn image_build_makes_a_pinned_image_the_agent_runs_from() {
+    if !podman_or_skip("image build") {
+        return;
+    }
+    let core = TestCore::start(
+        "[groups.main]\ntools = [\"*\"]\n\
+         [runtime]\nengine = \"podman\"\noci_runtime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n\
+         [agent]\ncommand = [\"stream_agent.sh\", \"{prompt}\"]\nidle_timeout_secs = 20\n",
+    );
+    let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agent/stream_agent.sh");
+    let tag = format!("localhost/carapace-test-{}:t", &uuid_like()[..12]);
+    let out = core.cli(&[
+        "image",
+        "build",
+        "--agent",
+        agent.to_str().expect("utf-8"),
+        "--ipc",
+        harness::static_ipc().to_str().expect("utf-8"),
+        "--tag",
+        &tag,
+    ]);
+    let _cleanup = RemoveImage(tag.clone());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorded = core.cli(&["config", "get", "runtime.image"]);
+    let image = String::from_utf8_lossy(&recorded.stdout).trim().to_owned();
+    assert!(image.starts_with("sha256:") && image.len() == 71, "{image}");
+    assert!(core.cli(&["reload"]).status.success());
+    let out = core.cli(&["prompt", "--group", "main", "from the image"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        core.log()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("done: "));
+    // A different image under the same config is refused before it runs.
+    let text = std::fs::read_to_string(core.home.path().join("config.toml")).expect("config");
+    let other = format!("sha256:{}", "0".repeat(64));
+    std::fs::write(
+        core.home.path().join("config.toml"),
+        text.replace(&image, &other),
+    )
+    .expect("config");
+    assert!(core.cli(&["reload"]).status.success());
+    let out = core.cli(&["prompt", "--group", "main", "nope"]);
+    assert!(
+        !out.status.success(),
+        "an image that is not the pinned one never runs"
+    );
+}
+
+/// Removes a test image when dropped.
+struct RemoveImage(String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rmi", "--force", &self.0])
+            .output();
+    }
+}

@@ -2,8 +2,10 @@
 //!
 //! Starts `carapace start` as a child process with embedded defaults, opens a
 //! session, makes an allowed call, a call with an extra field, a call the
-//! group may not make, and calls until the rate limit trips; then verifies the
-//! audit chain and stops the core.
+//! group may not make, and calls until the rate limit trips, a plugin call, a
+//! redaction and two high-risk calls; then, where podman is installed, one
+//! agent session in a hardened container ([`super::demo_container`]); then
+//! verifies the audit chain and stops the core.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -35,13 +37,26 @@ pub fn run(keep: bool) -> anyhow::Result<ExitCode> {
         .tempdir_in("/tmp")
         .context("cannot make a throw-away home")?;
     let home = Home::at(dir.path().to_owned());
-    std::fs::write(home.config_file(), DEMO_CONFIG)?;
+    let defaults = crate::runtime::RuntimeConfig::default();
+    let container =
+        super::demo_container::prepare(&home, &ipc, (defaults.agent_uid, defaults.agent_gid));
+    let mut config = DEMO_CONFIG.to_owned();
+    if let super::demo_container::Readiness::Ready { config: extra } = &container {
+        config.push_str(extra);
+    }
+    std::fs::write(home.config_file(), config)?;
     println!(
         "== Carapace demo on a throw-away home: {}",
         home.root().display()
     );
     let mut core = CoreProcess::start(&home)?;
-    let outcome = drive(&home, &ipc);
+    let outcome = drive(&home, &ipc).and_then(|()| match &container {
+        super::demo_container::Readiness::Ready { .. } => super::demo_container::run(&home),
+        super::demo_container::Readiness::Missing(what) => {
+            println!("\n== skipped: an agent session in a container: {what}");
+            Ok(())
+        }
+    });
     core.stop();
     outcome?;
     println!("\n== carapace audit verify");

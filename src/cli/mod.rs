@@ -7,8 +7,10 @@ mod config;
 mod confine;
 mod confirm;
 pub mod demo;
+mod demo_container;
 mod doctor;
 mod events;
+mod image;
 mod plugin;
 mod prompt;
 mod session;
@@ -94,6 +96,9 @@ pub enum Command {
     /// Show, read or change config.toml.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Build the agent image from local files (recorded by digest in config.toml).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Follow the event bus (confirmation requests, plugin state, ...).
     Events {
         /// Only topics starting with this (repeatable), e.g. `confirmation.`.
@@ -166,6 +171,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Confirm(command) => confirm::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),
         Command::Config(command) => config::run(&home, command),
+        Command::Image(command) => image::run(&home, command),
         Command::Events { prefixes, json } => events::run(&home, &prefixes, json),
         Command::Plugin(command) => plugin::run(command),
         Command::Reload { plugin, json } => {

@@ -181,6 +181,11 @@ impl ContainerRuntime for Apple {
     fn remove_args(&self, name: &str) -> Vec<OsString> {
         ["delete", "--force", name].map(OsString::from).to_vec()
     }
+
+    fn import_args(&self, _tag: &str, _user: (u32, u32), _workdir: &str) -> Option<Vec<OsString>> {
+        // Apple's `container` builds images from a Containerfile only.
+        None
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod image;
 pub mod oci_cli;
 pub mod podman;
 pub mod process;
+pub mod rootfs;
 pub mod spec;
 #[cfg(test)]
 mod test_support;
@@ -89,6 +90,23 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     fn list_ours_args(&self) -> Vec<OsString>;
     /// Arguments that kill (if running) and remove container `name`.
     fn remove_args(&self, name: &str) -> Vec<OsString>;
+    /// Arguments that import a root filesystem tarball from stdin as image `tag`,
+    /// run as `user` in `workdir`; `None` where the engine has no import.
+    fn import_args(&self, tag: &str, user: (u32, u32), workdir: &str) -> Option<Vec<OsString>> {
+        Some(
+            [
+                "import".to_owned(),
+                "--change".to_owned(),
+                format!("USER {}:{}", user.0, user.1),
+                "--change".to_owned(),
+                format!("WORKDIR {workdir}"),
+                "-".to_owned(),
+                tag.to_owned(),
+            ]
+            .map(OsString::from)
+            .to_vec(),
+        )
+    }
 
     /// Inspects the configured image and checks it is the pinned one.
     fn verify_image<'a>(
