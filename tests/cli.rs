@@ -165,3 +165,35 @@ fn doctor_asks_the_engine_rather_than_trusting_a_binary_on_path() {
         "{check}"
     );
 }
+
+#[test]
+fn check_config_names_the_bad_key_and_refuses_a_missing_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |file: &std::path::Path| {
+        std::process::Command::new(common::carapace_bin())
+            .arg("check-config")
+            .arg(file)
+            .output()
+            .expect("carapace check-config")
+    };
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[groups.main]\ntools = [\"*\"]\n").expect("write");
+    let out = run(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[agent]\nidle_timeout_secs = \"soon\"\n").expect("write");
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("agent.idle_timeout_secs") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
+    let out = run(&dir.path().join("absent.toml"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.toml"));
+}

@@ -20,6 +20,7 @@ mod status;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::control::{client, ControlRequest};
@@ -96,6 +97,11 @@ pub enum Command {
     /// Show, read or change config.toml.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Check a config file without starting anything (exit 1 and the key on error).
+    CheckConfig {
+        /// The file to check.
+        file: std::path::PathBuf,
+    },
     /// Build the agent image from local files (recorded by digest in config.toml).
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -172,6 +178,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(&home, command),
         Command::Config(command) => config::run(&home, command),
         Command::Image(command) => image::run(&home, command),
+        Command::CheckConfig { file } => {
+            // Unlike at start, a missing file is an error here: it was named to be checked.
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            crate::config::Config::parse(&text, &file)?;
+            println!("{}: valid", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Events { prefixes, json } => events::run(&home, &prefixes, json),
         Command::Plugin(command) => plugin::run(command),
         Command::Reload { plugin, json } => {
