@@ -9,6 +9,10 @@ mod common;
 #[path = "fixtures/containers/harness.rs"]
 mod harness;
 
+#[allow(dead_code)]
+#[path = "fixtures/scripted_provider.rs"]
+mod scripted_provider;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -24,6 +28,7 @@ fn agent_rootfs() -> tempfile::TempDir {
         "hang_agent.sh",
         "mounts_agent.sh",
         "scan_agent.sh",
+        "model_agent.sh",
     ] {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/agent")
@@ -504,4 +509,52 @@ impl Drop for RemoveImage {
             .args(["rmi", "--force", &self.0])
             .output();
     }
+}
+
+#[test]
+fn the_daily_token_budget_holds_across_sessions_of_a_group() {
+    if !podman_or_skip("token budget") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let provider = scripted_provider::ScriptedProvider::start(Vec::new());
+    // Each answer of the fake counts 120 tokens; the group may use 100 a day.
+    let config = config_with(rootfs.path(), "model_agent.sh", 20, "").replace(
+        "[agent]",
+        &format!(
+            "[model]\nupstream = \"{}\"\ndaily_token_budget = 100\n\n[agent]",
+            provider.upstream()
+        ),
+    );
+    let core = TestCore::start(&config);
+    let mut auth = Command::new(common::carapace_bin())
+        .arg("--home")
+        .arg(core.home.path())
+        .args(["auth", "set", "--plugin", "model", "anthropic_api_key"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("auth set");
+    let key = format!("sk-ant-api03-{}", uuid_like());
+    std::io::Write::write_all(&mut auth.stdin.take().expect("stdin"), key.as_bytes())
+        .expect("write key");
+    assert!(auth.wait().expect("auth set ends").success());
+    let answer = |prompt: &str| {
+        let out = core.cli(&["prompt", "--quiet", "--group", "main", prompt]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(answer("first"), "model answered");
+    // A new session of the same group finds the budget spent by the first.
+    assert!(answer("second").starts_with("model refused"));
+    let seen = provider.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the refused request never reached the provider"
+    );
+    assert_eq!(seen[0].api_key.as_deref(), Some(key.as_str()));
 }
