@@ -27,4 +27,23 @@ pub trait Plugin: Send + Sync + 'static {
     fn event(&self, link: &CoreLink, envelope: Value) {
         let _ = (link, envelope);
     }
+
+    /// Answers `hook/memory_brief {group}` for a plugin whose manifest lists the
+    /// `memory_brief` hook: what a new session of `group` should remember, as
+    /// Markdown. The default has no brief (the core then briefs nothing).
+    fn memory_brief(&self, group: &str) -> Result<MemoryBrief, ToolError> {
+        let _ = group;
+        Err(ToolError::new("this plugin gives no memory brief"))
+    }
+}
+
+/// The answer to `hook/memory_brief`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryBrief {
+    /// The brief, as Markdown (the core caps it at 64 KiB and redacts credentials).
+    pub markdown: String,
+    /// Entries the plugin holds for the group.
+    pub entry_count: u64,
+    /// Entries the brief covers.
+    pub brief_count: u64,
 }

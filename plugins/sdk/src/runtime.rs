@@ -126,6 +126,7 @@ impl<P: Plugin> Server<P> {
             Incoming::Request { id, method, params } => match method.as_str() {
                 "initialize" => self.initialize(&id, params),
                 "tool/call" => self.call(id, params),
+                "hook/memory_brief" => self.memory_brief(id, params),
                 "shutdown" => self.shutdown(id),
                 _ => self.link.peer.respond(
                     &id,
@@ -205,6 +206,36 @@ impl<P: Plugin> Server<P> {
                 };
             drop(plugin);
             server.link.peer.respond(ctx.call_id(), answer);
+        }));
+    }
+
+    /// Answers `hook/memory_brief` on a worker, like a call (the core waits 5 s at most).
+    fn memory_brief(self: Arc<Self>, id: Value, params: Value) {
+        if !self.initialized.load(Ordering::SeqCst) {
+            let refusal = JsonRpcError::new(NOT_INITIALIZED, "the plugin is not initialized");
+            return self.link.peer.respond(&id, Err(refusal));
+        }
+        let Some(group) = params
+            .get("group")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            let refusal = JsonRpcError::new(INVALID_PARAMS, "`group` must be a string");
+            return self.link.peer.respond(&id, Err(refusal));
+        };
+        let server = Arc::clone(&self);
+        self.calls.submit(Box::new(move || {
+            let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
+            let answer = match catch_unwind(AssertUnwindSafe(|| plugin.memory_brief(&group))) {
+                Ok(Ok(brief)) => Ok(json!(brief)),
+                Ok(Err(error)) => Err(JsonRpcError::from(error)),
+                Err(_) => Err(JsonRpcError::new(
+                    INTERNAL_ERROR,
+                    "the brief failed unexpectedly",
+                )),
+            };
+            drop(plugin);
+            server.link.peer.respond(&id, answer);
         }));
     }
 
