@@ -476,6 +476,19 @@ fn image_build_makes_a_pinned_image_the_agent_runs_from() {
     let image = String::from_utf8_lossy(&recorded.stdout).trim().to_owned();
     assert!(image.starts_with("sha256:") && image.len() == 71, "{image}");
     assert!(core.cli(&["reload"]).status.success());
+    let image_check = |core: &TestCore| {
+        let out = core.cli(&["doctor", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+        report["checks"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == "agent image").cloned())
+            .expect("an agent image check")
+    };
+    assert_eq!(
+        image_check(&core)["status"],
+        "ok",
+        "doctor verifies the built image"
+    );
     let out = core.cli(&["prompt", "--group", "main", "from the image"]);
     assert!(
         out.status.success(),

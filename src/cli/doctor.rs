@@ -51,6 +51,8 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_config(home),
         check_socket_length(home),
         check_runtime(home),
+        check_agent_image(home),
+        check_model_key(home),
         check_confinement(),
         check_core(home),
     ];
@@ -185,6 +187,71 @@ fn check_runtime(home: &Home) -> Check {
             "warn",
             format!("{why}; sessions can only be opened by hand"),
             "apt-get install podman runc (or set runtime.engine)",
+        ),
+    }
+}
+
+/// The agent image: pinned and present (verified as before a run), or a test rootfs.
+fn check_agent_image(home: &Home) -> Check {
+    let runtime = Config::load(&home.config_file())
+        .unwrap_or_default()
+        .runtime;
+    if let Some(dir) = &runtime.rootfs {
+        return match dir.is_dir() {
+            true => ok("agent image", format!("root filesystem {}", dir.display())),
+            false => problem(
+                "agent image",
+                "fail",
+                format!("runtime.rootfs {} is not a directory", dir.display()),
+                "carapace config set runtime.rootfs <dir>, or carapace image build",
+            ),
+        };
+    }
+    let Some(image) = &runtime.image else {
+        return problem(
+            "agent image",
+            "warn",
+            "no agent image: agent sessions cannot start",
+            "carapace image build (records runtime.image by digest)",
+        );
+    };
+    let verified = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let pinned = crate::runtime::ImageRef::parse(image).map_err(|e| e.to_string())?;
+                let engine = crate::runtime::select(&runtime)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                engine
+                    .verify_image(&pinned, &runtime.image_layers)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+    match verified {
+        Ok(found) => ok("agent image", format!("sha256:{} verified", found.id)),
+        Err(why) => problem(
+            "agent image",
+            "fail",
+            format!("runtime.image {image}: {why}"),
+            "carapace image build, or load the pinned image into the engine",
+        ),
+    }
+}
+
+/// Whether a model credential is stored (never its value).
+fn check_model_key(home: &Home) -> Check {
+    use crate::model_proxy::{CredentialSource, StoreCredentials};
+    match StoreCredentials::new(home.clone()).model_credential() {
+        Ok(auth) => ok("model key", format!("stored ({:?})", auth.kind())),
+        Err(e) => problem(
+            "model key",
+            "warn",
+            e.to_string(),
+            "carapace auth set --plugin model anthropic_api_key",
         ),
     }
 }
