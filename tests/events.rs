@@ -111,3 +111,48 @@ fn connections_and_drops_are_audited() {
         .iter()
         .all(|e| e["kind"] != "request.received" || e["bytes"].as_u64() < Some(4 << 20)));
 }
+
+#[test]
+fn a_libzmq_subscriber_gets_the_topics_it_asked_for_and_no_others() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let context = zmq::Context::new();
+    let subscriber = context.socket(zmq::SUB).expect("sub");
+    subscriber
+        .connect(&format!(
+            "ipc://{}",
+            core.home.path().join("run/events.sock").display()
+        ))
+        .expect("connect");
+    subscriber
+        .set_subscribe(b"confirmation.resolved")
+        .expect("subscribe");
+    subscriber.set_rcvtimeo(15_000).expect("timeout");
+    // A SUB may miss what came before its subscription arrived: repeat until one lands.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let frames = loop {
+        let caller = session.clone();
+        let call = std::thread::spawn(move || {
+            caller.ipc_with(&["send_message", r#"{"to":"dan","text":"x"}"#], None, "30")
+        });
+        approve_next(&core);
+        call.join().expect("call").result();
+        subscriber.set_rcvtimeo(1_000).expect("timeout");
+        if let Ok(frames) = subscriber.recv_multipart(0) {
+            break frames;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event reached the libzmq subscriber"
+        );
+    };
+    assert_eq!(frames.len(), 2, "topic and payload");
+    assert_eq!(frames[0], b"confirmation.resolved");
+    let payload: Value = serde_json::from_slice(&frames[1]).expect("JSON payload");
+    assert_eq!(payload["outcome"], "approved");
+    // Nothing but the subscribed prefix ever arrives.
+    subscriber.set_rcvtimeo(300).expect("timeout");
+    while let Ok(frames) = subscriber.recv_multipart(0) {
+        assert_eq!(frames[0], b"confirmation.resolved");
+    }
+}

@@ -1,10 +1,17 @@
-//! `carapace events`: follow the event bus, filtered by topic prefix.
+//! `carapace events`: follow the event bus, filtered by topic prefix, as a
+//! ZeroMQ SUB peer of the core's PUB socket.
 
 use std::process::ExitCode;
 
+use std::os::unix::net::UnixStream;
+
 use anyhow::Context;
+use carapace_ipc::zmtp_client::ClientConnection;
 
 use crate::paths::Home;
+
+/// Largest event accepted from the bus.
+const MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// Prints events as they are published until interrupted.
 pub fn run(home: &Home, prefixes: &[String], json: bool) -> anyhow::Result<ExitCode> {
@@ -14,18 +21,26 @@ pub fn run(home: &Home, prefixes: &[String], json: bool) -> anyhow::Result<ExitC
         "the core is not running (no {}); start it with `carapace start`",
         path.display()
     );
-    let context = zmq::Context::new();
-    let subscriber = context.socket(zmq::SUB)?;
-    subscriber.connect(&format!("ipc://{}", path.display()))?;
-    if prefixes.is_empty() {
-        subscriber.set_subscribe(b"")?;
-    }
-    for prefix in prefixes {
-        subscriber.set_subscribe(prefix.as_bytes())?;
+    let stream = UnixStream::connect(&path)
+        .with_context(|| format!("cannot connect to the event bus at {}", path.display()))?;
+    let mut bus =
+        ClientConnection::handshake(stream, "SUB", &["PUB", "XPUB"], MAX_EVENT_BYTES, None)
+            .context("event bus handshake")?;
+    let all = [String::new()];
+    let wanted = if prefixes.is_empty() {
+        &all[..]
+    } else {
+        prefixes
+    };
+    for prefix in wanted {
+        // A ZMTP 3.0 subscription: 0x01, then the topic prefix.
+        let mut subscribe = vec![1u8];
+        subscribe.extend_from_slice(prefix.as_bytes());
+        bus.send(&[&subscribe]).context("subscribing")?;
     }
     loop {
-        let frames = subscriber.recv_multipart(0).context("event bus")?;
-        let [topic, payload] = frames.as_slice() else {
+        let message = bus.receive().context("event bus")?;
+        let [topic, payload] = message.frames.as_slice() else {
             continue;
         };
         let topic = String::from_utf8_lossy(topic);

@@ -36,7 +36,7 @@ pub fn peer_from_bytes(bytes: &[u8]) -> Option<u64> {
 }
 
 /// How a connection ended.
-enum End {
+pub(super) enum End {
     Closed,
     Handshake(String),
     Protocol(ZmtpError),
@@ -68,7 +68,7 @@ async fn run(stream: UnixStream, peer: u64, shared: &SessionShared) -> End {
     }
     let mut decoder = Decoder::new(MAX_FRAME_BYTES);
     let mut input = Input::new(HANDSHAKE_CHUNK);
-    let handshake = handshake(&mut reader, &mut decoder, &mut input);
+    let handshake = handshake(&mut reader, &mut decoder, &mut input, PEER_TYPES);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(())) => {}
         Ok(Err(end)) => return end,
@@ -91,10 +91,12 @@ async fn run(stream: UnixStream, peer: u64, shared: &SessionShared) -> End {
     }
 }
 
-async fn handshake<R: AsyncRead + Unpin>(
+/// Reads the peer's greeting and READY; `peer_types` are the socket types accepted.
+pub(super) async fn handshake<R: AsyncRead + Unpin>(
     reader: &mut R,
     decoder: &mut Decoder,
     input: &mut Input,
+    peer_types: &[&str],
 ) -> Result<(), End> {
     let refused = |e: ZmtpError| End::Handshake(e.to_string());
     match input.next_event(reader, decoder).await? {
@@ -103,7 +105,7 @@ async fn handshake<R: AsyncRead + Unpin>(
         Err(e) => return Err(refused(e)),
     }
     match input.next_event(reader, decoder).await? {
-        Ok(Event::Command(command)) => zmtp::accept_ready(&command, PEER_TYPES)
+        Ok(Event::Command(command)) => zmtp::accept_ready(&command, peer_types)
             .map(drop)
             .map_err(refused),
         Ok(_) => Err(refused(ZmtpError::FrameBeforeReady)),
@@ -212,14 +214,15 @@ fn to_inbound(
 }
 
 /// Bytes read from the peer and not yet decoded.
-struct Input {
+pub(super) struct Input {
     buf: Vec<u8>,
     start: usize,
     end: usize,
 }
 
 impl Input {
-    fn new(capacity: usize) -> Input {
+    /// An empty buffer of `capacity` bytes.
+    pub(super) fn new(capacity: usize) -> Input {
         Input {
             buf: vec![0; capacity],
             start: 0,
@@ -228,14 +231,14 @@ impl Input {
     }
 
     /// Enlarges the buffer, keeping what it holds.
-    fn grow(&mut self, capacity: usize) {
+    pub(super) fn grow(&mut self, capacity: usize) {
         if self.buf.len() < capacity {
             self.buf.resize(capacity, 0);
         }
     }
 
     /// The next event: `Err` when the connection ended, `Ok(Err)` for a protocol violation.
-    async fn next_event<R: AsyncRead + Unpin>(
+    pub(super) async fn next_event<R: AsyncRead + Unpin>(
         &mut self,
         reader: &mut R,
         decoder: &mut Decoder,

@@ -6,8 +6,8 @@
 //! core does not use libzmq here because libzmq bounds each frame but not a
 //! message: one peer sending endless "more" frames grew the core without limit.
 //! This module must never interpret a message: it only moves bytes and says
-//! which session they arrived on. The event bus (an owner-only PUB socket) is
-//! [`super::publisher`].
+//! which session they arrived on. The event bus (an owner-only PUB socket, the
+//! same ZMTP) is [`super::publisher`].
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;

@@ -1,24 +1,23 @@
 //! One request/response exchange with the core over the session socket, as a ZeroMQ DEALER.
 //!
-//! Plain blocking I/O on a Unix stream with the ZMTP codec of
-//! [`carapace_ipc::zmtp`]: a missing socket fails at once, a stale one (nobody
-//! listening) is refused at once by the kernel, and every read and write is
-//! bounded by the caller's deadline. The answer is bounded too: frames over
-//! [`MAX_ANSWER_BYTES`] end the exchange before their bodies are read.
+//! Plain blocking I/O on a Unix stream with the ZMTP client of
+//! [`carapace_ipc::zmtp_client`]: a missing socket fails at once, a stale one
+//! (nobody listening) is refused at once by the kernel, and every read and
+//! write is bounded by the caller's deadline. The answer is bounded too: frames
+//! over [`MAX_ANSWER_BYTES`] end the exchange before their bodies are read.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use carapace_ipc::zmtp::{self, Assembler, Decoder, Event, Message};
+use carapace_ipc::zmtp::Message;
+use carapace_ipc::zmtp_client::{ClientConnection, ClientError};
 use carapace_ipc::{ErrorBody, ErrorCode, ResponseEnvelope, MAX_MESSAGE_BYTES};
 
 /// Largest answer accepted: the core caps responses at 1 MiB, plus the envelope.
 pub const MAX_ANSWER_BYTES: usize = MAX_MESSAGE_BYTES + (64 << 10);
-/// The socket types a DEALER may talk to.
-const PEER_TYPES: &[&str] = &["ROUTER"];
 
 /// Sends `request` to the core at `socket_path` and waits until `deadline` for
 /// the response whose correlation is `correlation`.
@@ -29,132 +28,34 @@ pub fn exchange(
     deadline: Instant,
 ) -> Result<ResponseEnvelope, ErrorBody> {
     check_socket_file(socket_path)?;
-    let mut stream = UnixStream::connect(socket_path)
+    let stream = UnixStream::connect(socket_path)
         .map_err(|e| connection_failed(socket_path, &connect_reason(&e)))?;
-    let mut hello = zmtp::greeting(false).to_vec();
-    hello.extend(zmtp::ready("DEALER"));
-    write_all(&mut stream, &hello, deadline, socket_path)?;
-
-    let mut reader = Reader {
+    let failed = |e: ClientError| match e {
+        ClientError::Timeout => timed_out(),
+        ClientError::Closed => lost(
+            socket_path,
+            "the core closed the connection before answering",
+        ),
+        other => lost(socket_path, &other.to_string()),
+    };
+    let mut connection = ClientConnection::handshake(
         stream,
-        decoder: Decoder::new(MAX_ANSWER_BYTES),
-        buf: vec![0; 16 << 10],
-        start: 0,
-        end: 0,
-        deadline,
-        socket_path,
-    };
-    match reader.next_event()? {
-        Event::Greeting(_) => {}
-        _ => return Err(lost(socket_path, "the core sent no greeting")),
-    }
-    match reader.next_event()? {
-        Event::Command(command) => zmtp::accept_ready(&command, PEER_TYPES)
-            .map_err(|e| lost(socket_path, &format!("handshake failed: {e}")))?,
-        _ => return Err(lost(socket_path, "the core sent no READY")),
-    };
-    // Only now: a ZeroMQ peer takes any frame before its own READY went out as
-    // a handshake command, and drops the connection.
-    let mut framed = Vec::with_capacity(request.len() + 9);
-    zmtp::encode_frame(&mut framed, request, false);
-    write_all(&mut reader.stream, &framed, deadline, socket_path)?;
-    let mut assembler = Assembler::new(3, MAX_ANSWER_BYTES);
+        "DEALER",
+        &["ROUTER"],
+        MAX_ANSWER_BYTES,
+        Some(deadline),
+    )
+    .map_err(failed)?;
+    connection.send(&[request]).map_err(failed)?;
     loop {
-        match reader.next_event()? {
-            Event::Header { len } => assembler
-                .admit(len)
-                .map_err(|e| malformed(&e.to_string()))?,
-            Event::Frame(frame) => {
-                let message = assembler
-                    .push(frame)
-                    .map_err(|e| malformed(&e.to_string()))?;
-                if let Some(message) = message {
-                    if let Some(envelope) = accept(message, correlation)? {
-                        return Ok(envelope);
-                    }
-                }
-            }
-            Event::Command(command) => {
-                if let Some(pong) = zmtp::pong_for(&command) {
-                    write_all(&mut reader.stream, &pong, deadline, socket_path)?;
-                }
-            }
-            Event::Greeting(_) => return Err(lost(socket_path, "a second greeting")),
+        let message = connection.receive().map_err(|e| match e {
+            ClientError::Protocol(p) => malformed(&p.to_string()),
+            other => failed(other),
+        })?;
+        if let Some(envelope) = accept(message, correlation)? {
+            return Ok(envelope);
         }
     }
-}
-
-/// The read side of the exchange, bounded by the deadline.
-struct Reader<'a> {
-    stream: UnixStream,
-    decoder: Decoder,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    deadline: Instant,
-    socket_path: &'a str,
-}
-
-impl Reader<'_> {
-    fn next_event(&mut self) -> Result<Event, ErrorBody> {
-        loop {
-            let (used, event) = self
-                .decoder
-                .decode(&self.buf[self.start..self.end])
-                .map_err(|e| lost(self.socket_path, &format!("protocol error: {e}")))?;
-            self.start += used;
-            if let Some(event) = event {
-                return Ok(event);
-            }
-            let remaining = remaining(self.deadline)?;
-            let _ = self.stream.set_read_timeout(Some(remaining));
-            match self.stream.read(&mut self.buf) {
-                Ok(0) => {
-                    return Err(lost(
-                        self.socket_path,
-                        "the core closed the connection before answering",
-                    ))
-                }
-                Ok(n) => {
-                    self.start = 0;
-                    self.end = n;
-                }
-                Err(e) if is_timeout(&e) => return Err(timed_out()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(lost(self.socket_path, &format!("receiving failed: {e}"))),
-            }
-        }
-    }
-}
-
-fn write_all(
-    stream: &mut UnixStream,
-    bytes: &[u8],
-    deadline: Instant,
-    socket_path: &str,
-) -> Result<(), ErrorBody> {
-    let _ = stream.set_write_timeout(Some(remaining(deadline)?));
-    stream.write_all(bytes).map_err(|e| {
-        if is_timeout(&e) {
-            timed_out()
-        } else {
-            lost(socket_path, &format!("sending failed: {e}"))
-        }
-    })
-}
-
-/// Time left before `deadline`; none left is the timeout error.
-fn remaining(deadline: Instant) -> Result<Duration, ErrorBody> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err(timed_out())
-    } else {
-        Ok(left)
-    }
-}
-
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 fn timed_out() -> ErrorBody {
