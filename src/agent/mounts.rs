@@ -15,6 +15,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{chown, Gid, Uid};
+
+use crate::runtime::access::Sharing;
 use serde_json::json;
 
 use crate::paths::{create_private_dir, Home};
@@ -129,23 +131,32 @@ pub fn add_mounts(
         .with_overlay(&overlay, MANAGED_TARGET))
 }
 
-/// Rootful: the agent's uid owns its read-write directories (0700). Otherwise
-/// (rootless, `keep-id`) the agent is the daemon's user already.
+/// As root, the agent's uid owns its read-write directories (0700); as a member
+/// of the agent's group, that group may write them (0770); rootless (`keep-id`)
+/// the agent is the daemon's user already (0700).
 fn give_to_agent(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    if Uid::effective().is_root() {
-        chown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-            .map_err(std::io::Error::from)?;
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    let mode = match Sharing::detect(gid) {
+        Sharing::Root => {
+            chown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                .map_err(std::io::Error::from)?;
+            0o700
+        }
+        Sharing::Group => {
+            chown(dir, None, Some(Gid::from_raw(gid))).map_err(std::io::Error::from)?;
+            0o770
+        }
+        Sharing::SameUser => 0o700,
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
 }
 
-/// Rootful: every overlay file becomes `root:<agent gid>` 0640 (dirs 0750), so the
+/// Every overlay file becomes `<owner>:<agent gid>` 0640 (dirs 0750), so the
 /// agent may read but not change them; rootless, they stay the daemon user's.
 fn share_read_only(dir: &Path, gid: u32) -> std::io::Result<()> {
-    let root = Uid::effective().is_root();
+    let share = Sharing::detect(gid) != Sharing::SameUser;
     let meta = std::fs::symlink_metadata(dir)?;
     let mode = if meta.is_dir() { 0o750 } else { 0o640 };
-    if root {
+    if share {
         chown(dir, None, Some(Gid::from_raw(gid))).map_err(std::io::Error::from)?;
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;

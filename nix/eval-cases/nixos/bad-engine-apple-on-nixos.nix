@@ -1,0 +1,2 @@
+# expect: services.carapace.engine
+{ services.carapace = { enable = true; engine = "apple"; }; }

@@ -1,0 +1,3 @@
+# expect: services.carapace.engine
+# expect: is not of type
+{ services.carapace = { enable = true; engine = "lxc"; }; }

@@ -1,0 +1,2 @@
+# expect: group name `../etc` must match
+{ services.carapace = { enable = true; groups."../etc".tools = [ ]; }; }

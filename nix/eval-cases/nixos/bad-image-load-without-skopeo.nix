@@ -1,0 +1,2 @@
+# expect: services.carapace.image.load needs image.package
+{ services.carapace = { enable = true; skopeo = null; }; }

@@ -1,0 +1,2 @@
+# expect: plugin name `Evil:Name` must match
+{ services.carapace = { enable = true; plugins."Evil:Name".enable = true; }; }

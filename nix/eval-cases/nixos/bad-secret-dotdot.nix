@@ -1,0 +1,2 @@
+# expect: no `..` component
+{ services.carapace = { enable = true; credentials.anthropic_api_key = "/run/agenix/../../etc/shadow"; }; }

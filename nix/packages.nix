@@ -1,0 +1,86 @@
+# The Rust builds. One source and one workspace-wide dependency build (cargoArtifacts) shared
+# by the core, clippy and the tests; the static `ipc` gets its own musl dependency build of
+# just `-p carapace-ipc`, so musl never compiles the core's dependency tree.
+{ pkgs, crane }:
+let
+  inherit (pkgs) lib stdenv;
+  craneLib = crane.mkLib pkgs;
+  src = import ./source.nix { inherit lib craneLib; };
+  version = (lib.importTOML ../Cargo.toml).workspace.package.version;
+  meta.license = with lib.licenses; [ mit asl20 ];
+
+  commonArgs = {
+    inherit src version;
+    pname = "carapace";
+    strictDeps = true;
+    # zmq-sys builds libzmq from source with the C++ compiler (zeromq-src, no cmake); ring
+    # builds its assembly with cc. Both come with stdenv.
+    buildInputs = lib.optionals stdenv.hostPlatform.isDarwin [ pkgs.libiconv ];
+  };
+
+  cargoArtifacts = craneLib.buildDepsOnly (commonArgs // {
+    pname = "carapace-workspace";
+    cargoExtraArgs = "--locked --workspace";
+  });
+
+  carapace = craneLib.buildPackage (commonArgs // {
+    inherit cargoArtifacts;
+    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo";
+    # The tests run once, in checks.nextest.
+    doCheck = false;
+    nativeBuildInputs = [ pkgs.installShellFiles ];
+    # Bundled plugins sit at <bin>/../share/carapace/plugins (src/plugins/discover.rs); their
+    # handlers beside `carapace`, which the core puts first on a handler's PATH.
+    postInstall = ''
+      install -Dm0644 plugins/echo/manifest.json $out/share/carapace/plugins/echo/manifest.json
+      cp -r plugins/echo/skills $out/share/carapace/plugins/echo/skills
+    '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+      installShellCompletion --cmd carapace \
+        --bash <($out/bin/carapace completions bash) \
+        --zsh <($out/bin/carapace completions zsh) \
+        --fish <($out/bin/carapace completions fish)
+    '';
+    doInstallCheck = true;
+    installCheckPhase = ''
+      runHook preInstallCheck
+      $out/bin/carapace --version | grep -F ${lib.escapeShellArg version}
+      test -x $out/bin/carapace-plugin-echo
+      runHook postInstallCheck
+    '';
+    meta = meta // {
+      description = "Run a personal AI agent in a locked-down container; the host holds every credential";
+      mainProgram = "carapace";
+      platforms = lib.platforms.linux ++ lib.platforms.darwin;
+    };
+  });
+
+  # `ipc`, the in-container client: musl, crt-static, the `ipc` profile (opt-level z, LTO,
+  # panic=abort, stripped). Its dev-dependencies (zmq) are never built for musl.
+  ipc =
+    let
+      craneStatic = crane.mkLib pkgs.pkgsStatic;
+      args = {
+        inherit src version;
+        pname = "carapace-ipc";
+        strictDeps = true;
+        cargoExtraArgs = "--locked -p carapace-ipc --bin ipc";
+        CARGO_PROFILE = "ipc";
+        doCheck = false;
+      };
+    in
+    craneStatic.buildPackage (args // {
+      cargoArtifacts = craneStatic.buildDepsOnly (args // { cargoCheckExtraArgs = ""; });
+      nativeBuildInputs = [ pkgs.buildPackages.file ];
+      postInstall = ''
+        file -L $out/bin/ipc | tee /dev/stderr | grep -Eq 'static(-pie)? linked'
+      '';
+      meta = meta // {
+        description = "The in-container client of Carapace, statically linked";
+        mainProgram = "ipc";
+        platforms = lib.platforms.linux;
+      };
+    });
+in
+{
+  inherit craneLib src commonArgs cargoArtifacts carapace ipc;
+}

@@ -1,0 +1,23 @@
+# The source every Rust derivation sees: the Cargo sources plus the non-Rust files the code
+# compiles in (docs/manifest.schema.json), installs (the echo plugin's manifest and skills)
+# or its tests read (tests/fixtures). Editing flake.nix, nix/, modules/ or docs/*.md does not
+# rebuild anything Rust.
+{ lib, craneLib }:
+let
+  fs = lib.fileset;
+  root = ../.;
+in
+fs.toSource {
+  inherit root;
+  fileset = fs.difference
+    (fs.unions [
+      (craneLib.fileset.commonCargoSources root)
+      (root + "/docs/manifest.schema.json")
+      (root + "/plugins/echo/manifest.json")
+      (root + "/plugins/echo/skills")
+      (fs.maybeMissing (root + "/tests/fixtures"))
+      (fs.maybeMissing (root + "/proptest-regressions"))
+    ])
+    # Outside a flake (nix-build on a checkout) these would leak in; fuzz/ is not a member.
+    (fs.unions [ (fs.maybeMissing (root + "/target")) (fs.maybeMissing (root + "/fuzz")) ]);
+}
