@@ -208,6 +208,8 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             Err(e) => ControlResponse::fail(e.to_string()),
         },
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
+        // `converse` answers a prompt itself (it streams progress first); this
+        // arm only keeps the match whole.
         ControlRequest::Prompt { .. } => {
             ControlResponse::fail("prompt is answered by the streaming path")
         }
