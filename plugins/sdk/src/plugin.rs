@@ -30,10 +30,11 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Answers `hook/memory_brief {group}` for a plugin whose manifest lists the
     /// `memory_brief` hook: what a new session of `group` should remember, as
-    /// Markdown. The default has no brief (the core then briefs nothing).
-    fn memory_brief(&self, group: &str) -> Result<MemoryBrief, ToolError> {
+    /// Markdown. `None` (the default) means the plugin does not serve the hook,
+    /// answered as JSON-RPC "method not found"; the core then briefs nothing.
+    fn memory_brief(&self, group: &str) -> Option<Result<MemoryBrief, ToolError>> {
         let _ = group;
-        Err(ToolError::new("this plugin gives no memory brief"))
+        None
     }
 }
 

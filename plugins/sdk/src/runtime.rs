@@ -227,8 +227,12 @@ impl<P: Plugin> Server<P> {
         self.calls.submit(Box::new(move || {
             let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
             let answer = match catch_unwind(AssertUnwindSafe(|| plugin.memory_brief(&group))) {
-                Ok(Ok(brief)) => Ok(json!(brief)),
-                Ok(Err(error)) => Err(JsonRpcError::from(error)),
+                Ok(Some(Ok(brief))) => Ok(json!(brief)),
+                Ok(Some(Err(error))) => Err(JsonRpcError::from(error)),
+                Ok(None) => Err(JsonRpcError::new(
+                    METHOD_NOT_FOUND,
+                    "this plugin does not serve hook/memory_brief",
+                )),
                 Err(_) => Err(JsonRpcError::new(
                     INTERNAL_ERROR,
                     "the brief failed unexpectedly",

@@ -1,9 +1,9 @@
 //! `hook/memory_brief` through the SDK: a plugin that gives a brief answers with
-//! it, one that does not answers with an error, and bad params are refused.
+//! it, one that does not says "method not found", and bad params are refused.
 
 use carapace_plugin_sdk::testing::Harness;
 use carapace_plugin_sdk::{
-    CallContext, MemoryBrief, Plugin, ToolError, INVALID_PARAMS, NOT_INITIALIZED,
+    CallContext, MemoryBrief, Plugin, ToolError, INVALID_PARAMS, METHOD_NOT_FOUND, NOT_INITIALIZED,
 };
 use serde_json::{json, Value};
 
@@ -14,12 +14,12 @@ impl Plugin for Remembers {
         Ok(Value::Null)
     }
 
-    fn memory_brief(&self, group: &str) -> Result<MemoryBrief, ToolError> {
-        Ok(MemoryBrief {
+    fn memory_brief(&self, group: &str) -> Option<Result<MemoryBrief, ToolError>> {
+        Some(Ok(MemoryBrief {
             markdown: format!("- {group} likes tea"),
             entry_count: 3,
             brief_count: 1,
-        })
+        }))
     }
 }
 
@@ -50,11 +50,12 @@ fn a_plugin_with_a_brief_answers_the_hook() {
 }
 
 #[test]
-fn a_plugin_without_a_brief_answers_with_an_error() {
+fn a_plugin_without_a_brief_says_it_does_not_serve_the_hook() {
     let harness = Harness::start(Forgets);
     assert_eq!(harness.initialize(json!({})), Ok(json!({})));
-    assert!(harness
+    let error = harness
         .request("hook/memory_brief", json!({"group": "main"}))
-        .is_err());
+        .expect_err("no brief");
+    assert_eq!(error.code, METHOD_NOT_FOUND);
     assert!(harness.stray_lines().is_empty());
 }
