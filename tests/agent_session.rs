@@ -395,17 +395,8 @@ fn no_stored_secret_is_anywhere_the_agent_can_look() {
     let rootfs = agent_rootfs();
     let core = core_with(rootfs.path(), "scan_agent.sh");
     // A model key made now; the core also holds its audit key and an env secret.
-    let key = format!("sk-ant-api03-{}", uuid_like());
-    let mut auth = Command::new(common::carapace_bin())
-        .arg("--home")
-        .arg(core.home.path())
-        .args(["auth", "set", "--plugin", "model", "anthropic_api_key"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("auth set");
-    std::io::Write::write_all(&mut auth.stdin.take().expect("stdin"), key.as_bytes())
-        .expect("write key");
-    assert!(auth.wait().expect("auth set ends").success());
+    let key = common::generated_model_key();
+    core.auth_set("model", "anthropic_api_key", &key);
     let out = core.cli(&["prompt", "--group", "main", "scan"]);
     assert!(
         out.status.success(),
@@ -436,14 +427,6 @@ fn no_stored_secret_is_anywhere_the_agent_can_look() {
     }
 }
 
-/// 32 random hex digits from the kernel.
-fn uuid_like() -> String {
-    let mut bytes = [0u8; 16];
-    let mut urandom = std::fs::File::open("/dev/urandom").expect("urandom");
-    std::io::Read::read_exact(&mut urandom, &mut bytes).expect("random");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn image_build_makes_a_pinned_image_the_agent_runs_from() {
     if !podman_or_skip("image build") {
@@ -455,7 +438,7 @@ fn image_build_makes_a_pinned_image_the_agent_runs_from() {
          [agent]\ncommand = [\"stream_agent.sh\", \"{prompt}\"]\nidle_timeout_secs = 20\n",
     );
     let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agent/stream_agent.sh");
-    let tag = format!("localhost/carapace-test-{}:t", &uuid_like()[..12]);
+    let tag = format!("localhost/carapace-test-{}:t", common::random_hex(6));
     let out = core.cli(&[
         "image",
         "build",
@@ -540,17 +523,8 @@ fn the_daily_token_budget_holds_across_sessions_of_a_group() {
         ),
     );
     let core = TestCore::start(&config);
-    let mut auth = Command::new(common::carapace_bin())
-        .arg("--home")
-        .arg(core.home.path())
-        .args(["auth", "set", "--plugin", "model", "anthropic_api_key"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("auth set");
-    let key = format!("sk-ant-api03-{}", uuid_like());
-    std::io::Write::write_all(&mut auth.stdin.take().expect("stdin"), key.as_bytes())
-        .expect("write key");
-    assert!(auth.wait().expect("auth set ends").success());
+    let key = common::generated_model_key();
+    core.auth_set("model", "anthropic_api_key", &key);
     let answer = |prompt: &str| {
         let out = core.cli(&["prompt", "--quiet", "--group", "main", prompt]);
         assert!(

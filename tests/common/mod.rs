@@ -37,6 +37,19 @@ pub fn names(array: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// `bytes` random bytes from the kernel, as hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    let mut urandom = std::fs::File::open("/dev/urandom").expect("urandom");
+    std::io::Read::read_exact(&mut urandom, &mut buf).expect("random");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A model API key that looks real, made now (never committed).
+pub fn generated_model_key() -> String {
+    format!("sk-ant-api03-{}", random_hex(24))
+}
+
 /// The fixture plugins directory (holds the Python `pytools` plugin).
 pub fn fixture_plugins() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins")
@@ -185,6 +198,28 @@ impl TestCore {
             .stdin(Stdio::null())
             .output()
             .expect("run carapace")
+    }
+
+    /// Stores `secret` as credential `name` of `plugin` with `carapace auth set`
+    /// (through stdin, as a person would pipe it; never in argv).
+    pub fn auth_set(&self, plugin: &str, name: &str, secret: &str) {
+        let mut child = Command::new(carapace_bin())
+            .arg("--home")
+            .arg(self.home.path())
+            .args(["auth", "set", "--plugin", plugin, name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("carapace auth set");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), secret.as_bytes())
+            .expect("write the secret");
+        let out = child.wait_with_output().expect("auth set ends");
+        assert!(
+            out.status.success(),
+            "auth set: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Runs the CLI and parses its stdout as JSON (it must succeed).
