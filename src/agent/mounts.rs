@@ -153,16 +153,20 @@ fn give_to_agent(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
 /// Every overlay file becomes `<owner>:<agent gid>` 0640 (dirs 0750), so the
 /// agent may read but not change them; rootless, they stay the daemon user's.
 fn share_read_only(dir: &Path, gid: u32) -> std::io::Result<()> {
-    let share = Sharing::detect(gid) != Sharing::SameUser;
-    let meta = std::fs::symlink_metadata(dir)?;
+    let group = (Sharing::detect(gid) != Sharing::SameUser).then(|| Gid::from_raw(gid));
+    set_read_only(dir, group)
+}
+
+fn set_read_only(path: &Path, group: Option<Gid>) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
     let mode = if meta.is_dir() { 0o750 } else { 0o640 };
-    if share {
-        chown(dir, None, Some(Gid::from_raw(gid))).map_err(std::io::Error::from)?;
+    if group.is_some() {
+        chown(path, None, group).map_err(std::io::Error::from)?;
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     if meta.is_dir() {
-        for entry in std::fs::read_dir(dir)? {
-            share_read_only(&entry?.path(), gid)?;
+        for entry in std::fs::read_dir(path)? {
+            set_read_only(&entry?.path(), group)?;
         }
     }
     Ok(())
