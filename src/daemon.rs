@@ -73,6 +73,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         ));
     }
     make_non_dumpable();
+    raise_descriptor_limit();
     crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
     let writer = AuditWriter::open(
         &home.audit_dir(),
@@ -195,10 +196,14 @@ async fn dispatch(
 /// Connections are audited; a drop (an oversize frame, a bad greeting) says why.
 fn audit_connection(core: &Core, connection: ConnectionEvent) {
     if let Some(session) = core.sessions.get(&connection.session_id) {
-        let fields = match connection.reason {
+        let mut fields = match connection.reason {
             Some(reason) => json!({ "reason": reason }),
             None => json!({}),
         };
+        if connection.suppressed > 0 {
+            // Connection audits are rate limited per session; say how many were not written.
+            fields["suppressed_before"] = json!(connection.suppressed);
+        }
         core.audit(&session, &format!("connection.{}", connection.kind), fields);
     }
 }
@@ -216,6 +221,22 @@ async fn wait_for_stop(stop: &Notify) {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
         _ = stop.notified() => tracing::info!("stop requested"),
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: every session's peers
+/// and every plugin's pipes are descriptors, and running out of them would stop
+/// every session at once.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(error = %e, soft, "cannot raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
     }
 }
 

@@ -79,7 +79,7 @@ fn connections_and_drops_are_audited() {
     let core = TestCore::start(BASIC_CONFIG);
     let session = core.open_session("main");
     session.ipc(&["list_tools"]).result();
-    // A frame over the 4 MiB frame bound: the peer is dropped without an answer.
+    // A frame over the frame bound (1 MiB + 64 KiB): the peer is dropped without an answer.
     let huge = vec![b' '; 5 << 20];
     assert!(
         session.raw(&huge).is_none(),
@@ -104,7 +104,7 @@ fn connections_and_drops_are_audited() {
     assert!(
         dropped["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("over the 4194304-byte limit")),
+            .is_some_and(|r| r.contains("over the 1114112-byte limit")),
         "{dropped}"
     );
     assert!(events

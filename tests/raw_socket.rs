@@ -326,9 +326,10 @@ fn peers_that_leave_or_never_read_do_not_stall_the_core() {
 fn many_frames_under_the_cap_are_not_buffered_without_bound() {
     let (mut core, a, b, rss) = setup();
     let mut stream = handshake(&a.socket);
-    let chunk = vec![b'x'; (4 << 20) - 64];
+    // Each frame is under the frame bound; together they are far over the message bound.
+    let chunk = vec![b'x'; 512 << 10];
     // Once write_all returns, the core has read all but a socket buffer's worth.
-    for _ in 0..24 {
+    for _ in 0..48 {
         if stream.write_all(&frame(0x01, &chunk)).is_err() {
             break;
         }
@@ -404,4 +405,108 @@ fn a_ping_is_answered_with_its_context_and_other_commands_end_the_connection() {
     stream.write_all(&ready("DEALER")).expect("READY again");
     assert!(closed_by_core(&mut stream), "an unexpected command ends it");
     assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn connections_that_never_shake_hands_are_capped_and_expire() {
+    let (mut core, a, b, rss) = setup();
+    // More than a session may hold while shaking hands: the rest are closed at accept.
+    let mut idle: Vec<UnixStream> = (0..300).map(|_| connect(&a.socket)).collect();
+    let mut closed_at_accept = 0;
+    for stream in &mut idle {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut greeting = [0u8; 64];
+        // The core greets every accepted peer first; a refused one gets EOF.
+        if stream.read_exact(&mut greeting).is_err() {
+            closed_at_accept += 1;
+        }
+    }
+    assert!(
+        closed_at_accept >= 300 - 256,
+        "only {closed_at_accept} refused"
+    );
+    core.wait_for_audit("refusals are audited", |events| {
+        events.iter().any(|e| {
+            e["kind"] == "connection.refused"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("shaking hands"))
+        })
+    });
+    // The other session does not notice.
+    assert_eq!(b.ipc(&["get_session_info"]).result()["group"], "main");
+    // After the handshake deadline the idle ones are gone, and the session answers again.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(idle.iter_mut().all(closed_by_core), "idle peers expire");
+    drop(idle);
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn a_message_left_half_sent_loses_its_connection() {
+    let (mut core, a, b, rss) = setup();
+    let mut stream = handshake(&a.socket);
+    // A header for a 1 MiB frame, a tenth of its body, then nothing.
+    let mut header = vec![0x02u8];
+    header.extend((1u64 << 20).to_be_bytes());
+    stream.write_all(&header).expect("header");
+    stream
+        .write_all(&vec![b'x'; 100 << 10])
+        .expect("part of the body");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    assert!(closed_by_core(&mut stream), "a stalled message is dropped");
+    core.wait_for_audit("the stall is audited", |events| {
+        events.iter().any(|e| {
+            e["kind"] == "connection.protocol_error"
+                && e["reason"].as_str().is_some_and(|r| r.contains("stalled"))
+        })
+    });
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
+
+#[test]
+fn answers_a_peer_never_reads_stay_within_the_session_budget() {
+    let core = TestCore::start_with_plugins(CONFIG);
+    let (a, b) = (core.open_session("main"), core.open_session("main"));
+    a.wait_plugin_running();
+    assert_eq!(b.ipc(&["get_session_info"]).result()["group"], "main");
+    let rss = rss_kb(core.pid());
+    // 120 requests for 900 kB answers on one connection that never reads: without a
+    // bound on queued answers that is over 100 MB held for one peer.
+    let mut deaf = handshake(&a.socket);
+    for i in 0..120 {
+        let body = json!({"topic": "tool.invoke.big", "correlation": format!("big-{i}"),
+                          "arguments": {"bytes": 900_000}});
+        deaf.write_all(&frame(0, body.to_string().as_bytes()))
+            .expect("send");
+    }
+    // Wait until every answer was made (a 900 kB answer takes a while in a debug build).
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let made = core
+            .audit_events()
+            .iter()
+            .filter(|e| e["kind"] == "handler.result")
+            .count();
+        if made >= 120 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {made} answers made"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = rss_kb(core.pid()).saturating_sub(rss);
+    assert!(
+        grown <= RSS_SLACK_KB,
+        "unread answers grew the core by {grown} kB"
+    );
+    assert_eq!(b.ipc(&["get_session_info"]).result()["group"], "main");
+    drop(deaf);
 }

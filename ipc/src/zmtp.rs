@@ -71,6 +71,8 @@ pub enum ZmtpError {
         /// The limit.
         limit: usize,
     },
+    /// A message was left half sent for too long.
+    Stalled,
 }
 
 impl fmt::Display for ZmtpError {
@@ -99,6 +101,7 @@ impl fmt::Display for ZmtpError {
             ZmtpError::MessageTooLarge { limit } => {
                 write!(f, "a message over the {limit}-byte limit")
             }
+            ZmtpError::Stalled => write!(f, "a message stalled half sent"),
         }
     }
 }
@@ -263,7 +266,8 @@ impl Decoder {
             } => {
                 let take = (*remaining).min(input.len());
                 if body.capacity() - body.len() < take {
-                    body.reserve(take.max(BODY_CHUNK.min(*remaining)));
+                    // Exact: a doubling reserve could hold twice what was charged for.
+                    body.reserve_exact(take.max(BODY_CHUNK.min(*remaining)));
                 }
                 body.extend_from_slice(&input[..take]);
                 *remaining -= take;

@@ -3,8 +3,11 @@
 //! The peer must finish the handshake (greeting, NULL mechanism, READY as a
 //! DEALER or REQ) within [`HANDSHAKE_TIMEOUT`]. After it, every frame header is
 //! checked against the bounds before its body is read, and the body's bytes are
-//! charged to the session's budget until the pipeline has answered the message.
-//! Whatever the peer does, it ends only its own connection.
+//! charged to the session's budget until the pipeline has answered the message;
+//! an answer's bytes are charged until it is written. A message left half sent
+//! for [`MESSAGE_STALL`], or an answer the peer does not take within
+//! [`WRITE_TIMEOUT`], ends the connection. Whatever the peer does, it ends only
+//! its own connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,10 +18,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::socket::{Inbound, SessionShared, SocketEvent, MAX_CONNECTIONS, MAX_FRAME_BYTES};
+use super::socket::{
+    Answer, Inbound, SessionShared, SocketEvent, MAX_CONNECTIONS, MAX_FRAME_BYTES,
+};
 
 /// How long a peer has to complete the ZMTP handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a message may stay half received (its bytes hold the session's budget).
+pub const MESSAGE_STALL: Duration = Duration::from_secs(10);
+/// How long one answer may take to be written to a peer.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers queued for a peer before further ones are dropped.
 const ANSWER_QUEUE: usize = 128;
 /// Read buffer before the handshake (kept small: idle peers cost little).
@@ -60,6 +69,8 @@ pub(super) async fn serve(stream: UnixStream, peer: u64, shared: Arc<SessionShar
 }
 
 async fn run(stream: UnixStream, peer: u64, shared: &SessionShared) -> End {
+    // Counted among the handshaking since accept; given back once the handshake ends.
+    let handshaking = Counted(&shared.handshaking);
     let (mut reader, mut writer) = stream.into_split();
     let mut hello = zmtp::greeting(true).to_vec();
     hello.extend(zmtp::ready("ROUTER"));
@@ -79,6 +90,7 @@ async fn run(stream: UnixStream, peer: u64, shared: &SessionShared) -> End {
             ))
         }
     }
+    drop(handshaking);
     let Some(_counted) = Counted::enter(&shared.connections, MAX_CONNECTIONS) else {
         return End::Refused;
     };
@@ -119,12 +131,22 @@ async fn read_messages<R: AsyncRead + Unpin>(
     mut input: Input,
     peer: u64,
     shared: &SessionShared,
-    answers: mpsc::Sender<Vec<u8>>,
+    answers: mpsc::Sender<Answer>,
 ) -> End {
     let mut assembler = Assembler::new(KEPT_FRAMES, MAX_FRAME_BYTES);
     let mut held: Option<OwnedSemaphorePermit> = None;
     loop {
-        let event = match input.next_event(reader, &mut decoder).await {
+        let next = input.next_event(reader, &mut decoder);
+        // Between messages a peer may idle; in the middle of one it holds budget.
+        let event = if held.is_some() {
+            match tokio::time::timeout(MESSAGE_STALL, next).await {
+                Ok(event) => event,
+                Err(_) => return End::Protocol(ZmtpError::Stalled),
+            }
+        } else {
+            next.await
+        };
+        let event = match event {
             Ok(Ok(event)) => event,
             Ok(Err(e)) => return End::Protocol(e),
             Err(end) => return end,
@@ -161,7 +183,10 @@ async fn read_messages<R: AsyncRead + Unpin>(
             },
             Event::Command(command) => match zmtp::pong_for(&command) {
                 Some(pong) => {
-                    let _ = answers.try_send(pong);
+                    let _ = answers.try_send(Answer {
+                        bytes: pong,
+                        budget: None,
+                    });
                 }
                 None => {
                     let name = String::from_utf8_lossy(&command.name);
@@ -178,11 +203,13 @@ async fn read_messages<R: AsyncRead + Unpin>(
 
 async fn write_answers<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    mut queued: mpsc::Receiver<Vec<u8>>,
+    mut queued: mpsc::Receiver<Answer>,
 ) -> End {
-    while let Some(bytes) = queued.recv().await {
-        if writer.write_all(&bytes).await.is_err() {
-            break;
+    while let Some(answer) = queued.recv().await {
+        // The answer's budget is given back once it is written (or the peer is dropped).
+        match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&answer.bytes)).await {
+            Ok(Ok(())) => {}
+            _ => break,
         }
     }
     End::Closed

@@ -24,13 +24,21 @@ use super::publisher::Publisher;
 use crate::paths::MAX_SOCKET_PATH;
 
 /// Frames over this size lose their connection before any of their bytes are read;
-/// a whole message (all its frames) is held to the same bound.
-pub const MAX_FRAME_BYTES: usize = 4 << 20;
+/// a whole message (all its frames) is held to the same bound. A request over
+/// 1 MiB is refused by the wire parser anyway; this leaves room to say so.
+pub const MAX_FRAME_BYTES: usize = carapace_ipc::MAX_MESSAGE_BYTES + (64 << 10);
 /// Bytes of requests a session may have read but not yet answered, over all
 /// its connections; a connection past it waits (its own session's back-pressure).
 pub const SESSION_BUDGET_BYTES: usize = 16 << 20;
 /// Connections past the handshake one session may hold at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections still shaking hands one session may hold at once; more are
+/// closed at accept, so a container cannot use up the core's descriptors.
+pub const MAX_HANDSHAKING: usize = 256;
+/// Connection events audited per session per second (a burst of 4× that), for
+/// routine ones (`accepted`, `closed`) and failures each; the rest are counted
+/// and the count rides on the next one audited of its kind.
+const CONNECTION_AUDITS_PER_SEC: f64 = 5.0;
 
 /// A message that arrived on a session socket.
 #[derive(Debug)]
@@ -56,6 +64,8 @@ pub struct ConnectionEvent {
     pub kind: &'static str,
     /// Why, for the failures (the core's words, never the peer's bytes).
     pub reason: Option<String>,
+    /// Connection events of this session not audited since the last one (rate limit).
+    pub suppressed: u64,
 }
 
 /// Everything the socket server reports to the dispatcher.
@@ -114,18 +124,55 @@ pub(super) struct SessionShared {
     pub budget: Arc<Semaphore>,
     /// Connections past the handshake.
     pub connections: AtomicUsize,
+    /// Connections still shaking hands.
+    pub handshaking: AtomicUsize,
     /// Each connection's queue of answers, by routing id.
-    pub writers: Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>,
+    pub writers: Mutex<HashMap<u64, mpsc::Sender<Answer>>>,
+    /// Routine connection events, and failures: one bucket each, so that a
+    /// flood of one kind never hides the other.
+    audits: Mutex<[AuditBucket; 2]>,
     next_peer: Arc<AtomicU64>,
 }
 
+/// An answer queued for a peer, holding its share of the session's budget
+/// until it is written.
+pub struct Answer {
+    /// The frames, encoded.
+    pub bytes: Vec<u8>,
+    /// The budget the answer's bytes hold.
+    pub budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The token bucket of a session's connection audits.
+struct AuditBucket {
+    tokens: f64,
+    at: std::time::Instant,
+    suppressed: u64,
+}
+
 impl SessionShared {
-    /// Reports a connection event; dropped if the dispatcher is gone.
+    /// Reports a connection event (at a bounded rate); dropped if the dispatcher is gone.
     pub fn report(&self, kind: &'static str, reason: Option<String>) {
+        let suppressed = {
+            let mut buckets = lock(&self.audits);
+            let routine = matches!(kind, "accepted" | "closed");
+            let bucket = &mut buckets[usize::from(!routine)];
+            let now = std::time::Instant::now();
+            let refill = now.duration_since(bucket.at).as_secs_f64() * CONNECTION_AUDITS_PER_SEC;
+            bucket.tokens = (bucket.tokens + refill).min(CONNECTION_AUDITS_PER_SEC * 4.0);
+            bucket.at = now;
+            if bucket.tokens < 1.0 {
+                bucket.suppressed += 1;
+                return;
+            }
+            bucket.tokens -= 1.0;
+            std::mem::take(&mut bucket.suppressed)
+        };
         let event = SocketEvent::Connection(ConnectionEvent {
             session_id: self.session_id.clone(),
             kind,
             reason,
+            suppressed,
         });
         let _ = self.inbound.try_send(event);
     }
@@ -199,7 +246,13 @@ impl SocketServer {
             inbound: self.inner.inbound.clone(),
             budget: Arc::new(Semaphore::new(SESSION_BUDGET_BYTES)),
             connections: AtomicUsize::new(0),
+            handshaking: AtomicUsize::new(0),
             writers: Mutex::new(HashMap::new()),
+            audits: Mutex::new(std::array::from_fn(|_| AuditBucket {
+                tokens: CONNECTION_AUDITS_PER_SEC * 4.0,
+                at: std::time::Instant::now(),
+                suppressed: 0,
+            })),
             next_peer: Arc::clone(&self.inner.next_peer),
         });
         let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
@@ -225,7 +278,8 @@ impl SocketServer {
         }
     }
 
-    /// Queues an answer; dropped (with a warning) if the peer is gone or not reading.
+    /// Queues an answer; dropped (with a warning) if the peer is gone or not
+    /// reading, or if the session's budget cannot hold it.
     pub fn send(&self, message: Outbound) {
         let shared = match lock(&self.inner.sessions).get(&message.session_id) {
             Some(bound) => Arc::clone(&bound.shared),
@@ -242,8 +296,18 @@ impl SocketServer {
             carapace_ipc::zmtp::encode_frame(&mut frames, &[], true);
         }
         carapace_ipc::zmtp::encode_frame(&mut frames, &message.body, false);
-        if writer.try_send(frames).is_err() {
-            tracing::warn!(session = %message.session_id, "answer dropped: the peer is not reading");
+        // Answers waiting for a peer count against its session's budget too.
+        let cost = u32::try_from(frames.len()).unwrap_or(u32::MAX);
+        let Ok(budget) = Arc::clone(&shared.budget).try_acquire_many_owned(cost) else {
+            tracing::debug!(session = %message.session_id, "answer dropped: the session's budget is spent");
+            return;
+        };
+        let answer = Answer {
+            bytes: frames,
+            budget: Some(budget),
+        };
+        if writer.try_send(answer).is_err() {
+            tracing::debug!(session = %message.session_id, "answer dropped: the peer is not reading");
         }
     }
 
@@ -285,8 +349,13 @@ async fn serve(listener: UnixListener, shared: Arc<SessionShared>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, _)) if shared.handshaking.load(Ordering::SeqCst) >= MAX_HANDSHAKING => {
+                    drop(stream);
+                    shared.report("refused", Some(format!("more than {MAX_HANDSHAKING} connections shaking hands")));
+                }
                 Ok((stream, _)) => {
                     let peer = shared.next_peer.fetch_add(1, Ordering::Relaxed);
+                    shared.handshaking.fetch_add(1, Ordering::SeqCst);
                     connections.spawn(connection::serve(stream, peer, Arc::clone(&shared)));
                 }
                 Err(e) => {
