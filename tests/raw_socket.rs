@@ -510,3 +510,37 @@ fn answers_a_peer_never_reads_stay_within_the_session_budget() {
     assert_eq!(b.ipc(&["get_session_info"]).result()["group"], "main");
     drop(deaf);
 }
+
+#[test]
+fn a_flood_of_connections_cannot_flood_the_audit_log() {
+    let (mut core, a, b, rss) = setup();
+    let started = std::time::Instant::now();
+    for _ in 0..400 {
+        drop(connect(&a.socket));
+    }
+    let took = started.elapsed().as_secs_f64();
+    // After a second the bucket has room again: the next event says how many were left out.
+    std::thread::sleep(Duration::from_millis(1200));
+    drop(handshake(&a.socket));
+    let events = core.wait_for_audit("a count of the events left out", |events| {
+        events
+            .iter()
+            .any(|e| e["session"] == a.id.as_str() && e["suppressed_before"].as_u64() > Some(0))
+    });
+    let audited = events
+        .iter()
+        .filter(|e| {
+            e["session"] == a.id.as_str()
+                && e["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("connection."))
+        })
+        .count();
+    // Two buckets of a burst of 20 and 5 a second each, over the time the flood took.
+    let allowed = 2.0 * (20.0 + 5.0 * (took + 1.5)) + 4.0;
+    assert!(
+        (audited as f64) <= allowed,
+        "{audited} connection events audited for 800 (allowed {allowed:.0})"
+    );
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}
