@@ -128,11 +128,7 @@ fn prompt_runs_one_session_end_to_end() {
     let started = audited(&core, "agent.started");
     assert_eq!(started["session"], session.as_str());
 
-    let transcript = core
-        .home
-        .path()
-        .join(format!("data/agent/main/{session}.jsonl"));
-    let text = std::fs::read_to_string(&transcript).expect("transcript written");
+    let text = core.transcript(&session);
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("verbatim JSON lines"))
@@ -194,11 +190,7 @@ fn a_silent_agent_is_killed_at_the_idle_timeout() {
         .join("run/sessions")
         .join(&session)
         .exists());
-    let transcript = core
-        .home
-        .path()
-        .join(format!("data/agent/main/{session}.jsonl"));
-    let text = std::fs::read_to_string(transcript).expect("transcript kept");
+    let text = core.transcript(&session);
     assert!(text.starts_with("{\"type\":\"system\""), "{text}");
 }
 

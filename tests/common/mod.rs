@@ -200,6 +200,16 @@ impl TestCore {
             .expect("run carapace")
     }
 
+    /// The transcript an agent session of group `main` left, read whole.
+    pub fn transcript(&self, session: &str) -> String {
+        let path = self
+            .home
+            .path()
+            .join(format!("data/agent/main/{session}.jsonl"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("transcript {}: {e}", path.display()))
+    }
+
     /// Stores `secret` as credential `name` of `plugin` with `carapace auth set`
     /// (through stdin, as a person would pipe it; never in argv).
     pub fn auth_set(&self, plugin: &str, name: &str, secret: &str) {
