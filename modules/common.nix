@@ -53,6 +53,9 @@ let
   secretProblem = option: ref:
     if builtins.isPath ref then
       "${option} is the Nix path literal ${toString ref}: Nix would copy the secret into the world-readable ${builtins.storeDir}; ${howToRefer}."
+    else if !(builtins.isString ref) then
+      # types.path also takes a package (anything that coerces to a store path).
+      "${option} is a ${builtins.typeOf ref} that stands for a store path, and every store path is world-readable; ${howToRefer}."
     else if builtins.hasContext ref then
       "${option} = \"${builtins.unsafeDiscardStringContext ref}\" refers to a store path, and every store path is world-readable; ${howToRefer}."
     else if lib.hasPrefix "${builtins.storeDir}/" ref then
@@ -71,6 +74,14 @@ let
     description = "path of a secret file, as a string (never a path literal, never in the store)";
   };
 
+  # A credential's reference as it is written into a unit or a script. A path literal throws
+  # here rather than being interpolated (which would copy it into the store), even when the
+  # unit is read without the assertions.
+  credentialPath = c:
+    if builtins.isPath c.ref then throw "${c.option}: a Nix path literal is refused (it would be copied into the store)"
+    else if !(builtins.isString c.ref) then throw "${c.option}: a package is refused (it is in the world-readable store)"
+    else c.ref;
+
   # Every credential the service is given: `<plugin>.<name>` ids, as $CREDENTIALS_DIRECTORY
   # names them (the model key is plugin `model`).
   credentialRefs =
@@ -87,18 +98,24 @@ let
     (lib.mapAttrsToList (_: p: if p.enable then p.package else null) cfg.plugins);
 
   # One directory of plugin folders: <name> -> its `path`, or <package>/share/carapace/plugins/<name>.
+  # A folder in the store is checked for its manifest at build time; a `path` given as a plain
+  # string outside the store (a folder managed by other means) cannot be read in the build
+  # sandbox, so it is only linked, and the core reports it at start if it is not a plugin.
   pluginDir =
     let
       placed = lib.filterAttrs (_: p: p.enable && (p.package != null || p.path != null)) cfg.plugins;
       folder = name: p: if p.path != null then "${p.path}" else "${p.package}/share/carapace/plugins/${name}";
+      inStore = p: p.path == null || builtins.isPath p.path || builtins.hasContext p.path
+        || lib.hasPrefix "${builtins.storeDir}/" p.path;
     in
     if placed == { } then null else
       pkgs.runCommand "carapace-plugins" { preferLocalBuild = true; } (''
         mkdir -p "$out"
-      '' + lib.concatStrings (lib.mapAttrsToList (name: p: ''
-        test -f ${folder name p}/manifest.json || {
+      '' + lib.concatStrings (lib.mapAttrsToList (name: p: lib.optionalString (inStore p) ''
+        test -f ${lib.escapeShellArg (folder name p)}/manifest.json || {
           echo "plugin ${name}: ${folder name p} has no manifest.json" >&2; exit 1; }
-        ln -s ${folder name p} "$out/${name}"
+      '' + ''
+        ln -s ${lib.escapeShellArg (folder name p)} "$out/${name}"
       '') placed));
 
   # Settings as TOML will hold them: unset typed options (null) dropped, derivations kept whole.
@@ -110,10 +127,18 @@ let
   # Empty sections are left out: the core's defaults apply.
   settingsValue = lib.filterAttrs (_: v: v != { }) (stripNulls cfg.settings);
 
-  # The image is pinned at build time from agent-image-digest (no import-from-derivation),
-  # unless the user pins runtime.image (or runs a rootfs) themselves.
-  pinImage = cfg.image.digest != null && cfg.settings.runtime.image == null
-    && !(cfg.settings.runtime ? rootfs);
+  # The image is pinned at build time from agent-image-digest (no import-from-derivation):
+  # runtime.image_layers to its layers' diff_ids and runtime.image to its ID (the config
+  # digest), each unless the user sets it (or runs a rootfs). The layers are what every engine
+  # reports alike; the ID is not (see imageLoader), which is why it can be pinned by hand alone.
+  pinnable = cfg.image.digest != null && !(cfg.settings.runtime ? rootfs);
+  pinLayers = pinnable && cfg.settings.runtime.image_layers == null;
+  pinId = pinnable && cfg.settings.runtime.image == null;
+  # An image ID the user pinned by hand (bare hex), or null (none, or a name@sha256: manifest pin).
+  userPinnedId =
+    let m = if cfg.settings.runtime.image == null then null
+      else builtins.match "(sha256:)?([0-9a-f]{64})" cfg.settings.runtime.image;
+    in if m == null then null else builtins.elemAt m 1;
   checkConfig = cfg.checkConfig && pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform;
   configFile = pkgs.runCommand "carapace-config.toml"
     {
@@ -123,10 +148,11 @@ let
       preferLocalBuild = true;
       allowSubstitutes = false;
     }
-    ((if pinImage then ''
-      jq --arg id "$(tr -d '[:space:]' < ${cfg.image.digest}/image-id)" \
+    ((if pinLayers || pinId then ''
+      jq ${lib.optionalString pinId ''--arg id "$(tr -d '[:space:]' < ${cfg.image.digest}/image-id)"''} \
          --slurpfile layers ${cfg.image.digest}/diff-ids.json \
-         '.runtime.image = ("sha256:" + $id) | .runtime.image_layers = $layers[0]' \
+         '${lib.concatStringsSep " | " (lib.optional pinId ''.runtime.image = ("sha256:" + $id)''
+           ++ lib.optional pinLayers ".runtime.image_layers = $layers[0]")}' \
          "$settingsPath" > settings.json
     '' else ''
       jq . "$settingsPath" > settings.json
@@ -146,6 +172,116 @@ let
 
   positive = types.ints.positive;
   engines = if isNixOS then [ "podman" "docker" ] else [ "podman" "docker" "apple" ];
+  isDarwin = pkgs.stdenv.hostPlatform.isDarwin;
+
+  # How the core reaches the engine: its API socket, exported for the engine's client.
+  engineEnv =
+    if cfg.engineSocket == null || cfg.engine == "apple" then { }
+    else if cfg.engine == "docker" then { DOCKER_HOST = "unix://${cfg.engineSocket}"; }
+    else { CONTAINER_HOST = "unix://${cfg.engineSocket}"; };
+
+  # How any service manager runs the core: in the foreground, restarted when it fails; the
+  # checked config.toml is linked into the home first (so `carapace config set` cannot drift).
+  coreService = {
+    Type = "exec";
+    ExecStartPre = [ "${pkgs.coreutils}/bin/ln -sfn ${configFile} ${cfg.home}/config.toml" ];
+    ExecStart = "${lib.getExe' cfg.package "carapace"} --home ${cfg.home} start";
+    Restart = "on-failure";
+    RestartSec = 5;
+    TimeoutStopSec = 30;
+  };
+
+  # The part of the core's sandbox any service manager applies, a user's included: seccomp
+  # filters and no_new_privs need no privilege. The NixOS unit adds what only PID 1 can.
+  sandbox = {
+    UMask = "0077";
+    NoNewPrivileges = true;
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    # The plugin launcher hides run/ from each handler in a user + mount namespace of its own
+    # (src/plugins/confine/namespace.rs) before Landlock confines it: those two namespace
+    # kinds stay allowed, with the mount and Landlock calls they need (@mount, @sandbox);
+    # every other namespace kind is refused.
+    RestrictNamespaces = [ "user" "mnt" ];
+    # Plugin handlers and the model proxy need egress; the engine is a Unix socket.
+    RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [ "@system-service" "@sandbox" "@mount" "~@privileged" "~@resources" ];
+    SystemCallErrorNumber = "EPERM";
+  };
+
+  # The image loader: the NixOS root oneshot, the home-manager user unit and the darwin
+  # launcher all run this one script. It copies image.package into the engine unless its tag
+  # is already there with the layers that were built, then checks what the engine reports.
+  #
+  # What is compared, and why. image_layers (the layers' diff_ids, `.RootFS.Layers`) are the
+  # same in every engine and store, so they must always match agent-image-digest. The image
+  # ID is not: podman and docker's classic store report the config digest (agent-image-digest's
+  # image-id, what runtime.image is pinned to), but docker's containerd image store (the
+  # default of a fresh Docker Engine 29 and of Docker Desktop) reports the digest of a manifest
+  # it writes itself at load time, which no build can know, and looks images up by that
+  # digest only. So the ID the core will demand is checked here too: a mismatch fails now,
+  # saying what to do, instead of every session failing with "not present locally".
+  #
+  # podman on Linux is loaded through containers-storage (as root: the rootful store the
+  # socket serves; as a user: the rootless one). Everything else goes to the engine's
+  # Docker-compatible API: skopeo's docker-daemon: transport ignores DOCKER_HOST, so the
+  # socket is passed with --dest-daemon-host (Docker Desktop, rootless docker, podman machine).
+  imageLoader =
+    let
+      image = cfg.image.package;
+      digest = cfg.image.digest;
+      viaStorage = cfg.engine == "podman" && !isDarwin;
+      ref = lib.optionalString viaStorage "localhost/" + "carapace-agent:${image.imageTag}";
+      socket = cfg.engineSocket;
+      # engineSocket as a shell word: a user unit's %t is $XDG_RUNTIME_DIR in a script.
+      socketWord = if lib.hasPrefix "%t/" socket
+        then ''"$XDG_RUNTIME_DIR"/${lib.escapeShellArg (lib.removePrefix "%t/" socket)}''
+        else lib.escapeShellArg socket;
+      socketEnv = if cfg.engine == "docker" then "DOCKER_HOST" else "CONTAINER_HOST";
+      jq = lib.getExe pkgs.jq;
+      # podman and docker both print an array of one image; podman's .Id has no sha256: prefix.
+      inspected = lib.optionalString (digest != null) "--slurpfile built ${digest}/diff-ids.json "
+        + lib.escapeShellArg ("first | " + lib.optionalString (digest != null) "select(.RootFS.Layers == $built[0]) | "
+          + ''.Id | ltrimstr("sha256:")'');
+      storeHint = lib.optionalString (cfg.engine == "docker") ''echo "carapace: docker's containerd image store names an image by a manifest digest it makes when loading. Use its classic store (\"features\": {\"containerd-snapshotter\": false} in daemon.json; Docker Desktop: turn off \"Use containerd for pulling and storing images\"), or podman; or pin what this engine reports: services.carapace.settings.runtime.image = \"sha256:$id\" (runtime.image_layers still pins the content)." >&2'';
+      wantId = if pinId then "read -r want < ${digest}/image-id"
+        else if userPinnedId != null then "want=${userPinnedId}"
+        else "want=";
+    in
+    pkgs.writeShellScript "carapace-image-load" (''
+      set -eu -o pipefail
+      ref=${lib.escapeShellArg ref}
+      engine=${cfg.enginePackage}/bin/${cfg.engine}
+    '' + lib.optionalString (!viaStorage && socket != null) ''
+      socket=${socketWord}
+      export ${socketEnv}="unix://$socket"
+    '' + ''
+      # The ID the engine gives $ref, when $ref is there${lib.optionalString (digest != null) " with the layers built"}.
+      inspect() {
+        "$engine" image inspect "$ref" 2>/dev/null | ${jq} -er ${inspected}
+      }
+      if id=$(inspect); then
+        echo "carapace: $ref is already loaded"
+      else
+        ${lib.getExe' cfg.skopeo "skopeo"} --insecure-policy copy \
+          ${if viaStorage then "" else lib.optionalString (socket != null) ''--dest-daemon-host "unix://$socket" ''}nix:${image} \
+          ${if viaStorage then ''"containers-storage:$ref"'' else ''"docker-daemon:$ref"''}
+        if ! id=$(inspect); then
+          echo "carapace: after loading, the engine shows no $ref${lib.optionalString (digest != null) " with the layers in ${digest}/diff-ids.json"}" >&2
+          exit 1
+        fi
+      fi
+      ${wantId}
+      if [ -n "$want" ] && [ "$id" != "$want" ]; then
+        echo "carapace: the engine reports $ref as sha256:$id, but runtime.image demands sha256:$want, so the core would refuse every session." >&2
+        ${storeHint}
+        exit 1
+      fi
+      echo "carapace: $ref is sha256:$id${lib.optionalString (digest != null) ", with the layers built"}"
+    '');
 in
 {
   options.services.carapace = {
@@ -219,7 +355,7 @@ in
             type = types.nullOr (types.either types.path types.str);
             default = null;
             example = literalExpression "./plugins/notes";
-            description = "A plugin folder (manifest.json, skills/) instead of the package's share/carapace/plugins/<name>; a Nix path is copied to the store (a plugin folder holds no secret). Its handler must be on PATH (package) or inside the folder.";
+            description = "A plugin folder (manifest.json, skills/) instead of the package's share/carapace/plugins/<name>; a Nix path is copied to the store (a plugin folder holds no secret) and its manifest checked at build time; an absolute string outside the store is linked as it is. Its handler must be on PATH (package) or inside the folder.";
           };
           groups = mkOption {
             type = types.nullOr (types.listOf types.str);
@@ -258,13 +394,13 @@ in
         type = types.nullOr types.package;
         default = if cfg.image.package == null then null else cfg.image.package.passthru.digest or null;
         defaultText = literalExpression "config.services.carapace.image.package.passthru.digest or null";
-        description = "The image's agent-image-digest (the flake's images carry it as passthru.digest): its image-id and diff-ids.json pin runtime.image and runtime.image_layers at build time, unless settings.runtime.image is set.";
+        description = "The image's agent-image-digest (the flake's images carry it as passthru.digest): its image-id and diff-ids.json pin runtime.image and runtime.image_layers at build time, each unless set in settings.runtime.";
       };
       load = mkOption {
         type = types.bool;
         default = cfg.image.package != null;
         defaultText = literalExpression "config.services.carapace.image.package != null";
-        description = "Whether to load image.package into the engine (skipped when its content-derived tag is already there).";
+        description = "Whether to load image.package into the engine before the core starts (the copy is skipped when its content-derived tag is there with the layers built). The loader then checks that the engine reports the image ID runtime.image pins, and fails, saying what to do, if not (docker's containerd image store).";
       };
     };
 
@@ -292,7 +428,10 @@ in
       type = types.raw;
       internal = true;
       readOnly = true;
-      default = { inherit credentialRefs parseSecretRef pluginPackages; };
+      default = {
+        inherit credentialRefs credentialPath parseSecretRef pluginPackages engineEnv coreService sandbox;
+        imageLoader = if cfg.image.load then imageLoader else null;
+      };
       description = "Values the NixOS and home-manager modules share.";
     };
 
@@ -340,8 +479,8 @@ in
       ++ map (c: { assertion = secretProblem c.option c.ref == null; message = toString (secretProblem c.option c.ref); }) credentialRefs
       ++ [
         {
-          assertion = cfg.image.load -> cfg.image.package != null && cfg.skopeo != null;
-          message = "services.carapace.image.load needs image.package (the nix2container image) and skopeo (skopeo-nix2container for this host).";
+          assertion = cfg.image.load -> cfg.image.package != null && cfg.skopeo != null && cfg.enginePackage != null;
+          message = "services.carapace.image.load needs image.package (the nix2container image), skopeo (skopeo-nix2container for this host) and enginePackage (the engine's client, to check what it loaded).";
         }
       ];
 

@@ -9,15 +9,9 @@
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.carapace;
-  inherit (cfg.internal) credentialRefs parseSecretRef pluginPackages;
+  inherit (cfg.internal) credentialRefs credentialPath parseSecretRef pluginPackages engineEnv coreService sandbox imageLoader;
   isDarwin = pkgs.stdenv.hostPlatform.isDarwin;
   carapace = lib.getExe' cfg.package "carapace";
-  skopeo = lib.getExe' cfg.skopeo "skopeo";
-
-  engineEnv =
-    if cfg.engineSocket == null || cfg.engine == "apple" then { }
-    else if cfg.engine == "docker" then { DOCKER_HOST = "unix://${cfg.engineSocket}"; }
-    else { CONTAINER_HOST = "unix://${cfg.engineSocket}"; };
 
   # Plugin handlers are found on PATH after the directory of `carapace` itself.
   searchPath = lib.concatStringsSep ":" (map (p: "${p}/bin") pluginPackages
@@ -27,32 +21,14 @@ let
 
   # A reference as a user unit's LoadCredential= path (%t is $XDG_RUNTIME_DIR).
   unitPath = c:
-    let p = parseSecretRef c.ref; in
-    if builtins.isPath c.ref then throw "${c.option}: a Nix path literal is refused (it would be copied into the store)"
-    else if p.kind == "runtime-dir" then "%t/${p.rest}"
-    else c.ref;
+    let p = parseSecretRef (credentialPath c); in
+    if p.kind == "runtime-dir" then "%t/${p.rest}" else c.ref;
 
   # A reference as a shell word for the darwin launcher: the base is expanded, the rest quoted.
   shellPath = c:
-    let p = parseSecretRef c.ref; in
-    if builtins.isPath c.ref then throw "${c.option}: a Nix path literal is refused (it would be copied into the store)"
-    else if p.kind == "darwin-temp-dir" then ''"$(getconf DARWIN_USER_TEMP_DIR)"/${lib.escapeShellArg p.rest}''
+    let p = parseSecretRef (credentialPath c); in
+    if p.kind == "darwin-temp-dir" then ''"$(getconf DARWIN_USER_TEMP_DIR)"/${lib.escapeShellArg p.rest}''
     else lib.escapeShellArg c.ref;
-
-  imageRef = "carapace-agent:${cfg.image.package.imageTag}";
-  loadImage = if cfg.engine == "docker" then ''
-    if ${cfg.enginePackage}/bin/docker image inspect ${imageRef} >/dev/null 2>&1; then
-      echo "carapace: ${imageRef} is already loaded"
-    else
-      ${skopeo} --insecure-policy copy nix:${cfg.image.package} docker-daemon:${imageRef}
-    fi
-  '' else ''
-    if ${skopeo} inspect --raw containers-storage:localhost/${imageRef} >/dev/null 2>&1; then
-      echo "carapace: localhost/${imageRef} is already loaded"
-    else
-      ${skopeo} --insecure-policy copy nix:${cfg.image.package} containers-storage:localhost/${imageRef}
-    fi
-  '';
 
   darwinLauncher = pkgs.writeShellScript "carapace-launchd" (''
     set -eu
@@ -73,24 +49,13 @@ let
     credential ${shellPath c} ${lib.escapeShellArg c.id}
   '') credentialRefs + ''
     export CREDENTIALS_DIRECTORY="$creds"
-  '') + lib.optionalString cfg.image.load loadImage + ''
+  '') + lib.optionalString cfg.image.load ''
+    # Not fatal: launchd would restart the launcher, and the copy, again and again; the core
+    # refuses sessions with an unusable image and `carapace doctor` says why.
+    ${imageLoader} || echo "carapace: the agent image is not usable (see above); agent sessions will be refused" >&2
+  '' + ''
     exec ${carapace} --home "$CARAPACE_HOME" start
   '');
-
-  # What a user unit can still enforce without privileges (seccomp, no_new_privs).
-  userHardening = {
-    UMask = "0077";
-    NoNewPrivileges = true;
-    LockPersonality = true;
-    MemoryDenyWriteExecute = true;
-    RestrictRealtime = true;
-    RestrictSUIDSGID = true;
-    RestrictNamespaces = [ "user" "mnt" ];
-    RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-    SystemCallArchitectures = "native";
-    SystemCallFilter = [ "@system-service" "@sandbox" "@mount" "~@privileged" "~@resources" ];
-    SystemCallErrorNumber = "EPERM";
-  };
 in
 {
   _class = "homeManager";
@@ -139,16 +104,10 @@ in
           Wants = lib.optional (cfg.engine == "podman") "podman.socket";
           Requires = lib.optional cfg.image.load "carapace-image.service";
         };
-        Service = userHardening // {
-          Type = "exec";
-          ExecStartPre = [
-            "${pkgs.coreutils}/bin/install -d -m 0700 ${cfg.home}"
-            "${pkgs.coreutils}/bin/ln -sfn ${cfg.configFile} ${cfg.home}/config.toml"
-          ];
-          ExecStart = "${carapace} --home ${cfg.home} start";
-          Restart = "on-failure";
-          RestartSec = 5;
-          TimeoutStopSec = 30;
+        # What a user manager can enforce without privileges (seccomp, no_new_privs).
+        Service = sandbox // coreService // {
+          # A user manager has no StateDirectory= under the home: make it first.
+          ExecStartPre = [ "${pkgs.coreutils}/bin/install -d -m 0700 ${cfg.home}" ] ++ coreService.ExecStartPre;
           Environment = [ "CARAPACE_HOME=${cfg.home}" "PATH=${searchPath}" ]
             ++ lib.mapAttrsToList (k: v: "${k}=${v}") engineEnv;
           LoadCredential = map (c: "${c.id}:${unitPath c}") credentialRefs;
@@ -161,9 +120,9 @@ in
         Service = {
           Type = "oneshot";
           RemainAfterExit = true;
-          # Rootless containers-storage re-executes skopeo under newuidmap (setuid).
-          Environment = [ "PATH=/run/wrappers/bin:/usr/bin:/bin" ] ++ lib.mapAttrsToList (k: v: "${k}=${v}") engineEnv;
-          ExecStart = "${pkgs.writeShellScript "carapace-image-load" ("set -eu\n" + loadImage)}";
+          # Rootless containers-storage re-executes skopeo and podman under newuidmap (setuid).
+          Environment = [ "PATH=/run/wrappers/bin:/usr/bin:/bin" ];
+          ExecStart = "${imageLoader}";
         };
       };
     })

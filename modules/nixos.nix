@@ -14,7 +14,7 @@
 let
   inherit (lib) mkOption types;
   cfg = config.services.carapace;
-  inherit (cfg.internal) credentialRefs pluginPackages;
+  inherit (cfg.internal) credentialRefs credentialPath pluginPackages engineEnv coreService sandbox imageLoader;
   agentGroup = "carapace-agent";
   carapace = lib.getExe' cfg.package "carapace";
 
@@ -23,32 +23,6 @@ let
   engineEnabled = if cfg.engine == "docker"
     then config.virtualisation.docker.enable
     else config.virtualisation.podman.enable;
-
-  engineEnv = if cfg.engine == "docker"
-    then { DOCKER_HOST = "unix://${cfg.engineSocket}"; }
-    else { CONTAINER_HOST = "unix://${cfg.engineSocket}"; };
-
-  # LoadCredential=<id>:<path>. A path literal throws here rather than being interpolated
-  # (which would copy it into the store) even when the unit is read without assertions.
-  loadCredential = c:
-    if builtins.isPath c.ref then throw "${c.option}: a Nix path literal is refused (it would be copied into the store)"
-    else "${c.id}:${c.ref}";
-
-  imageRef = "carapace-agent:${cfg.image.package.imageTag}";
-  loadImage = pkgs.writeShellScript "carapace-image-load" (''
-    set -eu
-    ref=${lib.escapeShellArg imageRef}
-  '' + (if cfg.engine == "docker" then ''
-    if ${cfg.enginePackage}/bin/docker image inspect "$ref" >/dev/null 2>&1; then
-      echo "carapace: $ref is already loaded"; exit 0
-    fi
-    ${lib.getExe' cfg.skopeo "skopeo"} --insecure-policy copy nix:${cfg.image.package} "docker-daemon:$ref"
-  '' else ''
-    if ${lib.getExe' cfg.skopeo "skopeo"} inspect --raw "containers-storage:localhost/$ref" >/dev/null 2>&1; then
-      echo "carapace: localhost/$ref is already loaded"; exit 0
-    fi
-    ${lib.getExe' cfg.skopeo "skopeo"} --insecure-policy copy nix:${cfg.image.package} "containers-storage:localhost/$ref"
-  ''));
 
   # The CLI as the service's own user, against the service's home, outside its sandbox
   # (the control socket refuses peers with no_new_privs, and ProtectProc hides other users).
@@ -100,10 +74,25 @@ in
       virtualisation.podman.enable = lib.mkIf (cfg.manageEngine && cfg.engine == "podman") true;
       virtualisation.docker.enable = lib.mkIf (cfg.manageEngine && cfg.engine == "docker") true;
 
-      assertions = [{
-        assertion = engineEnabled;
-        message = "services.carapace.engine = \"${cfg.engine}\", but virtualisation.${cfg.engine}.enable is false and services.carapace.manageEngine is false; enable it, or let the module (manageEngine = true).";
-      }];
+      # Docker's containerd image store reports a load-time manifest digest as the image ID,
+      # which the build-time pin cannot know (see imageLoader in common.nix): the docker this
+      # module enables keeps the classic store, where the ID is the config digest.
+      virtualisation.docker.daemon.settings = lib.mkIf (cfg.manageEngine && cfg.engine == "docker") {
+        features.containerd-snapshotter = lib.mkDefault false;
+      };
+
+      assertions = [
+        {
+          assertion = engineEnabled;
+          message = "services.carapace.engine = \"${cfg.engine}\", but virtualisation.${cfg.engine}.enable is false and services.carapace.manageEngine is false; enable it, or let the module (manageEngine = true).";
+        }
+        {
+          # Without CONTAINER_HOST the podman client would run podman itself, rootless, as a
+          # user with no subordinate ids and no writable storage.
+          assertion = cfg.engine == "podman" -> cfg.engineSocket != null;
+          message = "services.carapace.engineSocket is null, but with podman the core must reach the rootful service through its API socket, e.g. /run/podman/podman.sock.";
+        }
+      ];
 
       # The agent's gid as a host group with no member user: the core's primary group, so
       # files it creates (the session sockets) carry the gid the container runs as.
@@ -130,14 +119,7 @@ in
           CARAPACE_HOME = cfg.home;
           HOME = "/run/carapace";
         } // engineEnv;
-        serviceConfig = {
-          Type = "exec";
-          ExecStartPre = "${pkgs.coreutils}/bin/ln -sfn ${cfg.configFile} ${cfg.home}/config.toml";
-          ExecStart = "${carapace} --home ${cfg.home} start";
-          Restart = "on-failure";
-          RestartSec = 5;
-          TimeoutStopSec = 30;
-
+        serviceConfig = coreService // {
           DynamicUser = cfg.dynamicUser;
           User = "carapace";
           Group = agentGroup;
@@ -146,12 +128,11 @@ in
           StateDirectoryMode = "0700";
           RuntimeDirectory = "carapace";
           RuntimeDirectoryMode = "0700";
-          UMask = "0077";
-          LoadCredential = map loadCredential credentialRefs;
-
+          LoadCredential = map (c: "${c.id}:${credentialPath c}") credentialRefs;
+        } // sandbox // {
+          # What only a system manager sets up, on top of the shared sandbox.
           CapabilityBoundingSet = [ "" ];
           AmbientCapabilities = [ "" ];
-          NoNewPrivileges = true;
           ProtectSystem = "strict";
           ProtectHome = true;
           PrivateTmp = true;
@@ -167,21 +148,7 @@ in
           ProtectProc = "invisible";
           ProcSubset = "pid";
           KeyringMode = "private";
-          LockPersonality = true;
-          MemoryDenyWriteExecute = true;
-          RestrictRealtime = true;
-          RestrictSUIDSGID = true;
           RemoveIPC = true;
-          # The plugin launcher hides run/ from each handler in a user + mount namespace of
-          # its own (src/plugins/confine/namespace.rs) before Landlock confines it: those two
-          # namespace kinds stay allowed, with the mount and Landlock calls they need
-          # (@mount, @sandbox); every other namespace kind is refused.
-          RestrictNamespaces = [ "user" "mnt" ];
-          # Plugin handlers and the model proxy need egress; the engine is a Unix socket.
-          RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-          SystemCallArchitectures = "native";
-          SystemCallFilter = [ "@system-service" "@sandbox" "@mount" "~@privileged" "~@resources" ];
-          SystemCallErrorNumber = "EPERM";
         };
       };
     }
@@ -196,7 +163,7 @@ in
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
-          ExecStart = "${loadImage}";
+          ExecStart = "${imageLoader}";
           # Root, to write the engine's storage; but no network: nothing is ever pulled.
           PrivateNetwork = true;
           PrivateTmp = true;

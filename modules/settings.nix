@@ -24,7 +24,8 @@ mkOption {
   description = ''
     config.toml, section by section. The sections are fixed (an unknown one is an error at
     evaluation); keys inside a section are free and checked at build time by the real binary.
-    The module sets runtime.engine, runtime.program and (from image.digest) runtime.image;
+    The module sets runtime.engine, runtime.program and (from image.digest) runtime.image and
+    runtime.image_layers;
     groups and plugins come from services.carapace.groups and .plugins. Goes to the store:
     never a secret here.
   '';
@@ -71,7 +72,7 @@ mkOption {
         engine = mkOption { type = types.enum engines; description = "Set from services.carapace.engine (a different value here is a conflict)."; };
         program = optional types.str "The engine's program; the module points it at enginePackage.";
         image = optional pinnedImage "The agent image pinned by digest (sha256:<id> or name@sha256:<digest>); set from image.digest when null.";
-        image_layers = optional (types.listOf diffId) "The image's layer diff_ids, in order; set from image.digest with runtime.image.";
+        image_layers = optional (types.listOf diffId) "The image's layer diff_ids, in order; set from image.digest when null (also when runtime.image is pinned by hand).";
         agent_uid = mkOption { type = id; default = 100000; description = "The agent's uid in the container: never one a host user has."; };
         agent_gid = mkOption { type = id; default = 100000; description = "The agent's gid: the only group that may reach a session's sockets."; };
         memory = optional sizeType "Memory limit of an agent container, e.g. 1g.";

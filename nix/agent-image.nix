@@ -67,8 +67,12 @@ let
   # the image is the same store path), and the modules pin whichever image they are given.
   withDigest = image.overrideAttrs (old: { passthru = (old.passthru or { }) // { inherit digest; }; });
 
-  # skopeo's nix: transport assembles the image the same way when it copies it, so these are
-  # the values the engine reports (verified here against each other, not yet in a sandbox run).
+  # skopeo's nix: transport assembles the image the same way when it copies it, so image-id
+  # (the config digest) and diff-ids.json are what podman and docker's classic store report
+  # (checked here against each other, not yet in a sandbox run). manifest-digest is the nix:
+  # transport's own manifest: an engine may hold another one (docker's containerd store writes
+  # its own at load time and reports that as the image ID), so the modules pin image-id and
+  # diff-ids.json, and their image loader checks both against what the engine reports.
   digest = pkgs.runCommand "carapace-agent-image-digest"
     {
       nativeBuildInputs = [ skopeo-nix2container pkgs.jq ];

@@ -72,7 +72,8 @@ let
       cargoArtifacts = craneStatic.buildDepsOnly (args // { cargoCheckExtraArgs = ""; });
       nativeBuildInputs = [ pkgs.buildPackages.file ];
       postInstall = ''
-        file -L $out/bin/ipc | tee /dev/stderr | grep -Eq 'static(-pie)? linked'
+        # `file` says "static-pie linked" for a static PIE and "statically linked" otherwise.
+        file -L $out/bin/ipc | tee /dev/stderr | grep -Eq 'static-pie linked|statically linked'
       '';
       meta = meta // {
         description = "The in-container client of Carapace, statically linked";

@@ -43,11 +43,15 @@ in
   configToml = toml.toTOML configJSON;
   configBuild = cfg.configFile.buildCommand;
   configFileDrv = cfg.configFile.drvPath;
+  # What config.toml refers to (the plugin folder directory's build among them).
+  settingsDrvs = drvsOf cfg.configFile.settings;
+  # The shared image loader's script (empty when nothing is loaded).
+  imageLoadDrvs = if cfg.internal.imageLoader == null then [ ] else drvsOf "${cfg.internal.imageLoader}";
 } // (if isNixOS then {
   unit = checked.systemd.services.carapace;
   unitText = checked.systemd.units."carapace.service".text;
   imageUnit = checked.systemd.services.carapace-image or null;
-  imageLoadDrvs = drvsOf (checked.systemd.services.carapace-image or { serviceConfig.ExecStart = ""; }).serviceConfig.ExecStart;
+  dockerDaemonSettings = checked.virtualisation.docker.daemon.settings;
   ctl = cfg.ctlPackage.text;
   users = { inherit (checked.users) users groups; };
   virtualisation = lib.mapAttrs (_: v: v.enable) checked.virtualisation;

@@ -8,6 +8,9 @@
 # check: d["userServices"]["carapace"]["Service"]["NoNewPrivileges"] is True and d["userServices"]["carapace"]["Service"]["UMask"] == "0077"
 # check: d["userServices"]["carapace"]["Unit"]["Requires"] == ["carapace-image.service"]
 # check: "carapace-image.service" in d["systemdUnits"] and d["launchd"] == {}
+# check: d["userServices"]["carapace-image"]["Service"]["Environment"] == ["PATH=/run/wrappers/bin:/usr/bin:/bin"]
+# check: '"containers-storage:$ref"' in d["imageLoad_text"] and "ref=localhost/carapace-agent:" in d["imageLoad_text"] and "CONTAINER_HOST" not in d["imageLoad_text"]
+# check: d["userServices"]["carapace"]["Service"]["SystemCallFilter"] == ["@system-service", "@sandbox", "@mount", "~@privileged", "~@resources"]
 # check: toml["runtime"]["engine"] == "podman" and toml["plugins"]["weather"]["enabled"] is True
 { pkgs, ... }: {
   services.carapace = {

@@ -1,4 +1,4 @@
 # TOML has no null.
-# expect: services.carapace.settings.runtime.memory_limit
+# expect: services.carapace.settings.runtime.oci_runtime
 # expect: TOML value
-{ services.carapace = { enable = true; settings.runtime.memory_limit = null; }; }
+{ services.carapace = { enable = true; settings.runtime.oci_runtime = null; }; }

@@ -1,5 +1,7 @@
 # The user pins the image; other runtime settings pass through; the agent's ids move.
 # check: toml["runtime"]["image"] == "sha256:" + "ab" * 32 and "image-id" not in d["configBuild"]
+# check: ".runtime.image_layers = $layers[0]" in d["configBuild"] and ".runtime.image =" not in d["configBuild"]
+# check: "want=" + "ab" * 32 in d["imageLoad_text"] and "read -r want" not in d["imageLoad_text"]
 # check: toml["runtime"]["memory"] == "2g" and toml["runtime"]["oci_runtime"] == "runsc"
 # check: toml["runtime"]["agent_uid"] == 200000 and toml["runtime"]["agent_gid"] == 200000
 # check: d["users"]["groups"]["carapace-agent"]["gid"] == 200000

@@ -18,7 +18,13 @@
 # check: toml["plugins"]["weather"]["config"] == {"city": "Lisbon"}
 # check: len(toml["plugins"]["dirs"]) == 1 and toml["plugins"]["dirs"][0].endswith("-carapace-plugins")
 # check: "image" not in toml["runtime"] and "image-id" in d["configBuild"] and "check-config" in d["configBuild"]
-# check: d["imageUnit"]["requiredBy"] == ["carapace.service"] and "ref=carapace-agent:" in d["imageLoad_text"] and "copy nix:" in d["imageLoad_text"] and "containers-storage:localhost/$ref" in d["imageLoad_text"]
+# check: d["imageUnit"]["requiredBy"] == ["carapace.service"] and d["imageUnit"]["serviceConfig"]["ExecStart"].endswith("-carapace-image-load")
+# check: "ref=localhost/carapace-agent:" in d["imageLoad_text"] and "--insecure-policy copy" in d["imageLoad_text"] and "nix:/nix/store/" in d["imageLoad_text"] and '"containers-storage:$ref"' in d["imageLoad_text"]
+# check: "/bin/podman image inspect" not in d["imageLoad_text"] and 'engine=/nix/store/' in d["imageLoad_text"] and '"$engine" image inspect "$ref"' in d["imageLoad_text"]
+# check: "select(.RootFS.Layers == $built[0])" in d["imageLoad_text"] and "-carapace-agent-image-digest/diff-ids.json" in d["imageLoad_text"]
+# check: "read -r want < /nix/store/" in d["imageLoad_text"] and "--dest-daemon-host" not in d["imageLoad_text"] and "CONTAINER_HOST" not in d["imageLoad_text"]
+# check: "containerd-snapshotter" not in d["imageLoad_text"] and d["dockerDaemonSettings"] == {}
+# check: d["unit"]["serviceConfig"]["SystemCallFilter"] == ["@system-service", "@sandbox", "@mount", "~@privileged", "~@resources"] and d["unit"]["serviceConfig"]["RestrictNamespaces"] == ["user", "mnt"]
 # check: "--property=DynamicUser=yes" in d["ctl"] and "--property=Group=carapace-agent" in d["ctl"]
 { pkgs, ... }: {
   services.carapace = {

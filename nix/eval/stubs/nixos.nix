@@ -62,6 +62,11 @@ in
     virtualisation.podman.package = mkOption { type = types.package; default = pkgs.podman; };
     virtualisation.docker.enable = mkOption { type = types.bool; default = false; };
     virtualisation.docker.package = mkOption { type = types.package; default = pkgs.docker; };
+    # daemon.json, freeform in NixOS.
+    virtualisation.docker.daemon.settings = mkOption {
+      type = types.submodule { freeformType = types.attrsOf (types.attrsOf types.anything); };
+      default = { };
+    };
   };
   config.systemd.units = lib.mapAttrs' (n: s: lib.nameValuePair "${n}.service" {
     inherit (s) wantedBy requiredBy enable;
