@@ -74,13 +74,18 @@ fn bench_plugin_hop(c: &mut Criterion) {
         br#"{"topic":"tool.invoke.get_session_info","correlation":"c-5","arguments":{}}"#;
     let mut group = c.benchmark_group("plugin_hop");
     group.throughput(Throughput::Elements(1));
+    // Each call runs as a task on the core's runtime, as in the daemon, and the bench
+    // thread waits for it: both calls pay that one wake-up, so their difference is the hop.
+    let core = Arc::new(core);
+    let on_runtime = |message: &'static [u8]| {
+        let (core, session) = (Arc::clone(&core), Arc::clone(&session));
+        runtime.spawn(async move { pipeline::handle(&core, &session, message).await })
+    };
     group.bench_function("intrinsic_get_session_info", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { pipeline::handle(&core, &session, intrinsic).await })
+        b.to_async(&runtime).iter(|| on_runtime(intrinsic))
     });
     group.bench_function("echo_plugin", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { pipeline::handle(&core, &session, echo).await })
+        b.to_async(&runtime).iter(|| on_runtime(echo))
     });
     // Throughput with 32 calls in flight at once (a busy agent, or several sessions).
     group.throughput(Throughput::Elements(32));
@@ -92,6 +97,30 @@ fn bench_plugin_hop(c: &mut Criterion) {
     });
     group.finish();
     runtime.block_on(core.plugins().shutdown());
+}
+
+/// The machine's floor for any plugin hop: one line to `cat` and back over pipes,
+/// with blocking reads and nothing else. What `echo_plugin` costs over the intrinsic
+/// call can be no less than this.
+fn bench_pipe_floor(c: &mut Criterion) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut cat = std::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cat");
+    let mut to_cat = cat.stdin.take().expect("stdin");
+    let mut from_cat = BufReader::new(cat.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    c.bench_function("plugin_hop/floor_pipe_round_trip_to_cat", |b| {
+        b.iter(|| {
+            to_cat.write_all(b"{\"id\":1}\n").expect("write");
+            line.clear();
+            from_cat.read_line(&mut line).expect("read");
+        })
+    });
+    drop(to_cat);
+    let _ = cat.wait();
 }
 
 fn core_on(home: &Home) -> Core {
@@ -148,5 +177,5 @@ fn bench_pipeline(c: &mut Criterion) {
     let _ = core.audit_log().flush();
 }
 
-criterion_group!(benches, bench_pipeline, bench_plugin_hop);
+criterion_group!(benches, bench_pipeline, bench_plugin_hop, bench_pipe_floor);
 criterion_main!(benches);

@@ -30,7 +30,8 @@
 //! ```
 //!
 //! Calls run concurrently (each on its own thread, at most
-//! [`MAX_CONCURRENT_CALLS`] at once), so a slow call never holds up a fast one.
+//! [`MAX_CONCURRENT_CALLS`] at once), so a slow call never holds up a fast one;
+//! the thread that reads a call runs it, so a call costs no hand-over between threads.
 //! stdout belongs to the protocol: never print to it; log with
 //! [`CallContext::log`] or to stderr (the core captures stderr to its log).
 //!
@@ -38,16 +39,17 @@
 //! [`testing::Harness`] runs a plugin in-process over real pipes for tests.
 
 mod context;
+mod crew;
 mod error;
 mod init;
 mod link;
 mod plugin;
-mod pool;
 mod runtime;
 pub mod testing;
 mod wire;
 
 pub use context::{typed, CallContext, Envelope, SessionRef};
+pub use crew::MAX_CONCURRENT_CALLS;
 pub use error::{
     Category, CoreError, InitError, JsonRpcError, ToolError, HANDLER_ERROR, INTERNAL_ERROR,
     INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, NOT_INITIALIZED, SERVER_ERROR,
@@ -55,6 +57,5 @@ pub use error::{
 pub use init::{CredentialError, Init, Secret, MAX_CREDENTIAL_BYTES};
 pub use link::{CoreLink, Level, DEFAULT_REQUEST_TIMEOUT, MAX_LOG_MESSAGE_BYTES};
 pub use plugin::{MemoryBrief, Plugin};
-pub use pool::MAX_CONCURRENT_CALLS;
 pub use runtime::{run, serve, Stopped, SHUTDOWN_DRAIN};
 pub use wire::{MAX_INPUT_LINE_BYTES, MAX_OUTPUT_LINE_BYTES};

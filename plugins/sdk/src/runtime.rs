@@ -1,7 +1,8 @@
 //! The main loop: read lines from the core, dispatch them, answer on one writer.
 //!
-//! Never panics on input: a line that is not JSON-RPC is logged (as a `log`
-//! notification, without its content) and skipped.
+//! The reading turn passes between the threads of a [`Crew`]: whichever reads a call
+//! runs it, and another thread reads meanwhile. Never panics on input: a line that
+//! is not JSON-RPC is logged (as a `log` notification, without its content) and skipped.
 
 use std::io::{BufRead, BufReader, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::context::{CallContext, Envelope};
+use crate::crew::{Crew, Job};
 use crate::error::{
     JsonRpcError, ToolError, HANDLER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
     METHOD_NOT_FOUND, NOT_INITIALIZED,
@@ -21,7 +23,6 @@ use crate::error::{
 use crate::init::Init;
 use crate::link::{CoreLink, Level, Peer};
 use crate::plugin::Plugin;
-use crate::pool::CallPool;
 use crate::wire::{self, Incoming, Line, MAX_INPUT_LINE_BYTES};
 
 /// How long `shutdown` waits for calls in flight before answering.
@@ -63,24 +64,37 @@ where
         plugin: RwLock::new(plugin),
         initialized: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
+        ended: AtomicBool::new(false),
         link: CoreLink {
             peer: Arc::new(Peer::new(Box::new(output))),
         },
-        calls: CallPool::start()?,
+        crew: Crew::new(input),
         exit,
     });
-    std::thread::Builder::new()
-        .name("carapace-plugin-reader".into())
-        .spawn(move || server.read_all(input))?;
+    start_crew_thread(server)?;
     Ok(stopped.recv().unwrap_or(Stopped::InputClosed))
 }
 
-struct Server<P> {
+/// Starts one more thread taking turns at the input.
+fn start_crew_thread<P, R>(server: Arc<Server<P, R>>) -> std::io::Result<()>
+where
+    P: Plugin,
+    R: BufRead + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("carapace-plugin".into())
+        .spawn(move || server.take_turns())
+        .map(drop)
+}
+
+struct Server<P, R> {
     plugin: RwLock<P>,
     initialized: AtomicBool,
     shutting_down: AtomicBool,
+    /// The input ended: threads waiting for their turn stop instead.
+    ended: AtomicBool,
     link: CoreLink,
-    calls: CallPool,
+    crew: Crew<R>,
     exit: mpsc::Sender<Stopped>,
 }
 
@@ -91,29 +105,52 @@ struct CallParams {
     envelope: Value,
 }
 
-impl<P: Plugin> Server<P> {
-    fn read_all(self: Arc<Self>, mut input: impl BufRead) {
+impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
+    /// One crew thread: read until a line needs work, do it, and again, until the input ends.
+    fn take_turns(self: Arc<Self>) {
+        while let Some(job) = self.next_job() {
+            let spare = Arc::clone(&self);
+            self.crew.run(job, move || start_crew_thread(spare).is_ok());
+        }
+        self.crew.leave();
+    }
+
+    /// Takes the reading turn and reads until a line that needs a job, answering
+    /// everything else in place; `None` once the input has ended.
+    fn next_job(self: &Arc<Self>) -> Option<Job> {
+        let mut input = self.crew.read();
         loop {
-            match wire::read_line(&mut input, MAX_INPUT_LINE_BYTES) {
-                Line::End => break,
+            if self.ended.load(Ordering::SeqCst) {
+                return None;
+            }
+            match wire::read_line(&mut *input, MAX_INPUT_LINE_BYTES) {
+                Line::End => {
+                    self.ended.store(true, Ordering::SeqCst);
+                    self.link.peer.close();
+                    let _ = self.exit.send(Stopped::InputClosed);
+                    return None;
+                }
                 Line::TooLong => self.link.log(
                     Level::Warn,
                     format!("ignored an input line over {MAX_INPUT_LINE_BYTES} bytes"),
                 ),
                 Line::Text(line) if line.iter().all(u8::is_ascii_whitespace) => {}
                 Line::Text(line) => match wire::parse(&line) {
-                    Ok(message) => Arc::clone(&self).handle(message),
+                    Ok(message) => {
+                        if let Some(job) = self.handle(message) {
+                            return Some(job);
+                        }
+                    }
                     Err(reason) => self
                         .link
                         .log(Level::Warn, format!("ignored a malformed line: {reason}")),
                 },
             }
         }
-        self.link.peer.close();
-        let _ = self.exit.send(Stopped::InputClosed);
     }
 
-    fn handle(self: Arc<Self>, message: Incoming) {
+    /// Answers `message` in place, or returns the job that will (a call, a brief, an event).
+    fn handle(self: &Arc<Self>, message: Incoming) -> Option<Job> {
         match message {
             Incoming::Response { id, outcome } => {
                 if !self.link.peer.route(&id, outcome) {
@@ -122,36 +159,47 @@ impl<P: Plugin> Server<P> {
                         format!("dropped an answer to unknown id {id}"),
                     );
                 }
+                None
             }
             Incoming::Request { id, method, params } => match method.as_str() {
-                "initialize" => self.initialize(&id, params),
+                "initialize" => {
+                    self.initialize(&id, params);
+                    None
+                }
                 "tool/call" => self.call(id, params),
                 "hook/memory_brief" => self.memory_brief(id, params),
-                "shutdown" => self.shutdown(id),
-                _ => self.link.peer.respond(
-                    &id,
-                    Err(JsonRpcError::new(
-                        METHOD_NOT_FOUND,
-                        format!("method `{method}` is not served by this plugin"),
-                    )),
-                ),
+                "shutdown" => {
+                    Arc::clone(self).shutdown(id);
+                    None
+                }
+                _ => {
+                    self.link.peer.respond(
+                        &id,
+                        Err(JsonRpcError::new(
+                            METHOD_NOT_FOUND,
+                            format!("method `{method}` is not served by this plugin"),
+                        )),
+                    );
+                    None
+                }
             },
             Incoming::Notification { method, params } => {
-                if method == "event" && self.initialized.load(Ordering::SeqCst) {
-                    let envelope = params.get("envelope").cloned().unwrap_or(Value::Null);
-                    let server = Arc::clone(&self);
-                    self.calls.submit(Box::new(move || {
-                        let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
-                        let _ = catch_unwind(AssertUnwindSafe(|| {
-                            plugin.event(&server.link, envelope);
-                        }));
-                    }));
+                if method != "event" || !self.initialized.load(Ordering::SeqCst) {
+                    return None;
                 }
+                let envelope = params.get("envelope").cloned().unwrap_or(Value::Null);
+                let server = Arc::clone(self);
+                Some(Box::new(move || {
+                    let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        plugin.event(&server.link, envelope);
+                    }));
+                }))
             }
         }
     }
 
-    /// Runs on the reader thread: the core waits for it before anything else.
+    /// Runs in the reading turn: the core waits for it before anything else.
     fn initialize(&self, id: &Value, params: Value) {
         if self.initialized.load(Ordering::SeqCst) {
             // Re-initializing would wait for every call to let go of the plugin.
@@ -178,21 +226,27 @@ impl<P: Plugin> Server<P> {
         self.link.peer.respond(id, answer);
     }
 
-    fn call(self: Arc<Self>, id: Value, params: Value) {
+    /// The job answering a `tool/call`, or `None` when it was refused in place.
+    fn call(self: &Arc<Self>, id: Value, params: Value) -> Option<Job> {
         if self.shutting_down.load(Ordering::SeqCst) {
             let refusal = ToolError::retriable("the plugin is shutting down");
-            return self.link.peer.respond(&id, Err(refusal.into()));
+            self.link.peer.respond(&id, Err(refusal.into()));
+            return None;
         }
         if !self.initialized.load(Ordering::SeqCst) {
             let refusal = JsonRpcError::new(NOT_INITIALIZED, "the plugin is not initialized");
-            return self.link.peer.respond(&id, Err(refusal));
+            self.link.peer.respond(&id, Err(refusal));
+            return None;
         }
         let (tool, envelope, arguments) = match split_call(params) {
             Ok(parts) => parts,
-            Err(error) => return self.link.peer.respond(&id, Err(error)),
+            Err(error) => {
+                self.link.peer.respond(&id, Err(error));
+                return None;
+            }
         };
-        let server = Arc::clone(&self);
-        self.calls.submit(Box::new(move || {
+        let server = Arc::clone(self);
+        Some(Box::new(move || {
             let ctx = CallContext::new(id, envelope, server.link.clone());
             let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
             let answer =
@@ -206,14 +260,15 @@ impl<P: Plugin> Server<P> {
                 };
             drop(plugin);
             server.link.peer.respond(ctx.call_id(), answer);
-        }));
+        }))
     }
 
-    /// Answers `hook/memory_brief` on a worker, like a call (the core waits 5 s at most).
-    fn memory_brief(self: Arc<Self>, id: Value, params: Value) {
+    /// The job answering `hook/memory_brief`, like a call (the core waits 5 s at most).
+    fn memory_brief(self: &Arc<Self>, id: Value, params: Value) -> Option<Job> {
         if !self.initialized.load(Ordering::SeqCst) {
             let refusal = JsonRpcError::new(NOT_INITIALIZED, "the plugin is not initialized");
-            return self.link.peer.respond(&id, Err(refusal));
+            self.link.peer.respond(&id, Err(refusal));
+            return None;
         }
         let Some(group) = params
             .get("group")
@@ -221,10 +276,11 @@ impl<P: Plugin> Server<P> {
             .map(str::to_owned)
         else {
             let refusal = JsonRpcError::new(INVALID_PARAMS, "`group` must be a string");
-            return self.link.peer.respond(&id, Err(refusal));
+            self.link.peer.respond(&id, Err(refusal));
+            return None;
         };
-        let server = Arc::clone(&self);
-        self.calls.submit(Box::new(move || {
+        let server = Arc::clone(self);
+        Some(Box::new(move || {
             let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
             let answer = match catch_unwind(AssertUnwindSafe(|| plugin.memory_brief(&group))) {
                 Ok(Some(Ok(brief))) => Ok(json!(brief)),
@@ -240,15 +296,15 @@ impl<P: Plugin> Server<P> {
             };
             drop(plugin);
             server.link.peer.respond(&id, answer);
-        }));
+        }))
     }
 
     /// Answers once the calls in flight are done (or after [`SHUTDOWN_DRAIN`]), then stops.
     /// The reader keeps routing answers meanwhile, so draining calls can still ask the core.
     fn shutdown(self: Arc<Self>, id: Value) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        let finish = move |server: &Server<P>| {
-            server.calls.wait_idle(SHUTDOWN_DRAIN);
+        let finish = move |server: &Server<P, R>| {
+            server.crew.wait_idle(SHUTDOWN_DRAIN);
             server.link.peer.respond(&id, Ok(json!({})));
             let _ = server.exit.send(Stopped::Shutdown);
         };

@@ -114,16 +114,8 @@ fn a_plugin_request_is_routed_back_to_the_call_that_made_it() {
         }
         _ => Err(JsonRpcError::new(-32601, "no")),
     });
-    let answers: Vec<Value> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..6)
-            .map(|_| s.spawn(|| harness.call("audit", json!({})).expect("answered")))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("caller"))
-            .collect()
-    });
-    for answer in &answers {
+    for answer in &calls_at_once(&harness, 6, "audit", &json!({})) {
+        let answer = answer.as_ref().expect("answered");
         let entry = &answer["audit"]["entries"][0];
         assert_eq!(entry["call"], answer["call"], "{answer}");
         assert_eq!(entry["limit"], 5);
@@ -138,6 +130,39 @@ fn a_plugin_request_is_routed_back_to_the_call_that_made_it() {
         params["call"].is_u64(),
         "the catalog is scoped by call: {params}"
     );
+}
+
+/// The thread that reads a call runs it, so this checks that some thread is always left
+/// to read: here every call slot waits for the core's answer at the same time.
+#[test]
+fn answers_reach_calls_while_every_slot_waits_for_the_core() {
+    let harness = ready();
+    harness.on_request(|_, params| Ok(json!({"entries": [params]})));
+    let arguments = json!({"calls": MAX_CONCURRENT_CALLS});
+    for answer in &calls_at_once(&harness, MAX_CONCURRENT_CALLS, "rendezvous", &arguments) {
+        assert!(answer.is_ok(), "{answer:?}");
+    }
+    assert_eq!(harness.core_requests().len(), MAX_CONCURRENT_CALLS);
+    // And the plugin still reads and answers afterwards.
+    assert_eq!(harness.call("echo", json!({"a": 1})), Ok(json!({"a": 1})));
+}
+
+/// Makes `count` calls of `tool` at once, each from its own thread; answers in call order.
+fn calls_at_once(
+    harness: &Harness,
+    count: usize,
+    tool: &str,
+    arguments: &Value,
+) -> Vec<Result<Value, JsonRpcError>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..count)
+            .map(|_| s.spawn(|| harness.call(tool, arguments.clone())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("caller"))
+            .collect()
+    })
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! A plugin with one tool per behaviour the SDK tests need.
 
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use carapace_plugin_sdk::{
@@ -56,6 +57,19 @@ impl Plugin for Tools {
                 .audit_log(json!({"limit": 5}))
                 .map(|audit| json!({"call": ctx.call_id(), "audit": audit}))
                 .map_err(|e| ToolError::new(e.to_string())),
+            "rendezvous" => {
+                #[derive(Deserialize)]
+                struct Rendezvous {
+                    calls: usize,
+                }
+                let args: Rendezvous = typed(arguments)?;
+                if !all_arrived(args.calls) {
+                    return Err(ToolError::new("the other calls never ran at the same time"));
+                }
+                ctx.audit_log(json!({"limit": 1}))
+                    .map(|_| json!({"call": ctx.call_id()}))
+                    .map_err(|e| ToolError::new(e.to_string()))
+            }
             "catalog" => ctx
                 .tool_catalog()
                 .map_err(|e| ToolError::new(e.to_string())),
@@ -72,4 +86,18 @@ impl Plugin for Tools {
     fn event(&self, link: &CoreLink, envelope: Value) {
         link.log(Level::Info, format!("event {}", envelope["topic"]));
     }
+}
+
+/// Counts `rendezvous` calls in; true once `calls` of them run at the same time (5 s at most).
+fn all_arrived(calls: usize) -> bool {
+    static ARRIVED: Mutex<usize> = Mutex::new(0);
+    static CHANGED: Condvar = Condvar::new();
+    let mut arrived = ARRIVED.lock().unwrap_or_else(|e| e.into_inner());
+    *arrived += 1;
+    CHANGED.notify_all();
+    let (arrived, waited) = CHANGED
+        .wait_timeout_while(arrived, Duration::from_secs(5), |n| *n < calls)
+        .unwrap_or_else(|e| e.into_inner());
+    drop(arrived);
+    !waited.timed_out()
 }
