@@ -161,7 +161,10 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
     match request {
         ControlRequest::Reload { plugin } => {
             match crate::assemble::reload(core, plugin.as_deref()).await {
-                Ok(summary) => ControlResponse::ok(summary),
+                Ok(summary) => {
+                    crate::daemon::return_free_memory();
+                    ControlResponse::ok(summary)
+                }
                 Err(problem) => {
                     ControlResponse::fail(format!("reload refused, nothing changed: {problem}"))
                 }
