@@ -155,7 +155,11 @@ impl CredentialSource for StoreCredentials {
             (ANTHROPIC_API_KEY, AuthKind::ApiKey),
             (ANTHROPIC_OAUTH_TOKEN, AuthKind::Bearer),
         ] {
-            if let Some(mut value) = read_private(&self.path_of(name))? {
+            let origin = match self.systemd {
+                Some(_) => Origin::Systemd,
+                None => Origin::Store,
+            };
+            if let Some(mut value) = read_private(&self.path_of(name), origin)? {
                 let auth = UpstreamAuth::new(kind, &value);
                 value.fill(0);
                 return Ok(auth);
@@ -165,8 +169,21 @@ impl CredentialSource for StoreCredentials {
     }
 }
 
-/// Reads a credential file that is plain, ours and private; `None` if absent.
-fn read_private(path: &Path) -> Result<Option<Vec<u8>>, CredentialLookupError> {
+/// Where a credential file lives, which decides what its owner and mode must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The home's store: the file must be ours and private (0600 or tighter).
+    Store,
+    /// systemd's `$CREDENTIALS_DIRECTORY`: systemd writes each file 0400 owned by root
+    /// and grants the service's user read access with an ACL (whose mask then shows as
+    /// group bits), or, where the file system has no ACLs, hands the file to that user;
+    /// the directory is the unit's own and read-only. Root or us may own it; the mode
+    /// bits are systemd's, not a sign of a loose file.
+    Systemd,
+}
+
+/// Reads a credential file that is plain and private as its [`Origin`] requires; `None` if absent.
+fn read_private(path: &Path, origin: Origin) -> Result<Option<Vec<u8>>, CredentialLookupError> {
     let unusable = |reason: String| CredentialLookupError::Unusable {
         path: path.display().to_string(),
         reason,
@@ -184,11 +201,13 @@ fn read_private(path: &Path) -> Result<Option<Vec<u8>>, CredentialLookupError> {
     if !meta.is_file() {
         return Err(unusable("not a plain file".into()));
     }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw();
+    let systemds = origin == Origin::Systemd && meta.uid() == 0;
+    if !(ours || systemds) {
         return Err(unusable(format!("owned by uid {}, not us", meta.uid())));
     }
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    if origin == Origin::Store && mode & 0o077 != 0 {
         return Err(unusable(format!(
             "mode {mode:04o} lets other users in; run `chmod 600 {}`",
             path.display()
@@ -243,6 +262,37 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("chmod 600"), "{text}");
         assert!(!text.contains("sekrit"));
+    }
+
+    /// systemd's own credential files read 0440 (an ACL's mask) and are owned by root:
+    /// they must be taken; the same mode in the home's store is refused.
+    #[test]
+    fn a_systemd_credential_is_taken_with_the_mode_systemd_gives_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let systemd = dir.path().join("credentials");
+        std::fs::create_dir(&systemd).expect("mkdir");
+        let value = format!("sk-test-{}", uuid::Uuid::new_v4().simple());
+        let file = systemd.join(format!("{MODEL_CREDENTIAL_PLUGIN}.{ANTHROPIC_API_KEY}"));
+        std::fs::write(&file, &value).expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o440)).expect("chmod");
+        let home = Home::at(dir.path().join("home"));
+        let source = StoreCredentials {
+            home: home.clone(),
+            systemd: Some(systemd),
+        };
+        let auth = source.model_credential().expect("systemd's file is taken");
+        assert_eq!(auth.kind(), AuthKind::ApiKey);
+        let (_, header) = auth.header().expect("header");
+        assert_eq!(header.as_bytes(), value.as_bytes());
+
+        let stored =
+            credentials::set(&home, "model", ANTHROPIC_API_KEY, value.as_bytes()).expect("set");
+        std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o440)).expect("chmod");
+        let refused = StoreCredentials::at_home(home).model_credential();
+        assert!(
+            matches!(refused, Err(CredentialLookupError::Unusable { .. })),
+            "{refused:?}"
+        );
     }
 
     #[test]
