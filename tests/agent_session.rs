@@ -95,6 +95,28 @@ fn audited(core: &TestCore, kind: &str) -> Value {
         .expect("found")
 }
 
+/// Stops `session` with `carapace stop-session`, then expects the `prompt` that ran it
+/// to fail saying the session was stopped.
+fn stop_and_expect_stopped(
+    core: &TestCore,
+    session: &str,
+    prompt: std::thread::JoinHandle<std::process::Output>,
+) {
+    let out = core.cli(&["stop-session", session]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = prompt.join().expect("prompt");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the session was stopped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+}
+
 /// Containers of `session` podman still knows, running or not.
 fn containers_of(session: &str) -> String {
     let out = Command::new("podman")
@@ -322,23 +344,55 @@ fn stop_session_ends_a_running_agent_and_removes_its_container() {
     wait_for_container(&session);
     let listed = core.cli_json(&["sessions", "--json"]);
     assert_eq!(listed[0]["container"], format!("carapace-{session}"));
-    let out = core.cli(&["stop-session", &session]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = prompt.join().expect("prompt");
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the session was stopped"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stop_and_expect_stopped(&core, &session, prompt);
     assert_eq!(containers_of(&session), "", "the container is gone");
     assert_eq!(core.cli_json(&["sessions", "--json"]), Value::Array(vec![]));
     let unknown = core.cli(&["stop-session", "0000000000000000"]);
     assert!(!unknown.status.success(), "an unknown session is an error");
+}
+
+/// A stop asked for before the container exists (here, while the memory brief takes
+/// 3 s) must still stop the agent: no container may start afterwards.
+#[test]
+fn stop_session_before_the_container_starts_starts_none() {
+    if !podman_or_skip("stop-session before start") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let channel = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/channel-plugins");
+    let config = format!(
+        "{}\n[groups.slowbrief]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n",
+        config_with(rootfs.path(), "hang_agent.sh", 30, ""),
+        channel.display()
+    );
+    let core = std::sync::Arc::new(TestCore::start(&config));
+    core.open_session("main").wait_plugin_running();
+    let prompt = {
+        let core = std::sync::Arc::clone(&core);
+        std::thread::spawn(move || core.cli(&["prompt", "--group", "slowbrief", "hang"]))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let session = loop {
+        let listed = core.cli_json(&["sessions", "--json"]);
+        let found = listed.as_array().and_then(|all| {
+            all.iter()
+                .find(|s| s["group"] == "slowbrief")
+                .and_then(|s| s["id"].as_str().map(str::to_owned))
+        });
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "no session: {listed}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    stop_and_expect_stopped(&core, &session, prompt);
+    let started = core
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["kind"] == "agent.started")
+        .count();
+    assert_eq!(started, 0, "a container started after the stop");
+    assert_eq!(containers_of(&session), "", "no container is left");
 }
 
 #[test]

@@ -216,6 +216,14 @@ async fn run_session(
         brief.as_deref(),
     )
     .map_err(AgentError::Mounts)?;
+    // A stop asked for while the engine, the image and the proxy were being prepared
+    // had no container to remove: honour it here, before there is one.
+    if core.agents.is_stopped(&session.id) {
+        if let Some(proxy) = proxy {
+            proxy.shutdown().await;
+        }
+        return Err(AgentError::Stopped);
+    }
     let mut transcript =
         Transcript::create(&core.home, &session.group, &session.id).map_err(|source| {
             AgentError::Transcript {

@@ -103,6 +103,11 @@ impl AgentRegistry {
         lock(&self.stopped).insert(session.to_owned());
     }
 
+    /// Whether `session` was asked to stop (the request stays noted).
+    pub fn is_stopped(&self, session: &str) -> bool {
+        lock(&self.stopped).contains(session)
+    }
+
     /// Whether `session` was asked to stop; forgets the request.
     pub fn take_stopped(&self, session: &str) -> bool {
         lock(&self.stopped).remove(session)
