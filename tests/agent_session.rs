@@ -135,14 +135,8 @@ fn prompt_runs_one_session_end_to_end() {
     }
     let rootfs = agent_rootfs();
     let core = core_with(rootfs.path(), "stream_agent.sh");
-    let out = core.cli(&["prompt", "--group", "main", "list my tools"]);
+    let out = core.prompt(&["--group", "main", "list my tools"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "prompt failed: {}\ncore log: {}",
-        String::from_utf8_lossy(&out.stderr),
-        core.log()
-    );
     let completed = audited(&core, "agent.completed");
     let session = completed["session"].as_str().expect("session").to_owned();
     assert_eq!(completed["group"], "main");
@@ -443,12 +437,7 @@ fn no_stored_secret_is_anywhere_the_agent_can_look() {
     // A model key made now; the core also holds its audit key and an env secret.
     let key = common::generated_model_key();
     core.auth_set("model", "anthropic_api_key", &key);
-    let out = core.cli(&["prompt", "--group", "main", "scan"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    core.prompt(&["--group", "main", "scan"]);
     let scan = std::fs::read_to_string(core.home.path().join("groups/main/scan.txt"))
         .expect("the scan was written to the workspace");
     // The scan saw the agent and the relay, and the relay's placeholder.
@@ -518,13 +507,7 @@ fn image_build_makes_a_pinned_image_the_agent_runs_from() {
         "ok",
         "doctor verifies the built image"
     );
-    let out = core.cli(&["prompt", "--group", "main", "from the image"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        core.log()
-    );
+    let out = core.prompt(&["--group", "main", "from the image"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("done: "));
     // A different image under the same config is refused before it runs.
     let text = std::fs::read_to_string(core.home.path().join("config.toml")).expect("config");
@@ -572,12 +555,7 @@ fn the_daily_token_budget_holds_across_sessions_of_a_group() {
     let key = common::generated_model_key();
     core.auth_set("model", "anthropic_api_key", &key);
     let answer = |prompt: &str| {
-        let out = core.cli(&["prompt", "--quiet", "--group", "main", prompt]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = core.prompt(&["--quiet", "--group", "main", prompt]);
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     assert_eq!(answer("first"), "model answered");

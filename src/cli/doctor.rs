@@ -161,25 +161,29 @@ fn check_socket_length(home: &Home) -> Check {
     }
 }
 
+/// Runs a check's engine conversation on a runtime of its own; a runtime that cannot
+/// start is the check's failure.
+fn block_on<T>(check: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(check))
+}
+
 fn check_runtime(home: &Home) -> Check {
     let config = Config::load(&home.config_file())
         .unwrap_or_default()
         .runtime;
-    let answered = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                let runtime = crate::runtime::select(&config)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                crate::runtime::probe(runtime.as_ref())
-                    .await
-                    .map(|()| runtime.engine())
-                    .map_err(|e| e.to_string())
-            })
-        });
+    let answered = block_on(async {
+        let runtime = crate::runtime::select(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::runtime::probe(runtime.as_ref())
+            .await
+            .map(|()| runtime.engine())
+            .map_err(|e| e.to_string())
+    });
     match answered {
         Ok(engine) => ok("runtime", format!("{engine:?} answers")),
         Err(why) => problem(
@@ -215,22 +219,16 @@ fn check_agent_image(home: &Home) -> Check {
             "carapace image build (records runtime.image by digest)",
         );
     };
-    let verified = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                let pinned = crate::runtime::ImageRef::parse(image).map_err(|e| e.to_string())?;
-                let engine = crate::runtime::select(&runtime)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                engine
-                    .verify_image(&pinned, &runtime.image_layers)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-        });
+    let verified = block_on(async {
+        let pinned = crate::runtime::ImageRef::parse(image).map_err(|e| e.to_string())?;
+        let engine = crate::runtime::select(&runtime)
+            .await
+            .map_err(|e| e.to_string())?;
+        engine
+            .verify_image(&pinned, &runtime.image_layers)
+            .await
+            .map_err(|e| e.to_string())
+    });
     match verified {
         Ok(found) => ok("agent image", format!("sha256:{} verified", found.id)),
         Err(why) => problem(

@@ -151,14 +151,14 @@ impl StoreCredentials {
 
 impl CredentialSource for StoreCredentials {
     fn model_credential(&self) -> Result<UpstreamAuth, CredentialLookupError> {
+        let origin = match self.systemd {
+            Some(_) => Origin::Systemd,
+            None => Origin::Store,
+        };
         for (name, kind) in [
             (ANTHROPIC_API_KEY, AuthKind::ApiKey),
             (ANTHROPIC_OAUTH_TOKEN, AuthKind::Bearer),
         ] {
-            let origin = match self.systemd {
-                Some(_) => Origin::Systemd,
-                None => Origin::Store,
-            };
             if let Some(mut value) = read_private(&self.path_of(name), origin)? {
                 let auth = UpstreamAuth::new(kind, &value);
                 value.fill(0);

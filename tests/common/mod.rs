@@ -200,6 +200,19 @@ impl TestCore {
             .expect("run carapace")
     }
 
+    /// Runs `carapace prompt ARGS...` and expects it to succeed; a failure shows its
+    /// stderr and the core's log.
+    pub fn prompt(&self, args: &[&str]) -> Output {
+        let out = self.cli(&[&["prompt"], args].concat());
+        assert!(
+            out.status.success(),
+            "prompt failed: {}\ncore log: {}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        out
+    }
+
     /// The transcript an agent session of group `main` left, read whole.
     pub fn transcript(&self, session: &str) -> String {
         let path = self
