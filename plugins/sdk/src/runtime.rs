@@ -64,11 +64,10 @@ where
         plugin: RwLock::new(plugin),
         initialized: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
-        ended: AtomicBool::new(false),
         link: CoreLink {
             peer: Arc::new(Peer::new(Box::new(output))),
         },
-        crew: Crew::new(input),
+        crew: Crew::new(Some(input)),
         exit,
     });
     start_crew_thread(server)?;
@@ -91,10 +90,9 @@ struct Server<P, R> {
     plugin: RwLock<P>,
     initialized: AtomicBool,
     shutting_down: AtomicBool,
-    /// The input ended: threads waiting for their turn stop instead.
-    ended: AtomicBool,
     link: CoreLink,
-    crew: Crew<R>,
+    /// The input, `None` once it has ended.
+    crew: Crew<Option<R>>,
     exit: mpsc::Sender<Stopped>,
 }
 
@@ -118,14 +116,13 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
     /// Takes the reading turn and reads until a line that needs a job, answering
     /// everything else in place; `None` once the input has ended.
     fn next_job(self: &Arc<Self>) -> Option<Job> {
-        let mut input = self.crew.read();
+        let mut turn = self.crew.read();
         loop {
-            if self.ended.load(Ordering::SeqCst) {
-                return None;
-            }
-            match wire::read_line(&mut *input, MAX_INPUT_LINE_BYTES) {
+            // Gone once it ended: threads waiting for their turn then stop too.
+            let input = turn.as_mut()?;
+            match wire::read_line(input, MAX_INPUT_LINE_BYTES) {
                 Line::End => {
-                    self.ended.store(true, Ordering::SeqCst);
+                    *turn = None;
                     self.link.peer.close();
                     let _ = self.exit.send(Stopped::InputClosed);
                     return None;
