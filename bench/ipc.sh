@@ -6,11 +6,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-100000}
 
-cargo build --quiet --release --bin carapace --example load
+# The core alone, as `cargo build --release` builds it: built together with the
+# example, the dev-dependencies would change shared crates' features and so the core.
+cargo build --quiet --release --bin carapace
+cargo build --quiet --release --example load
+cargo build --quiet --release -p carapace-plugin-echo
 rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || true
 cargo build --quiet -p carapace-ipc --bin ipc --profile ipc --target x86_64-unknown-linux-musl
 ipc=target/x86_64-unknown-linux-musl/ipc/ipc
 carapace=target/release/carapace
+
+listed=$(wc -l < link/code-order.txt)
+present=$(nm --defined-only "$carapace" | awk '{print $3}' | sort -u | comm -12 - <(sort -u link/code-order.txt) | wc -l)
+echo "code order (build.rs): $present of $listed listed functions are in this build (rerun bench/code-order.sh when few are)"
+
+rss() { awk '/VmRSS|RssAnon|RssFile/ {printf "%s %s kB  ", $1, $2} END {print ""}' "/proc/$1/status"; }
+bare=$(mktemp -d /tmp/cbench-XXXXXX)
+CARAPACE_BUNDLED_PLUGINS= "$carapace" --home "$bare" start 2>"$bare/core.log" &
+bare_pid=$!
+for _ in $(seq 100); do "$carapace" --home "$bare" status >/dev/null 2>&1 && break; sleep 0.05; done
+sleep 2
+echo "core RSS idle (no plugin, no session): $(rss $bare_pid)"
+"$carapace" --home "$bare" stop >/dev/null
+wait "$bare_pid" || true
+rm -rf "$bare"
 
 home=$(mktemp -d /tmp/cbench-XXXXXX)
 trap '"$carapace" --home "$home" stop >/dev/null 2>&1 || true; sleep 0.5; rm -rf "$home"' EXIT
@@ -25,10 +44,10 @@ TOML
 core_pid=$!
 for _ in $(seq 100); do "$carapace" --home "$home" status >/dev/null 2>&1 && break; sleep 0.05; done
 socket=$("$carapace" --home "$home" session open --group bench)
-rss() { awk '/VmRSS|RssAnon|RssFile/ {printf "%s %s kB  ", $1, $2} END {print ""}' "/proc/$core_pid/status"; }
+sleep 2
 
 echo "ipc static size: $(stat -c %s "$ipc") bytes ($(file -b "$ipc" | cut -d, -f1-2))"
-echo "core RSS idle (one session): $(rss)"
+echo "core RSS idle (echo plugin, one session): $(rss $core_pid)"
 CARAPACE_IPC_SOCKET=$socket hyperfine -N --warmup 100 --runs 2000 \
   "$ipc get_session_info" "/bin/true" --export-json "$home/hyperfine.json" | sed -n '1,20p'
 python3 - "$home/hyperfine.json" <<'PY'
@@ -42,5 +61,5 @@ PY
 for round in 1 2 3; do
   target/release/examples/load "$socket" "$calls"
   sleep 1
-  echo "core RSS after $((round * calls)) calls: $(rss)"
+  echo "core RSS after $((round * calls)) calls: $(rss $core_pid)"
 done

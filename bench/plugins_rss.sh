@@ -3,7 +3,8 @@
 # plugin under distinct names and tool names. Usage: bench/plugins_rss.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --bin carapace -p carapace -p carapace-plugin-echo
+cargo build --quiet --release --bin carapace
+cargo build --quiet --release -p carapace-plugin-echo
 carapace=target/release/carapace
 home=$(mktemp -d /tmp/cprss-XXXXXX)
 trap '"$carapace" --home "$home" stop >/dev/null 2>&1 || true; sleep 0.5; rm -rf "$home"' EXIT

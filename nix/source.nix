@@ -1,7 +1,7 @@
 # The source every Rust derivation sees: the Cargo sources plus the non-Rust files the code
-# compiles in (docs/manifest.schema.json), installs (the echo plugin's manifest and skills)
-# or its tests read (tests/fixtures). Editing flake.nix, nix/, modules/ or docs/*.md does not
-# rebuild anything Rust.
+# compiles in (docs/manifest.schema.json), links by (link/code-order.txt, see build.rs),
+# installs (the echo plugin's manifest and skills) or its tests read (tests/fixtures).
+# Editing flake.nix, nix/, modules/ or docs/*.md does not rebuild anything Rust.
 { lib, craneLib }:
 let
   fs = lib.fileset;
@@ -13,6 +13,7 @@ fs.toSource {
     (fs.unions [
       (craneLib.fileset.commonCargoSources root)
       (root + "/docs/manifest.schema.json")
+      (root + "/link/code-order.txt")
       (root + "/plugins/echo/manifest.json")
       (root + "/plugins/echo/skills")
       (fs.maybeMissing (root + "/tests/fixtures"))

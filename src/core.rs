@@ -55,8 +55,9 @@ pub struct Core {
     pub rate_limiter: RateLimiter,
     /// High-risk calls waiting for the user.
     pub confirmations: Confirmations,
-    /// The response sanitizer, compiled once.
-    pub sanitizer: Sanitizer,
+    /// The response sanitizer: the process's one, compiled once and shared
+    /// with the log paths (plugin stderr, container output).
+    pub sanitizer: &'static Sanitizer,
     /// The session sockets.
     pub sockets: SocketServer,
     /// Model tokens used, per session and per group today, over all sessions.
@@ -94,7 +95,7 @@ impl Core {
             sessions: SessionTable::default(),
             rate_limiter: RateLimiter::default(),
             confirmations: Confirmations::default(),
-            sanitizer: Sanitizer::new(),
+            sanitizer: crate::sanitize::shared(),
             sockets: parts.sockets,
             model_ledger: Arc::new(MemoryLedger::new()),
             agents: AgentRegistry::default(),

@@ -99,7 +99,7 @@ struct Span {
     row: usize,
 }
 
-/// The process-wide sanitizer, compiled on first use (for log lines outside a request).
+/// The process-wide sanitizer, compiled on first use: the core answers and logs with this one.
 pub fn shared() -> &'static Sanitizer {
     static SHARED: std::sync::OnceLock<Sanitizer> = std::sync::OnceLock::new();
     SHARED.get_or_init(Sanitizer::new)
