@@ -389,6 +389,53 @@ fn stop_session_before_the_container_starts_starts_none() {
     assert_eq!(containers_of(&session), "", "no container is left");
 }
 
+/// A stop that lands while the engine is still creating the container (here podman
+/// behind a wrapper that waits a second before `run`) finds nothing to remove; the
+/// runner must still end the agent, and no container may appear afterwards.
+/// Without that, the agent ran on until its idle timeout (60 s here).
+#[test]
+fn stop_session_as_the_container_is_created_ends_the_agent() {
+    if !podman_or_skip("stop-session during creation") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let engine =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/engines/slow_create_podman.sh");
+    let config = config_with(rootfs.path(), "hang_agent.sh", 60, "").replace(
+        "engine = \"podman\"\n",
+        &format!("engine = \"podman\"\nprogram = \"{}\"\n", engine.display()),
+    );
+    let core = std::sync::Arc::new(TestCore::start(&config));
+    let prompt = {
+        let core = std::sync::Arc::clone(&core);
+        std::thread::spawn(move || core.cli(&["prompt", "--group", "main", "hang"]))
+    };
+    let started = audited(&core, "agent.started");
+    let session = started["session"].as_str().expect("session").to_owned();
+    let out = core.cli(&["stop-session", &session]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !prompt.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent still runs after stop-session; containers: {:?}",
+            containers_of(&session)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = prompt.join().expect("prompt");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the session was stopped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(containers_of(&session), "", "no container is left");
+}
+
 #[test]
 fn a_killed_core_leaves_no_agent_container_behind_once_restarted() {
     if !podman_or_skip("orphan cleanup") {

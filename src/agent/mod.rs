@@ -127,12 +127,12 @@ pub async fn spawn(
         .turn(group, agent.max_concurrent_per_group, agent.max_queued)
         .await?;
     let session = lifecycle::open_for_agent(core, group).await?;
-    core.agents.started(RunningAgent {
+    let stop = core.agents.started(RunningAgent {
         session: session.id.clone(),
         group: session.group.clone(),
         container: crate::runtime::spec::container_name(&session.id),
     });
-    let outcome = run_session(core, &session, &agent, prompt, progress.as_ref()).await;
+    let outcome = run_session(core, &session, &agent, prompt, progress.as_ref(), &stop).await;
     let outcome = match outcome {
         Err(_) if core.agents.take_stopped(&session.id) => Err(AgentError::Stopped),
         other => other,
@@ -188,6 +188,7 @@ async fn run_session(
     agent: &AgentConfig,
     prompt: &str,
     progress: Option<&run::Progress>,
+    stop: &tokio::sync::Notify,
 ) -> Result<AgentRun, AgentError> {
     let config = core.config();
     let runtime = crate::runtime::select(&config.runtime).await?;
@@ -245,6 +246,7 @@ async fn run_session(
         &mut transcript,
         agent.idle_timeout(),
         progress,
+        stop,
     )
     .await;
     if let Some(proxy) = proxy {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// One agent session that is running now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +43,8 @@ struct GroupQueue {
 #[derive(Default)]
 pub struct AgentRegistry {
     running: Mutex<HashMap<String, RunningAgent>>,
+    /// Each running session's stop signal, which its runner waits on.
+    stop_signals: Mutex<HashMap<String, Arc<Notify>>>,
     stopped: Mutex<std::collections::HashSet<String>>,
     queues: Mutex<HashMap<String, GroupQueue>>,
     waiting: AtomicUsize,
@@ -87,20 +89,29 @@ impl AgentRegistry {
         self.waiting.load(Ordering::SeqCst)
     }
 
-    /// Records that `agent` is running.
-    pub fn started(&self, agent: RunningAgent) {
+    /// Records that `agent` is running; the signal returned fires when it is
+    /// asked to stop (also when that happened before anyone waits on it).
+    pub fn started(&self, agent: RunningAgent) -> Arc<Notify> {
+        let signal = Arc::new(Notify::new());
+        lock(&self.stop_signals).insert(agent.session.clone(), Arc::clone(&signal));
         lock(&self.running).insert(agent.session.clone(), agent);
+        signal
     }
 
     /// Forgets a session that ended.
     pub fn ended(&self, session: &str) {
         lock(&self.running).remove(session);
+        lock(&self.stop_signals).remove(session);
         lock(&self.stopped).remove(session);
     }
 
-    /// Notes that the user asked `session` to stop (so its end is not a failure).
+    /// Notes that the user asked `session` to stop (so its end is not a
+    /// failure) and tells its runner.
     pub fn mark_stopped(&self, session: &str) {
         lock(&self.stopped).insert(session.to_owned());
+        if let Some(signal) = lock(&self.stop_signals).get(session) {
+            signal.notify_one();
+        }
     }
 
     /// Whether `session` was asked to stop (the request stays noted).

@@ -30,29 +30,25 @@ pub struct Ended {
     pub stderr_tail: String,
 }
 
-/// Streams `running` until it exits; kills it on silence, on any error, and
-/// when its output cannot be recorded.
+/// Streams `running` until it exits; kills it on silence, on any error, when
+/// its output cannot be recorded, and when `stop` fires.
 pub async fn drive(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
     idle: Duration,
     progress: Option<&Progress>,
+    stop: &tokio::sync::Notify,
 ) -> Result<Ended, AgentError> {
     let stderr = running.take_stderr().map(|pipe| tokio::spawn(tail(pipe)));
-    let result = stream(running, transcript, idle, progress).await;
-    let result = match result {
-        Ok(tally) => match running.wait_timeout(idle).await {
-            Ok(Exit::Exited(status)) => Ok((tally, status.code())),
-            Ok(Exit::TimedOut) => Err(AgentError::IdleTimeout(idle.as_secs())),
-            Err(e) => Err(e.into()),
-        },
-        Err(e) => {
-            if let Err(kill) = running.kill().await {
-                tracing::warn!(container = running.name(), error = %kill, "cannot remove the container");
-            }
-            Err(e)
-        }
+    let result = tokio::select! {
+        result = run_to_exit(running, transcript, idle, progress) => result,
+        () = stop.notified() => Err(AgentError::Stopped),
     };
+    if result.is_err() {
+        if let Err(kill) = running.kill().await {
+            tracing::warn!(container = running.name(), error = %kill, "cannot remove the container");
+        }
+    }
     let stderr_tail = match stderr {
         Some(task) => task.await.unwrap_or_default(),
         None => String::new(),
@@ -63,6 +59,20 @@ pub async fn drive(
         exit_code,
         stderr_tail,
     })
+}
+
+/// Streams stdout to its end, then waits for the exit (killed past `idle`).
+async fn run_to_exit(
+    running: &mut RunningContainer,
+    transcript: &mut Transcript,
+    idle: Duration,
+    progress: Option<&Progress>,
+) -> Result<(Tally, Option<i32>), AgentError> {
+    let tally = stream(running, transcript, idle, progress).await?;
+    match running.wait_timeout(idle).await? {
+        Exit::Exited(status) => Ok((tally, status.code())),
+        Exit::TimedOut => Err(AgentError::IdleTimeout(idle.as_secs())),
+    }
 }
 
 async fn stream(

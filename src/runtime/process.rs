@@ -165,13 +165,23 @@ impl RunningContainer {
     }
 
     /// Kills and removes the container through the engine, then reaps the client.
+    ///
+    /// The engine is asked twice: once to end a running container, and again
+    /// once the client is dead, for a container the client was still creating
+    /// at the first ask (podman's client creates it itself, so once it is dead,
+    /// no container of this run can appear).
     pub async fn kill(&mut self) -> Result<(), RuntimeError> {
-        let mut cmd = command(&self.program, &self.remove);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let removed = tokio::time::timeout(Duration::from_secs(30), cmd.status()).await;
+        let first = self.remove_container().await;
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
-        match removed {
+        let second = self.remove_container().await;
+        first.and(second)
+    }
+
+    async fn remove_container(&self) -> Result<(), RuntimeError> {
+        let mut cmd = command(&self.program, &self.remove);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        match tokio::time::timeout(Duration::from_secs(30), cmd.status()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(source)) => Err(RuntimeError::Spawn {
                 program: self.program.clone(),
