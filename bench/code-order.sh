@@ -67,7 +67,7 @@ python3 - "$carapace" "$work/idle.callgrind" "$work/calls.callgrind" link/code-o
 import re, subprocess, sys
 binary, idle, calls, out = sys.argv[1:]
 def executed(path):
-    """Functions callgrind saw run, in the order it first named them."""
+    """Functions callgrind saw run."""
     names, seen = {}, {}
     for line in open(path, errors="replace"):
         m = re.match(r"^c?fn=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
@@ -79,11 +79,11 @@ def executed(path):
     return [n for n in seen if n]
 nm = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout
 code = {p[2] for p in (l.split() for l in nm.splitlines()) if len(p) == 3 and p[1] in "tTwW"}
-order, placed = [], set()
-for name in executed(idle) + executed(calls):
-    if name in code and name not in placed:
-        order.append(name)
-        placed.add(name)
+# Start-up and idle code first, then what calls add; sorted within each, so
+# that a rewrite after a small change is a small diff.
+started = {n for n in executed(idle) if n in code}
+called = {n for n in executed(calls) if n in code} - started
+order = sorted(started) + sorted(called)
 with open(out, "w") as f:
     f.write("\n".join(order) + "\n")
 print(f"{out}: {len(order)} functions")

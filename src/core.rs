@@ -157,7 +157,7 @@ impl Core {
     pub fn publish(&self, topic: &str, payload: Value) {
         self.sockets.publish(topic, &payload);
         let envelope = serde_json::json!({
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": crate::ids::new_uuid(),
             "version": carapace_ipc::ENVELOPE_VERSION,
             "type": "event",
             "topic": topic,

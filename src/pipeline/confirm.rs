@@ -129,7 +129,7 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Erro
         });
     }
     let shown = PendingConfirmation {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::ids::new_uuid(),
         tool: tool.spec.name.clone(),
         group: call.session.group.clone(),
         session: call.session.id.clone(),

@@ -29,7 +29,7 @@ pub struct Call {
 /// Stage 1: attaches the session's identity to a parsed wire request.
 pub fn construct(session: &Arc<Session>, wire: WireRequest) -> Call {
     Call {
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: crate::ids::new_uuid(),
         session: Arc::clone(session),
         topic: wire.topic,
         correlation: wire.correlation,

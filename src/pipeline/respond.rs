@@ -47,7 +47,7 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
         );
     }
     let mut envelope = Outgoing {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::ids::new_uuid(),
         version: ENVELOPE_VERSION,
         kind: "response",
         topic: &topic,
