@@ -95,8 +95,22 @@ fn audited(core: &TestCore, kind: &str) -> Value {
         .expect("found")
 }
 
+/// Runs `carapace prompt --group GROUP TEXT` on a thread of its own.
+fn prompt_in_background(
+    core: &std::sync::Arc<TestCore>,
+    group: &str,
+    text: &str,
+) -> std::thread::JoinHandle<std::process::Output> {
+    let (core, group, text) = (
+        std::sync::Arc::clone(core),
+        group.to_owned(),
+        text.to_owned(),
+    );
+    std::thread::spawn(move || core.cli(&["prompt", "--group", &group, &text]))
+}
+
 /// Stops `session` with `carapace stop-session`, then expects the `prompt` that ran it
-/// to fail saying the session was stopped.
+/// to end within 20 s, failing, saying the session was stopped.
 fn stop_and_expect_stopped(
     core: &TestCore,
     session: &str,
@@ -108,6 +122,15 @@ fn stop_and_expect_stopped(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !prompt.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent still runs after stop-session; containers: {:?}",
+            containers_of(session)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let out = prompt.join().expect("prompt");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("the session was stopped"),
@@ -285,10 +308,7 @@ fn a_group_runs_one_agent_at_a_time_and_the_next_waits_its_turn() {
     )));
     let prompts: Vec<_> = ["slow one", "slow two"]
         .into_iter()
-        .map(|prompt| {
-            let core = std::sync::Arc::clone(&core);
-            std::thread::spawn(move || core.cli(&["prompt", "--group", "main", prompt]))
-        })
+        .map(|prompt| prompt_in_background(&core, "main", prompt))
         .collect();
     for prompt in prompts {
         let out = prompt.join().expect("prompt");
@@ -329,10 +349,7 @@ fn stop_session_ends_a_running_agent_and_removes_its_container() {
         120,
         "",
     )));
-    let prompt = {
-        let core = std::sync::Arc::clone(&core);
-        std::thread::spawn(move || core.cli(&["prompt", "--group", "main", "hang"]))
-    };
+    let prompt = prompt_in_background(&core, "main", "hang");
     let started = audited(&core, "agent.started");
     let session = started["session"].as_str().expect("session").to_owned();
     wait_for_container(&session);
@@ -361,10 +378,7 @@ fn stop_session_before_the_container_starts_starts_none() {
     );
     let core = std::sync::Arc::new(TestCore::start(&config));
     core.open_session("main").wait_plugin_running();
-    let prompt = {
-        let core = std::sync::Arc::clone(&core);
-        std::thread::spawn(move || core.cli(&["prompt", "--group", "slowbrief", "hang"]))
-    };
+    let prompt = prompt_in_background(&core, "slowbrief", "hang");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let session = loop {
         let listed = core.cli_json(&["sessions", "--json"]);
@@ -406,33 +420,10 @@ fn stop_session_as_the_container_is_created_ends_the_agent() {
         &format!("engine = \"podman\"\nprogram = \"{}\"\n", engine.display()),
     );
     let core = std::sync::Arc::new(TestCore::start(&config));
-    let prompt = {
-        let core = std::sync::Arc::clone(&core);
-        std::thread::spawn(move || core.cli(&["prompt", "--group", "main", "hang"]))
-    };
+    let prompt = prompt_in_background(&core, "main", "hang");
     let started = audited(&core, "agent.started");
     let session = started["session"].as_str().expect("session").to_owned();
-    let out = core.cli(&["stop-session", &session]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !prompt.is_finished() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agent still runs after stop-session; containers: {:?}",
-            containers_of(&session)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = prompt.join().expect("prompt");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the session was stopped"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stop_and_expect_stopped(&core, &session, prompt);
     assert_eq!(containers_of(&session), "", "no container is left");
 }
 

@@ -42,9 +42,8 @@ struct GroupQueue {
 /// The registry; one per core.
 #[derive(Default)]
 pub struct AgentRegistry {
-    running: Mutex<HashMap<String, RunningAgent>>,
-    /// Each running session's stop signal, which its runner waits on.
-    stop_signals: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Each running agent, with the stop signal its runner waits on.
+    running: Mutex<HashMap<String, (RunningAgent, Arc<Notify>)>>,
     stopped: Mutex<std::collections::HashSet<String>>,
     queues: Mutex<HashMap<String, GroupQueue>>,
     waiting: AtomicUsize,
@@ -93,15 +92,13 @@ impl AgentRegistry {
     /// asked to stop (also when that happened before anyone waits on it).
     pub fn started(&self, agent: RunningAgent) -> Arc<Notify> {
         let signal = Arc::new(Notify::new());
-        lock(&self.stop_signals).insert(agent.session.clone(), Arc::clone(&signal));
-        lock(&self.running).insert(agent.session.clone(), agent);
+        lock(&self.running).insert(agent.session.clone(), (agent, Arc::clone(&signal)));
         signal
     }
 
     /// Forgets a session that ended.
     pub fn ended(&self, session: &str) {
         lock(&self.running).remove(session);
-        lock(&self.stop_signals).remove(session);
         lock(&self.stopped).remove(session);
     }
 
@@ -109,7 +106,7 @@ impl AgentRegistry {
     /// failure) and tells its runner.
     pub fn mark_stopped(&self, session: &str) {
         lock(&self.stopped).insert(session.to_owned());
-        if let Some(signal) = lock(&self.stop_signals).get(session) {
+        if let Some((_, signal)) = lock(&self.running).get(session) {
             signal.notify_one();
         }
     }
@@ -126,12 +123,17 @@ impl AgentRegistry {
 
     /// The running agent of `session`, if any.
     pub fn get(&self, session: &str) -> Option<RunningAgent> {
-        lock(&self.running).get(session).cloned()
+        lock(&self.running)
+            .get(session)
+            .map(|(agent, _)| agent.clone())
     }
 
     /// Every running agent.
     pub fn running(&self) -> Vec<RunningAgent> {
-        let mut all: Vec<RunningAgent> = lock(&self.running).values().cloned().collect();
+        let mut all: Vec<RunningAgent> = lock(&self.running)
+            .values()
+            .map(|(agent, _)| agent.clone())
+            .collect();
         all.sort_by(|a, b| a.session.cmp(&b.session));
         all
     }

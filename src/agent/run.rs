@@ -8,7 +8,6 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use super::stream::Tally;
 use super::transcript::Transcript;
 use super::AgentError;
-use crate::runtime::process::Exit;
 use crate::runtime::RunningContainer;
 
 /// Longest stdout line kept (the rest of a longer line is dropped).
@@ -61,7 +60,8 @@ pub async fn drive(
     })
 }
 
-/// Streams stdout to its end, then waits for the exit (killed past `idle`).
+/// Streams stdout to its end, then waits up to `idle` for the exit (the
+/// caller kills the container on any error, this timeout included).
 async fn run_to_exit(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
@@ -69,9 +69,9 @@ async fn run_to_exit(
     progress: Option<&Progress>,
 ) -> Result<(Tally, Option<i32>), AgentError> {
     let tally = stream(running, transcript, idle, progress).await?;
-    match running.wait_timeout(idle).await? {
-        Exit::Exited(status) => Ok((tally, status.code())),
-        Exit::TimedOut => Err(AgentError::IdleTimeout(idle.as_secs())),
+    match tokio::time::timeout(idle, running.wait()).await {
+        Ok(status) => Ok((tally, status?.code())),
+        Err(_) => Err(AgentError::IdleTimeout(idle.as_secs())),
     }
 }
 
