@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::agent::registry::AgentRegistry;
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, EventLine};
 use crate::config::Config;
 use crate::model_proxy::{MemoryLedger, UsageLedger};
 use crate::paths::Home;
@@ -148,9 +148,7 @@ impl Core {
 
     /// Records a session's event in the audit log and in its diagnostics.
     pub fn audit(&self, session: &Session, kind: &str, fields: Value) {
-        let event = audit_event(kind, Some(session), fields);
-        session.remember(&event);
-        self.audit.record(event);
+        session.remember(kind, &fields, |event| self.audit.record(event));
     }
 
     /// Publishes an event on the bus (`carapace events`) and to subscribed plugins.
@@ -170,20 +168,6 @@ impl Core {
 
     /// Records an event that belongs to no session.
     pub fn audit_core(&self, kind: &str, fields: Value) {
-        self.audit.record(audit_event(kind, None, fields));
+        self.audit.record(&EventLine::new(kind, None, &fields));
     }
-}
-
-/// An audit event: its kind, the session's identity when there is one, then the fields.
-fn audit_event(kind: &str, session: Option<&Session>, fields: Value) -> Map<String, Value> {
-    let mut event = Map::new();
-    event.insert("kind".into(), Value::String(kind.into()));
-    if let Some(session) = session {
-        event.insert("session".into(), Value::String(session.id.clone()));
-        event.insert("group".into(), Value::String(session.group.clone()));
-    }
-    if let Value::Object(fields) = fields {
-        event.extend(fields);
-    }
-    event
 }

@@ -54,24 +54,42 @@ impl Keyed {
     }
 }
 
+/// Appends the time now in the `ts` layout (RFC 3339 UTC, microseconds).
+pub(crate) fn push_timestamp(out: &mut Vec<u8>) {
+    let before = out.len();
+    if time::OffsetDateTime::now_utc()
+        .format_into(out, TS_FORMAT)
+        .is_err()
+    {
+        // Only a year outside 0..=9999 cannot be written; say so rather than lie.
+        out.truncate(before);
+        out.extend_from_slice(b"0000-00-00T00:00:00.000000Z");
+    }
+}
+
 /// Appends one complete line (with its trailing newline) to `out` and returns
-/// its MAC.
+/// its MAC. `ts` is a timestamp from [`push_timestamp`] (empty: now) and `event` a compact
+/// JSON object without a newline (an [`super::EventLine`]).
 pub(crate) fn encode_line(
     key: &Keyed,
     out: &mut Vec<u8>,
     seq: u64,
     prev: &[u8; 32],
-    event: &serde_json::Map<String, serde_json::Value>,
-) -> Result<[u8; 32], String> {
+    ts: &[u8],
+    event: &[u8],
+) -> [u8; 32] {
     let start = out.len();
     out.extend_from_slice(b"{\"seq\":");
-    write!(out, "{seq}").map_err(|e| format!("cannot format seq: {e}"))?;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{seq}");
     out.extend_from_slice(b",\"ts\":\"");
-    time::OffsetDateTime::now_utc()
-        .format_into(out, TS_FORMAT)
-        .map_err(|e| format!("cannot format timestamp: {e}"))?;
+    if ts.is_empty() {
+        push_timestamp(out);
+    } else {
+        out.extend_from_slice(ts);
+    }
     out.extend_from_slice(b"\",\"event\":");
-    serde_json::to_writer(&mut *out, event).map_err(|e| format!("cannot serialise event: {e}"))?;
+    out.extend_from_slice(event);
     out.extend_from_slice(b",\"prev\":\"");
     push_hex(out, prev);
     out.push(b'"');
@@ -80,7 +98,7 @@ pub(crate) fn encode_line(
     push_hex(out, &tag);
     out.extend_from_slice(MAC_CLOSE);
     out.push(b'\n');
-    Ok(tag)
+    tag
 }
 
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {

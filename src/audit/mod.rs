@@ -25,7 +25,7 @@
 //! ```
 //!
 //! * `seq` starts at 1 and increases by exactly one per line across all files.
-//! * `ts` is RFC 3339 UTC with microseconds.
+//! * `ts` is RFC 3339 UTC with microseconds: when the event was recorded.
 //! * `event` is the caller's object serialised compactly by `serde_json`.
 //! * `prev` is the `mac` of the previous line; 64 zeros on the very first line.
 //!
@@ -44,6 +44,7 @@
 //! A verifier also parses the whole line as JSON with exactly these five
 //! fields, and requires the `mac` field to sit in the canonical position.
 
+mod event;
 mod follow;
 mod format;
 mod key;
@@ -58,9 +59,12 @@ mod tests;
 mod tests_follow;
 #[cfg(test)]
 mod tests_tamper;
+#[cfg(test)]
+mod tests_thread;
 
 use std::path::PathBuf;
 
+pub use event::EventLine;
 pub use follow::Follower;
 pub use read::{read_entries, tail};
 pub use thread::AuditLog;

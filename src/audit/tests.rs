@@ -232,7 +232,7 @@ fn audit_log_from_threads_is_contiguous() -> TestResult {
             let log = log.clone();
             std::thread::spawn(move || {
                 for i in 0..500 {
-                    log.record(ev(t * 1000 + i));
+                    log.record(&EventLine::from_map(&ev(t * 1000 + i)));
                 }
             })
         })
@@ -242,9 +242,9 @@ fn audit_log_from_threads_is_contiguous() -> TestResult {
     }
     log.flush()?;
     assert_eq!(read_entries(&e.log)?.len(), 2000);
-    log.record(ev(9));
+    log.record(&EventLine::from_map(&ev(9)));
     log.clone().shutdown()?;
-    log.record(ev(10)); // thread gone: logged and dropped, no panic
+    log.record(&EventLine::from_map(&ev(10))); // thread gone: logged and dropped, no panic
     assert!(log.flush().is_err());
     let r = verify(&e.log, &e.key)?;
     assert!(r.ok(), "{:?}", r.first_break);

@@ -93,7 +93,8 @@ fn seq_jump_reported() -> TestResult {
     let l = lines(&current(&e))?;
     let last = format::parse_line(l[1].as_bytes())?;
     let mut out = Vec::new();
-    format::encode_line(&key, &mut out, 4, &last.mac, &ev(9))?;
+    let event = EventLine::from_map(&ev(9));
+    format::encode_line(&key, &mut out, 4, &last.mac, &[], event.as_bytes());
     let mut f = std::fs::OpenOptions::new().append(true).open(current(&e))?;
     std::io::Write::write_all(&mut f, &out)?;
     let b = broken(&e)?;

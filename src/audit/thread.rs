@@ -1,45 +1,94 @@
 //! The background audit writer: a std thread that owns an [`AuditWriter`]
-//! and is fed by a bounded channel, so recording an event on the request
-//! path is one channel send.
+//! and is fed through a shared byte queue, so recording an event on the
+//! request path is one copy of its bytes under a short lock.
 //!
-//! When the disk falls behind by [`QUEUE_DEPTH`] events, `record` waits for
-//! room: back-pressure on the callers, never unbounded memory and never a
-//! dropped line. This file must never panic in [`AuditLog::record`] and never
-//! log event values (only the event's `kind`).
+//! Each queued entry is `<ts> <event JSON>\n`, stamped when it is recorded.
+//! The writer takes the whole queue at once (swapping buffers, so nothing is
+//! allocated per event), appends every entry, flushes, then naps for
+//! [`NAP`] before looking again: a steady stream of calls never has to wake
+//! it. Only once the queue stayed empty for a whole nap does it sleep until
+//! woken, so an idle core has no timer.
+//!
+//! When the disk falls behind by [`QUEUE_BYTES`], `record` waits for room:
+//! back-pressure on the callers, never unbounded memory and never a dropped
+//! line. This file must never panic in [`AuditLog::record`] and never log
+//! event values (only the event's `kind`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use super::event::EventLine;
+use super::format::push_timestamp;
 use super::{AuditError, AuditWriter};
 
-type Event = serde_json::Map<String, serde_json::Value>;
+/// Bytes of queued entries at which `record` waits for the writer to catch up.
+pub const QUEUE_BYTES: usize = 4 << 20;
 
-/// Events queued for the writer before `record` waits for room.
-pub const QUEUE_DEPTH: usize = 2048;
+/// How long the writer waits for more events after writing a batch.
+pub const NAP: Duration = Duration::from_micros(500);
 
-enum Msg {
-    Event(Event),
-    Flush(Sender<Result<(), AuditError>>),
-    Shutdown,
+/// What the request threads and the writer thread share, under one mutex.
+#[derive(Default)]
+struct Queue {
+    /// Entries not yet taken by the writer.
+    entries: Vec<u8>,
+    /// The writer is asleep until notified (not napping): `record` must wake it.
+    sleeping: bool,
+    /// Callers waiting in `record` for room.
+    blocked: usize,
+    /// Flushes asked for, and how many the writer has completed.
+    flushes_asked: u64,
+    flushes_done: u64,
+    /// The outcome of the last completed flush.
+    flush_error: Option<String>,
+    /// Every handle is gone or `shutdown` was called.
+    stop: bool,
+    /// The writer thread has ended (or never started).
+    gone: bool,
 }
 
 struct Shared {
     dir: PathBuf,
-    handle: Mutex<Option<JoinHandle<()>>>,
+    queue: Mutex<Queue>,
+    /// Wakes the writer.
+    work: Condvar,
+    /// Wakes flushers and blocked recorders.
+    progress: Condvar,
     dropped: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock cannot leave the queue half-updated in a way
+        // that matters more than losing the log: keep going with what is there.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Ends the writer when the last handle goes; joins it on shutdown.
+struct Owner {
+    shared: Arc<Shared>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.work.notify_one();
+    }
 }
 
 /// A cheap, cloneable handle to the background audit writer thread.
 ///
-/// The channel holds [`QUEUE_DEPTH`] events: if the disk stalls, callers
-/// slow down to its pace rather than memory growing or events being dropped.
+/// The queue holds [`QUEUE_BYTES`]: if the disk stalls, callers slow down to
+/// its pace rather than memory growing or events being dropped.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: SyncSender<Msg>,
     shared: Arc<Shared>,
+    owner: Arc<Owner>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -55,68 +104,118 @@ impl AuditLog {
     /// and repeats; it exits on [`shutdown`](Self::shutdown) or when every
     /// handle is dropped, flushing first.
     pub fn start(writer: AuditWriter) -> AuditLog {
-        let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let dir = writer.log_dir().to_path_buf();
-        let thread_dir = dir.clone();
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            dropped: AtomicU64::new(0),
+        });
+        let for_thread = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("carapace-audit".into())
-            .spawn(move || run(writer, rx, thread_dir));
+            .spawn(move || run(writer, &for_thread));
         let handle = match spawned {
             Ok(h) => Some(h),
             Err(e) => {
                 tracing::error!(error = %e, dir = %dir.display(), "cannot start the audit writer thread");
+                shared.lock().gone = true;
                 None
             }
         };
-        AuditLog {
-            tx,
-            shared: Arc::new(Shared {
-                dir,
-                handle: Mutex::new(handle),
-                dropped: AtomicU64::new(0),
-            }),
+        let owner = Arc::new(Owner {
+            shared: Arc::clone(&shared),
+            handle: Mutex::new(handle),
+        });
+        AuditLog { shared, owner }
+    }
+
+    /// Queues `event`, stamped now, waiting only while the queue is full. Never
+    /// panics; if the writer thread is gone the event is dropped and an error is
+    /// logged (for the 1st, 2nd, 4th, 8th, ... dropped event, so a dead writer
+    /// cannot flood the log).
+    pub fn record(&self, event: &EventLine) {
+        let mut queue = self.shared.lock();
+        while queue.entries.len() >= QUEUE_BYTES && !queue.gone {
+            queue.blocked += 1;
+            self.shared.work.notify_one();
+            queue = self
+                .shared
+                .progress
+                .wait(queue)
+                .unwrap_or_else(|p| p.into_inner());
+            queue.blocked -= 1;
+        }
+        if queue.gone {
+            drop(queue);
+            self.dropped(event);
+            return;
+        }
+        push_timestamp(&mut queue.entries);
+        queue.entries.push(b' ');
+        queue.entries.extend_from_slice(event.as_bytes());
+        queue.entries.push(b'\n');
+        if queue.sleeping {
+            queue.sleeping = false;
+            self.shared.work.notify_one();
         }
     }
 
-    /// Queues `event`, waiting only while the queue is full. Never panics; if the writer
-    /// thread is gone the event is dropped and an error is logged (for the
-    /// 1st, 2nd, 4th, 8th, ... dropped event, so a dead writer cannot flood
-    /// the log).
-    pub fn record(&self, event: Event) {
-        if let Err(mpsc::SendError(msg)) = self.tx.send(Msg::Event(event)) {
-            let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                let kind = match &msg {
-                    Msg::Event(e) => e.get("kind").and_then(|k| k.as_str()).map(str::to_owned),
-                    _ => None,
-                };
-                tracing::error!(
-                    dir = %self.shared.dir.display(),
-                    dropped = n,
-                    kind = kind.as_deref().unwrap_or("-"),
-                    "audit writer thread is gone; audit event dropped"
-                );
-            }
+    fn dropped(&self, event: &EventLine) {
+        let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            let kind = event
+                .to_map()
+                .and_then(|e| e.get("kind").and_then(|k| k.as_str()).map(str::to_owned));
+            tracing::error!(
+                dir = %self.shared.dir.display(),
+                dropped = n,
+                kind = kind.as_deref().unwrap_or("-"),
+                "audit writer thread is gone; audit event dropped"
+            );
         }
     }
 
     /// Waits until everything recorded before this call is written to disk.
     /// Also reports any write error the thread hit since the last flush.
     pub fn flush(&self) -> Result<(), AuditError> {
-        let (tx, rx) = mpsc::channel();
-        self.tx.send(Msg::Flush(tx)).map_err(|_| self.gone())?;
-        rx.recv().map_err(|_| self.gone())?
+        let mut queue = self.shared.lock();
+        queue.flushes_asked += 1;
+        let ticket = queue.flushes_asked;
+        queue.sleeping = false;
+        self.shared.work.notify_one();
+        while queue.flushes_done < ticket && !queue.gone {
+            queue = self
+                .shared
+                .progress
+                .wait(queue)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        if queue.flushes_done < ticket {
+            return Err(self.gone());
+        }
+        match &queue.flush_error {
+            Some(reason) => Err(AuditError::Writer {
+                dir: self.shared.dir.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Flushes, stops the thread and waits for it. Later `record` calls on
     /// other clones log an error and drop their event.
     pub fn shutdown(self) -> Result<(), AuditError> {
         let flushed = self.flush();
-        let _ = self.tx.send(Msg::Shutdown);
-        let handle = match self.shared.handle.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        self.shared.lock().stop = true;
+        self.shared.work.notify_one();
+        let handle = self
+            .owner
+            .handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(h) = handle {
             if h.join().is_err() {
                 return Err(AuditError::Writer {
@@ -136,46 +235,79 @@ impl AuditLog {
     }
 }
 
-fn run(mut writer: AuditWriter, rx: Receiver<Msg>, dir: PathBuf) {
-    // The first error since the last Flush message, reported to that flush.
+/// Marks the writer gone however its thread ends, so no caller waits for it forever.
+struct Gone<'a>(&'a Shared);
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        self.0.lock().gone = true;
+        self.0.progress.notify_all();
+    }
+}
+
+fn run(mut writer: AuditWriter, shared: &Shared) {
+    let _gone = Gone(shared);
+    // The first error since the last completed flush, reported to that flush.
     let mut failed: Option<String> = None;
-    let note = |failed: &mut Option<String>, e: AuditError| {
-        tracing::error!(error = %e, "audit write failed");
-        failed.get_or_insert_with(|| e.to_string());
-    };
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        let mut stop = false;
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Event(event) => {
-                    if let Err(e) = writer.append(&event) {
-                        note(&mut failed, e);
-                    }
-                }
-                Msg::Flush(reply) => {
-                    let result = match (writer.flush(), failed.take()) {
-                        (Err(e), _) => Err(e),
-                        (Ok(()), Some(reason)) => Err(AuditError::Writer {
-                            dir: dir.clone(),
-                            reason,
-                        }),
-                        (Ok(()), None) => Ok(()),
-                    };
-                    let _ = reply.send(result);
-                }
-                Msg::Shutdown => {
-                    stop = true;
-                    break;
-                }
+    let mut batch: Vec<u8> = Vec::new();
+    loop {
+        let (flushes, stop) = {
+            let mut queue = take_work(shared);
+            std::mem::swap(&mut queue.entries, &mut batch);
+            if queue.blocked > 0 {
+                shared.progress.notify_all();
             }
-            next = rx.try_recv().ok();
+            (queue.flushes_asked, queue.stop)
+        };
+        for entry in batch.split(|&b| b == b'\n').filter(|e| !e.is_empty()) {
+            let (ts, event) = match entry.iter().position(|&b| b == b' ') {
+                Some(at) => (&entry[..at], &entry[at + 1..]),
+                None => (&entry[..0], entry),
+            };
+            if let Err(e) = writer.append_json(ts, event) {
+                note(&mut failed, e);
+            }
+        }
+        batch.clear();
+        if batch.capacity() > QUEUE_BYTES {
+            batch.shrink_to(QUEUE_BYTES);
         }
         if let Err(e) = writer.flush() {
             note(&mut failed, e);
         }
-        if stop {
+        let mut queue = shared.lock();
+        if queue.flushes_done < flushes {
+            queue.flushes_done = flushes;
+            queue.flush_error = failed.take();
+            shared.progress.notify_all();
+        }
+        if stop && queue.entries.is_empty() {
             return;
         }
     }
+}
+
+fn note(failed: &mut Option<String>, e: AuditError) {
+    tracing::error!(error = %e, "audit write failed");
+    failed.get_or_insert_with(|| e.to_string());
+}
+
+/// Waits for something to do: entries, a flush or a stop. Naps first (recorders do
+/// not wake a napping writer), then sleeps until woken.
+fn take_work(shared: &Shared) -> MutexGuard<'_, Queue> {
+    let idle = |q: &Queue| q.entries.is_empty() && q.flushes_asked == q.flushes_done && !q.stop;
+    let mut queue = shared.lock();
+    if idle(&queue) {
+        queue = shared
+            .work
+            .wait_timeout(queue, NAP)
+            .map(|(q, _)| q)
+            .unwrap_or_else(|p| p.into_inner().0);
+    }
+    while idle(&queue) {
+        queue.sleeping = true;
+        queue = shared.work.wait(queue).unwrap_or_else(|p| p.into_inner());
+    }
+    queue.sleeping = false;
+    queue
 }

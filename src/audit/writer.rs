@@ -11,6 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::event::EventLine;
 use super::format::{check_line, encode_line, leading_seq, Keyed, GENESIS};
 use super::key::load_key;
 use super::read::{last_lines, rotated_files, rotated_name};
@@ -190,18 +191,27 @@ impl AuditWriter {
         &self.dir
     }
 
-    /// Adds `event` to the buffer as the next line and returns its seq. On
-    /// error the event was not recorded and the seq is not used.
+    /// Adds `event` to the buffer as the next line, stamped now, and returns its
+    /// seq. On error the event was not recorded and the seq is not used.
     pub fn append(
         &mut self,
         event: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<u64, AuditError> {
+        self.append_json(&[], EventLine::from_map(event).as_bytes())
+    }
+
+    /// Adds an event already encoded by [`EventLine`] and stamped `ts` (by
+    /// `push_timestamp`; empty: now) as the next line and returns its seq.
+    pub(crate) fn append_json(&mut self, ts: &[u8], event: &[u8]) -> Result<u64, AuditError> {
         self.line.clear();
-        let mac = encode_line(&self.key, &mut self.line, self.next_seq, &self.prev, event)
-            .map_err(|reason| AuditError::Writer {
-                dir: self.dir.clone(),
-                reason,
-            })?;
+        let mac = encode_line(
+            &self.key,
+            &mut self.line,
+            self.next_seq,
+            &self.prev,
+            ts,
+            event,
+        );
         let pending = self.file_len + self.buf.len() as u64;
         if pending > 0 && pending + self.line.len() as u64 > self.rotate_bytes {
             self.rotate()?;

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::audit::EventLine;
+
 /// How many recent audit events each session keeps for `get_diagnostics`.
 const DIAGNOSTICS_KEPT: usize = 256;
 
@@ -29,7 +31,7 @@ pub struct Session {
     pub started_at: String,
     /// The session's socket on the host.
     pub socket_path: PathBuf,
-    diagnostics: Mutex<VecDeque<Map<String, Value>>>,
+    diagnostics: Mutex<VecDeque<EventLine>>,
 }
 
 /// What `carapace sessions` shows of a session.
@@ -57,21 +59,28 @@ impl Session {
         }
     }
 
-    /// Keeps an audit event of this session for `get_diagnostics` (bounded).
-    pub fn remember(&self, event: &Map<String, Value>) {
-        if let Ok(mut kept) = self.diagnostics.lock() {
-            if kept.len() == DIAGNOSTICS_KEPT {
-                kept.pop_front();
-            }
-            kept.push_back(event.clone());
-        }
+    /// Encodes an audit event of this session, hands it to `record` and keeps it for
+    /// `get_diagnostics` (the last [`DIAGNOSTICS_KEPT`], reusing the oldest one's buffer).
+    pub fn remember(&self, kind: &str, fields: &Value, record: impl FnOnce(&EventLine)) {
+        let identity = Some((self.id.as_str(), self.group.as_str()));
+        let Ok(mut kept) = self.diagnostics.lock() else {
+            return record(&EventLine::new(kind, identity, fields));
+        };
+        let mut event = match kept.len() >= DIAGNOSTICS_KEPT {
+            true => kept.pop_front().unwrap_or_default(),
+            false => EventLine::default(),
+        };
+        event.set(kind, identity, fields);
+        // Recorded under the lock, so this session's diagnostics and log agree on order.
+        record(&event);
+        kept.push_back(event);
     }
 
     /// This session's recent audit events, oldest first.
     pub fn recent_events(&self) -> Vec<Map<String, Value>> {
         self.diagnostics
             .lock()
-            .map(|kept| kept.iter().cloned().collect())
+            .map(|kept| kept.iter().filter_map(EventLine::to_map).collect())
             .unwrap_or_default()
     }
 

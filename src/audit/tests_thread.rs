@@ -1,0 +1,136 @@
+//! Tests for the background writer: waking it, back-pressure, errors reported to
+//! `flush`, and writing out what is queued when the last handle goes.
+//! Test-only; must never touch anything outside its temp directories.
+
+use super::tests::{env, ev, seqs, TestResult};
+use super::*;
+use super::thread::NAP;
+use std::time::{Duration, Instant};
+
+/// Waits (without flushing) until the log holds `n` entries.
+fn wait_for_entries(e: &super::tests::Env, n: usize) -> Result<Vec<AuditEntry>, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries = read_entries(&e.log).map_err(|e| e.to_string())?;
+        if entries.len() >= n {
+            return Ok(entries);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} of {n} entries written", entries.len()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_asleep_writer_is_woken_by_the_next_event() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 20)?);
+    log.record(&EventLine::from_map(&ev(1)));
+    wait_for_entries(&e, 1)?;
+    // Long past its nap: the writer now sleeps until an event wakes it.
+    std::thread::sleep(NAP * 20);
+    log.record(&EventLine::from_map(&ev(2)));
+    let entries = wait_for_entries(&e, 2)?;
+    assert_eq!(entries[1].event["i"], 2);
+    Ok(())
+}
+
+#[test]
+fn events_are_stamped_when_recorded() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 20)?);
+    let before = crate::time::now_rfc3339();
+    log.record(&EventLine::new(
+        "x",
+        Some(("s", "g")),
+        &serde_json::json!({"n": 1}),
+    ));
+    log.flush()?;
+    let entries = read_entries(&e.log)?;
+    let ts = &entries[0].ts;
+    assert_eq!(ts.len(), "2026-11-27T20:10:00.123456Z".len(), "{ts}");
+    // Same second or later than just before recording (both RFC 3339 UTC).
+    assert!(ts[..19] >= before[..19], "{ts} vs {before}");
+    assert_eq!(entries[0].event["session"], "s");
+    Ok(())
+}
+
+#[test]
+fn more_than_the_queue_holds_is_all_written_in_order() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 30)?);
+    // 4 threads × 300 events of 16 KiB: 19 MiB through a 4 MiB queue.
+    let padding = "p".repeat(16 * 1024);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (log, padding) = (log.clone(), padding.clone());
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    let fields = serde_json::json!({"t": t, "i": i, "padding": padding});
+                    log.record(&EventLine::new("big", None, &fields));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().map_err(|_| "thread panicked")?;
+    }
+    log.flush()?;
+    let entries = read_entries(&e.log)?;
+    assert_eq!(seqs(&entries), (1..=1200).collect::<Vec<_>>());
+    for t in 0..4u64 {
+        let mine: Vec<_> = entries
+            .iter()
+            .filter(|e| e.event["t"] == t)
+            .map(|e| e.event["i"].as_u64())
+            .collect();
+        assert_eq!(mine, (0..300).map(Some).collect::<Vec<_>>(), "thread {t}");
+    }
+    assert!(verify(&e.log, &e.key)?.ok());
+    Ok(())
+}
+
+#[test]
+fn flush_reports_a_write_error_once_then_the_log_goes_on() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 400)?);
+    log.record(&EventLine::from_map(&ev(1)));
+    log.flush()?;
+    // The next rotation would overwrite this file: the writer refuses, and says so.
+    let squatter = e.log.join("audit-00000000000000000001.jsonl");
+    std::fs::write(&squatter, "")?;
+    for i in 2..6 {
+        log.record(&EventLine::from_map(&ev(i)));
+    }
+    let err = log
+        .flush()
+        .err()
+        .ok_or("a failed rotation was not reported")?;
+    assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+    assert!(log.flush().is_ok(), "the same error was reported twice");
+    std::fs::remove_file(&squatter)?;
+    log.record(&EventLine::from_map(&ev(7)));
+    log.flush()?;
+    let entries = read_entries(&e.log)?;
+    assert_eq!(entries.last().map(|e| e.event["i"].clone()), Some(7.into()));
+    assert!(verify(&e.log, &e.key)?.ok());
+    Ok(())
+}
+
+#[test]
+fn dropping_the_last_handle_writes_out_what_is_queued() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 20)?);
+    let other = log.clone();
+    for i in 0..100 {
+        log.record(&EventLine::from_map(&ev(i)));
+    }
+    drop(log);
+    other.record(&EventLine::from_map(&ev(100)));
+    drop(other);
+    let entries = wait_for_entries(&e, 101)?;
+    assert_eq!(entries.len(), 101);
+    assert!(verify(&e.log, &e.key)?.ok());
+    Ok(())
+}
