@@ -16,7 +16,7 @@ const REUSED_BYTES_MAX: usize = 16 * 1024;
 
 /// An audit event as one compact JSON object: `kind`, then the session's `session`
 /// and `group` when it has one, then the fields. Never holds a newline.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EventLine {
     json: Vec<u8>,
 }
@@ -85,7 +85,8 @@ impl EventLine {
         &self.json
     }
 
-    /// The event parsed back into an object (`None` only if it was never set).
+    /// The event parsed back into an object (`None` cannot happen: every constructor
+    /// writes a whole object).
     pub fn to_map(&self) -> Option<Map<String, Value>> {
         serde_json::from_slice(&self.json).ok()
     }

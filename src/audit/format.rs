@@ -54,21 +54,38 @@ impl Keyed {
     }
 }
 
-/// Appends the time now in the `ts` layout (RFC 3339 UTC, microseconds).
-pub(crate) fn push_timestamp(out: &mut Vec<u8>) {
-    let before = out.len();
-    if time::OffsetDateTime::now_utc()
-        .format_into(out, TS_FORMAT)
-        .is_err()
-    {
-        // Only a year outside 0..=9999 cannot be written; say so rather than lie.
-        out.truncate(before);
-        out.extend_from_slice(b"0000-00-00T00:00:00.000000Z");
+/// A `ts` value: the time it was taken, RFC 3339 UTC with microseconds.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamp {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Stamp {
+    /// The time now.
+    pub(crate) fn now() -> Stamp {
+        let mut bytes = [0u8; 32];
+        let mut rest = &mut bytes[..];
+        let len = match time::OffsetDateTime::now_utc().format_into(&mut rest, TS_FORMAT) {
+            Ok(len) => len,
+            Err(_) => {
+                // Only a clock outside the years 0..=9999 cannot be written: say so, do not lie.
+                let unknown = b"0000-00-00T00:00:00.000000Z";
+                bytes[..unknown.len()].copy_from_slice(unknown);
+                unknown.len()
+            }
+        };
+        Stamp { bytes, len }
+    }
+
+    /// The timestamp's bytes (no space, no newline).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
 /// Appends one complete line (with its trailing newline) to `out` and returns
-/// its MAC. `ts` is a timestamp from [`push_timestamp`] (empty: now) and `event` a compact
+/// its MAC. `ts` is a [`Stamp`] (empty: now) and `event` a compact
 /// JSON object without a newline (an [`super::EventLine`]).
 pub(crate) fn encode_line(
     key: &Keyed,
@@ -84,7 +101,7 @@ pub(crate) fn encode_line(
     let _ = write!(out, "{seq}");
     out.extend_from_slice(b",\"ts\":\"");
     if ts.is_empty() {
-        push_timestamp(out);
+        out.extend_from_slice(Stamp::now().as_bytes());
     } else {
         out.extend_from_slice(ts);
     }

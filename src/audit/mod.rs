@@ -26,7 +26,10 @@
 //!
 //! * `seq` starts at 1 and increases by exactly one per line across all files.
 //! * `ts` is RFC 3339 UTC with microseconds: when the event was recorded.
-//! * `event` is the caller's object serialised compactly by `serde_json`.
+//! * `event` is the event as [`EventLine`] encodes it: compact JSON, `kind`
+//!   first, then `session` and `group` for a session's event, then the other
+//!   fields in key order. Readers must not rely on the order; the MAC covers
+//!   the bytes as written.
 //! * `prev` is the `mac` of the previous line; 64 zeros on the very first line.
 //!
 //! # MAC canonical form

@@ -3,8 +3,8 @@
 //! Test-only; must never touch anything outside its temp directories.
 
 use super::tests::{env, ev, seqs, TestResult};
+use super::thread::{NAP, QUEUE_BYTES};
 use super::*;
-use super::thread::NAP;
 use std::time::{Duration, Instant};
 
 /// Waits (without flushing) until the log holds `n` entries.
@@ -37,22 +37,63 @@ fn an_asleep_writer_is_woken_by_the_next_event() -> TestResult {
 }
 
 #[test]
-fn events_are_stamped_when_recorded() -> TestResult {
+fn events_are_stamped_when_recorded_not_when_written() -> TestResult {
     let e = env()?;
     let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 20)?);
-    let before = crate::time::now_rfc3339();
+    log.pause(true);
     log.record(&EventLine::new(
         "x",
         Some(("s", "g")),
         &serde_json::json!({"n": 1}),
     ));
+    std::thread::sleep(Duration::from_millis(20));
+    let after_recording = super::format::Stamp::now();
+    log.pause(false);
     log.flush()?;
     let entries = read_entries(&e.log)?;
-    let ts = &entries[0].ts;
-    assert_eq!(ts.len(), "2026-11-27T20:10:00.123456Z".len(), "{ts}");
-    // Same second or later than just before recording (both RFC 3339 UTC).
-    assert!(ts[..19] >= before[..19], "{ts} vs {before}");
+    let ts = entries[0].ts.as_bytes();
+    assert_eq!(ts.len(), "2026-11-27T20:10:00.123456Z".len());
+    // Same layout, so byte order is time order.
+    assert!(ts < after_recording.as_bytes(), "stamped when written");
     assert_eq!(entries[0].event["session"], "s");
+    Ok(())
+}
+
+#[test]
+fn a_full_queue_holds_recorders_back_until_the_writer_catches_up() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 30)?);
+    log.pause(true);
+    let event = EventLine::new(
+        "big",
+        None,
+        &serde_json::json!({"padding": "p".repeat(64 * 1024)}),
+    );
+    let event_bytes = event.as_bytes().len() + 64;
+    let events = QUEUE_BYTES / event_bytes + 16;
+    let recorder = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for _ in 0..events {
+                log.record(&event);
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while log.queued_bytes() < QUEUE_BYTES - event_bytes && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!recorder.is_finished(), "a recorder ran past a full queue");
+    assert!(
+        log.queued_bytes() < QUEUE_BYTES + event_bytes,
+        "{} queued",
+        log.queued_bytes()
+    );
+    log.pause(false);
+    recorder.join().map_err(|_| "recorder panicked")?;
+    log.flush()?;
+    assert_eq!(read_entries(&e.log)?.len(), events);
     Ok(())
 }
 
@@ -92,7 +133,7 @@ fn more_than_the_queue_holds_is_all_written_in_order() -> TestResult {
 }
 
 #[test]
-fn flush_reports_a_write_error_once_then_the_log_goes_on() -> TestResult {
+fn flush_reports_a_write_error_to_every_flush_it_concerns_then_the_log_goes_on() -> TestResult {
     let e = env()?;
     let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 400)?);
     log.record(&EventLine::from_map(&ev(1)));
@@ -100,15 +141,24 @@ fn flush_reports_a_write_error_once_then_the_log_goes_on() -> TestResult {
     // The next rotation would overwrite this file: the writer refuses, and says so.
     let squatter = e.log.join("audit-00000000000000000001.jsonl");
     std::fs::write(&squatter, "")?;
+    log.pause(true);
     for i in 2..6 {
         log.record(&EventLine::from_map(&ev(i)));
     }
-    let err = log
-        .flush()
-        .err()
-        .ok_or("a failed rotation was not reported")?;
-    assert!(err.to_string().contains("refusing to overwrite"), "{err}");
-    assert!(log.flush().is_ok(), "the same error was reported twice");
+    let flushers: Vec<_> = (0..2)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || log.flush().map_err(|e| e.to_string()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    log.pause(false);
+    for flusher in flushers {
+        let err = flusher.join().map_err(|_| "flusher panicked")?.err();
+        let err = err.ok_or("a failed rotation was not reported")?;
+        assert!(err.contains("refusing to overwrite"), "{err}");
+    }
+    assert!(log.flush().is_ok(), "an old error was reported again");
     std::fs::remove_file(&squatter)?;
     log.record(&EventLine::from_map(&ev(7)));
     log.flush()?;
@@ -118,11 +168,22 @@ fn flush_reports_a_write_error_once_then_the_log_goes_on() -> TestResult {
     Ok(())
 }
 
+/// Whether this process still has the file at `path` open.
+fn holds_open(path: &std::path::Path) -> Result<bool, std::io::Error> {
+    for fd in std::fs::read_dir("/proc/self/fd")? {
+        if std::fs::read_link(fd?.path()).is_ok_and(|target| target == path) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 #[test]
-fn dropping_the_last_handle_writes_out_what_is_queued() -> TestResult {
+fn dropping_the_last_handle_writes_out_the_queue_and_ends_the_writer() -> TestResult {
     let e = env()?;
     let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 20)?);
     let other = log.clone();
+    log.pause(true);
     for i in 0..100 {
         log.record(&EventLine::from_map(&ev(i)));
     }
@@ -132,5 +193,25 @@ fn dropping_the_last_handle_writes_out_what_is_queued() -> TestResult {
     let entries = wait_for_entries(&e, 101)?;
     assert_eq!(entries.len(), 101);
     assert!(verify(&e.log, &e.key)?.ok());
+    // The writer thread ended: it no longer holds the log file open.
+    let current = e.log.join(CURRENT_FILE).canonicalize()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while holds_open(&current)? {
+        assert!(Instant::now() < deadline, "the writer still runs");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+#[test]
+fn after_shutdown_records_are_dropped_and_flush_fails() -> TestResult {
+    let e = env()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 20)?);
+    let other = log.clone();
+    log.record(&EventLine::from_map(&ev(1)));
+    log.shutdown()?;
+    other.record(&EventLine::from_map(&ev(2)));
+    assert!(other.flush().is_err());
+    assert_eq!(seqs(&read_entries(&e.log)?), vec![1]);
     Ok(())
 }

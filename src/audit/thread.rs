@@ -16,12 +16,13 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::event::EventLine;
-use super::format::push_timestamp;
+use super::format::Stamp;
 use super::{AuditError, AuditWriter};
 
 /// Bytes of queued entries at which `record` waits for the writer to catch up.
@@ -39,15 +40,16 @@ struct Queue {
     sleeping: bool,
     /// Callers waiting in `record` for room.
     blocked: usize,
-    /// Flushes asked for, and how many the writer has completed.
-    flushes_asked: u64,
-    flushes_done: u64,
-    /// The outcome of the last completed flush.
-    flush_error: Option<String>,
-    /// Every handle is gone or `shutdown` was called.
+    /// Flushes waiting for everything queued before them to be written; each
+    /// gets the outcome (the first write error since the last flush) on its own.
+    flushes: Vec<Sender<Result<(), String>>>,
+    /// Every handle is gone or `shutdown` was called: nothing more is queued.
     stop: bool,
     /// The writer thread has ended (or never started).
     gone: bool,
+    /// Tests hold the writer back to see what waits for it.
+    #[cfg(test)]
+    paused: bool,
 }
 
 struct Shared {
@@ -136,8 +138,9 @@ impl AuditLog {
     /// logged (for the 1st, 2nd, 4th, 8th, ... dropped event, so a dead writer
     /// cannot flood the log).
     pub fn record(&self, event: &EventLine) {
+        let stamp = Stamp::now();
         let mut queue = self.shared.lock();
-        while queue.entries.len() >= QUEUE_BYTES && !queue.gone {
+        while queue.entries.len() >= QUEUE_BYTES && !queue.gone && !queue.stop {
             queue.blocked += 1;
             self.shared.work.notify_one();
             queue = self
@@ -147,12 +150,12 @@ impl AuditLog {
                 .unwrap_or_else(|p| p.into_inner());
             queue.blocked -= 1;
         }
-        if queue.gone {
+        if queue.gone || queue.stop {
             drop(queue);
             self.dropped(event);
             return;
         }
-        push_timestamp(&mut queue.entries);
+        queue.entries.extend_from_slice(stamp.as_bytes());
         queue.entries.push(b' ');
         queue.entries.extend_from_slice(event.as_bytes());
         queue.entries.push(b'\n');
@@ -180,27 +183,24 @@ impl AuditLog {
     /// Waits until everything recorded before this call is written to disk.
     /// Also reports any write error the thread hit since the last flush.
     pub fn flush(&self) -> Result<(), AuditError> {
-        let mut queue = self.shared.lock();
-        queue.flushes_asked += 1;
-        let ticket = queue.flushes_asked;
-        queue.sleeping = false;
-        self.shared.work.notify_one();
-        while queue.flushes_done < ticket && !queue.gone {
-            queue = self
-                .shared
-                .progress
-                .wait(queue)
-                .unwrap_or_else(|p| p.into_inner());
+        let (reply, outcome) = mpsc::channel();
+        {
+            let mut queue = self.shared.lock();
+            if queue.gone {
+                return Err(self.gone());
+            }
+            queue.flushes.push(reply);
+            queue.sleeping = false;
+            self.shared.work.notify_one();
         }
-        if queue.flushes_done < ticket {
-            return Err(self.gone());
-        }
-        match &queue.flush_error {
-            Some(reason) => Err(AuditError::Writer {
+        // The writer answers every flush it took; if it ends first, the reply is dropped.
+        match outcome.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(AuditError::Writer {
                 dir: self.shared.dir.clone(),
-                reason: reason.clone(),
+                reason,
             }),
-            None => Ok(()),
+            Err(_) => Err(self.gone()),
         }
     }
 
@@ -227,6 +227,19 @@ impl AuditLog {
         flushed
     }
 
+    /// Holds the writer back (or lets it go) without stopping it.
+    #[cfg(test)]
+    pub(super) fn pause(&self, paused: bool) {
+        self.shared.lock().paused = paused;
+        self.shared.work.notify_one();
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    #[cfg(test)]
+    pub(super) fn queued_bytes(&self) -> usize {
+        self.shared.lock().entries.len()
+    }
+
     fn gone(&self) -> AuditError {
         AuditError::Writer {
             dir: self.shared.dir.clone(),
@@ -247,7 +260,7 @@ impl Drop for Gone<'_> {
 
 fn run(mut writer: AuditWriter, shared: &Shared) {
     let _gone = Gone(shared);
-    // The first error since the last completed flush, reported to that flush.
+    // The first error since the last answered flush, reported to the flushes of that round.
     let mut failed: Option<String> = None;
     let mut batch: Vec<u8> = Vec::new();
     loop {
@@ -257,7 +270,7 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
             if queue.blocked > 0 {
                 shared.progress.notify_all();
             }
-            (queue.flushes_asked, queue.stop)
+            (std::mem::take(&mut queue.flushes), queue.stop)
         };
         for entry in batch.split(|&b| b == b'\n').filter(|e| !e.is_empty()) {
             let (ts, event) = match entry.iter().position(|&b| b == b' ') {
@@ -275,14 +288,20 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
         if let Err(e) = writer.flush() {
             note(&mut failed, e);
         }
-        let mut queue = shared.lock();
-        if queue.flushes_done < flushes {
-            queue.flushes_done = flushes;
-            queue.flush_error = failed.take();
-            shared.progress.notify_all();
+        if !flushes.is_empty() {
+            let outcome = failed.take();
+            for reply in flushes {
+                let _ = reply.send(outcome.clone().map_or(Ok(()), Err));
+            }
         }
-        if stop && queue.entries.is_empty() {
-            return;
+        if stop {
+            // Nothing is queued after `stop`; end under the lock, so no caller waits on us.
+            let mut queue = shared.lock();
+            if queue.entries.is_empty() && queue.flushes.is_empty() {
+                queue.gone = true;
+                shared.progress.notify_all();
+                return;
+            }
         }
     }
 }
@@ -295,7 +314,13 @@ fn note(failed: &mut Option<String>, e: AuditError) {
 /// Waits for something to do: entries, a flush or a stop. Naps first (recorders do
 /// not wake a napping writer), then sleeps until woken.
 fn take_work(shared: &Shared) -> MutexGuard<'_, Queue> {
-    let idle = |q: &Queue| q.entries.is_empty() && q.flushes_asked == q.flushes_done && !q.stop;
+    let idle = |q: &Queue| {
+        #[cfg(test)]
+        if q.paused && !q.stop {
+            return true;
+        }
+        q.entries.is_empty() && q.flushes.is_empty() && !q.stop
+    };
     let mut queue = shared.lock();
     if idle(&queue) {
         queue = shared

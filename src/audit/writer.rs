@@ -201,7 +201,7 @@ impl AuditWriter {
     }
 
     /// Adds an event already encoded by [`EventLine`] and stamped `ts` (by
-    /// `push_timestamp`; empty: now) as the next line and returns its seq.
+    /// a `Stamp`; empty: now) as the next line and returns its seq.
     pub(crate) fn append_json(&mut self, ts: &[u8], event: &[u8]) -> Result<u64, AuditError> {
         self.line.clear();
         let mac = encode_line(

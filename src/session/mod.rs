@@ -66,11 +66,17 @@ impl Session {
         let Ok(mut kept) = self.diagnostics.lock() else {
             return record(&EventLine::new(kind, identity, fields));
         };
-        let mut event = match kept.len() >= DIAGNOSTICS_KEPT {
-            true => kept.pop_front().unwrap_or_default(),
-            false => EventLine::default(),
+        let reused = match kept.len() >= DIAGNOSTICS_KEPT {
+            true => kept.pop_front(),
+            false => None,
         };
-        event.set(kind, identity, fields);
+        let event = match reused {
+            Some(mut event) => {
+                event.set(kind, identity, fields);
+                event
+            }
+            None => EventLine::new(kind, identity, fields),
+        };
         // Recorded under the lock, so this session's diagnostics and log agree on order.
         record(&event);
         kept.push_back(event);
@@ -78,10 +84,13 @@ impl Session {
 
     /// This session's recent audit events, oldest first.
     pub fn recent_events(&self) -> Vec<Map<String, Value>> {
-        self.diagnostics
+        // Copied under the lock, parsed after it: calls of this session do not wait.
+        let kept: Vec<EventLine> = self
+            .diagnostics
             .lock()
-            .map(|kept| kept.iter().filter_map(EventLine::to_map).collect())
-            .unwrap_or_default()
+            .map(|kept| kept.iter().cloned().collect())
+            .unwrap_or_default();
+        kept.iter().filter_map(EventLine::to_map).collect()
     }
 
     /// The summary shown to the CLI.
