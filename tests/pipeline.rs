@@ -196,6 +196,34 @@ fn plugin_errors_are_normalised_and_credentials_redacted() {
 }
 
 #[test]
+fn a_credential_in_a_plugin_error_is_redacted_in_the_answer_and_the_audit_log() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let error = session.ipc(&["fail", r#"{"leak":true}"#]).error();
+    let message = error["message"].as_str().expect("message");
+    assert!(message.starts_with("cannot log in to "), "{message}");
+    assert!(!message.contains("pwpwpw"), "{message}");
+    assert!(message.contains("db.internal"), "{message}");
+    let events = core.wait_for_audit("the failed call", |events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "handler.result" && e["ok"] == false)
+    });
+    let result = events
+        .iter()
+        .find(|e| e["kind"] == "handler.result" && e["ok"] == false)
+        .expect("handler.result");
+    let logged = result["message"].as_str().expect("logged message");
+    assert!(logged.starts_with("cannot log in to "), "{logged}");
+    assert!(
+        !serde_json::to_string(&events)
+            .expect("json")
+            .contains("pwpwpw"),
+        "the audit log must not hold the password: {logged}"
+    );
+}
+
+#[test]
 fn oversize_answers_become_handler_errors() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
