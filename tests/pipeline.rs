@@ -224,6 +224,35 @@ fn a_credential_in_a_plugin_error_is_redacted_in_the_answer_and_the_audit_log() 
 }
 
 #[test]
+fn a_credential_cut_by_the_message_limit_leaves_no_fragment() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    // Messages are cut at 1000 characters: these pads cut the token at several lengths.
+    let before_token =
+        "cannot log in to postgres://admin:pwpwpwpwpwpw@db.internal:5432/app with ".len();
+    for cut_at in [4, 10, 20, 30, 39] {
+        let pad = 1000 - before_token - cut_at;
+        let arguments = format!(r#"{{"leak":true,"pad":{pad}}}"#);
+        let error = session.ipc(&["fail", &arguments]).error();
+        let message = error["message"].as_str().expect("message");
+        assert!(
+            !message.contains("Ab1Ab1") && !message.contains("pwpw"),
+            "a fragment of a credential survived a cut at {cut_at}: …{}",
+            &message[message.len().saturating_sub(120)..]
+        );
+    }
+    let events = core.wait_for_audit("the failed calls", |events| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "handler.result")
+            .count()
+            >= 5
+    });
+    let audit_text = serde_json::to_string(&events).expect("json");
+    assert!(!audit_text.contains("Ab1Ab1") && !audit_text.contains("pwpw"));
+}
+
+#[test]
 fn oversize_answers_become_handler_errors() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
@@ -259,6 +288,30 @@ fn slow_plugins_time_out_and_broken_ones_become_unavailable() {
     assert_eq!(down["code"], "PLUGIN_UNAVAILABLE");
     // The core itself still answers.
     session.ipc(&["list_tools"]).result();
+}
+
+#[test]
+fn an_overlong_stderr_line_is_dropped_and_the_plugin_goes_on_logging() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    let shouted = session.ipc(&["shout", r#"{"bytes":2000000}"#]).result();
+    assert_eq!(shouted["shouted"], 2_000_000);
+    let echoed = session
+        .ipc(&["py_echo", r#"{"text":"still here"}"#])
+        .result();
+    assert_eq!(echoed["text"], "still here");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !core.log().contains("after the long line 1999") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stderr after the long line was not forwarded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        core.log().contains("dropped"),
+        "the dropped line is reported"
+    );
 }
 
 #[test]

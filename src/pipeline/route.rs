@@ -38,13 +38,8 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
         "handler.result",
         match &raw {
             Ok(_) => json!({"correlation": call.correlation, "ok": true}),
-            Err(e) => {
-                // A plugin's message can echo what its library saw (a URL with a password):
-                // the log gets it as the container would.
-                let mut message = Value::String(e.message.clone());
-                core.sanitizer.sanitize(&mut message);
-                json!({"correlation": call.correlation, "ok": false, "code": e.code, "message": message})
-            }
+            // A plugin's message was redacted where it came in (`plugins::host`).
+            Err(e) => json!({"correlation": call.correlation, "ok": false, "code": e.code, "message": e.message}),
         },
     );
     raw.map_err(|error| normalise(error, &tool.spec.owner))

@@ -619,7 +619,11 @@ fn timeout(deadline: Duration) -> ErrorBody {
     )
 }
 
-/// A JSON-RPC error from a handler becomes the tool's own error.
+/// Longest message of a tool's error, in characters.
+const MAX_TOOL_ERROR_CHARS: usize = 1000;
+
+/// A JSON-RPC error from a handler becomes the tool's own error, its message
+/// redacted (the container, the audit log and the diagnostics all get this one).
 fn tool_error(error: &Value) -> ErrorBody {
     let message = error
         .get("message")
@@ -630,9 +634,14 @@ fn tool_error(error: &Value) -> ErrorBody {
         .and_then(|d| d.get("retriable"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // Redacted before it is cut: a credential cut short no longer looks like one.
+    let (message, _) = crate::sanitize::shared().redact_str(message);
     let mut body = ErrorBody::new(
         ErrorCode::HandlerError,
-        message.chars().take(1000).collect::<String>(),
+        message
+            .chars()
+            .take(MAX_TOOL_ERROR_CHARS)
+            .collect::<String>(),
     );
     body.retriable = retriable;
     body

@@ -413,10 +413,43 @@ async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(
 
 async fn forward_stderr(name: String, stderr: impl AsyncRead + Unpin) {
     let mut reader = BufReader::new(stderr);
-    while let Ok(Some(line)) = read_bounded_line(&mut reader).await {
-        let text = String::from_utf8_lossy(&line);
-        // A plugin may print its own token; the log gets the redacted line.
-        let (clean, _) = crate::sanitize::shared().redact_str(text.trim_end());
-        tracing::info!(plugin = %name, stderr = %clean, "plugin stderr");
+    loop {
+        match read_bounded_line(&mut reader).await {
+            Ok(Some(line)) => {
+                let text = String::from_utf8_lossy(&line);
+                // A plugin may print its own token; the log gets the redacted line.
+                let (clean, _) = crate::sanitize::shared().redact_str(text.trim_end());
+                tracing::info!(plugin = %name, stderr = %clean, "plugin stderr");
+            }
+            Ok(None) => return,
+            // Too long to log: drop the line, keep reading, or the plugin's next write
+            // to stderr would fail (or block) and take its call down with it.
+            Err(reason) => {
+                tracing::warn!(plugin = %name, %reason, "plugin stderr line dropped");
+                if skip_line(&mut reader).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads and discards everything up to and including the next newline (or the end).
+async fn skip_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<()> {
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(());
+        }
+        match available.iter().position(|b| *b == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let n = available.len();
+                reader.consume(n);
+            }
+        }
     }
 }
