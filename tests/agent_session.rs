@@ -86,15 +86,6 @@ fn wait_for_container(session: &str) -> String {
     }
 }
 
-/// The audit event of `kind`, once the asynchronous writer has it.
-fn audited(core: &TestCore, kind: &str) -> Value {
-    let events = core.wait_for_audit(kind, |events| events.iter().any(|e| e["kind"] == kind));
-    events
-        .into_iter()
-        .find(|e| e["kind"] == kind)
-        .expect("found")
-}
-
 /// Runs `carapace prompt --group GROUP TEXT` on a thread of its own.
 fn prompt_in_background(
     core: &std::sync::Arc<TestCore>,
@@ -160,11 +151,11 @@ fn prompt_runs_one_session_end_to_end() {
     let core = core_with(rootfs.path(), "stream_agent.sh");
     let out = core.prompt(&["--group", "main", "list my tools"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let completed = audited(&core, "agent.completed");
+    let completed = core.wait_for_event("agent.completed");
     let session = completed["session"].as_str().expect("session").to_owned();
     assert_eq!(completed["group"], "main");
     assert_eq!(completed["exit_code"], 0);
-    let started = audited(&core, "agent.started");
+    let started = core.wait_for_event("agent.started");
     assert_eq!(started["session"], session.as_str());
 
     let text = core.transcript(&session);
@@ -216,7 +207,7 @@ fn a_silent_agent_is_killed_at_the_idle_timeout() {
     assert!(!out.status.success(), "a hung agent is an error");
     assert!(stderr.contains("printed nothing for 2 s"), "{stderr}");
     assert!(took.as_secs() < 30, "killed promptly: {took:?}");
-    let error = audited(&core, "agent.error");
+    let error = core.wait_for_event("agent.error");
     let session = error["session"].as_str().expect("session").to_owned();
     assert!(
         error["error"].as_str().unwrap_or_default().contains("idle"),
@@ -272,7 +263,7 @@ fn an_inbound_message_runs_the_agent_and_the_answer_reaches_its_channel() {
         "prompt=hello there;workspace=rw;state=rw;managed=ro;\
          brief=the cat is called Miso;allow=Bash(ipc:*);skill=1"
     );
-    let brief = audited(&core, "agent.memory_brief");
+    let brief = core.wait_for_event("agent.memory_brief");
     assert_eq!(brief["plugin"], "pychannel");
     // The workspace outlives the session, on the host, for the group.
     assert!(core.home.path().join("groups/main/probe").is_file());
@@ -286,7 +277,7 @@ fn an_event_without_a_prompt_starts_nothing() {
     let rootfs = agent_rootfs();
     let (core, chat) = core_with_channel(rootfs.path());
     chat.ipc(&["inbound", r#"{"text":"   "}"#]).result();
-    let refused = audited(&core, "agent.refused");
+    let refused = core.wait_for_event("agent.refused");
     assert_eq!(refused["reason"], "the prompt is empty");
     assert!(!core
         .audit_events()
@@ -350,7 +341,7 @@ fn stop_session_ends_a_running_agent_and_removes_its_container() {
         "",
     )));
     let prompt = prompt_in_background(&core, "main", "hang");
-    let started = audited(&core, "agent.started");
+    let started = core.wait_for_event("agent.started");
     let session = started["session"].as_str().expect("session").to_owned();
     wait_for_container(&session);
     let listed = core.cli_json(&["sessions", "--json"]);
@@ -421,7 +412,7 @@ fn stop_session_as_the_container_is_created_ends_the_agent() {
     );
     let core = std::sync::Arc::new(TestCore::start(&config));
     let prompt = prompt_in_background(&core, "main", "hang");
-    let started = audited(&core, "agent.started");
+    let started = core.wait_for_event("agent.started");
     let session = started["session"].as_str().expect("session").to_owned();
     stop_and_expect_stopped(&core, &session, prompt);
     assert_eq!(containers_of(&session), "", "no container is left");
@@ -444,7 +435,7 @@ fn a_killed_core_leaves_no_agent_container_behind_once_restarted() {
                 .output()
         })
     };
-    let started = audited(&core, "agent.started");
+    let started = core.wait_for_event("agent.started");
     let session = started["session"].as_str().expect("session").to_owned();
     wait_for_container(&session);
     core.kill9();
@@ -454,7 +445,7 @@ fn a_killed_core_leaves_no_agent_container_behind_once_restarted() {
         "the container outlived its core"
     );
     core.launch();
-    let removed = audited(&core, "agent.orphan_removed");
+    let removed = core.wait_for_event("agent.orphan_removed");
     assert_eq!(removed["session"], session.as_str());
     assert_eq!(removed["ok"], true);
     assert_eq!(containers_of(&session), "", "the orphan is gone");

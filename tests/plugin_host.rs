@@ -219,3 +219,27 @@ fn plugins_that_fail_initialize_are_left_out_and_everything_else_runs() {
         .iter()
         .any(|p| p["category"] == "AUTH_ERROR"));
 }
+
+#[test]
+fn a_refused_topic_is_redacted_before_it_is_cut_for_the_log() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    // 80 characters; the log keeps 64, which would cut the token to a shape no pattern knows.
+    let token = format!("ghp_{}", common::random_hex(18));
+    let topic = format!("{}.{token}", "p".repeat(39));
+    session
+        .ipc(&["publish", &format!(r#"{{"topic":"{topic}"}}"#)])
+        .result();
+    let refused = core.wait_for_event("event.refused");
+    let logged = refused["topic"].as_str().expect("topic");
+    assert!(logged.starts_with("pppp"), "{logged}");
+    let fragment = &token[4..16];
+    assert!(
+        !logged.contains(fragment),
+        "the audit log kept part of the token: {logged}"
+    );
+    assert!(
+        !core.log().contains(fragment),
+        "the core's log kept part of the token"
+    );
+}

@@ -634,14 +634,9 @@ fn tool_error(error: &Value) -> ErrorBody {
         .and_then(|d| d.get("retriable"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    // Redacted before it is cut: a credential cut short no longer looks like one.
-    let (message, _) = crate::sanitize::shared().redact_str(message);
     let mut body = ErrorBody::new(
         ErrorCode::HandlerError,
-        message
-            .chars()
-            .take(MAX_TOOL_ERROR_CHARS)
-            .collect::<String>(),
+        crate::sanitize::shared().redact_cut(message, MAX_TOOL_ERROR_CHARS),
     );
     body.retriable = retriable;
     body

@@ -104,7 +104,7 @@ fn answer(core: &Core, plugin: &str, method: &str, params: &Value) -> Result<Val
     };
     core.audit_core(
         "plugin.service",
-        json!({"plugin": plugin, "method": method.chars().take(64).collect::<String>(), "ok": result.is_ok()}),
+        json!({"plugin": plugin, "method": core.sanitizer.redact_cut(method, 64), "ok": result.is_ok()}),
     );
     result
 }
@@ -122,12 +122,13 @@ fn notification(core: &Arc<Core>, plugin: &str, method: &str, params: &Value) {
         _ => false,
     };
     let known_group = core.policy().has_group(group);
-    let shown_topic: String = topic.chars().take(64).collect();
+    // The plugin's own words, going into the log: redacted, then cut.
+    let shown_topic = core.sanitizer.redact_cut(topic, 64);
     if !allowed || !known_group {
         tracing::warn!(%plugin, topic = %shown_topic, "refused an event the plugin may not publish");
         core.audit_core(
             "event.refused",
-            json!({"plugin": plugin, "topic": shown_topic, "group": group.chars().take(64).collect::<String>()}),
+            json!({"plugin": plugin, "topic": shown_topic, "group": core.sanitizer.redact_cut(group, 64)}),
         );
         return;
     }

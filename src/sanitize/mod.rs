@@ -186,6 +186,13 @@ impl Sanitizer {
         }
     }
 
+    /// `text` redacted, then cut to `max_chars` characters: in that order, since a
+    /// credential cut short may no longer look like one.
+    pub fn redact_cut(&self, text: &str, max_chars: usize) -> String {
+        let (clean, _) = self.redact_str(text);
+        clean.chars().take(max_chars).collect()
+    }
+
     /// Redacts every string value and object key in `value`, recursively,
     /// and returns where (JSON Pointer) and what kind was redacted.
     pub fn sanitize(&self, value: &mut serde_json::Value) -> Vec<Redaction> {

@@ -697,3 +697,17 @@ fn bench_sanitize_json() {
         println!("{text:?}: prefilter {scan:.0} ns, redact_str {redact:.0} ns");
     }
 }
+
+#[test]
+fn redact_cut_redacts_before_it_cuts() {
+    let token = format!("ghp_{}", "Q7wE9rT2yU4i".repeat(3));
+    let text = format!("{} {token}", "p".repeat(49));
+    let cut = sanitizer().redact_cut(&text, 64);
+    assert!(!cut.contains(&token[4..12]), "{cut}");
+    assert!(cut.starts_with(&"p".repeat(49)), "{cut}");
+    assert_eq!(cut.chars().count(), 64);
+    // Cutting first would have left a fragment no pattern matches.
+    let cut_first: String = text.chars().take(64).collect();
+    assert_eq!(red(&cut_first), cut_first);
+    assert_eq!(sanitizer().redact_cut("short", 64), "short");
+}

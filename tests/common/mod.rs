@@ -292,6 +292,15 @@ impl TestCore {
     }
 
     /// Waits until `cond` holds for the audit events (the writer is asynchronous).
+    /// The first audit event of `kind`, once the asynchronous writer has it.
+    pub fn wait_for_event(&self, kind: &str) -> Value {
+        let events = self.wait_for_audit(kind, |events| events.iter().any(|e| e["kind"] == kind));
+        events
+            .into_iter()
+            .find(|e| e["kind"] == kind)
+            .expect("found")
+    }
+
     pub fn wait_for_audit(&self, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
