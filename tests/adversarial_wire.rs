@@ -315,7 +315,7 @@ fn long_or_secret_field_names_are_not_echoed() {
         "the answer echoes the long name"
     );
     // A credential-shaped field name comes back redacted, never verbatim.
-    let token = format!("ghp_{}", "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2");
+    let token = format!("ghp_{}", common::random_hex(18));
     let raw = format!(
         r#"{{"topic":"tool.invoke.get_session_info","correlation":"c","arguments":{{}},"{token}":1}}"#
     );
