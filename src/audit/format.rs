@@ -85,7 +85,7 @@ impl Stamp {
 }
 
 /// Appends one complete line (with its trailing newline) to `out` and returns
-/// its MAC. `ts` is a [`Stamp`] (empty: now) and `event` a compact
+/// its MAC. `ts` is a [`Stamp`]'s bytes and `event` a compact
 /// JSON object without a newline (an [`super::EventLine`]).
 pub(crate) fn encode_line(
     key: &Keyed,
@@ -100,11 +100,7 @@ pub(crate) fn encode_line(
     // Writing into a Vec cannot fail.
     let _ = write!(out, "{seq}");
     out.extend_from_slice(b",\"ts\":\"");
-    if ts.is_empty() {
-        out.extend_from_slice(Stamp::now().as_bytes());
-    } else {
-        out.extend_from_slice(ts);
-    }
+    out.extend_from_slice(ts);
     out.extend_from_slice(b"\",\"event\":");
     out.extend_from_slice(event);
     out.extend_from_slice(b",\"prev\":\"");

@@ -94,7 +94,15 @@ fn seq_jump_reported() -> TestResult {
     let last = format::parse_line(l[1].as_bytes())?;
     let mut out = Vec::new();
     let event = EventLine::from_map(&ev(9));
-    format::encode_line(&key, &mut out, 4, &last.mac, &[], event.as_bytes());
+    let ts = format::Stamp::now();
+    format::encode_line(
+        &key,
+        &mut out,
+        4,
+        &last.mac,
+        ts.as_bytes(),
+        event.as_bytes(),
+    );
     let mut f = std::fs::OpenOptions::new().append(true).open(current(&e))?;
     std::io::Write::write_all(&mut f, &out)?;
     let b = broken(&e)?;

@@ -89,14 +89,13 @@ impl Drop for Owner {
 /// its pace rather than memory growing or events being dropped.
 #[derive(Clone)]
 pub struct AuditLog {
-    shared: Arc<Shared>,
     owner: Arc<Owner>,
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
-            .field("dir", &self.shared.dir)
+            .field("dir", &self.shared().dir)
             .finish_non_exhaustive()
     }
 }
@@ -127,10 +126,10 @@ impl AuditLog {
             }
         };
         let owner = Arc::new(Owner {
-            shared: Arc::clone(&shared),
+            shared,
             handle: Mutex::new(handle),
         });
-        AuditLog { shared, owner }
+        AuditLog { owner }
     }
 
     /// Queues `event`, stamped now, waiting only while the queue is full. Never
@@ -139,12 +138,12 @@ impl AuditLog {
     /// cannot flood the log).
     pub fn record(&self, event: &EventLine) {
         let stamp = Stamp::now();
-        let mut queue = self.shared.lock();
+        let mut queue = self.shared().lock();
         while queue.entries.len() >= QUEUE_BYTES && !queue.gone && !queue.stop {
             queue.blocked += 1;
-            self.shared.work.notify_one();
+            self.shared().work.notify_one();
             queue = self
-                .shared
+                .shared()
                 .progress
                 .wait(queue)
                 .unwrap_or_else(|p| p.into_inner());
@@ -161,18 +160,18 @@ impl AuditLog {
         queue.entries.push(b'\n');
         if queue.sleeping {
             queue.sleeping = false;
-            self.shared.work.notify_one();
+            self.shared().work.notify_one();
         }
     }
 
     fn dropped(&self, event: &EventLine) {
-        let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.shared().dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_power_of_two() {
             let kind = event
                 .to_map()
                 .and_then(|e| e.get("kind").and_then(|k| k.as_str()).map(str::to_owned));
             tracing::error!(
-                dir = %self.shared.dir.display(),
+                dir = %self.shared().dir.display(),
                 dropped = n,
                 kind = kind.as_deref().unwrap_or("-"),
                 "audit writer thread is gone; audit event dropped"
@@ -185,19 +184,19 @@ impl AuditLog {
     pub fn flush(&self) -> Result<(), AuditError> {
         let (reply, outcome) = mpsc::channel();
         {
-            let mut queue = self.shared.lock();
+            let mut queue = self.shared().lock();
             if queue.gone {
                 return Err(self.gone());
             }
             queue.flushes.push(reply);
             queue.sleeping = false;
-            self.shared.work.notify_one();
+            self.shared().work.notify_one();
         }
         // The writer answers every flush it took; if it ends first, the reply is dropped.
         match outcome.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(AuditError::Writer {
-                dir: self.shared.dir.clone(),
+                dir: self.shared().dir.clone(),
                 reason,
             }),
             Err(_) => Err(self.gone()),
@@ -208,8 +207,8 @@ impl AuditLog {
     /// other clones log an error and drop their event.
     pub fn shutdown(self) -> Result<(), AuditError> {
         let flushed = self.flush();
-        self.shared.lock().stop = true;
-        self.shared.work.notify_one();
+        self.shared().lock().stop = true;
+        self.shared().work.notify_one();
         let handle = self
             .owner
             .handle
@@ -219,7 +218,7 @@ impl AuditLog {
         if let Some(h) = handle {
             if h.join().is_err() {
                 return Err(AuditError::Writer {
-                    dir: self.shared.dir.clone(),
+                    dir: self.shared().dir.clone(),
                     reason: "the writer thread panicked".into(),
                 });
             }
@@ -227,22 +226,26 @@ impl AuditLog {
         flushed
     }
 
+    fn shared(&self) -> &Shared {
+        &self.owner.shared
+    }
+
     /// Holds the writer back (or lets it go) without stopping it.
     #[cfg(test)]
     pub(super) fn pause(&self, paused: bool) {
-        self.shared.lock().paused = paused;
-        self.shared.work.notify_one();
+        self.shared().lock().paused = paused;
+        self.shared().work.notify_one();
     }
 
     /// Bytes queued and not yet taken by the writer.
     #[cfg(test)]
     pub(super) fn queued_bytes(&self) -> usize {
-        self.shared.lock().entries.len()
+        self.shared().lock().entries.len()
     }
 
     fn gone(&self) -> AuditError {
         AuditError::Writer {
-            dir: self.shared.dir.clone(),
+            dir: self.shared().dir.clone(),
             reason: "the writer thread has stopped".into(),
         }
     }
@@ -273,9 +276,14 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
             (std::mem::take(&mut queue.flushes), queue.stop)
         };
         for entry in batch.split(|&b| b == b'\n').filter(|e| !e.is_empty()) {
+            // `record` wrote `<ts> <event>` (the stamp holds no space); never drop a line.
+            let now;
             let (ts, event) = match entry.iter().position(|&b| b == b' ') {
                 Some(at) => (&entry[..at], &entry[at + 1..]),
-                None => (&entry[..0], entry),
+                None => {
+                    now = Stamp::now();
+                    (now.as_bytes(), entry)
+                }
             };
             if let Err(e) = writer.append_json(ts, event) {
                 note(&mut failed, e);

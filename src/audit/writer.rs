@@ -12,7 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::event::EventLine;
-use super::format::{check_line, encode_line, leading_seq, Keyed, GENESIS};
+use super::format::{check_line, encode_line, leading_seq, Keyed, Stamp, GENESIS};
 use super::key::load_key;
 use super::read::{last_lines, rotated_files, rotated_name};
 use super::{AuditError, CURRENT_FILE};
@@ -197,11 +197,14 @@ impl AuditWriter {
         &mut self,
         event: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<u64, AuditError> {
-        self.append_json(&[], EventLine::from_map(event).as_bytes())
+        self.append_json(
+            Stamp::now().as_bytes(),
+            EventLine::from_map(event).as_bytes(),
+        )
     }
 
-    /// Adds an event already encoded by [`EventLine`] and stamped `ts` (by
-    /// a `Stamp`; empty: now) as the next line and returns its seq.
+    /// Adds an event already encoded by [`EventLine`] and stamped `ts` (a
+    /// `Stamp`'s bytes) as the next line and returns its seq.
     pub(crate) fn append_json(&mut self, ts: &[u8], event: &[u8]) -> Result<u64, AuditError> {
         self.line.clear();
         let mac = encode_line(

@@ -426,29 +426,10 @@ async fn forward_stderr(name: String, stderr: impl AsyncRead + Unpin) {
             // to stderr would fail (or block) and take its call down with it.
             Err(reason) => {
                 tracing::warn!(plugin = %name, %reason, "plugin stderr line dropped");
-                if skip_line(&mut reader).await.is_err() {
+                // The rest of the line, kept up to 0 bytes: read to its newline, dropped.
+                if crate::agent::run::read_line(&mut reader, 0).await.is_err() {
                     return;
                 }
-            }
-        }
-    }
-}
-
-/// Reads and discards everything up to and including the next newline (or the end).
-async fn skip_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<()> {
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(());
-        }
-        match available.iter().position(|b| *b == b'\n') {
-            Some(end) => {
-                reader.consume(end + 1);
-                return Ok(());
-            }
-            None => {
-                let n = available.len();
-                reader.consume(n);
             }
         }
     }

@@ -66,9 +66,10 @@ impl Session {
         let Ok(mut kept) = self.diagnostics.lock() else {
             return record(&EventLine::new(kind, identity, fields));
         };
-        let reused = match kept.len() >= DIAGNOSTICS_KEPT {
-            true => kept.pop_front(),
-            false => None,
+        let reused = if kept.len() >= DIAGNOSTICS_KEPT {
+            kept.pop_front()
+        } else {
+            None
         };
         let event = match reused {
             Some(mut event) => {
