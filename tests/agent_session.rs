@@ -29,6 +29,7 @@ fn agent_rootfs() -> tempfile::TempDir {
         "mounts_agent.sh",
         "scan_agent.sh",
         "model_agent.sh",
+        "exec_agent.sh",
     ] {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/agent")
@@ -489,6 +490,41 @@ fn no_stored_secret_is_anywhere_the_agent_can_look() {
             "{what} is inside the container"
         );
     }
+}
+
+#[test]
+fn nothing_the_agent_writes_can_run_or_gain_privileges() {
+    if !podman_or_skip("mount flags") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let core = core_with(rootfs.path(), "exec_agent.sh");
+    let out = core.prompt(&["--quiet", "--group", "main", "exec"]);
+    let report = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // `<mount>=<options joined by +>:<ran|denied|unwritable>;` for each mount from the host.
+    let mut seen = 0;
+    for entry in report.split(';').filter(|e| !e.is_empty()) {
+        let (mount, rest) = entry.split_once('=').expect("mount=options:outcome");
+        let (options, outcome) = rest.rsplit_once(':').expect("options:outcome");
+        let options: Vec<&str> = options.split('+').collect();
+        for flag in ["noexec", "nosuid", "nodev"] {
+            assert!(options.contains(&flag), "{mount} lacks {flag}: {report}");
+        }
+        assert_ne!(
+            outcome, "ran",
+            "{mount}: a program the agent wrote ran: {report}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "{report}");
+    assert!(
+        report.contains("/workspace=") && report.contains(":denied;"),
+        "the workspace is writable, and what is written there does not run: {report}"
+    );
+    assert!(
+        report.contains("/home/agent/.claude=") && !report.contains("/home/agent/.claude=:"),
+        "{report}"
+    );
 }
 
 #[test]
