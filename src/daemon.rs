@@ -90,6 +90,9 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     let (inbound_tx, inbound_rx) = mpsc::channel::<SocketEvent>(1024);
     let sockets = SocketServer::start(inbound_tx, Some(&home.events_socket()))
         .map_err(|e| StartError::Socket(e.to_string()))?;
+    sockets.set_message_deadline(Duration::from_secs(
+        assembled.config.core.message_deadline_secs,
+    ));
     let core = Arc::new(Core::new(CoreParts {
         home: home.clone(),
         config: assembled.config,

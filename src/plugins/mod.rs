@@ -6,6 +6,7 @@
 pub mod authoring;
 pub mod confine;
 pub mod discover;
+pub mod fair_share;
 pub mod host;
 pub mod manifest;
 pub mod process;
