@@ -12,6 +12,7 @@ pub mod core;
 pub mod credentials;
 pub mod daemon;
 pub mod ids;
+pub mod migrate;
 pub mod model_proxy;
 pub mod paths;
 pub mod pipeline;
