@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod display;
 pub mod ids;
+pub mod migrate;
 pub mod model_proxy;
 pub mod paths;
 pub mod pipeline;

@@ -93,9 +93,9 @@ pub fn workspace_dir(home: &Home, group: &str) -> PathBuf {
     home.root().join("groups").join(group)
 }
 
-/// The group's agent state, `data/agent/<group>/state/`.
+/// The group's agent state, `state/agent/<group>/state/`.
 pub fn state_dir(home: &Home, group: &str) -> PathBuf {
-    home.root().join("data/agent").join(group).join("state")
+    home.agent_dir(group).join("state")
 }
 
 /// Writes the managed overlay into `session_dir` and adds every mount to `spec`.

@@ -454,6 +454,10 @@ fn backoff(attempt: u32) -> Duration {
 /// Starts and initializes one handler; the error is a closed category.
 async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, String> {
     let plugin = &slot.plugin;
+    if let Some(refusal) = super::reserved::refusal(&plugin.name, &plugin.folder) {
+        tracing::error!(plugin = %plugin.name, "{refusal}");
+        return Err("CONFIG_ERROR".into());
+    }
     let data_dir = shared.home.plugin_data_dir(&plugin.name);
     let tmp_dir = data_dir.join("tmp");
     for dir in [&data_dir, &tmp_dir] {
