@@ -68,6 +68,15 @@ impl Home {
     pub fn pid_file(&self) -> PathBuf {
         self.run_dir().join("carapace.pid")
     }
+    /// `run/overlays/`: each agent session's read-only `/etc/claude-code`,
+    /// kept apart from the session directory the container can write.
+    pub fn overlays_dir(&self) -> PathBuf {
+        self.run_dir().join("overlays")
+    }
+    /// `run/overlays/<id>/`, mounted read-only into that session's container only.
+    pub fn overlay_dir(&self, session_id: &str) -> PathBuf {
+        self.overlays_dir().join(session_id)
+    }
     /// `run/sessions/`.
     pub fn sessions_dir(&self) -> PathBuf {
         self.run_dir().join("sessions")
@@ -124,6 +133,7 @@ impl Home {
             self.root.clone(),
             self.run_dir(),
             self.sessions_dir(),
+            self.overlays_dir(),
             self.root.join("logs"),
             self.audit_dir(),
             self.root.join("keys"),

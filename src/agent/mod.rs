@@ -212,7 +212,7 @@ async fn run_session(
     let spec = mounts::add_mounts(
         spec,
         &core.home,
-        &socket_dir,
+        &core.home.overlay_dir(&session.id),
         &core.home.skills_dir(),
         brief.as_deref(),
     )

@@ -116,6 +116,7 @@ pub async fn close(core: &Core, id: &str) -> Result<(), SessionError> {
     core.rate_limiter.forget_session(&session.id);
     core.confirmations.forget_session(&session.id);
     let _ = std::fs::remove_dir_all(core.home.session_dir(&session.id));
+    let _ = std::fs::remove_dir_all(core.home.overlay_dir(&session.id));
     record::remove(&core.home, &session.id);
     core.audit(&session, "session.closed", json!({}));
     Ok(())
@@ -135,6 +136,12 @@ pub struct Restored {
 /// those that no longer fit, and every record left without a directory.
 pub async fn restore(core: &Core) -> Restored {
     let mut restored = Restored::default();
+    // Overlays belong to agent sessions, which are never restored.
+    if let Ok(overlays) = std::fs::read_dir(core.home.overlays_dir()) {
+        for overlay in overlays.filter_map(Result::ok) {
+            let _ = std::fs::remove_dir_all(overlay.path());
+        }
+    }
     let entries = std::fs::read_dir(core.home.sessions_dir())
         .map(|e| e.filter_map(Result::ok).collect::<Vec<_>>())
         .unwrap_or_default();
