@@ -126,7 +126,7 @@ pub fn add_mounts(
     )?;
     std::fs::write(overlay.join("CLAUDE.md"), instructions(brief))?;
     copy_tree(skills, &overlay.join(".claude/skills"))?;
-    share_read_only(&overlay, gid)?;
+    share_read_only(overlay, gid)?;
     Ok(spec
         .with_workspace(&workspace)
         .with_state(&state, STATE_TARGET)
