@@ -281,7 +281,8 @@ fn check_confinement() -> Check {
             "confinement",
             "warn",
             format!("{isolation}; missing: {}", gaps.join("; ")),
-            "a newer kernel closes these (Landlock ABI 9 for unix sockets, 10 for UDP)",
+            "a newer kernel closes the Landlock gaps (ABI 9 for unix sockets); a seccomp or \
+             capability gap needs a kernel with CONFIG_SECCOMP_FILTER and a core that may drop them",
         )
     }
 }
