@@ -1132,22 +1132,7 @@ fn a_real_core_runs_its_plugins_without_privileges_and_says_exactly_what_holds()
     if !landlock_available() {
         return;
     }
-    let plugins = tempfile::Builder::new()
-        .prefix("cpt-probes-")
-        .tempdir_in("/tmp")
-        .expect("plugins dir");
-    probe_plugin(plugins.path(), "prober", false);
-    probe_plugin(plugins.path(), "netprober", true);
-    let config = format!(
-        "{}\n[plugins]\ndirs = [\"{}\"]\n",
-        common::BASIC_CONFIG,
-        plugins.path().display()
-    );
-    let core = common::TestCore::start(&config);
-    for plugin in ["prober", "netprober"] {
-        core.auth_set(plugin, "token", &common::random_hex(16));
-    }
-    assert!(core.cli(&["reload"]).status.success());
+    let (core, _plugins) = core_with_probers(&[("prober", false), ("netprober", true)]);
     let session = core.open_session("main");
     let run = |tool: &str, ops: &[[&str; 2]]| -> serde_json::Value {
         let args = serde_json::json!({ "ops": ops }).to_string();
@@ -1258,4 +1243,93 @@ fn a_real_core_runs_its_plugins_without_privileges_and_says_exactly_what_holds()
             serde_json::json!(["AF_UNIX", "AF_INET", "AF_INET6"])
         );
     }
+}
+
+/// A core with probe plugins (name, network), each with its credential set; their dir.
+fn core_with_probers(probers: &[(&str, bool)]) -> (common::TestCore, tempfile::TempDir) {
+    let plugins = tempfile::Builder::new()
+        .prefix("cpt-probes-")
+        .tempdir_in("/tmp")
+        .expect("plugins dir");
+    for (name, network) in probers {
+        probe_plugin(plugins.path(), name, *network);
+    }
+    let config = format!(
+        "{}\n[plugins]\ndirs = [\"{}\"]\n",
+        common::BASIC_CONFIG,
+        plugins.path().display()
+    );
+    let core = common::TestCore::start(&config);
+    for (name, _) in probers {
+        core.auth_set(name, "token", &common::random_hex(16));
+    }
+    assert!(core.cli(&["reload"]).status.success());
+    (core, plugins)
+}
+
+#[test]
+fn restarts_reloads_and_an_old_root_owned_data_dir_keep_a_plugin_its_own() {
+    if !landlock_available() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: plugins have ids of their own when the core is root");
+        return;
+    }
+    let (mut core, _plugins) = core_with_probers(&[("prober", false)]);
+    let data = core.home.path().join("data/prober");
+    let creds = core.home.path().join("run/credentials/prober/token");
+    let p = |path: &Path| path.display().to_string();
+    let probe = |core: &common::TestCore, ops: &[[&str; 2]]| {
+        let args = serde_json::json!({ "ops": ops }).to_string();
+        plugin_verdicts(
+            &core
+                .open_session("main")
+                .ipc(&["prober_run", &args])
+                .result(),
+        )
+    };
+    let first = probe(&core, &[["ids", ""], ["read", &p(&creds)]]);
+    let ids = first["ids "].clone();
+    assert!(ids.starts_with("uid=2"), "{first:?}");
+    assert_eq!(first[&format!("read {}", p(&creds))], "ok");
+    // A forced restart of the plugin: same uid, and its fresh credentials copy stays.
+    assert!(core.cli(&["reload", "prober"]).status.success());
+    let again = probe(&core, &[["ids", ""], ["read", &p(&creds)]]);
+    assert_eq!(again["ids "], ids);
+    assert_eq!(again[&format!("read {}", p(&creds))], "ok", "{again:?}");
+    // A data dir as an older core left it: everything root's, and a link out of it.
+    core.stop();
+    let old = data.join("old-state");
+    std::fs::write(&old, "kept").expect("old state");
+    std::os::unix::fs::symlink("/etc/passwd", data.join("escape")).expect("link");
+    let root = Some(nix::unistd::Uid::from_raw(0));
+    for entry in [&data, &data.join("tmp"), &old, &data.join("escape")] {
+        nix::unistd::fchownat(
+            None,
+            entry.as_path(),
+            root,
+            Some(nix::unistd::Gid::from_raw(0)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .expect("chown to root");
+    }
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    core.launch();
+    let after = probe(
+        &core,
+        &[
+            ["ids", ""],
+            ["read", &p(&old)],
+            ["write", &p(&data.join("new"))],
+        ],
+    );
+    assert_eq!(after["ids "], ids);
+    assert_eq!(after[&format!("read {}", p(&old))], "ok", "{after:?}");
+    assert_eq!(after[&format!("write {}", p(&data.join("new")))], "ok");
+    let owner = |path: &Path| {
+        std::os::unix::fs::MetadataExt::uid(&std::fs::symlink_metadata(path).expect("meta"))
+    };
+    assert_eq!(owner(Path::new("/etc/passwd")), 0, "a link was followed");
+    assert_ne!(owner(&old), 0);
 }

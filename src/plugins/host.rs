@@ -514,6 +514,16 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
         HandlerCommand::Program(p) => vec![p.clone()],
         HandlerCommand::WithArgs(v) => v.clone(),
     };
+    let program = command.first().map(String::as_str).unwrap_or_default();
+    if let Some(path) = run_as.and_then(|_| identity::unreadable_part(&plugin.folder, program)) {
+        tracing::error!(
+            plugin = %plugin.name,
+            path = %path.display(),
+            "the plugin's own uid cannot read its folder or program; run `chmod -R o+rX {}`",
+            plugin.folder.display()
+        );
+        return Err("CONFIG_ERROR".into());
+    }
     let declared = &plugin.manifest.credentials;
     let missing = credentials::missing(&shared.home, &plugin.name, declared);
     if !missing.is_empty() {

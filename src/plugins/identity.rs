@@ -133,6 +133,20 @@ pub fn own_data_dir(dir: &Path, ids: RunAs) -> Result<(), IdentityError> {
     Ok(())
 }
 
+/// The first of the plugin folder and its handler program (when it lies in the folder) that
+/// a handler of its own uid could not read: they stay the core's, readable by others.
+pub fn unreadable_part(folder: &Path, program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let handler = folder.join(program);
+    let wanted = [(folder.to_path_buf(), 0o005), (handler, 0o004)];
+    wanted
+        .into_iter()
+        .find(|(path, bits)| {
+            std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & bits != *bits)
+        })
+        .map(|(path, _)| path)
+}
+
 fn owner(ids: RunAs) -> Option<Uid> {
     Some(Uid::from_raw(ids.uid))
 }
@@ -237,6 +251,29 @@ mod tests {
         }
         // Already its own: nothing is walked again.
         own_data_dir(&data, ids).expect("again");
+    }
+
+    #[test]
+    fn a_plugin_folder_its_uid_cannot_read_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let folder = dir.path().join("p");
+        std::fs::create_dir(&folder).expect("folder");
+        std::fs::write(folder.join("run.py"), "").expect("handler");
+        let chmod = |p: &Path, mode| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        chmod(&folder, 0o755);
+        chmod(&folder.join("run.py"), 0o755);
+        assert_eq!(unreadable_part(&folder, "run.py"), None);
+        assert_eq!(unreadable_part(&folder, "python3"), None);
+        chmod(&folder.join("run.py"), 0o700);
+        assert_eq!(
+            unreadable_part(&folder, "run.py"),
+            Some(folder.join("run.py"))
+        );
+        chmod(&folder, 0o700);
+        assert_eq!(unreadable_part(&folder, "run.py"), Some(folder.clone()));
     }
 
     #[test]
