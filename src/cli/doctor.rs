@@ -262,7 +262,10 @@ fn check_confinement() -> Check {
         return problem(
             "confinement",
             "fail",
-            "Landlock is unavailable: plugins run UNCONFINED and can read each other's secrets",
+            format!(
+                "Landlock is unavailable: plugins' file access is UNCONFINED (each can read \
+                 what its uid can; a non-root core's plugins share one uid); {isolation}"
+            ),
             "boot a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= list",
         );
     }

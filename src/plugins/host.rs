@@ -150,14 +150,8 @@ impl PluginHost {
             gid: base,
         });
         let confinement = confine::probe();
-        let launcher = if confinement.is_confined() {
-            probe_launcher(probe_as).await
-        } else {
-            confine::LauncherProbe {
-                sockets: confine::SocketHiding::Visible("handlers are not confined".into()),
-                observed: Err("handlers are not confined".into()),
-            }
-        };
+        // Without Landlock too: the uid, capabilities, seccomp filter and hidden `run/` hold.
+        let launcher = probe_launcher(probe_as).await;
         let shared = Arc::new(Shared {
             home: home.clone(),
             to_core,
@@ -168,7 +162,7 @@ impl PluginHost {
             identities,
         });
         if !shared.confinement.is_confined() {
-            tracing::error!("LANDLOCK IS NOT AVAILABLE: plugins run UNCONFINED and can read each other's secrets");
+            tracing::error!("LANDLOCK IS NOT AVAILABLE: plugins' file access is UNCONFINED");
         }
         let report = confine::enforced(shared.confinement, &shared.launcher, false, (0, 0));
         for gap in report
@@ -552,24 +546,21 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
             dir.clone().into_os_string(),
         ));
     }
-    let wrapper = if shared.confinement.is_confined() {
-        let spec = confine::spec_for(&confine::SpecRequest {
-            plugin_folder: &plugin.folder,
-            data_dir: &data_dir,
-            credentials_dir: credentials_dir.as_deref(),
-            network: plugin.manifest.network,
-            command: &command,
-            path: &shared.handler_path,
-            carapace_home: shared.home.root(),
-            run_as,
-        });
-        confine::wrapper(
-            &launcher_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?,
-            &spec,
-        )
-    } else {
-        Vec::new()
-    };
+    // Always through the launcher: without Landlock its other protections still hold.
+    let spec = confine::spec_for(&confine::SpecRequest {
+        plugin_folder: &plugin.folder,
+        data_dir: &data_dir,
+        credentials_dir: credentials_dir.as_deref(),
+        network: plugin.manifest.network,
+        command: &command,
+        path: &shared.handler_path,
+        carapace_home: shared.home.root(),
+        run_as,
+    });
+    let wrapper = confine::wrapper(
+        &launcher_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?,
+        &spec,
+    );
     let process = HandlerProcess::spawn(Launch {
         name: &plugin.name,
         folder: &plugin.folder,

@@ -41,7 +41,7 @@ pub struct PluginHealth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_attempt: Option<u32>,
     /// `confined (landlock ABI 7, sockets hidden, seccomp: AF_UNIX only, no capabilities,
-    /// uid N)` or `UNCONFINED`, for a plugin that runs.
+    /// uid N)`, or `UNCONFINED (no landlock, ...)`, for a plugin that runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confinement: Option<String>,
     /// Exactly what is and is not enforced for it on this kernel, for a plugin that runs.

@@ -171,8 +171,8 @@ pub fn enforced(
     let mut not_enforced: Vec<String> = landlock
         .gaps()
         .into_iter()
-        .filter(|gap| !(seccomp && gap.starts_with("UDP")))
-        .filter(|gap| !(network && (gap.starts_with("UDP") || gap.starts_with("TCP"))))
+        // Refused by the filter without `network`, allowed with it.
+        .filter(|gap| !((seccomp || network) && (gap.starts_with("UDP") || gap.starts_with("TCP"))))
         .map(str::to_owned)
         .collect();
     not_enforced.extend(probe.sockets.gap());
@@ -215,10 +215,11 @@ pub fn enforced(
 
 impl Enforced {
     /// One line: `confined (landlock ABI 7, sockets hidden, seccomp: AF_UNIX only,
-    /// no capabilities, uid 2000001234)`.
+    /// no capabilities, uid 2000001234)`; `UNCONFINED (no landlock, ...)` without Landlock.
     pub fn summary(&self) -> String {
-        let Some(abi) = self.landlock_abi else {
-            return "UNCONFINED".into();
+        let landlock = match self.landlock_abi {
+            Some(abi) => format!("confined (landlock ABI {abi}"),
+            None => "UNCONFINED (no landlock".into(),
         };
         let sockets = if self.core_sockets_hidden {
             "sockets hidden"
@@ -236,7 +237,7 @@ impl Enforced {
             "CAPABILITIES KEPT"
         };
         format!(
-            "confined (landlock ABI {abi}, {sockets}, {seccomp}, {caps}, uid {})",
+            "{landlock}, {sockets}, {seccomp}, {caps}, uid {})",
             self.uid
         )
     }
