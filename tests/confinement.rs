@@ -1333,3 +1333,56 @@ fn restarts_reloads_and_an_old_root_owned_data_dir_keep_a_plugin_its_own() {
     assert_eq!(owner(Path::new("/etc/passwd")), 0, "a link was followed");
     assert_ne!(owner(&old), 0);
 }
+
+/// Under systemd's `SystemCallFilter=~@privileged` (the NixOS unit) `capset` fails; a
+/// non-root launcher must still start its handler, which holds no capability after exec.
+#[test]
+fn a_non_root_launcher_where_capset_is_filtered_still_starts_without_capabilities() {
+    if !landlock_available() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and setpriv to run the launcher as nobody");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("cpt-capset-")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    let base = std::fs::canonicalize(dir.path()).expect("real");
+    std::fs::create_dir_all(base.join("run")).expect("run");
+    std::fs::copy(fixture_probe(), base.join(PROBE)).expect("probe");
+    for path in [&base, &base.join("run"), &base.join(PROBE)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let spec = ConfineSpec {
+        read_only: vec!["/etc".into()],
+        read_exec: vec![
+            "/usr".into(),
+            "/lib".into(),
+            "/lib64".into(),
+            "/bin".into(),
+            base.join(PROBE),
+        ],
+        devices: vec!["/dev/null".into()],
+        hide: vec![base.join("run")],
+        ..ConfineSpec::default()
+    };
+    let output = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg("/usr/bin/python3")
+        .arg(base.join(PROBE))
+        .arg("--deny-capset")
+        .arg(common::carapace_bin())
+        .args(["__confine", &spec.to_arg(), "--", "/usr/bin/python3"])
+        .arg(base.join(PROBE))
+        .args(["caps", "", "udp", "9"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .output()
+        .expect("launcher");
+    let got = verdicts(&output);
+    expect(&got, "caps", "", "bnd=0 prm=0 eff=0 inh=0 amb=0");
+    expect(&got, "udp", "9", "EACCES");
+}

@@ -42,8 +42,16 @@ pub(super) fn drop_all(run_as: Option<RunAs>) -> Result<Dropped, ConfineError> {
             ));
         }
     }
+    // A non-root uid (also inside the launcher's user namespace) loses its effective and
+    // permitted capabilities at exec: no-new-privs makes file capabilities count for nothing.
+    // So where `capset` is itself filtered (systemd's `~@privileged`), that is enough; the
+    // core's probe still reads what the handler holds after exec.
+    let exec_clears = !nix::unistd::geteuid().is_root();
     for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
-        caps::clear(None, set).map_err(|e| fail("cannot clear a capability set", &e))?;
+        match caps::clear(None, set) {
+            Err(_) if exec_clears => return Ok(Dropped { bounding_cleared }),
+            other => other.map_err(|e| fail("cannot clear a capability set", &e))?,
+        }
     }
     for set in [
         CapSet::Effective,
