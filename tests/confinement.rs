@@ -24,6 +24,16 @@ const PROBE: &str = "probe.py";
 /// The `PATH` the handlers get in these tests.
 const HANDLER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The system trees a python probe needs, and `program`.
+fn system_and(program: PathBuf) -> Vec<PathBuf> {
+    let mut trees: Vec<PathBuf> = ["/usr", "/lib", "/lib64", "/bin"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    trees.push(program);
+    trees
+}
+
 /// A fresh fake home, or `None` (the test is skipped, loudly) without Landlock.
 fn confined_home() -> Option<FakeHome> {
     landlock_available().then(FakeHome::new)
@@ -570,13 +580,7 @@ fn an_unprivileged_launcher_hides_through_a_user_namespace() {
     }
     let spec = ConfineSpec {
         read_only: vec![creds.clone(), "/etc".into()],
-        read_exec: vec![
-            "/usr".into(),
-            "/lib".into(),
-            "/lib64".into(),
-            "/bin".into(),
-            base.join(PROBE),
-        ],
+        read_exec: system_and(base.join(PROBE)),
         devices: vec!["/dev/null".into()],
         hide: vec![run.clone()],
         rebind: vec![creds.clone()],
@@ -1357,13 +1361,7 @@ fn a_non_root_launcher_where_capset_is_filtered_still_starts_without_capabilitie
     }
     let spec = ConfineSpec {
         read_only: vec!["/etc".into()],
-        read_exec: vec![
-            "/usr".into(),
-            "/lib".into(),
-            "/lib64".into(),
-            "/bin".into(),
-            base.join(PROBE),
-        ],
+        read_exec: system_and(base.join(PROBE)),
         devices: vec!["/dev/null".into()],
         hide: vec![base.join("run")],
         ..ConfineSpec::default()
