@@ -170,7 +170,7 @@ impl PluginHost {
             .iter()
             .filter(|g| !g.contains("runs as root"))
         {
-            tracing::error!(gap = %gap, "plugin confinement is incomplete");
+            tracing::warn!(gap = %gap, "plugin confinement is incomplete");
         }
         let mut slots = BTreeMap::new();
         for plugin in discovered {

@@ -1,13 +1,16 @@
 //! Hiding `$CARAPACE_HOME/run` from a handler with a mount namespace of its own.
 //!
 //! Landlock below ABI 9 does not restrict connecting to pathname unix sockets, and a handler
-//! runs as the core's user: it could reach `run/control.sock` (approve its own high-risk
-//! calls, stop the core), `run/events.sock` and every session's `ipc.sock`. So the launcher,
-//! before Landlock (a Landlock domain may not mount), enters a private mount namespace
-//! (a user namespace too when not root), covers each hidden directory with an empty read-only
-//! tmpfs and bind-mounts back, read-only, what the handler is granted beneath it (its systemd
-//! credentials copy). The core's own view never changes. A handler cannot undo this: Landlock
-//! refuses it mount, umount and pivot_root, and the ptrace rule refuses it
+//! of a non-root core runs as the core's user: it could reach `run/control.sock` (approve its
+//! own high-risk calls, stop the core), `run/events.sock` and every session's `ipc.sock`. So
+//! the launcher, before Landlock (a Landlock domain may not mount), enters a private mount
+//! namespace (a user namespace too when not root), covers each hidden directory with an empty
+//! read-only tmpfs and bind-mounts back what the handler is granted beneath it: its
+//! credentials copy read-only; for a handler of its own uid also its plugin folder
+//! (read-only, executable) and data dir (writable), never setuid nor devices, beneath the
+//! directories that uid could not walk through. The core's own view never changes. A handler
+//! cannot undo this: it holds no capability, Landlock refuses it mount, umount and
+//! pivot_root, the seccomp filter refuses it new namespaces, and the ptrace rule refuses it
 //! `/proc/<outside pid>/root`.
 
 use std::fmt;
