@@ -262,7 +262,10 @@ fn check_confinement() -> Check {
         return problem(
             "confinement",
             "fail",
-            "Landlock is unavailable: plugins run UNCONFINED and can read each other's secrets",
+            format!(
+                "Landlock is unavailable: plugins' file access is UNCONFINED (each can read \
+                 what its uid can; a non-root core's plugins share one uid); {isolation}"
+            ),
             "boot a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= list",
         );
     }
@@ -281,7 +284,8 @@ fn check_confinement() -> Check {
             "confinement",
             "warn",
             format!("{isolation}; missing: {}", gaps.join("; ")),
-            "a newer kernel closes these (Landlock ABI 9 for unix sockets, 10 for UDP)",
+            "a newer kernel closes the Landlock gaps (ABI 9 for unix sockets); a seccomp or \
+             capability gap needs a kernel with CONFIG_SECCOMP_FILTER and a core that may drop them",
         )
     }
 }

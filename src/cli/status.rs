@@ -34,6 +34,17 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
                 Some(category) => println!("  plugin {name}: {state} ({category})"),
                 None => println!("  plugin {name}: {state}"),
             }
+            if let Some(confinement) = plugin.get("confinement").and_then(|v| v.as_str()) {
+                println!("    {confinement}");
+            }
+            let missing = plugin
+                .pointer("/enforcement/not_enforced")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for gap in missing.iter().filter_map(|g| g.as_str()) {
+                println!("    not enforced: {gap}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

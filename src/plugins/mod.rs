@@ -8,6 +8,7 @@ pub mod confine;
 pub mod discover;
 pub mod fair_share;
 pub mod host;
+pub mod identity;
 pub mod manifest;
 pub mod process;
 pub mod reserved;
@@ -42,7 +43,11 @@ pub struct PluginHealth {
     /// How many restarts in a row have been tried, while restarting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_attempt: Option<u32>,
-    /// `confined` (Landlock) or `unconfined`, for a plugin that runs.
+    /// `confined (landlock ABI 7, sockets hidden, seccomp: AF_UNIX only, no capabilities,
+    /// uid N)`, or `UNCONFINED (no landlock, ...)`, for a plugin that runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confinement: Option<String>,
+    /// Exactly what is and is not enforced for it on this kernel, for a plugin that runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<confine::Enforced>,
 }
