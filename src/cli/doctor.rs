@@ -55,6 +55,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_model_key(home),
         check_confinement(),
         check_core(home),
+        check_audit_log(home),
     ];
     let failed = checks.iter().any(|c| c.status == "fail");
     if json {
@@ -284,6 +285,28 @@ fn check_confinement() -> Check {
             "a newer kernel closes these (Landlock ABI 9 for unix sockets, 10 for UDP)",
         )
     }
+}
+
+fn check_audit_log(home: &Home) -> Check {
+    let Ok(status) = super::ask(home, &crate::control::ControlRequest::Status) else {
+        return ok("audit log", "checked by the core when it runs");
+    };
+    let Some(audit) = status.get("audit") else {
+        return ok("audit log", "not reported by this core");
+    };
+    let line = super::status::audit_line(audit);
+    if line == "ok" {
+        return ok("audit log", "writable");
+    }
+    problem(
+        "audit log",
+        "fail",
+        line,
+        format!(
+            "free space on the file system of {} (or fix its permissions); calls resume on their own",
+            home.audit_dir().display()
+        ),
+    )
 }
 
 fn check_core(home: &Home) -> Check {

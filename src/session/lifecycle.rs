@@ -119,6 +119,7 @@ pub async fn close(core: &Core, id: &str) -> Result<(), SessionError> {
     core.rate_limiter.forget_session(&session.id);
     core.confirmations.forget_session(&session.id);
     let _ = std::fs::remove_dir_all(core.home.session_dir(&session.id));
+    core.summarize_refusals(&session, true);
     core.audit(&session, "session.closed", json!({}));
     Ok(())
 }

@@ -85,6 +85,14 @@ impl TestCore {
     }
 
     fn start_with(config: &str, plugins: bool) -> TestCore {
+        let mut core = Self::prepare(config, plugins);
+        core.launch();
+        core
+    }
+
+    /// A throw-away home with `config` (and the fixture plugins if `plugins`),
+    /// not started yet: call [`launch`](Self::launch).
+    pub fn prepare(config: &str, plugins: bool) -> TestCore {
         let home = tempfile::Builder::new()
             .prefix("cpt-")
             .tempdir_in("/tmp")
@@ -97,13 +105,11 @@ impl TestCore {
             ));
         }
         std::fs::write(home.path().join("config.toml"), text).expect("write config");
-        let mut core = TestCore {
+        TestCore {
             home,
             child: None,
             bundled: PathBuf::new(),
-        };
-        core.launch();
-        core
+        }
     }
 
     /// Starts a core with `config` and the bundled plugins (`plugins/`, e.g. echo).
