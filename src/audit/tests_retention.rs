@@ -65,6 +65,18 @@ fn retention_by_size_removes_the_oldest_files_and_what_remains_verifies() -> Tes
 }
 
 #[test]
+fn retention_that_removes_every_rotated_file_leaves_a_chain_that_verifies() -> TestResult {
+    let e = env()?;
+    // max_bytes no bigger than one file: each rotation removes all the rotated files it can.
+    write_retained(&e, 50, 400)?;
+    let report = verify(&e.log, &e.key)?;
+    assert!(report.ok(), "{:?}", report.first_break);
+    assert!(read_entries(&e.log)?[0].seq > 40, "old lines are gone");
+    assert!(total_bytes(&e)? <= 3 * 400);
+    Ok(())
+}
+
+#[test]
 fn retention_by_age_removes_only_files_past_it() -> TestResult {
     let e = env()?;
     let mut w = AuditWriter::open(&e.log, &e.key, 400)?;

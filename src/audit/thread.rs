@@ -51,7 +51,7 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 /// Bytes of unwritten lines the writer holds while the log cannot be written;
 /// events beyond them are counted as lost (and reported when writing works again).
-pub const OUTAGE_BUFFER_BYTES: usize = 1 << 20;
+pub const OUTAGE_BUFFER_BYTES: usize = 256 << 10;
 
 /// A recorded entry's place in the queue, for [`AuditLog::wait_written`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

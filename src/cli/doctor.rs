@@ -287,16 +287,36 @@ fn check_confinement() -> Check {
     }
 }
 
+/// Free space below which the audit log's file system is worth a warning.
+const AUDIT_FREE_MIN: u64 = 64 << 20;
+
 fn check_audit_log(home: &Home) -> Check {
-    let Ok(status) = super::ask(home, &crate::control::ControlRequest::Status) else {
-        return ok("audit log", "checked by the core when it runs");
-    };
-    let Some(audit) = status.get("audit") else {
-        return ok("audit log", "not reported by this core");
-    };
-    let line = super::status::audit_line(audit);
+    let dir = home.audit_dir();
+    // The field types differ between platforms (u32 on macOS, u64 on Linux).
+    #[allow(clippy::useless_conversion)]
+    let free = nix::sys::statvfs::statvfs(&dir)
+        .ok()
+        .map(|s| u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size())));
+    let reported = super::ask(home, &crate::control::ControlRequest::Status)
+        .ok()
+        .and_then(|status| status.get("audit").cloned());
+    let line = reported
+        .as_ref()
+        .map_or_else(|| "ok".to_owned(), super::status::audit_line);
     if line == "ok" {
-        return ok("audit log", "writable");
+        return match free {
+            Some(free) if free < AUDIT_FREE_MIN => problem(
+                "audit log",
+                "warn",
+                format!(
+                    "{} MiB free where it is written; when that is gone, every tool call is refused",
+                    free >> 20
+                ),
+                format!("free space on the file system of {}", dir.display()),
+            ),
+            _ if reported.is_some() => ok("audit log", "writable"),
+            _ => ok("audit log", "checked by the core when it runs"),
+        };
     }
     problem(
         "audit log",
