@@ -213,16 +213,6 @@ fn pump(socket: &zmq::Socket, body: &[u8], n: usize) {
     }
 }
 
-fn dealer(ctx: &zmq::Context, session: &TestSession) -> zmq::Socket {
-    let socket = ctx.socket(zmq::DEALER).expect("dealer");
-    socket.set_linger(0).expect("linger");
-    socket.set_rcvtimeo(30_000).expect("rcvtimeo");
-    socket
-        .connect(&format!("ipc://{}", session.socket.display()))
-        .expect("connect");
-    socket
-}
-
 fn lines_of(core: &TestCore, session: &TestSession) -> Vec<Value> {
     core.audit_events()
         .into_iter()
@@ -242,7 +232,7 @@ rate_limit = { per_minute = 1, burst = 2 }
     let session = core.open_session("main");
     let started = Instant::now();
     let ctx = zmq::Context::new();
-    let socket = dealer(&ctx, &session);
+    let socket = session.dealer(&ctx, 30_000);
     pump(&socket, b"{not json", FLOOD);
     let call = br#"{"topic":"tool.invoke.get_session_info","correlation":"c","arguments":{}}"#;
     pump(&socket, call, FLOOD);
@@ -253,7 +243,7 @@ rate_limit = { per_minute = 1, burst = 2 }
     );
     // Connections come and go as fast as the peer likes.
     for _ in 0..100 {
-        let extra = dealer(&ctx, &session);
+        let extra = session.dealer(&ctx, 30_000);
         pump(&extra, b"[]", 1);
     }
     let elapsed = started.elapsed();
@@ -340,7 +330,7 @@ fn retention_keeps_the_log_within_max_bytes_and_it_still_verifies() {
     core.launch();
     let session = core.open_session("main");
     let ctx = zmq::Context::new();
-    let socket = dealer(&ctx, &session);
+    let socket = session.dealer(&ctx, 30_000);
     let call = br#"{"topic":"tool.invoke.get_session_info","correlation":"c","arguments":{}}"#;
     pump(&socket, call, 400);
     core.stop();

@@ -412,14 +412,20 @@ impl TestSession {
     /// Sends raw frames over libzmq (a DEALER) and returns the parsed answer, or None on timeout.
     pub fn raw(&self, body: &[u8]) -> Option<Value> {
         let ctx = zmq::Context::new();
-        let socket = ctx.socket(zmq::DEALER).expect("dealer");
-        socket.set_linger(0).expect("linger");
-        socket.set_rcvtimeo(5000).expect("rcvtimeo");
-        socket
-            .connect(&format!("ipc://{}", self.socket.display()))
-            .expect("connect");
+        let socket = self.dealer(&ctx, 5000);
         socket.send(body, 0).expect("send");
         let reply = socket.recv_bytes(0).ok()?;
         Some(serde_json::from_slice(&reply).expect("answers are JSON"))
+    }
+
+    /// A libzmq DEALER connected to this session's socket, waiting `wait_ms` for answers.
+    pub fn dealer(&self, ctx: &zmq::Context, wait_ms: i32) -> zmq::Socket {
+        let socket = ctx.socket(zmq::DEALER).expect("dealer");
+        socket.set_linger(0).expect("linger");
+        socket.set_rcvtimeo(wait_ms).expect("rcvtimeo");
+        socket
+            .connect(&format!("ipc://{}", self.socket.display()))
+            .expect("connect");
+        socket
     }
 }
