@@ -235,3 +235,51 @@ fn after_shutdown_records_are_dropped_and_flush_fails() -> TestResult {
     assert_eq!(seqs(&read_entries(&e.log)?), vec![1]);
     Ok(())
 }
+
+#[test]
+fn a_ticket_is_reported_written_only_once_its_line_is_in_the_file() -> TestResult {
+    let e = env()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 400)?);
+    let ticket = log.record(&EventLine::from_map(&ev(1)));
+    runtime.block_on(log.wait_written(ticket, Duration::from_secs(10)))?;
+    assert_eq!(
+        seqs(&read_entries(&e.log)?),
+        vec![1],
+        "written means in the file"
+    );
+    // The next line needs a rotation that cannot happen: its ticket fails, at once.
+    let squatter = e.log.join("audit-00000000000000000001.jsonl");
+    std::fs::write(&squatter, "")?;
+    log.pause(true);
+    let doomed = log.record(&EventLine::from_map(&ev(2)));
+    log.pause(false);
+    let started = Instant::now();
+    let outcome = runtime.block_on(log.wait_written(doomed, Duration::from_secs(10)));
+    assert!(
+        outcome.is_err(),
+        "a line that was not written was reported written"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the failure must not wait for the timeout"
+    );
+    assert!(!log.available());
+    // While unavailable a new ticket fails without waiting for a write.
+    let refused = log.record(&EventLine::from_map(&ev(3)));
+    assert!(runtime
+        .block_on(log.wait_written(refused, Duration::from_secs(10)))
+        .is_err());
+    std::fs::remove_file(&squatter)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.available() {
+        assert!(Instant::now() < deadline, "the log never recovered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let fine = log.record(&EventLine::from_map(&ev(4)));
+    runtime.block_on(log.wait_written(fine, Duration::from_secs(10)))?;
+    assert!(verify(&e.log, &e.key)?.ok());
+    Ok(())
+}

@@ -102,6 +102,9 @@ struct Queue {
     enqueued: u64,
     /// Entries written to the file, counted like `enqueued`.
     written: u64,
+    /// The last ticket of the latest batch in which an entry was lost or a
+    /// write failed: those tickets are never reported written.
+    failed_upto: u64,
     /// The log cannot be written right now.
     outage: Option<Outage>,
     /// Tests hold the writer back to see what waits for it.
@@ -272,6 +275,12 @@ impl AuditLog {
             notified.as_mut().enable();
             {
                 let mut queue = self.shared().lock();
+                if ticket.0 <= queue.failed_upto {
+                    return Err(AuditError::Unavailable {
+                        dir: self.shared().dir.clone(),
+                        reason: "a write failed while this line was queued".into(),
+                    });
+                }
                 if queue.written >= ticket.0 {
                     return Ok(());
                 }
@@ -497,6 +506,9 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
         }
         {
             let mut queue = shared.lock();
+            if error.is_some() || lost > 0 {
+                queue.failed_upto = taken;
+            }
             if outage.is_none() {
                 queue.written = taken;
             }
