@@ -252,7 +252,10 @@ rate_limit = { per_minute = 1, burst = 2 }
     // Per interval: a few full records per kind, the calls the rate limit let
     // through, and one summary per kind.
     let intervals = elapsed.as_secs() / 10 + 1;
-    eprintln!("{lines} audit lines for {} refusals in {elapsed:?}", 3 * FLOOD);
+    eprintln!(
+        "{lines} audit lines for {} refusals in {elapsed:?}",
+        3 * FLOOD
+    );
     assert!(
         lines as u64 <= 40 * intervals,
         "{lines} audit lines for {} refusals in {elapsed:?}",

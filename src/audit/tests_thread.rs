@@ -232,6 +232,10 @@ fn after_shutdown_records_are_dropped_and_flush_fails() -> TestResult {
     log.shutdown()?;
     other.record(&EventLine::from_map(&ev(2)));
     assert!(other.flush().is_err());
+    assert!(
+        !other.available(),
+        "a stopped writer cannot take calls' lines"
+    );
     assert_eq!(seqs(&read_entries(&e.log)?), vec![1]);
     Ok(())
 }
