@@ -26,6 +26,9 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         "  pending confirmations: {}",
         field("pending_confirmations")
     );
+    if let Some(audit) = status.get("audit") {
+        println!("  audit log: {}", audit_line(audit));
+    }
     if let Some(plugins) = status.get("plugins").and_then(|p| p.as_array()) {
         for plugin in plugins {
             let name = plugin.get("name").and_then(|v| v.as_str()).unwrap_or("?");
@@ -48,4 +51,20 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the audit log's health: "ok", or why tool calls are refused.
+pub(super) fn audit_line(audit: &serde_json::Value) -> String {
+    if audit.get("available").and_then(|v| v.as_bool()) != Some(false) {
+        return "ok".into();
+    }
+    let text = |k: &str| audit.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+    format!(
+        "UNAVAILABLE since {}: {}; every tool call is refused with AUDIT_UNAVAILABLE \
+         until a line can be written again ({} events lost so far); free space in the \
+         log directory and it recovers on its own",
+        text("since"),
+        text("reason"),
+        audit.get("lost").and_then(|v| v.as_u64()).unwrap_or(0)
+    )
 }

@@ -75,13 +75,35 @@ impl Default for CoreConfig {
 pub struct AuditConfig {
     /// Size at which `audit.jsonl` is rotated, in bytes.
     pub rotate_bytes: u64,
+    /// Most bytes all audit files may hold together; past it the oldest rotated
+    /// files are removed (after a checkpoint line). At least `rotate_bytes`.
+    pub max_bytes: u64,
+    /// Rotated audit files older than this many days are removed (after a checkpoint line).
+    pub max_age_days: u64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             rotate_bytes: 16 << 20,
+            max_bytes: 1 << 30,
+            max_age_days: 90,
         }
+    }
+}
+
+impl AuditConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.max_bytes < self.rotate_bytes {
+            return Err(format!(
+                "key `audit.max_bytes`: must be at least `audit.rotate_bytes` ({})",
+                self.rotate_bytes
+            ));
+        }
+        if !(1..=36_500).contains(&self.max_age_days) {
+            return Err("key `audit.max_age_days`: must be from 1 to 36500".into());
+        }
+        Ok(())
     }
 }
 
@@ -227,6 +249,7 @@ impl Config {
             }
         }
         check_rate(&self.rate_limit, "rate_limit")?;
+        self.audit.check()?;
         self.runtime.check()?;
         self.agent.check()?;
         for (plugin, settings) in &self.plugins.settings {
