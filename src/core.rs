@@ -158,6 +158,21 @@ impl Core {
         });
     }
 
+    /// Ok while the audit log is writable; the error says since when and why not.
+    pub fn audit_available(&self) -> Result<(), AuditError> {
+        if self.audit.available() {
+            return Ok(());
+        }
+        Err(AuditError::Unavailable {
+            dir: self.home.audit_dir(),
+            reason: self
+                .audit
+                .health()
+                .reason
+                .unwrap_or_else(|| "the last write failed".into()),
+        })
+    }
+
     /// Records a session's event like [`audit`](Self::audit), then waits (at most
     /// [`AUDIT_WAIT`]) until it is written to the log file. An error means the
     /// line is not known to be in the file: whatever it records must not happen.
@@ -167,16 +182,7 @@ impl Core {
         kind: &str,
         fields: Value,
     ) -> Result<(), AuditError> {
-        if !self.audit.available() {
-            return Err(AuditError::Unavailable {
-                dir: self.home.audit_dir(),
-                reason: self
-                    .audit
-                    .health()
-                    .reason
-                    .unwrap_or_else(|| "the last write failed".into()),
-            });
-        }
+        self.audit_available()?;
         let mut ticket = None;
         session.remember(kind, &fields, |event| {
             ticket = Some(self.audit.record(event))

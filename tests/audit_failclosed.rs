@@ -116,6 +116,14 @@ fn a_full_disk_refuses_calls_before_the_plugin_and_recovers_without_a_restart() 
         core.log()
     );
     assert!(core.alive(), "the core must keep running: {}", core.log());
+    // An intrinsic tool does not wait for its line, but is refused all the same
+    // once the log is known to be unwritable.
+    let intrinsic = session.ipc(&["get_session_info"]);
+    assert_eq!(
+        intrinsic.code, 1,
+        "an intrinsic ran with the audit disk full"
+    );
+    assert_eq!(intrinsic.error()["code"], "AUDIT_UNAVAILABLE");
 
     let status = core.cli_json(&["status", "--json"]);
     assert_eq!(status["audit"]["available"], false, "{status}");

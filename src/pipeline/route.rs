@@ -14,20 +14,32 @@ use crate::tools::{intrinsic, ToolOwner};
 /// the log file (write(2) done). If the log cannot be written the call is
 /// refused with `AUDIT_UNAVAILABLE` and never reaches its owner: no call runs
 /// unaudited. Call it right before [`dispatch`].
+///
+/// An intrinsic tool only reads the core's own state and acts on nothing
+/// outside it: it is refused as soon as the log is known to be unavailable,
+/// but does not wait for its line (that wait is most of an intrinsic call's
+/// cost). Every plugin call waits.
 pub async fn admit(core: &Core, confirmed: &Confirmed) -> Result<(), ErrorBody> {
     let call = confirmed.call();
     let tool = confirmed.tool();
     let owner = tool.spec.owner.label();
     let routed = json!({"correlation": call.correlation, "tool": tool.spec.name, "owner": owner});
-    core.audit_written(&call.session, "request.routed", routed)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, tool = %tool.spec.name, "call refused: the audit log cannot be written");
-            ErrorBody::new(
-                ErrorCode::AuditUnavailable,
-                "the audit log cannot be written right now, so no call runs; try again later",
-            )
-        })
+    let written = match tool.spec.owner {
+        ToolOwner::Intrinsic => core.audit_available().map(|()| {
+            core.audit(&call.session, "request.routed", routed);
+        }),
+        ToolOwner::Plugin(_) => {
+            core.audit_written(&call.session, "request.routed", routed)
+                .await
+        }
+    };
+    written.map_err(|e| {
+        tracing::warn!(error = %e, tool = %tool.spec.name, "call refused: the audit log cannot be written");
+        ErrorBody::new(
+            ErrorCode::AuditUnavailable,
+            "the audit log cannot be written right now, so no call runs; try again later",
+        )
+    })
 }
 
 /// Stage 6: runs the call on its owner, bounded by the configured deadline.
