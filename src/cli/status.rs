@@ -34,6 +34,9 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
                 Some(category) => println!("  plugin {name}: {state} ({category})"),
                 None => println!("  plugin {name}: {state}"),
             }
+            if let Some(problem) = plugin.get("problem").and_then(|v| v.as_str()) {
+                println!("    {problem}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 pub mod authoring;
 pub mod confine;
 pub mod discover;
+pub mod folder;
 pub mod host;
 pub mod manifest;
 pub mod process;
@@ -42,4 +43,7 @@ pub struct PluginHealth {
     /// `confined` (Landlock) or `unconfined`, for a plugin that runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confinement: Option<String>,
+    /// Why a failed plugin was refused before it ran (e.g. a skill that is a link), naming the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }

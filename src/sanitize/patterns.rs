@@ -107,6 +107,7 @@ pub(super) const KEY_LABELS: &[(&str, &str)] = &[
 /// redacted again. Built from the table so `[REDACTED:<other>]` is not exempt.
 pub(super) fn placeholder_regex() -> String {
     let mut kinds: Vec<&str> = SPECS.iter().map(|s| s.kind).collect();
+    kinds.push(super::KNOWN_KIND);
     kinds.sort_unstable();
     kinds.dedup();
     format!(r"\[REDACTED:(?:{})(?:#[0-9]{{1,19}})?\]", kinds.join("|"))
@@ -173,8 +174,9 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "slack_token",
-        regex: r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}",
-        anchors: &["xox"],
+        // Bot, user, app-level, config (`xoxe-`) and rotated (`xoxe.xoxp-`) tokens.
+        regex: r"(?-u:\b)(?:xox[abposre]|xoxe\.xox[abp]|xapp)-[A-Za-z0-9-]{10,}",
+        anchors: &["xox", "xapp-"],
         validate: None,
         needs: b"",
         label: false,
@@ -191,6 +193,39 @@ pub(super) const SPECS: &[Spec] = &[
         kind: "stripe_key",
         regex: r"(?-u:\b)[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
         anchors: &["k_live_", "k_test_"],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        kind: "stripe_webhook_secret",
+        regex: r"(?-u:\b)whsec_[A-Za-z0-9+/]{24,}={0,2}",
+        anchors: &["whsec_"],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        kind: "huggingface_token",
+        regex: r"(?-u:\b)(?:hf_|api_org_)[A-Za-z0-9]{30,}(?-u:\b)",
+        anchors: &["hf_", "api_org_"],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        kind: "sendgrid_api_key",
+        regex: r"(?-u:\b)SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}(?-u:\b)",
+        anchors: &["sg."],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        // `<bot id>:<35 characters>`; the secret part starts with `A`.
+        kind: "telegram_bot_token",
+        regex: r"(?-u:\b)([0-9]{5,16}:A[A-Za-z0-9_-]{34})(?:[^A-Za-z0-9_-]|$)",
+        anchors: &[":a"],
         validate: None,
         needs: b"",
         label: false,
