@@ -140,6 +140,9 @@ fn a_plugin_answer_with_stored_secrets_and_missed_shapes_is_redacted() {
         ("telegram", "telegram_bot_token"),
         ("huggingface", "huggingface_token"),
         ("sendgrid", "sendgrid_api_key"),
+        ("github_base64", "github_token"),
+        ("github_hex", "github_token"),
+        ("bearer_percent", "bearer_token"),
     ] {
         assert_eq!(shapes[field], placeholder(kind), "{field}: {shapes}");
     }

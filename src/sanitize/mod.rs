@@ -28,6 +28,7 @@
 //! prefilter (Aho-Corasick) decides which regexes run at all, so clean text
 //! costs about 1-2 ns per byte.
 
+mod encoded;
 mod json;
 pub mod known;
 mod patterns;
@@ -295,30 +296,44 @@ impl Sanitizer {
         mask: u64,
         known: &KnownSecrets,
     ) -> Option<(String, Vec<&'static str>)> {
+        let mut spans = Vec::new();
+        self.spans(s, mask, known, Some(self.patterns.len() + 1), &mut spans);
+        if spans.is_empty() {
+            return None;
+        }
+        self.render(s, spans, mask & HOLE_BIT != 0)
+    }
+
+    /// Every candidate redaction in `s`: stored values, the rows `mask`
+    /// enables, and (at `encoded`'s priority, when given) encoded runs.
+    fn spans(
+        &self,
+        s: &str,
+        mask: u64,
+        known: &KnownSecrets,
+        encoded: Option<usize>,
+        spans: &mut Vec<Span>,
+    ) {
         let mut found = Vec::new();
         known.find(s, &mut found);
-        let mut spans: Vec<Span> = found
-            .into_iter()
-            .map(|r| Span {
-                start: r.start,
-                end: r.end,
-                priority: 0,
-                kind: KNOWN_KIND,
-            })
-            .collect();
+        spans.extend(found.into_iter().map(|r| Span {
+            start: r.start,
+            end: r.end,
+            priority: 0,
+            kind: KNOWN_KIND,
+        }));
         if mask & !(HOLE_BIT | LABEL_END_BIT) != 0 {
             let bytes = s.as_bytes();
             for (row, p) in self.patterns.iter().enumerate() {
                 let needed = || p.needs.is_empty() || p.needs.iter().any(|b| bytes.contains(b));
                 if mask & (1 << row) != 0 && needed() {
-                    p.find(s, row, &mut spans);
+                    p.find(s, row, spans);
                 }
             }
         }
-        if spans.is_empty() {
-            return None;
+        if let Some(priority) = encoded {
+            self.encoded_spans(s, known, priority, spans);
         }
-        self.render(s, spans, mask & HOLE_BIT != 0)
     }
 
     /// Replaces `spans` in `s`: overlapping spans are merged (kind of the

@@ -207,7 +207,7 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "huggingface_token",
-        regex: r"(?-u:\b)(?:hf_|api_org_)[A-Za-z0-9]{30,}(?-u:\b)",
+        regex: r"(?-u:\b)((?:hf_|api_org_)[A-Za-z0-9]{30,})(?:[^A-Za-z0-9]|$)",
         anchors: &["hf_", "api_org_"],
         validate: None,
         needs: b"",
@@ -215,7 +215,7 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "sendgrid_api_key",
-        regex: r"(?-u:\b)SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}(?-u:\b)",
+        regex: r"(?-u:\b)(SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64})(?:[^A-Za-z0-9_-]|$)",
         anchors: &["sg."],
         validate: None,
         needs: b"",

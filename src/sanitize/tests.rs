@@ -364,15 +364,15 @@ fn samples() -> Vec<Sample> {
         "telegram_bot_token",
     ));
     v.push(s(
-        format!("HF hf_{}", "qWeRtYuIoP".repeat(4)),
-        format!("HF {}", r("huggingface_token")),
+        format!("HF hf_{}", "qWeRtYuIoP".repeat(4) + "_end"),
+        format!("HF {}_end", r("huggingface_token")),
         "huggingface_token",
     ));
     v.push(s(
         format!(
             "SG.{}.{}",
             "aB3_dE6-gH9".repeat(2),
-            "Zy8xW7".repeat(7) + "v"
+            "Zy8xW7".repeat(7) + "v-"
         ),
         r("sendgrid_api_key"),
         "sendgrid_api_key",
@@ -854,4 +854,53 @@ fn a_stored_value_inside_a_placeholder_does_not_loop() {
     let once = san.redact_str(text).0.into_owned();
     assert_eq!(once, format!("a {} b", r(KNOWN_KIND)));
     assert_eq!(san.redact_str(&once).0, once);
+}
+
+#[test]
+fn encoded_copies_of_credentials_are_redacted_whole() {
+    let gh = format!("ghp_{}", "A1b2".repeat(9));
+    let bearer = format!("Authorization: Bearer {}", "tok9".repeat(6));
+    let anthropic = format!("sk-ant-api03-{}", "Xy7_q-".repeat(5));
+    let hex_of = |s: &str| hex::encode(s.as_bytes());
+    let pct = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let url_b64 = b64(bearer.as_bytes()).replace('+', "-").replace('/', "_");
+    let cases = [
+        (b64(gh.as_bytes()), "github_token"),
+        (b64(format!("config: {gh}").as_bytes()), "github_token"),
+        (url_b64.trim_end_matches('=').to_owned(), "bearer_token"),
+        (hex_of(&anthropic), "anthropic_api_key"),
+        (hex_of(&anthropic).to_ascii_uppercase(), "anthropic_api_key"),
+        (pct(&bearer), "bearer_token"),
+        (pct("password=hunter2x"), PAIR_KIND),
+    ];
+    for (encoded, kind) in cases {
+        let text = format!("data {encoded} end");
+        let (out, kinds) = sanitizer().redact_str(&text);
+        assert_eq!(out, format!("data {} end", r(kind)), "{text}");
+        assert_eq!(kinds, vec![kind]);
+        assert_eq!(red(&out), out);
+    }
+    let query = format!("GET /cb?code=1&auth={}&x=2", pct(&bearer));
+    assert_eq!(
+        red(&query),
+        format!("GET /cb?code=1&auth={}&x=2", r("bearer_token"))
+    );
+    for clean in [
+        b64(b"an ordinary sentence that is long enough to decode"),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        "50% of 100% and 20%3 of it".into(),
+        "see https://example.com/a%20b?x=%2Fpath".into(),
+        "a_very_long_identifier_name_in_snake_case_that_is_plain".into(),
+    ] {
+        assert_eq!(red(&clean), clean);
+    }
 }
