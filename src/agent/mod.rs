@@ -345,7 +345,8 @@ fn report(
             );
         }
         Err(e) => {
-            let fields = json!({"error": e.to_string()});
+            // An engine's or a container's words may be in it: redacted before audit and bus.
+            let fields = json!({"error": core.sanitizer.redact_str(&e.to_string()).0});
             announce_split(
                 core,
                 session,
