@@ -499,10 +499,7 @@ fn a_skill_linked_to_the_model_key_never_reaches_the_container() {
         return;
     }
     let rootfs = agent_rootfs();
-    let plugins = tempfile::Builder::new()
-        .prefix("cpp-")
-        .tempdir_in("/tmp")
-        .expect("plugins dir");
+    let plugins = common::plugins_dir();
     let config = format!(
         "{}\n[plugins]\ndirs = [\"{}\"]\n",
         config_with(rootfs.path(), "scan_agent.sh", 2, ""),

@@ -72,10 +72,7 @@ fn holds_none(dir: &Path, secrets: &[(&str, &[u8])]) {
 
 #[test]
 fn skills_linked_to_secrets_refuse_their_plugin_and_reach_no_skill() {
-    let plugins = tempfile::Builder::new()
-        .prefix("cpp-")
-        .tempdir_in("/tmp")
-        .expect("plugins dir");
+    let plugins = common::plugins_dir();
     secret_plugin(plugins.path(), "good", true);
     let core = core_with_plugins(plugins.path());
     let home = core.home.path().to_path_buf();
@@ -180,10 +177,7 @@ fn skills_linked_to_secrets_refuse_their_plugin_and_reach_no_skill() {
 
 #[test]
 fn a_linked_manifest_is_refused_by_name_and_nothing_changes() {
-    let plugins = tempfile::Builder::new()
-        .prefix("cpp-")
-        .tempdir_in("/tmp")
-        .expect("plugins dir");
+    let plugins = common::plugins_dir();
     secret_plugin(plugins.path(), "good", false);
     let core = core_with_plugins(plugins.path());
     // A valid manifest, kept outside the folder and linked in.

@@ -6,27 +6,13 @@ mod common;
 
 use std::path::Path;
 
+use carapace::sanitize::codec::{base64_encode, Alphabet};
 use common::{random_hex, secret_plugin, TestCore, TestSession, BASIC_CONFIG};
 use serde_json::{json, Value};
 
 /// Standard padded base64.
 fn b64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(T[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64_encode(data, Alphabet::Standard)
 }
 
 /// The value and every encoding of it that must never be answered.
@@ -62,10 +48,7 @@ fn fresh_value() -> String {
 
 /// A core with the `vault` plugin holding `token` = `value`, and a session of `main`.
 fn core_with_vault(value: &str) -> (TestCore, TestSession, tempfile::TempDir) {
-    let plugins = tempfile::Builder::new()
-        .prefix("cpp-")
-        .tempdir_in("/tmp")
-        .expect("plugins dir");
+    let plugins = common::plugins_dir();
     secret_plugin(plugins.path(), "vault", true);
     let core = TestCore::start(&config_for(plugins.path()));
     core.auth_set("vault", "token", value);

@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 
+use super::codec::base64_decode;
 use super::{KnownSecrets, Sanitizer, Span};
 
 /// Shortest base64 run decoded (18 bytes of data).
@@ -104,34 +105,6 @@ fn is_base64_byte(b: u8) -> bool {
 /// What may stand in one percent-encoded URL part or form value (`=` and `&` end it).
 fn is_url_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'%' | b'+' | b'-' | b'.' | b'_' | b'~')
-}
-
-/// Base64 of either alphabet, padded or not; `None` if malformed or mixed.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let url = s.contains(['-', '_']);
-    if (url && s.contains(['+', '/'])) || s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// Percent decoding (`+` as space); `None` when nothing was escaped.

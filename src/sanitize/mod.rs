@@ -28,6 +28,7 @@
 //! prefilter (Aho-Corasick) decides which regexes run at all, so clean text
 //! costs about 1-2 ns per byte.
 
+pub mod codec;
 mod encoded;
 mod json;
 pub mod known;

@@ -484,36 +484,8 @@ fn aws_secret(v: &str) -> bool {
 
 /// `Basic` credentials are base64 of printable `user:password`.
 fn basic_credentials(v: &str) -> bool {
-    match base64_decode(v) {
+    match super::codec::base64_decode(v) {
         Some(bytes) => bytes.contains(&b':') && bytes.iter().all(|b| (0x20..0x7f).contains(b)),
         None => false,
     }
-}
-
-/// Decodes standard padded or unpadded base64; `None` if malformed.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
 }

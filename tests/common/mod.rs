@@ -418,6 +418,14 @@ impl TestSession {
     }
 }
 
+/// A throw-away directory of plugin folders under /tmp (beside the test homes).
+pub fn plugins_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cpp-")
+        .tempdir_in("/tmp")
+        .expect("plugins dir")
+}
+
 /// Writes the plugin folder `parent/name` around the `secret-plugin` fixture
 /// handler: tools `<name>_reveal`, `<name>_fail` and `<name>_echo` (name with `-`
 /// as `_`), a skill `hello.md`, and the credential `token` when `credential`.
