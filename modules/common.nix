@@ -24,6 +24,14 @@ let
   credentialNameRe = "[A-Za-z0-9_.-]{1,64}";
   groupNameRe = "[A-Za-z0-9_-]{1,64}";
   modelCredentialNames = [ "anthropic_api_key" "anthropic_oauth_token" ];
+  # Names the core derives its own paths and ids from (src/plugins/reserved.rs): a plugin
+  # named `model` would be given the model key as `model.<name>`, one named `agent` the
+  # agent's transcripts. Keep in step with RESERVED there.
+  reservedPluginNames = [
+    "agent" "audit" "carapace" "config" "control" "core" "credentials" "data" "events"
+    "groups" "intrinsic" "ipc" "keys" "logs" "model" "plugin" "plugins" "run" "session"
+    "sessions" "skills" "state"
+  ];
 
   # Where a secret reference may start. A system unit resolves absolute paths only; a user
   # unit also `%t/` (agenix-HM writes "${XDG_RUNTIME_DIR}/agenix/<n>", rewritten to %t);
@@ -83,7 +91,7 @@ let
     else c.ref;
 
   # Every credential the service is given: `<plugin>.<name>` ids, as $CREDENTIALS_DIRECTORY
-  # names them (the model key is plugin `model`).
+  # names them; the model key is `model.<name>`, which no plugin can be named.
   credentialRefs =
     lib.mapAttrsToList
       (name: ref: { id = "model.${name}"; option = "services.carapace.credentials.${name}"; inherit ref; })
@@ -292,7 +300,7 @@ in
     home = mkOption {
       type = types.str;
       readOnly = isNixOS;
-      description = "The Carapace home ($CARAPACE_HOME): config.toml (a link to the checked file), run/, logs/audit/, keys/, data/.";
+      description = "The Carapace home ($CARAPACE_HOME): config.toml (a link to the checked file), run/, logs/audit/, keys/, state/, data/.";
     } // (if isNixOS then { default = "/var/lib/carapace"; } else {
       default = "${config.home.homeDirectory}/.carapace";
       defaultText = literalExpression ''"''${config.home.homeDirectory}/.carapace"'';
@@ -465,6 +473,10 @@ in
       }) (lib.attrNames cfg.credentials)
       ++ named "services.carapace.groups: group name" groupNameRe groupNames
       ++ named "services.carapace.plugins: plugin name" pluginNameRe (lib.attrNames cfg.plugins)
+      ++ map (n: {
+        assertion = !(lib.elem n reservedPluginNames);
+        message = "services.carapace.plugins.${n}: the plugin name `${n}` is reserved by the core (it names the core's own files or credentials, e.g. `model.<name>` is the model key); rename the plugin.";
+      }) (lib.attrNames cfg.plugins)
       ++ [{
         assertion = !(cfg.plugins ? dirs);
         message = "services.carapace.plugins.dirs: `dirs` is the [plugins] key of extra directories, not a plugin name; use settings.plugins.dirs.";

@@ -88,6 +88,10 @@ pub async fn reload(core: &Arc<Core>, plugin: Option<&str>) -> Result<Value, Str
     let assembled = assemble(&core.home, config, Some(&old.plugins), plugin).await?;
     let host = Arc::new(assembled.host);
     let tools = assembled.catalog.all().len();
+    core.sockets
+        .set_message_deadline(std::time::Duration::from_secs(
+            assembled.config.core.message_deadline_secs,
+        ));
     core.replace_loaded(Loaded::new(
         assembled.config,
         assembled.catalog,

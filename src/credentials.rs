@@ -2,16 +2,19 @@
 //! checks, and the per-handler directory each plugin is given.
 //!
 //! Must never log, print or put in an error a credential's value: errors name paths only.
-//! A handler is only ever given a directory holding its own credentials.
+//! A handler is only ever given a directory holding its own credentials. The model's
+//! credentials (`auth set --plugin model`) are the core's, kept in `keys/model/` where no
+//! plugin name reaches; a reserved plugin name ([`crate::plugins::reserved`]) is refused
+//! by everything that hands a directory to a handler.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::model_proxy::credentials::MODEL_CREDENTIAL_PLUGIN;
 use crate::paths::Home;
-use crate::plugins::valid_plugin_name;
+use crate::plugins::{reserved_reason, valid_plugin_name};
 
 /// Longest credential value accepted.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
@@ -93,12 +96,21 @@ fn check_names(plugin: &str, name: Option<&str>) -> Result<(), CredentialError> 
             "plugin name `{plugin}` must match [a-z][a-z0-9_-]{{0,63}}"
         )));
     }
-    match name {
-        Some(name) if !valid_credential_name(name) => Err(CredentialError::InvalidName(format!(
-            "credential name `{name}` must match [A-Za-z0-9_.-]{{1,64}} and not be `.` or `..`"
-        ))),
-        _ => Ok(()),
+    if let Some(why) = reserved_reason(plugin) {
+        return Err(CredentialError::InvalidName(format!(
+            "plugin name `{plugin}` is reserved by the core ({why}); no plugin gets credentials under it"
+        )));
     }
+    name.map_or(Ok(()), check_credential_name)
+}
+
+fn check_credential_name(name: &str) -> Result<(), CredentialError> {
+    if valid_credential_name(name) {
+        return Ok(());
+    }
+    Err(CredentialError::InvalidName(format!(
+        "credential name `{name}` must match [A-Za-z0-9_.-]{{1,64}} and not be `.` or `..`"
+    )))
 }
 
 /// `credentials/`.
@@ -109,6 +121,17 @@ pub fn store_dir(home: &Home) -> PathBuf {
 /// `credentials/<plugin>/`.
 pub fn plugin_store_dir(home: &Home, plugin: &str) -> PathBuf {
     store_dir(home).join(plugin)
+}
+
+/// Where `auth` keeps `owner`'s credentials: `keys/model/` for the model (the core's
+/// own), else `credentials/<plugin>/` for a plugin whose name is valid and not reserved.
+fn owner_dir(home: &Home, owner: &str, name: &str) -> Result<PathBuf, CredentialError> {
+    if owner == MODEL_CREDENTIAL_PLUGIN {
+        check_credential_name(name)?;
+        return Ok(home.model_credentials_dir());
+    }
+    check_names(owner, Some(name))?;
+    Ok(plugin_store_dir(home, owner))
 }
 
 /// `run/credentials/<plugin>/`, the copy made from systemd's credentials.
@@ -161,6 +184,13 @@ fn check_entry(path: &Path, dir: bool) -> Result<std::fs::Metadata, CredentialEr
 /// Refuses a store with loose modes, foreign owners or odd file types, naming the fix.
 /// A home without `credentials/` passes.
 pub fn check_store(home: &Home) -> Result<(), CredentialError> {
+    let model = home.model_credentials_dir();
+    if std::fs::symlink_metadata(&model).is_ok() {
+        check_entry(&model, true)?;
+        for file in sorted_entries(&model)? {
+            check_entry(&file, false)?;
+        }
+    }
     let root = store_dir(home);
     if std::fs::symlink_metadata(&root).is_err() {
         return Ok(());
@@ -274,6 +304,9 @@ pub fn missing_from(
     declared: &[String],
     systemd: Option<&Path>,
 ) -> Vec<String> {
+    if check_names(plugin, None).is_err() {
+        return declared.to_vec();
+    }
     declared
         .iter()
         .filter(|name| {
@@ -288,58 +321,41 @@ pub fn missing_from(
 }
 
 /// Stores a credential atomically (0600 file in a 0700 directory); the value is not kept.
+/// `plugin` [`MODEL_CREDENTIAL_PLUGIN`] stores the model's credential in `keys/model/`.
 pub fn set(
     home: &Home,
     plugin: &str,
     name: &str,
     value: &[u8],
 ) -> Result<PathBuf, CredentialError> {
-    check_names(plugin, Some(name))?;
+    let dir = owner_dir(home, plugin, name)?;
     if value.is_empty() || value.len() > MAX_SECRET_BYTES {
         return Err(CredentialError::InvalidValue(format!(
             "a credential must be 1 to {MAX_SECRET_BYTES} bytes"
         )));
     }
-    let root = store_dir(home);
     if let Some(parent) = home.root().parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
     crate::paths::create_private_dir(home.root()).map_err(io_error(home.root()))?;
-    crate::paths::create_private_dir(&root).map_err(io_error(&root))?;
-    check_entry(&root, true)?;
-    let dir = plugin_store_dir(home, plugin);
-    crate::paths::create_private_dir(&dir).map_err(io_error(&dir))?;
-    check_entry(&dir, true)?;
+    let mut ancestors = vec![dir.as_path()];
+    ancestors.extend(dir.parent().filter(|p| *p != home.root()));
+    for step in ancestors.into_iter().rev() {
+        crate::paths::create_private_dir(step).map_err(io_error(step))?;
+        check_entry(step, true)?;
+    }
     write_private(&dir, name, value)
 }
 
 /// Writes `dir/name` through a 0600 temporary file renamed into place.
 fn write_private(dir: &Path, name: &str, value: &[u8]) -> Result<PathBuf, CredentialError> {
     let target = dir.join(name);
-    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&temp)?;
-        file.write_all(value)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &target)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io_error(&target))?;
-    Ok(target)
+    crate::paths::write_private_file(dir, name, value).map_err(io_error(&target))
 }
 
 /// Removes a stored credential; `false` if there was none.
 pub fn remove(home: &Home, plugin: &str, name: &str) -> Result<bool, CredentialError> {
-    check_names(plugin, Some(name))?;
-    let path = plugin_store_dir(home, plugin).join(name);
+    let path = owner_dir(home, plugin, name)?.join(name);
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -367,8 +383,15 @@ pub struct CredentialStatus {
 pub fn status(home: &Home, declared: &[(String, Vec<String>)]) -> Vec<CredentialStatus> {
     let mut found = std::collections::BTreeMap::new();
     let root = store_dir(home);
-    for plugin_dir in sorted_entries(&root).unwrap_or_default() {
-        let plugin = file_name(&plugin_dir);
+    let owners = sorted_entries(&root)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| (file_name(&dir), dir))
+        .chain([(
+            MODEL_CREDENTIAL_PLUGIN.to_owned(),
+            home.model_credentials_dir(),
+        )]);
+    for (plugin, plugin_dir) in owners {
         for file in sorted_entries(&plugin_dir).unwrap_or_default() {
             let name = file_name(&file);
             if name.starts_with('.') && name.ends_with(".tmp") {
@@ -419,6 +442,32 @@ mod tests {
         }
         assert!(check_names("Bad", None).is_err());
         assert!(check_names("good", Some("../x")).is_err());
+    }
+
+    #[test]
+    fn a_reserved_plugin_name_is_handed_no_directory_even_under_systemd() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().join("home"));
+        let systemd = dir.path().join("systemd");
+        std::fs::create_dir_all(&systemd).expect("mkdir");
+        std::fs::write(systemd.join("model.anthropic_api_key"), "v").expect("write");
+        set(&home, "model", "anthropic_api_key", b"v").expect("the model's own store");
+        assert!(home
+            .model_credentials_dir()
+            .join("anthropic_api_key")
+            .is_file());
+        let declared = vec!["anthropic_api_key".to_owned()];
+        for plugin in ["model", "agent", "core"] {
+            assert!(credentials_dir_from(&home, plugin, &declared, None).is_err());
+            assert!(credentials_dir_from(&home, plugin, &declared, Some(&systemd)).is_err());
+            assert!(materialize(&home, plugin, &declared, &systemd).is_err());
+            assert_eq!(
+                missing_from(&home, plugin, &declared, Some(&systemd)),
+                declared
+            );
+        }
+        assert!(!home.run_dir().join("credentials/model").exists());
+        assert!(set(&home, "agent", "token", b"v").is_err());
     }
 
     #[test]

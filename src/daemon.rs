@@ -48,6 +48,9 @@ pub enum StartError {
     /// The credentials store has loose modes or foreign owners.
     #[error("credentials: {0}")]
     Credentials(String),
+    /// An old-layout home could not be moved to the new layout.
+    #[error("home layout: {0}")]
+    Migration(#[from] crate::migrate::MigrationError),
     /// A socket could not be bound.
     #[error("socket: {0}")]
     Socket(String),
@@ -72,6 +75,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
             home.root().display().to_string(),
         ));
     }
+    let migrated = crate::migrate::migrate_home(&home)?;
     make_non_dumpable();
     raise_descriptor_limit();
     crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
@@ -90,6 +94,9 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     let (inbound_tx, inbound_rx) = mpsc::channel::<SocketEvent>(1024);
     let sockets = SocketServer::start(inbound_tx, Some(&home.events_socket()))
         .map_err(|e| StartError::Socket(e.to_string()))?;
+    sockets.set_message_deadline(Duration::from_secs(
+        assembled.config.core.message_deadline_secs,
+    ));
     let core = Arc::new(Core::new(CoreParts {
         home: home.clone(),
         config: assembled.config,
@@ -102,6 +109,9 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         Arc::clone(&core),
         assembled.from_plugins,
     ));
+    for moved in migrated {
+        core.audit_core("home.migrated", json!({"from": moved.from, "to": moved.to}));
+    }
     let lifecycle::Restored {
         sessions: restored,
         orphans,

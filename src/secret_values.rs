@@ -2,7 +2,7 @@
 //! so that every redaction path (answers, skills, logs, the audit log) removes
 //! them and their encodings (issue 12, finding 6).
 //!
-//! Sources: every file of `credentials/<plugin>/` (the model's included), the
+//! Sources: every file of `credentials/<plugin>/` and of `keys/model/`, the
 //! files of systemd's `$CREDENTIALS_DIRECTORY`, the model credential as the
 //! model proxy reads it, and the audit key. Loaded at start and on `reload`
 //! (`assemble`), and when `carapace auth set|rm` tells the running core.
@@ -69,7 +69,11 @@ fn collect(home: &Home, systemd: Option<&Path>) -> Vec<(String, Vec<u8>)> {
             push_file(&mut found, &file);
         }
     }
-    if let Some(dir) = systemd {
+    let dirs = [
+        Some(home.model_credentials_dir()),
+        systemd.map(Path::to_path_buf),
+    ];
+    for dir in dirs.iter().flatten() {
         for file in entries(dir) {
             push_file(&mut found, &file);
         }

@@ -29,6 +29,7 @@ fn agent_rootfs() -> tempfile::TempDir {
         "mounts_agent.sh",
         "scan_agent.sh",
         "model_agent.sh",
+        "exec_agent.sh",
     ] {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/agent")
@@ -511,7 +512,7 @@ fn a_skill_linked_to_the_model_key_never_reaches_the_container() {
     let evil = common::secret_plugin(plugins.path(), "evil-link", false);
     std::fs::remove_file(evil.join("skills/hello.md")).expect("rm");
     std::os::unix::fs::symlink(
-        core.home.path().join("credentials/model/anthropic_api_key"),
+        core.home.path().join("keys/model/anthropic_api_key"),
         evil.join("skills/hello.md"),
     )
     .expect("symlink");
@@ -535,6 +536,45 @@ fn a_skill_linked_to_the_model_key_never_reaches_the_container() {
     assert!(
         !scan.contains(&key),
         "the model key is inside the container"
+    );
+}
+
+#[test]
+fn nothing_the_agent_writes_can_run_or_gain_privileges() {
+    if !podman_or_skip("mount flags") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let core = core_with(rootfs.path(), "exec_agent.sh");
+    let out = core.prompt(&["--quiet", "--group", "main", "exec"]);
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (report, managed) = answer.split_once('|').expect("report|managed");
+    // The socket directory, mounted read-write, holds no managed settings: they
+    // live where the container can only read them.
+    assert_eq!(managed, "none", "{answer}");
+    // `<mount>=<options joined by +>:<ran|denied|unwritable>;` for each mount from the host.
+    let mut seen = 0;
+    for entry in report.split(';').filter(|e| !e.is_empty()) {
+        let (mount, rest) = entry.split_once('=').expect("mount=options:outcome");
+        let (options, outcome) = rest.rsplit_once(':').expect("options:outcome");
+        let options: Vec<&str> = options.split('+').collect();
+        for flag in ["noexec", "nosuid", "nodev"] {
+            assert!(options.contains(&flag), "{mount} lacks {flag}: {report}");
+        }
+        assert_ne!(
+            outcome, "ran",
+            "{mount}: a program the agent wrote ran: {report}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "{report}");
+    assert!(
+        report.contains("/workspace=") && report.contains(":denied;"),
+        "the workspace is writable, and what is written there does not run: {report}"
+    );
+    assert!(
+        report.contains("/home/agent/.claude=") && !report.contains("/home/agent/.claude=:"),
+        "{report}"
     );
 }
 

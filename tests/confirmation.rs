@@ -46,6 +46,54 @@ fn approval_runs_the_call_once() {
 }
 
 #[test]
+fn what_the_approver_reads_is_escaped_for_display() {
+    let core = TestCore::start_with_plugins(BASIC_CONFIG);
+    let session = core.open_session("main");
+    // A right-to-left override, a terminal escape, C1 controls (CSI, NEL), a
+    // zero-width space, a line separator and a newline in what the agent sends.
+    let hidden = [
+        "\u{202e}", "\u{1b}", "\u{9b}", "\u{85}", "\u{200b}", "\u{2028}", "\n",
+    ];
+    let text = format!("pay bob{}", hidden.concat());
+    let arguments = serde_json::json!({"to": "mallory\u{202e}bob", "text": text}).to_string();
+    let caller = session.clone();
+    let call =
+        std::thread::spawn(move || caller.ipc_with(&["send_message", &arguments], None, "30"));
+    let pending = core.wait_pending();
+
+    let listed = core.cli(&["confirm", "list"]);
+    assert!(listed.status.success());
+    let shown = String::from_utf8(listed.stdout).expect("UTF-8");
+    for raw in hidden.iter().filter(|h| **h != "\n") {
+        assert!(
+            !shown.contains(raw),
+            "{raw:?} reached the terminal: {shown:?}"
+        );
+    }
+    assert_eq!(shown.lines().count(), 2, "one entry, two lines: {shown:?}");
+    assert!(
+        shown.contains(
+            r#"arguments: {"text":"pay bob\u202e\u001b\u009b\u0085\u200b\u2028\n","to":"mallory\u202ebob"}"#
+        ),
+        "{shown}"
+    );
+
+    let json = core.cli_json(&["confirm", "list", "--json"]);
+    let display = &json[0]["display"];
+    let shown_args = display["arguments"].as_str().expect("display arguments");
+    assert!(shown_args.is_ascii(), "{shown_args}");
+    let decoded: serde_json::Value = serde_json::from_str(shown_args).expect("JSON");
+    assert_eq!(
+        decoded, pending["arguments"],
+        "what is shown decodes to what runs"
+    );
+
+    let id = pending["id"].as_str().expect("id");
+    assert!(core.cli(&["confirm", "deny", id]).status.success());
+    call.join().expect("thread").error();
+}
+
+#[test]
 fn denial_refuses_the_call() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");

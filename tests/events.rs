@@ -55,7 +55,10 @@ fn confirmations_are_published_on_the_bus() {
         let caller = session.clone();
         let call = std::thread::spawn(move || {
             caller.ipc_with(
-                &["send_message", r#"{"to":"carol","text":"x"}"#],
+                &[
+                    "send_message",
+                    r#"{"to":"carol","text":"x\u202egnp.exe\u009b2J"}"#,
+                ],
                 None,
                 "30",
             )
@@ -64,6 +67,13 @@ fn confirmations_are_published_on_the_bus() {
             let requested = next("confirmation.requested");
             assert_eq!(requested["payload"]["tool"], "send_message");
             assert_eq!(requested["payload"]["session"], session.id.as_str());
+            // What a subscriber shows a person is escaped; it decodes to what runs.
+            let display = &requested["payload"]["display"];
+            assert_eq!(
+                display["arguments"],
+                r#"{"text":"x\u202egnp.exe\u009b2J","to":"carol"}"#
+            );
+            assert_eq!(display["tool"], "send_message");
         }
         approve_next(&core);
         let resolved = next("confirmation.resolved");

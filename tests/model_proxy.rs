@@ -610,6 +610,58 @@ mod model_proxy_e2e {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_in_flight_together_cannot_overshoot_the_budget() {
+        // 70 tokens a day; one request (max_tokens 64 plus its input) holds
+        // more than that while it is in flight, so none may start beside it.
+        let setup = Setup::new(|m| m.daily_token_budget = 70).await;
+        let release = setup.fake.hold_next_stream();
+        let mut first = setup.unix().await;
+        let response = first.send(messages(true)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        tokio::time::timeout(WAIT, body.frame())
+            .await
+            .expect("the held stream starts")
+            .expect("a frame")
+            .expect("no error");
+        let mut refused = Vec::new();
+        for _ in 0..8 {
+            let mut client = setup.unix().await;
+            refused.push(tokio::spawn(
+                async move { client.call(messages(false)).await },
+            ));
+        }
+        for call in refused {
+            let answer = call.await.expect("call");
+            assert_eq!(
+                answer.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                answer.body
+            );
+            let message = answer.json()["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            assert!(message.contains("held by requests in flight"), "{message}");
+        }
+        assert_eq!(
+            setup.fake.seen().len(),
+            1,
+            "only the first reached the provider"
+        );
+        release.send(()).expect("release");
+        tokio::time::timeout(WAIT, body.collect())
+            .await
+            .expect("rest in time")
+            .expect("rest");
+        // Settled at 42 of 70, nothing held: the next request may start.
+        let next = setup.unix().await.call(messages(false)).await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+        assert_eq!(setup.ledger.group_usage_today("main").total(), 72);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_missing_credential_is_a_clear_error() {
         let setup = Setup::with_credential(None, |_| {}).await;
         let answer = setup.unix().await.call(messages(false)).await;

@@ -90,9 +90,7 @@ fn skills_linked_to_secrets_refuse_their_plugin_and_reach_no_skill() {
         .expect("name")
         .to_string_lossy()
         .into_owned();
-    let rel = PathBuf::from(format!(
-        "../../../{home_name}/credentials/model/anthropic_api_key"
-    ));
+    let rel = PathBuf::from(format!("../../../{home_name}/keys/model/anthropic_api_key"));
     let cases: [(&str, PathBuf, &str); 4] = [
         ("evil-rel", rel, "skills/leak.md"),
         ("evil-abs", home.join("keys/audit.key"), "skills/leak.md"),

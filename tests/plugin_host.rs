@@ -243,3 +243,67 @@ fn a_refused_topic_is_redacted_before_it_is_cut_for_the_log() {
         "the core's log kept part of the token"
     );
 }
+
+/// Four sessions flood the shared plugin with slow calls (256 at once, far more
+/// than its 32 slots), then a fifth, quiet session makes one call. Served first
+/// come first served, that call would wait behind the whole flood and run out
+/// its deadline; with a cap per session and freed slots handed round-robin
+/// across sessions, it is answered while the flood goes on.
+#[test]
+fn flooding_sessions_cannot_starve_a_quiet_session_of_a_shared_plugin() {
+    const DEADLINE_SECS: u64 = 10;
+    let config = format!(
+        r#"
+[core]
+tool_deadline_secs = {DEADLINE_SECS}
+[groups.main]
+tools = ["*"]
+rate_limit = {{ per_minute = 100000, burst = 100000 }}
+"#
+    );
+    let core = TestCore::start_with_plugins(&config);
+    let flooders: Vec<_> = (0..4).map(|_| core.open_session("main")).collect();
+    let quiet = core.open_session("main");
+    quiet.wait_plugin_running();
+    // Each flooder sends 64 slow calls on one DEALER and does not wait for them.
+    let ctx = zmq::Context::new();
+    let sockets: Vec<zmq::Socket> = flooders
+        .iter()
+        .map(|session| {
+            let socket = ctx.socket(zmq::DEALER).expect("dealer");
+            socket.set_linger(0).expect("linger");
+            socket
+                .connect(&format!("ipc://{}", session.socket.display()))
+                .expect("connect");
+            for i in 0..64 {
+                let call = serde_json::json!({"topic": "tool.invoke.slow",
+                    "correlation": format!("flood-{i}"), "arguments": {"seconds": 3}});
+                socket.send(call.to_string().as_bytes(), 0).expect("send");
+            }
+            socket
+        })
+        .collect();
+    // Every plugin slot is taken by the flood and the rest of it is queued.
+    core.wait_for_audit("the flood routed", |events| {
+        let routed = events
+            .iter()
+            .filter(|e| e["kind"] == "request.routed" && e["tool"] == "slow")
+            .count();
+        routed >= 4 * 64
+    });
+    let started = Instant::now();
+    let run = quiet.ipc_with(&["slow", r#"{"seconds":1}"#], None, "60");
+    let took = started.elapsed();
+    assert_eq!(
+        run.code, 0,
+        "the quiet session's call was refused after {took:?} (PLUGIN_TIMEOUT: it waited \
+         behind the flood): {}",
+        run.stderr
+    );
+    assert_eq!(run.result()["slept"], 1);
+    assert!(
+        took < Duration::from_secs(DEADLINE_SECS),
+        "answered only after {took:?}"
+    );
+    drop(sockets);
+}

@@ -544,3 +544,101 @@ fn a_flood_of_connections_cannot_flood_the_audit_log() {
     );
     assert_unharmed(&mut core, rss, &[&a, &b]);
 }
+
+/// The attack of a peer holding its session's budget: a first frame with MORE
+/// set, then one empty MORE frame every second, for ever. Each frame arrives
+/// well within any per-frame stall timer; the deadline is for the whole message,
+/// so the peers are dropped once it passes and the budget they held lets
+/// another peer's message through.
+#[test]
+fn trickled_frames_do_not_hold_the_budget_past_the_message_deadline() {
+    const DEADLINE_SECS: u64 = 3;
+    const BUDGET: usize = 16 << 20;
+    const OVERHEAD: usize = 9;
+    let config = format!("[core]\nmessage_deadline_secs = {DEADLINE_SECS}\n{CONFIG}");
+    let mut core = TestCore::start(&config);
+    let (a, b) = (core.open_session("main"), core.open_session("main"));
+    assert_eq!(a.ipc(&["get_session_info"]).result()["group"], "main");
+    let rss = rss_kb(core.pid());
+    // Sixteen peers take all of the budget but 32 KiB with one unfinished frame each.
+    let first_len = (BUDGET - (32 << 10)) / 16 - OVERHEAD;
+    let first_frame = frame(0x01, &vec![b'x'; first_len]);
+    let started = std::time::Instant::now();
+    let holders: Vec<UnixStream> = (0..16)
+        .map(|_| {
+            let mut stream = handshake(&a.socket);
+            // Once written, the core has charged the frame (its header comes before its body).
+            stream.write_all(&first_frame).expect("first frame");
+            stream
+        })
+        .collect();
+    let set_up = started.elapsed();
+    // Each keeps its message alive with an empty MORE frame every second.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let mut streams: Vec<UnixStream> = holders
+            .iter()
+            .map(|s| s.try_clone().expect("clone"))
+            .collect();
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + Duration::from_secs(30);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst)
+                && std::time::Instant::now() < until
+            {
+                for stream in &mut streams {
+                    let _ = stream.write_all(&frame(0x01, b""));
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    // Another peer's request, larger than what is left of the budget.
+    let mut victim = handshake(&a.socket);
+    let padded = format!(
+        r#"{{"topic": "tool.invoke.get_session_info", "correlation": "victim", "arguments": {{}}{}}}"#,
+        " ".repeat(48 << 10)
+    );
+    victim
+        .write_all(&frame(0, padded.as_bytes()))
+        .expect("victim's request");
+    if set_up < Duration::from_secs(DEADLINE_SECS - 2) {
+        // The holders are not due yet: the request waits for budget.
+        victim
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        assert!(
+            matches!(victim.read(&mut byte), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            "the budget was not held: the request was answered at once"
+        );
+    }
+    victim
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let answer = read_frame(&mut victim).map(|(_, body)| body);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let body = answer.expect("the request was answered once the holders were dropped");
+    let answer: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(answer["correlation"], "victim");
+    assert_eq!(answer["payload"]["result"]["group"], "main", "{answer}");
+    for mut holder in holders {
+        assert!(
+            closed_by_core(&mut holder),
+            "a peer trickling one message is dropped"
+        );
+    }
+    trickle.join().expect("trickle");
+    core.wait_for_audit("the drops are audited", |events| {
+        events
+            .iter()
+            .filter(|e| {
+                e["kind"] == "connection.protocol_error"
+                    && e["reason"].as_str().is_some_and(|r| r.contains("stalled"))
+            })
+            .count()
+            >= 16
+    });
+    drop(victim);
+    assert_unharmed(&mut core, rss, &[&a, &b]);
+}

@@ -4,7 +4,7 @@
 //! optionally serves the model proxy on its `model.sock`, starts the
 //! configured agent ([`AgentConfig`]) in a hardened container with its
 //! workspace, state and managed overlay ([`mounts`]), records its stream-json
-//! output as a transcript under `data/agent/<group>/`, publishes and audits
+//! output as a transcript under `state/agent/<group>/`, publishes and audits
 //! `agent.started`, `agent.completed` or `agent.error` (with the event that
 //! asked for it, so a channel plugin can deliver the answer), and closes the
 //! session on every path. [`events`] starts sessions from the bus.
@@ -212,7 +212,7 @@ async fn run_session(
     let spec = mounts::add_mounts(
         spec,
         &core.home,
-        &socket_dir,
+        &core.home.overlay_dir(&session.id),
         &core.home.skills_dir(),
         brief.as_deref(),
     )

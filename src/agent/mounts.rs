@@ -26,8 +26,6 @@ use crate::runtime::ContainerSpec;
 pub const MANAGED_TARGET: &str = "/etc/claude-code";
 /// Where the group's agent state (Claude Code's `~/.claude`) lives, read-write.
 pub const STATE_TARGET: &str = "/home/agent/.claude";
-/// The overlay directory inside a session's directory.
-const OVERLAY_DIR: &str = "managed";
 /// Largest memory brief put into the instructions.
 pub const MAX_BRIEF_BYTES: usize = 64 << 10;
 
@@ -93,19 +91,23 @@ pub fn workspace_dir(home: &Home, group: &str) -> PathBuf {
     home.root().join("groups").join(group)
 }
 
-/// The group's agent state, `data/agent/<group>/state/`.
+/// The group's agent state, `state/agent/<group>/state/`.
 pub fn state_dir(home: &Home, group: &str) -> PathBuf {
-    home.root().join("data/agent").join(group).join("state")
+    home.agent_dir(group).join("state")
 }
 
-/// Writes the managed overlay into `session_dir` and adds every mount to `spec`.
+/// Writes the managed overlay into `overlay` and adds every mount to `spec`.
+///
+/// `overlay` must lie outside the session directory: that one is mounted
+/// read-write, and where the agent runs as the core's own user (rootless) it
+/// could rewrite its managed settings through it.
 ///
 /// `skills` is the assembled skills directory (`run/skills`), copied so that
 /// the agent sees this session's snapshot and nothing else of `run/`.
 pub fn add_mounts(
     spec: ContainerSpec,
     home: &Home,
-    session_dir: &Path,
+    overlay: &Path,
     skills: &Path,
     brief: Option<&str>,
 ) -> std::io::Result<ContainerSpec> {
@@ -116,19 +118,19 @@ pub fn add_mounts(
         std::fs::create_dir_all(dir)?;
         give_to_agent(dir, uid, gid)?;
     }
-    let overlay = session_dir.join(OVERLAY_DIR);
-    create_private_dir(&overlay)?;
+    create_private_dir(&home.overlays_dir())?;
+    create_private_dir(overlay)?;
     std::fs::write(
         overlay.join("managed-settings.json"),
         managed_settings().to_string(),
     )?;
     std::fs::write(overlay.join("CLAUDE.md"), instructions(brief))?;
     copy_tree(skills, &overlay.join(".claude/skills"))?;
-    share_read_only(&overlay, gid)?;
+    share_read_only(overlay, gid)?;
     Ok(spec
         .with_workspace(&workspace)
         .with_state(&state, STATE_TARGET)
-        .with_overlay(&overlay, MANAGED_TARGET))
+        .with_overlay(overlay, MANAGED_TARGET))
 }
 
 /// As root, the agent's uid owns its read-write directories (0700); as a member

@@ -1,5 +1,6 @@
 //! The raw transcript of a session: every line the agent printed, verbatim,
-//! at `data/agent/<group>/<session>.jsonl` (directories 0700, file 0600).
+//! at `state/agent/<group>/<session>.jsonl` (directories 0700, file 0600), in the
+//! core's own state where no plugin's data directory reaches.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -8,9 +9,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::paths::{create_private_dir, Home};
 
-/// `data/agent/<group>/`.
+/// `state/agent/<group>/`.
 pub fn group_dir(home: &Home, group: &str) -> PathBuf {
-    home.root().join("data").join("agent").join(group)
+    home.agent_dir(group)
 }
 
 /// An open transcript file.
@@ -23,8 +24,8 @@ pub struct Transcript {
 impl Transcript {
     /// Creates the transcript of `session` (a new file; an existing one is an error).
     pub fn create(home: &Home, group: &str, session: &str) -> std::io::Result<Transcript> {
-        let data = home.root().join("data");
-        for dir in [data.clone(), data.join("agent"), group_dir(home, group)] {
+        let state = home.state_dir();
+        for dir in [state.clone(), state.join("agent"), group_dir(home, group)] {
             create_private_dir(&dir)?;
         }
         let path = group_dir(home, group).join(format!("{session}.jsonl"));

@@ -39,6 +39,8 @@ pub enum AuthCommand {
 
 /// Runs an `auth` subcommand.
 pub fn run(home: &Home, command: AuthCommand) -> anyhow::Result<ExitCode> {
+    // An old home's model key moves to keys/model/ before auth reads or writes it.
+    crate::migrate::migrate_home(home)?;
     match command {
         AuthCommand::Set { plugin, name } => {
             let mut value = read_secret(&format!("{plugin}/{name}: "))?;

@@ -42,23 +42,39 @@ pub fn run(home: &Home, command: ConfirmCommand) -> anyhow::Result<ExitCode> {
                 println!("nothing waiting");
             }
             for p in all {
-                let get = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-                println!(
-                    "{}  tool={} group={} session={}\n    arguments: {}",
-                    get("id"),
-                    get("tool"),
-                    get("group"),
-                    get("session"),
-                    p.get("arguments")
-                        .map(|a| a.to_string())
-                        .unwrap_or_default()
-                );
+                println!("{}", shown(&p));
             }
         }
         ConfirmCommand::Approve { id } => decide(home, id, true)?,
         ConfirmCommand::Deny { id } => decide(home, id, false)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One pending call as the person reads it: only display-safe values. The
+/// core's `display` form is used; anything unsafe in it (or an older core's
+/// entry without it) is escaped here.
+fn shown(pending: &serde_json::Value) -> String {
+    use crate::display::{escape_json, escape_str, is_safe};
+    let display = pending.get("display");
+    let field = |k: &str| match display.and_then(|d| d.get(k)).and_then(|v| v.as_str()) {
+        Some(text) if is_safe(text) => text.to_owned(),
+        Some(text) => escape_str(text),
+        None => match pending.get(k) {
+            Some(serde_json::Value::String(text)) => escape_str(text),
+            Some(other) => escape_json(other),
+            None => String::new(),
+        },
+    };
+    let id = pending.get("id").and_then(|v| v.as_str()).unwrap_or("");
+    format!(
+        "{}  tool={} group={} session={}\n    arguments: {}",
+        escape_str(id),
+        field("tool"),
+        field("group"),
+        field("session"),
+        field("arguments"),
+    )
 }
 
 fn decide(home: &Home, id: String, approve: bool) -> anyhow::Result<()> {

@@ -46,6 +46,8 @@ pub struct CoreConfig {
     pub max_sessions: usize,
     /// How long a plugin's `initialize` may take, in seconds.
     pub plugin_initialize_secs: u64,
+    /// How long one message on a session socket may take to arrive whole, in seconds.
+    pub message_deadline_secs: u64,
 }
 
 impl Default for CoreConfig {
@@ -56,6 +58,7 @@ impl Default for CoreConfig {
             confirmation_timeout_secs: 300,
             max_sessions: 64,
             plugin_initialize_secs: 10,
+            message_deadline_secs: 10,
         }
     }
 }
@@ -234,6 +237,9 @@ impl Config {
         }
         if self.core.plugin_initialize_secs == 0 {
             return Err("key `core.plugin_initialize_secs`: must be at least 1".into());
+        }
+        if self.core.message_deadline_secs == 0 {
+            return Err("key `core.message_deadline_secs`: must be at least 1".into());
         }
         if self.core.confirmation_timeout_secs == 0 {
             return Err("key `core.confirmation_timeout_secs`: must be at least 1".into());

@@ -2,10 +2,12 @@
 //! `carapace auth set` takes effect at once), never logged, never returned to
 //! the container.
 //!
-//! `credentials/model/anthropic_api_key` becomes `x-api-key`;
-//! `credentials/model/anthropic_oauth_token` becomes `authorization: Bearer`.
+//! `keys/model/anthropic_api_key` becomes `x-api-key`;
+//! `keys/model/anthropic_oauth_token` becomes `authorization: Bearer`.
 //! When both are stored the API key wins. Under systemd the files
-//! `$CREDENTIALS_DIRECTORY/model.<name>` are read instead.
+//! `$CREDENTIALS_DIRECTORY/model.<name>` are read instead. Both are the core's
+//! own: no plugin may be named `model` ([`crate::plugins::reserved`]), so no
+//! plugin's `credentials/<plugin>/` or `<plugin>.<name>` ids reach them.
 
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -16,7 +18,7 @@ use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use crate::credentials::{self, MAX_SECRET_BYTES};
 use crate::paths::Home;
 
-/// The pseudo-plugin the model credentials are stored under.
+/// The name `auth set --plugin` takes for the model credentials (a reserved plugin name).
 pub const MODEL_CREDENTIAL_PLUGIN: &str = "model";
 /// The Anthropic API key (`x-api-key`).
 pub const ANTHROPIC_API_KEY: &str = "anthropic_api_key";
@@ -122,7 +124,7 @@ pub trait CredentialSource: Send + Sync {
     fn model_credential(&self) -> Result<UpstreamAuth, CredentialLookupError>;
 }
 
-/// The host's credentials store (`credentials/model/...`, or systemd's directory).
+/// The host's credentials store (`keys/model/...`, or systemd's directory).
 #[derive(Debug, Clone)]
 pub struct StoreCredentials {
     home: Home,
@@ -149,7 +151,7 @@ impl StoreCredentials {
     fn path_of(&self, name: &str) -> PathBuf {
         match &self.systemd {
             Some(dir) => dir.join(format!("{MODEL_CREDENTIAL_PLUGIN}.{name}")),
-            None => credentials::plugin_store_dir(&self.home, MODEL_CREDENTIAL_PLUGIN).join(name),
+            None => self.home.model_credentials_dir().join(name),
         }
     }
 }

@@ -17,7 +17,7 @@ use super::credentials::X_API_KEY;
 use super::meter::{MeteredBody, UsageParser};
 use super::respond::{refuse, ProxyBody, Refusal};
 use super::routes::{self, Endpoint};
-use super::usage::SessionIdentity;
+use super::usage::{Reservation, SessionIdentity, Spent};
 use super::Shared;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
@@ -69,23 +69,25 @@ async fn forward(
             ),
         );
     };
-    if endpoint.is_metered() && shared.budget > 0 {
-        let spent = shared.ledger.group_tokens_today(&session.group);
-        if spent >= shared.budget {
-            return refuse(
-                Refusal::BudgetSpent,
-                &format!(
-                    "the daily token budget of group `{}` is spent ({spent} of {} tokens used \
-                     today, UTC); it resets at midnight UTC (model.daily_token_budget)",
-                    session.group, shared.budget
-                ),
-            );
-        }
-    }
     let (parts, body) = request.into_parts();
     let body = match read_body(body, &parts.headers, shared.max_request_bytes).await {
         Ok(body) => body,
         Err(refusal) => return refusal,
+    };
+    // Tokens are held for the request before it is forwarded, so that requests
+    // in flight together cannot overshoot the budget before any is settled.
+    let reservation = if endpoint.is_metered() && shared.budget > 0 {
+        match Reservation::take(
+            &shared.ledger,
+            &session.group,
+            estimate_tokens(&body),
+            shared.budget,
+        ) {
+            Ok(reservation) => Some(reservation),
+            Err(spent) => return budget_spent(shared, session, spent),
+        }
+    } else {
+        None
     };
     let auth = match shared.credentials.model_credential().map(|a| a.header()) {
         Ok(Some(header)) => header,
@@ -147,7 +149,41 @@ async fn forward(
             )
         }
     };
-    relay_response(shared, session, endpoint, response)
+    relay_response(shared, session, endpoint, response, reservation)
+}
+
+/// Output tokens a request may cost when it names none (the Messages API requires `max_tokens`).
+const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// What a Messages request may cost at most, roughly: its `max_tokens` plus its
+/// input at four bytes a token. Held only until the answer's usage is known.
+fn estimate_tokens(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Request {
+        max_tokens: Option<u64>,
+    }
+    let max_tokens = serde_json::from_slice::<Request>(body)
+        .ok()
+        .and_then(|r| r.max_tokens)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    max_tokens.saturating_add(body.len() as u64 / 4).max(1)
+}
+
+/// 429: the group's daily budget is used up, or held by requests in flight.
+fn budget_spent(shared: &Shared, session: &SessionIdentity, spent: Spent) -> Response<ProxyBody> {
+    let held = if spent.reserved > 0 {
+        format!(", and {} held by requests in flight", spent.reserved)
+    } else {
+        String::new()
+    };
+    refuse(
+        Refusal::BudgetSpent,
+        &format!(
+            "the daily token budget of group `{}` is spent ({} of {} tokens used today, \
+             UTC{held}); it resets at midnight UTC (model.daily_token_budget)",
+            session.group, spent.used, shared.budget
+        ),
+    )
 }
 
 /// Reads the whole request body, refusing one over `limit` bytes with 413.
@@ -186,6 +222,7 @@ fn relay_response(
     session: &SessionIdentity,
     endpoint: Endpoint,
     response: Response<Incoming>,
+    reservation: Option<Reservation>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
@@ -198,9 +235,10 @@ fn relay_response(
         .and_then(|v| v.to_str().ok())
         .and_then(UsageParser::for_content_type);
     let body = match parser {
-        Some(parser) => {
-            MeteredBody::new(body, parser, Arc::clone(&shared.ledger), session.clone()).boxed()
-        }
+        Some(parser) => MeteredBody::new(body, parser, Arc::clone(&shared.ledger), session.clone())
+            .holding(reservation)
+            .boxed(),
+        // Nothing to settle: the reservation is given back now.
         None => body.boxed(),
     };
     Response::from_parts(parts, body)

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use serde_json::Value;
 
-use super::usage::{SessionIdentity, TokenUsage, UsageLedger};
+use super::usage::{Reservation, SessionIdentity, TokenUsage, UsageLedger};
 
 /// Largest JSON response copied for its `usage`.
 pub const MAX_JSON_COPY: usize = 16 * 1024 * 1024;
@@ -202,6 +202,8 @@ struct Meter {
     parser: UsageParser,
     ledger: Arc<dyn UsageLedger>,
     session: SessionIdentity,
+    /// The tokens held for this request, given back once its usage is recorded.
+    reservation: Option<Reservation>,
 }
 
 impl Meter {
@@ -216,6 +218,8 @@ impl Meter {
             );
             self.ledger.record(&self.session, &usage);
         }
+        // Recorded, then released: the tokens always count (for a moment twice).
+        drop(self.reservation.take());
     }
 }
 
@@ -233,8 +237,17 @@ impl<B> MeteredBody<B> {
                 parser,
                 ledger,
                 session,
+                reservation: None,
             }),
         }
+    }
+
+    /// Holds `reservation` until the usage is recorded (or the body is dropped).
+    pub fn holding(mut self, reservation: Option<Reservation>) -> MeteredBody<B> {
+        if let Some(meter) = self.meter.as_mut() {
+            meter.reservation = reservation;
+        }
+        self
     }
 
     fn record(&mut self) {

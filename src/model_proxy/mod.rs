@@ -51,7 +51,7 @@ pub use config::{ModelConfig, Provider, UpstreamBase};
 pub use credentials::{CredentialSource, StoreCredentials, UpstreamAuth};
 pub use forward::redacted;
 pub use server::SessionProxy;
-pub use usage::{MemoryLedger, SessionIdentity, TokenUsage, UsageLedger};
+pub use usage::{MemoryLedger, Reservation, SessionIdentity, Spent, TokenUsage, UsageLedger};
 
 use crate::paths::Home;
 

@@ -57,6 +57,51 @@ pub trait UsageLedger: Send + Sync {
     fn group_tokens_today(&self, group: &str) -> u64;
     /// Records the usage of one response.
     fn record(&self, session: &SessionIdentity, usage: &TokenUsage);
+    /// Reserves `tokens` for a request of `group` about to be forwarded, if the
+    /// tokens used today plus those already reserved are under `budget`;
+    /// otherwise returns both, and nothing is reserved. Checked and taken at once.
+    fn try_reserve(&self, group: &str, tokens: u64, budget: u64) -> Result<(), Spent>;
+    /// Gives back a reservation once its request is settled (recorded or failed).
+    fn release(&self, group: &str, tokens: u64);
+}
+
+/// Why a request may not start: what the group used today and what requests in flight hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    /// Tokens used today (UTC).
+    pub used: u64,
+    /// Tokens reserved by requests still in flight.
+    pub reserved: u64,
+}
+
+/// Tokens held for one request in flight; given back when dropped.
+pub struct Reservation {
+    ledger: std::sync::Arc<dyn UsageLedger>,
+    group: String,
+    tokens: u64,
+}
+
+impl Reservation {
+    /// Reserves `tokens` for `group` in `ledger` under `budget` (see [`UsageLedger::try_reserve`]).
+    pub fn take(
+        ledger: &std::sync::Arc<dyn UsageLedger>,
+        group: &str,
+        tokens: u64,
+        budget: u64,
+    ) -> Result<Reservation, Spent> {
+        ledger.try_reserve(group, tokens, budget)?;
+        Ok(Reservation {
+            ledger: std::sync::Arc::clone(ledger),
+            group: group.to_owned(),
+            tokens,
+        })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.ledger.release(&self.group, self.tokens);
+    }
 }
 
 /// Today's date in UTC.
@@ -75,6 +120,8 @@ struct LedgerState {
     day: Option<Date>,
     groups_today: HashMap<String, TokenUsage>,
     sessions: HashMap<String, TokenUsage>,
+    /// Tokens held by requests in flight, per group (kept across a new day).
+    reserved: HashMap<String, u64>,
 }
 
 impl LedgerState {
@@ -144,6 +191,34 @@ impl UsageLedger for MemoryLedger {
                 .add(usage);
         });
     }
+
+    fn try_reserve(&self, group: &str, tokens: u64, budget: u64) -> Result<(), Spent> {
+        self.with_state(|s| {
+            let used = s
+                .groups_today
+                .get(group)
+                .map(TokenUsage::total)
+                .unwrap_or(0);
+            let reserved = s.reserved.get(group).copied().unwrap_or(0);
+            if used.saturating_add(reserved) >= budget {
+                return Err(Spent { used, reserved });
+            }
+            let held = s.reserved.entry(group.to_owned()).or_default();
+            *held = held.saturating_add(tokens);
+            Ok(())
+        })
+    }
+
+    fn release(&self, group: &str, tokens: u64) {
+        self.with_state(|s| {
+            if let Some(held) = s.reserved.get_mut(group) {
+                *held = held.saturating_sub(tokens);
+                if *held == 0 {
+                    s.reserved.remove(group);
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -182,5 +257,31 @@ mod tests {
         day.store(2, Ordering::SeqCst);
         assert_eq!(ledger.group_tokens_today("main"), 0);
         assert_eq!(ledger.session_usage("s2").output_tokens, 5);
+    }
+
+    #[test]
+    fn reservations_count_against_the_budget_until_released() {
+        let ledger: Arc<dyn UsageLedger> = Arc::new(MemoryLedger::new());
+        let first = Reservation::take(&ledger, "main", 80, 100).expect("room");
+        // 80 held of 100: another request may still start, and holds more.
+        let second = Reservation::take(&ledger, "main", 80, 100).expect("still under");
+        let refused = Reservation::take(&ledger, "main", 1, 100).err();
+        assert_eq!(
+            refused,
+            Some(Spent {
+                used: 0,
+                reserved: 160
+            })
+        );
+        assert!(
+            Reservation::take(&ledger, "other", 1, 100).is_ok(),
+            "per group"
+        );
+        drop(first);
+        drop(second);
+        assert!(
+            Reservation::take(&ledger, "main", 1, 100).is_ok(),
+            "released"
+        );
     }
 }

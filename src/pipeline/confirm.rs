@@ -54,6 +54,35 @@ pub struct PendingConfirmation {
     pub arguments: Value,
     /// RFC 3339 time the request arrived.
     pub requested_at: String,
+    /// The same call as a person must be shown it: every value escaped for display.
+    pub display: DisplayedCall,
+}
+
+/// A pending call's values escaped for display ([`crate::display`]): what a
+/// CLI, an event subscriber or a chat card shows, never the raw values.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DisplayedCall {
+    /// The tool.
+    pub tool: String,
+    /// The caller's group.
+    pub group: String,
+    /// The caller's session.
+    pub session: String,
+    /// The arguments as one line of JSON that decodes to exactly what runs.
+    pub arguments: String,
+}
+
+impl DisplayedCall {
+    /// The display form of a call to `tool` from `group`/`session` with `arguments`.
+    pub fn new(tool: &str, group: &str, session: &str, arguments: &Value) -> DisplayedCall {
+        use crate::display::{escape_json, escape_str};
+        DisplayedCall {
+            tool: escape_str(tool),
+            group: escape_str(group),
+            session: escape_str(session),
+            arguments: escape_json(arguments),
+        }
+    }
 }
 
 /// The user's answer.
@@ -135,6 +164,12 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Erro
         session: call.session.id.clone(),
         arguments: call.arguments.clone(),
         requested_at: call.received_at.clone(),
+        display: DisplayedCall::new(
+            &tool.spec.name,
+            &call.session.group,
+            &call.session.id,
+            &call.arguments,
+        ),
     };
     let id = shown.id.clone();
     core.publish("confirmation.requested", json!(shown));

@@ -52,6 +52,9 @@ pub fn validate(dir: &Path) -> Result<Discovered, String> {
             dir.display()
         ));
     }
+    if let Some(refusal) = super::reserved::refusal(&name, &dir) {
+        return Err(refusal);
+    }
     let plugin = Discovered::load(name, dir).map_err(|e| e.to_string())?;
     if let Some(problem) = &plugin.refused {
         return Err(problem.clone());
@@ -175,6 +178,9 @@ pub fn scaffold(parent: &Path, name: &str) -> Result<PathBuf, String> {
         return Err(format!("`{name}` must match [a-z][a-z0-9_-]{{0,63}}"));
     }
     let dir = parent.join(name);
+    if let Some(refusal) = super::reserved::refusal(name, &dir) {
+        return Err(refusal);
+    }
     if dir.exists() {
         return Err(format!("{} already exists", dir.display()));
     }

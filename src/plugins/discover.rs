@@ -117,6 +117,9 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Discovered>, DiscoveryError> {
                     folder.display()
                 )));
             }
+            if let Some(refusal) = super::reserved::refusal(&name, &folder) {
+                return Err(DiscoveryError::Invalid(refusal));
+            }
             if let Some(existing) = found.get(&name) {
                 return Err(DiscoveryError::Clash {
                     name,

@@ -1,6 +1,7 @@
 //! Running plugins: one handler process each, restarted with back-off when it dies.
 //!
-//! Calls are bounded per plugin (in-flight permits) and by a deadline; the
+//! Calls are bounded per plugin and per session (a [`FairShare`] of in-flight
+//! slots, served round-robin across sessions) and by a deadline; the
 //! in-flight registry is what scopes a plugin's `services/*` requests to the
 //! group of a call it is handling. Must never give the agent a plugin's stderr.
 
@@ -13,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use carapace_ipc::{ErrorBody, ErrorCode};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use super::confine::{self, ConfinementSupport};
+use super::fair_share::FairShare;
 use super::manifest::HandlerCommand;
 use super::process::{FromPlugin, HandlerProcess, Launch, RpcFailure, RpcOutcome};
 use super::{Discovered, PluginHealth};
@@ -25,8 +27,11 @@ use crate::paths::Home;
 
 /// How long a handler has to exit after `shutdown`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Calls one plugin may have in flight at once; more wait for a permit.
+/// Calls one plugin may have in flight at once; more wait for a slot.
 const MAX_IN_FLIGHT: usize = 32;
+/// Of those, calls one session may have in flight at once: a quarter, so that
+/// one session never holds a plugin alone.
+const MAX_IN_FLIGHT_PER_SESSION: usize = 8;
 /// Longest wait between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A handler that stayed up this long starts its back-off afresh when it dies.
@@ -60,7 +65,7 @@ struct Slot {
     /// Why the plugin was refused before it ran, for `status`.
     problem: Option<String>,
     state: RwLock<State>,
-    permits: Semaphore,
+    slots: FairShare,
     in_flight: Mutex<HashMap<u64, CallScope>>,
 }
 
@@ -182,7 +187,7 @@ impl PluginHost {
                 config: config_value,
                 problem: plugin.refused.clone(),
                 state: RwLock::new(state),
-                permits: Semaphore::new(MAX_IN_FLIGHT),
+                slots: FairShare::new(MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_SESSION),
                 in_flight: Mutex::new(HashMap::new()),
             });
             slots.insert(plugin.name.clone(), slot);
@@ -274,7 +279,10 @@ impl PluginHost {
         let started = Instant::now();
         let slot = self.slots.get(plugin).ok_or_else(|| unavailable(plugin))?;
         let process = slot.process().ok_or_else(|| unavailable(plugin))?;
-        let Ok(Ok(_permit)) = tokio::time::timeout(deadline, slot.permits.acquire()).await else {
+        // Waiting for a slot counts against the call's own deadline.
+        let Ok(Some(_pass)) =
+            tokio::time::timeout(deadline, slot.slots.enter(&scope.session)).await
+        else {
             return Err(timeout(deadline));
         };
         let id = process.reserve_id();
@@ -455,6 +463,10 @@ fn backoff(attempt: u32) -> Duration {
 /// Starts and initializes one handler; the error is a closed category.
 async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, String> {
     let plugin = &slot.plugin;
+    if let Some(refusal) = super::reserved::refusal(&plugin.name, &plugin.folder) {
+        tracing::error!(plugin = %plugin.name, "{refusal}");
+        return Err("CONFIG_ERROR".into());
+    }
     let data_dir = shared.home.plugin_data_dir(&plugin.name);
     let tmp_dir = data_dir.join("tmp");
     for dir in [&data_dir, &tmp_dir] {

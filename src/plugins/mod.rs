@@ -6,16 +6,19 @@
 pub mod authoring;
 pub mod confine;
 pub mod discover;
+pub mod fair_share;
 pub mod folder;
 pub mod host;
 pub mod manifest;
 pub mod process;
+pub mod reserved;
 pub mod services;
 
 use serde::{Deserialize, Serialize};
 
 pub use discover::{discover, search_dirs, tool_specs, Discovered, DiscoveryError};
 pub use host::PluginHost;
+pub use reserved::reserved_reason;
 
 /// Plugin names match `[a-z][a-z0-9_-]{0,63}`.
 pub fn valid_plugin_name(name: &str) -> bool {

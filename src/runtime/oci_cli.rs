@@ -11,6 +11,9 @@ use std::ffi::OsString;
 use super::spec::{ContainerSpec, ImageSource, HOME_TARGET};
 use super::RuntimeError;
 
+/// The options every podman bind mount gets, read-only or not.
+pub const BIND_HARDENING: &str = ",noexec,nosuid,nodev";
+
 /// Which of the two OCI CLIs the arguments are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -106,6 +109,11 @@ pub fn run_args(
         let mut value = format!("type=bind,source={source},destination={}", m.target);
         if m.read_only {
             value.push_str(",readonly");
+        }
+        if flavor == Flavor::Podman {
+            // Nothing the agent writes may run, gain privileges or be a device
+            // (issue 12, finding 10). docker's `--mount` has no such options.
+            value.push_str(BIND_HARDENING);
         }
         args.push("--mount".into());
         args.push(value);

@@ -99,7 +99,7 @@ mod tests {
             &args[..5],
             ["--runtime", "runc", "--cgroup-manager", "cgroupfs", "run"]
         );
-        assert_hardened(&args, &spec);
+        assert_hardened(&args, &spec, crate::runtime::oci_cli::BIND_HARDENING);
         for flag in ["--read-only-tmpfs=false", "--no-hosts", "--passwd=false"] {
             assert!(args.contains(&flag.to_owned()), "{flag} missing: {args:?}");
         }

@@ -49,7 +49,7 @@ pub fn values<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
 
 /// Every hardening flag podman and docker share, the mounts exactly as in
 /// `spec`, no other host path, and only the spec's env.
-pub fn assert_hardened(args: &[String], spec: &ContainerSpec) {
+pub fn assert_hardened(args: &[String], spec: &ContainerSpec, mount_options: &str) {
     for flag in ["--rm", "--read-only"] {
         assert!(args.iter().any(|a| a == flag), "{flag} missing: {args:?}");
     }
@@ -79,15 +79,16 @@ pub fn assert_hardened(args: &[String], spec: &ContainerSpec) {
             "carapace.session=0123456789abcdef"
         ]
     );
-    assert_eq!(
-        values(args, "--mount"),
-        [
-            "type=bind,source=/h/run/sessions/0123456789abcdef,destination=/run/carapace",
-            "type=bind,source=/h/groups/main,destination=/workspace",
-            "type=bind,source=/h/data/agent/main,destination=/home/agent/.claude",
-            "type=bind,source=/h/run/skills,destination=/skills,readonly",
-        ]
-    );
+    let expected: Vec<String> = [
+        "type=bind,source=/h/run/sessions/0123456789abcdef,destination=/run/carapace",
+        "type=bind,source=/h/groups/main,destination=/workspace",
+        "type=bind,source=/h/data/agent/main,destination=/home/agent/.claude",
+        "type=bind,source=/h/run/skills,destination=/skills,readonly",
+    ]
+    .iter()
+    .map(|m| format!("{m}{mount_options}"))
+    .collect();
+    assert_eq!(values(args, "--mount"), expected);
     assert_eq!(spec.mounts.len(), 4);
     for forbidden in ["-v", "--volume", "--privileged", "--env-host", "--env-file"] {
         assert!(!args.iter().any(|a| a == forbidden), "{forbidden} present");

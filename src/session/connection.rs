@@ -4,10 +4,13 @@
 //! DEALER or REQ) within [`HANDSHAKE_TIMEOUT`]. After it, every frame header is
 //! checked against the bounds before its body is read, and the body's bytes are
 //! charged to the session's budget until the pipeline has answered the message;
-//! an answer's bytes are charged until it is written. A message left half sent
-//! for [`MESSAGE_STALL`], or an answer the peer does not take within
-//! [`WRITE_TIMEOUT`], ends the connection. Whatever the peer does, it ends only
-//! its own connection.
+//! an answer's bytes are charged until it is written. A message not complete
+//! within its deadline ([`MESSAGE_DEADLINE`] by default, `core.message_deadline_secs`)
+//! from the moment it first holds budget, or an answer the peer does not take
+//! within [`WRITE_TIMEOUT`], ends the connection and gives its budget back.
+//! The deadline is for the whole message, not for each frame: a peer cannot
+//! keep a half-sent message (and its budget) alive by trickling frames.
+//! Whatever the peer does, it ends only its own connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use carapace_ipc::zmtp::{self, Assembler, Decoder, Event, Message, ZmtpError, FR
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::time::Instant;
 
 use super::socket::{
     Answer, Inbound, SessionShared, SocketEvent, MAX_CONNECTIONS, MAX_FRAME_BYTES,
@@ -24,8 +28,9 @@ use super::socket::{
 
 /// How long a peer has to complete the ZMTP handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a message may stay half received (its bytes hold the session's budget).
-pub const MESSAGE_STALL: Duration = Duration::from_secs(10);
+/// How long a message may take to arrive whole, from the moment its first frame
+/// holds the session's budget (the default of `core.message_deadline_secs`).
+pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long one answer may take to be written to a peer.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers queued for a peer before further ones are dropped.
@@ -135,16 +140,19 @@ async fn read_messages<R: AsyncRead + Unpin>(
 ) -> End {
     let mut assembler = Assembler::new(KEPT_FRAMES, MAX_FRAME_BYTES);
     let mut held: Option<OwnedSemaphorePermit> = None;
+    // When the message being read must be whole; set once it first holds budget.
+    let mut due: Option<Instant> = None;
     loop {
         let next = input.next_event(reader, &mut decoder);
-        // Between messages a peer may idle; in the middle of one it holds budget.
-        let event = if held.is_some() {
-            match tokio::time::timeout(MESSAGE_STALL, next).await {
+        // Between messages a peer may idle; in the middle of one it holds budget,
+        // and everything until its last frame (reading, waiting for more budget)
+        // counts against one deadline.
+        let event = match due {
+            Some(due) => match tokio::time::timeout_at(due, next).await {
                 Ok(event) => event,
                 Err(_) => return End::Protocol(ZmtpError::Stalled),
-            }
-        } else {
-            next.await
+            },
+            None => next.await,
         };
         let event = match event {
             Ok(Ok(event)) => event,
@@ -158,16 +166,30 @@ async fn read_messages<R: AsyncRead + Unpin>(
                 }
                 // Charged before the body is read; a full budget holds this peer back.
                 let cost = u32::try_from(len + FRAME_OVERHEAD).unwrap_or(u32::MAX);
-                let Ok(permit) = Arc::clone(&shared.budget).acquire_many_owned(cost).await else {
+                let acquire = Arc::clone(&shared.budget).acquire_many_owned(cost);
+                // A first frame waits for budget holding none; a later one holds
+                // some, and its wait is on the message's clock.
+                let acquired = match due {
+                    Some(due) => match tokio::time::timeout_at(due, acquire).await {
+                        Ok(acquired) => acquired,
+                        Err(_) => return End::Protocol(ZmtpError::Stalled),
+                    },
+                    None => acquire.await,
+                };
+                let Ok(permit) = acquired else {
                     return End::Closed;
                 };
                 match &mut held {
                     Some(held) => held.merge(permit),
-                    None => held = Some(permit),
+                    None => {
+                        held = Some(permit);
+                        due = Some(Instant::now() + shared.message_deadline());
+                    }
                 }
             }
             Event::Frame(frame) => match assembler.push(frame) {
                 Ok(Some(message)) => {
+                    due = None;
                     let inbound = to_inbound(&shared.session_id, peer, message, held.take());
                     if shared
                         .inbound

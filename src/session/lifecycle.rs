@@ -1,13 +1,15 @@
 //! Opening, closing and restoring sessions: the directory, the socket, the table entry.
 //!
-//! A session's record (`session.json`) sits beside its socket so that a core
-//! restarted after a crash rebinds the same sockets for the same groups.
+//! A session's record lives in the core's private state (`state/sessions/<id>.json`,
+//! [`super::record`]), never in its directory, which is mounted into a container: a
+//! core restarted after a crash rebinds the same sockets for the groups it recorded, and
+//! nothing in the directory is read back.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::record::{self, Record};
 use super::{new_session_id, Session, SessionSummary};
 use crate::config::valid_group_name;
 use crate::core::Core;
@@ -36,17 +38,6 @@ pub enum SessionError {
         /// The I/O error.
         source: std::io::Error,
     },
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Record {
-    id: String,
-    group: String,
-    started_at: String,
-    /// Whether an agent container serves the session (it cannot outlive its core).
-    #[serde(default)]
-    agent: bool,
 }
 
 /// Opens a session for `group`: a fresh directory and a bound socket.
@@ -89,14 +80,20 @@ async fn activate(core: &Core, record: Record) -> Result<Arc<Session>, SessionEr
         source,
     };
     create_private_dir(&dir).map_err(dir_err)?;
-    let record_text = serde_json::to_vec(&record).unwrap_or_default();
-    std::fs::write(dir.join("session.json"), record_text).map_err(dir_err)?;
+    record::write(&core.home, &record).map_err(|source| SessionError::Dir {
+        path: core.home.session_record(&record.id).display().to_string(),
+        source,
+    })?;
     let socket = core.home.session_socket(&record.id);
-    core.sockets.bind(&record.id, &socket).await?;
+    if let Err(e) = core.sockets.bind(&record.id, &socket).await {
+        record::remove(&core.home, &record.id);
+        return Err(e.into());
+    }
     // Rootful engines run the agent as runtime.agent_gid: let that group alone reach the socket.
     let agent_gid = core.config().runtime.agent_gid;
     if let Err(e) = crate::runtime::access::share_with_agent(&dir, &[socket.as_path()], agent_gid) {
         core.sockets.unbind(&record.id).await;
+        record::remove(&core.home, &record.id);
         return Err(dir_err(e));
     }
     let session = Arc::new(Session::new(
@@ -119,6 +116,8 @@ pub async fn close(core: &Core, id: &str) -> Result<(), SessionError> {
     core.rate_limiter.forget_session(&session.id);
     core.confirmations.forget_session(&session.id);
     let _ = std::fs::remove_dir_all(core.home.session_dir(&session.id));
+    let _ = std::fs::remove_dir_all(core.home.overlay_dir(&session.id));
+    record::remove(&core.home, &session.id);
     core.audit(&session, "session.closed", json!({}));
     Ok(())
 }
@@ -133,34 +132,52 @@ pub struct Restored {
     pub orphans: Vec<String>,
 }
 
-/// Rebinds the sessions a previous core left behind; drops those that no longer fit.
+/// Rebinds the sessions a previous core left behind, each from its own record; drops
+/// those that no longer fit, and every record left without a directory.
 pub async fn restore(core: &Core) -> Restored {
     let mut restored = Restored::default();
-    let Ok(entries) = std::fs::read_dir(core.home.sessions_dir()) else {
-        return restored;
-    };
-    for entry in entries.filter_map(Result::ok) {
+    // Overlays belong to agent sessions, which are never restored.
+    if let Ok(overlays) = std::fs::read_dir(core.home.overlays_dir()) {
+        for overlay in overlays.filter_map(Result::ok) {
+            let _ = std::fs::remove_dir_all(overlay.path());
+        }
+    }
+    let entries = std::fs::read_dir(core.home.sessions_dir())
+        .map(|e| e.filter_map(Result::ok).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for entry in entries {
         let dir = entry.path();
-        let record = std::fs::read(dir.join("session.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
-            .filter(|r| {
-                entry.file_name().to_str() == Some(r.id.as_str())
-                    && r.id.len() == 16
-                    && r.id.bytes().all(|b| b.is_ascii_hexdigit())
-                    && core.policy().has_group(&r.group)
-            });
-        let Some(record) = record else {
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .filter(|n| record::valid_session_id(n))
+            .map(str::to_owned)
+        else {
             tracing::info!(dir = %dir.display(), "removing a stale session directory");
             let _ = std::fs::remove_dir_all(&dir);
             continue;
         };
+        let record = match record::read(&core.home, &id) {
+            Ok(record) if core.policy().has_group(&record.group) => record,
+            Ok(record) => {
+                let why = format!("group `{}` is no longer configured", record.group);
+                refuse_restore(core, &id, &why);
+                continue;
+            }
+            Err(why) => {
+                refuse_restore(core, &id, &why.to_string());
+                continue;
+            }
+        };
         if record.agent {
             tracing::info!(session = %record.id, "an agent session outlived its core; removing it");
             let _ = std::fs::remove_dir_all(&dir);
+            record::remove(&core.home, &record.id);
             restored.orphans.push(record.id);
             continue;
         }
+        // What an older core left in the mounted directory is never read; drop it.
+        let _ = std::fs::remove_file(dir.join("session.json"));
         match activate(core, record).await {
             Ok(session) => {
                 core.audit(&session, "session.restored", json!({}));
@@ -169,8 +186,27 @@ pub async fn restore(core: &Core) -> Restored {
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot restore a session");
                 let _ = std::fs::remove_dir_all(&dir);
+                record::remove(&core.home, &id);
             }
         }
     }
+    for id in record::ids(&core.home) {
+        if core.sessions.get(&id).is_none() {
+            tracing::info!(session = %id, "removing the record of a session without a directory");
+            record::remove(&core.home, &id);
+        }
+    }
     restored
+}
+
+/// A session whose record is missing, unsafe, corrupt or mismatched is not restored:
+/// its directory and record go, with a log line and an audit line.
+fn refuse_restore(core: &Core, id: &str, why: &str) {
+    tracing::warn!(session = %id, reason = %why, "not restoring a session");
+    let _ = std::fs::remove_dir_all(core.home.session_dir(id));
+    record::remove(&core.home, id);
+    core.audit_core(
+        "session.restore_refused",
+        json!({"session": id, "reason": why}),
+    );
 }

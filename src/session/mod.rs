@@ -6,6 +6,7 @@
 mod connection;
 pub mod lifecycle;
 mod publisher;
+pub mod record;
 pub mod socket;
 
 use std::collections::{HashMap, VecDeque};

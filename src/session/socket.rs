@@ -132,6 +132,8 @@ pub(super) struct SessionShared {
     /// flood of one kind never hides the other.
     audits: Mutex<[AuditBucket; 2]>,
     next_peer: Arc<AtomicU64>,
+    /// How long a message may take to arrive whole, in milliseconds (the server's setting).
+    message_deadline_ms: Arc<AtomicU64>,
 }
 
 /// An answer queued for a peer, holding its share of the session's budget
@@ -151,6 +153,11 @@ struct AuditBucket {
 }
 
 impl SessionShared {
+    /// How long a message may take to arrive whole once it holds budget.
+    pub fn message_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.message_deadline_ms.load(Ordering::Relaxed))
+    }
+
     /// Reports a connection event (at a bounded rate); dropped if the dispatcher is gone.
     pub fn report(&self, kind: &'static str, reason: Option<String>) {
         let suppressed = {
@@ -190,6 +197,7 @@ struct Inner {
     publisher: Option<Publisher>,
     next_peer: Arc<AtomicU64>,
     stopped: std::sync::atomic::AtomicBool,
+    message_deadline_ms: Arc<AtomicU64>,
 }
 
 /// Handle to the session sockets and the event bus; cheap to clone.
@@ -213,8 +221,17 @@ impl SocketServer {
                 publisher,
                 next_peer: Arc::new(AtomicU64::new(1)),
                 stopped: std::sync::atomic::AtomicBool::new(false),
+                message_deadline_ms: Arc::new(AtomicU64::new(millis(connection::MESSAGE_DEADLINE))),
             }),
         })
+    }
+
+    /// Sets how long a message may take to arrive whole (`core.message_deadline_secs`),
+    /// for every session's connections from their next message on.
+    pub fn set_message_deadline(&self, deadline: std::time::Duration) {
+        self.inner
+            .message_deadline_ms
+            .store(millis(deadline).max(1), Ordering::Relaxed);
     }
 
     /// Binds a ROUTER for `session_id` at `path` (removing a stale file first).
@@ -254,6 +271,7 @@ impl SocketServer {
                 suppressed: 0,
             })),
             next_peer: Arc::clone(&self.inner.next_peer),
+            message_deadline_ms: Arc::clone(&self.inner.message_deadline_ms),
         });
         let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
         let replaced = lock(&self.inner.sessions).insert(
@@ -367,6 +385,10 @@ async fn serve(listener: UnixListener, shared: Arc<SessionShared>) {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -55,6 +55,22 @@ pub fn fixture_plugins() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins")
 }
 
+/// Runs `carapace auth set --plugin PLUGIN NAME` on `home` with `secret` on stdin.
+pub fn auth_set_at(home: &Path, plugin: &str, name: &str, secret: &str) -> Output {
+    let mut child = Command::new(carapace_bin())
+        .arg("--home")
+        .arg(home)
+        .args(["auth", "set", "--plugin", plugin, name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("carapace auth set");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), secret.as_bytes())
+        .expect("write the secret");
+    child.wait_with_output().expect("auth set ends")
+}
+
 /// A config allowing group `main` everything and group `limited` only `list_tools`.
 pub const BASIC_CONFIG: &str = r#"
 [core]
@@ -218,7 +234,7 @@ impl TestCore {
         let path = self
             .home
             .path()
-            .join(format!("data/agent/main/{session}.jsonl"));
+            .join(format!("state/agent/main/{session}.jsonl"));
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("transcript {}: {e}", path.display()))
     }
@@ -226,18 +242,7 @@ impl TestCore {
     /// Stores `secret` as credential `name` of `plugin` with `carapace auth set`
     /// (through stdin, as a person would pipe it; never in argv).
     pub fn auth_set(&self, plugin: &str, name: &str, secret: &str) {
-        let mut child = Command::new(carapace_bin())
-            .arg("--home")
-            .arg(self.home.path())
-            .args(["auth", "set", "--plugin", plugin, name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("carapace auth set");
-        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), secret.as_bytes())
-            .expect("write the secret");
-        let out = child.wait_with_output().expect("auth set ends");
+        let out = auth_set_at(self.home.path(), plugin, name, secret);
         assert!(
             out.status.success(),
             "auth set: {}",

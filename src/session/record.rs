@@ -1,0 +1,172 @@
+//! The core's record of a session, `state/sessions/<id>.json`: what a restarted core
+//! restores a session's identity from.
+//!
+//! It lives in the core's private state (0700 directory, 0600 file, written atomically),
+//! never in the session directory, which is mounted into a container: nothing a container
+//! can write decides a restored session's group. A record that is missing, not a private
+//! file of ours, too large, malformed or about another session is refused with a reason.
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::valid_group_name;
+use crate::paths::{create_private_dir, write_private_file, Home};
+
+/// Largest record read back.
+const MAX_RECORD_BYTES: u64 = 4096;
+
+/// What the core keeps of a session across a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The session id (16 hex digits).
+    pub id: String,
+    /// The configured group it acts for.
+    pub group: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Whether an agent container serves the session (it cannot outlive its core).
+    #[serde(default)]
+    pub agent: bool,
+}
+
+/// Why a record cannot be restored; shown in the log and the audit line, never a value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordError {
+    /// No record for this session.
+    #[error("no record")]
+    Missing,
+    /// A symlink, a non-file, another owner, loose mode, or unreadable.
+    #[error("record is not a private file of the core: {0}")]
+    Unsafe(String),
+    /// Too large or not a record.
+    #[error("record is corrupt")]
+    Corrupt,
+    /// A record of another session, or with a bad group name.
+    #[error("record does not match its session")]
+    Mismatch,
+}
+
+/// A session id the core made: 16 lowercase hex digits.
+pub fn valid_session_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Writes `record` atomically to `state/sessions/<id>.json` (0600).
+pub fn write(home: &Home, record: &Record) -> std::io::Result<()> {
+    let dir = home.session_records_dir();
+    create_private_dir(&home.state_dir())?;
+    create_private_dir(&dir)?;
+    let text = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    write_private_file(&dir, &format!("{}.json", record.id), &text).map(|_| ())
+}
+
+/// Reads the record of session `id`, checked to be ours, private and about that session.
+pub fn read(home: &Home, id: &str) -> Result<Record, RecordError> {
+    if !valid_session_id(id) {
+        return Err(RecordError::Mismatch);
+    }
+    let path = home.session_record(id);
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RecordError::Missing),
+        Err(e) => return Err(RecordError::Unsafe(e.to_string())),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| RecordError::Unsafe(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(RecordError::Unsafe("not a plain file".into()));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o077 != 0 {
+        return Err(RecordError::Unsafe(format!(
+            "owner {} mode {:04o}",
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RecordError::Unsafe(e.to_string()))?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(RecordError::Corrupt);
+    }
+    let record: Record = serde_json::from_slice(&bytes).map_err(|_| RecordError::Corrupt)?;
+    if record.id != id || !valid_group_name(&record.group) {
+        return Err(RecordError::Mismatch);
+    }
+    Ok(record)
+}
+
+/// Removes the record of session `id`; absent is fine.
+pub fn remove(home: &Home, id: &str) {
+    if valid_session_id(id) {
+        let _ = std::fs::remove_file(home.session_record(id));
+    }
+}
+
+/// The ids of every record on disk (names that are not ids are skipped).
+pub fn ids(home: &Home) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(home.session_records_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".json")?;
+            valid_session_id(id).then(|| id.to_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn record(id: &str) -> Record {
+        Record {
+            id: id.into(),
+            group: "main".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            agent: false,
+        }
+    }
+
+    #[test]
+    fn a_record_round_trips_privately_and_anything_else_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().to_path_buf());
+        let id = "0123456789abcdef";
+        assert_eq!(read(&home, id), Err(RecordError::Missing));
+        write(&home, &record(id)).expect("write");
+        let path = home.session_record(id);
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(read(&home, id), Ok(record(id)));
+        assert_eq!(ids(&home), vec![id.to_owned()]);
+
+        let other = "fedcba9876543210";
+        std::fs::copy(&path, home.session_record(other)).expect("copy");
+        assert_eq!(read(&home, other), Err(RecordError::Mismatch));
+        std::fs::write(home.session_record(other), b"{\"id\":").expect("write");
+        assert_eq!(read(&home, other), Err(RecordError::Corrupt));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(matches!(read(&home, id), Err(RecordError::Unsafe(_))));
+        std::fs::remove_file(&path).expect("rm");
+        std::os::unix::fs::symlink(home.session_record(other), &path).expect("symlink");
+        assert!(matches!(read(&home, id), Err(RecordError::Unsafe(_))));
+        assert_eq!(read(&home, "../x"), Err(RecordError::Mismatch));
+        remove(&home, id);
+        remove(&home, other);
+        assert!(ids(&home).is_empty());
+    }
+}
