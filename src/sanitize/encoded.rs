@@ -43,7 +43,8 @@ impl Sanitizer {
                 });
             }
         };
-        for run in runs(s.as_bytes(), is_base64_byte) {
+        let shortest = MIN_BASE64_RUN.min(MIN_HEX_RUN);
+        for run in Runs::new(s.as_bytes(), is_base64_byte).filter(|r| r.len() >= shortest) {
             let text = &s[run.clone()];
             let decoded = if text.len() >= MIN_HEX_RUN
                 && text.len().is_multiple_of(2)
@@ -58,7 +59,8 @@ impl Sanitizer {
             push(run, decoded);
         }
         if s.contains('%') {
-            for run in runs(s.as_bytes(), is_url_byte) {
+            let escaped = |r: &Range<usize>| s.as_bytes()[r.clone()].contains(&b'%');
+            for run in Runs::new(s.as_bytes(), is_url_byte).filter(escaped) {
                 let decoded = percent_decode(&s.as_bytes()[run.clone()]);
                 push(run, decoded);
             }
@@ -77,25 +79,40 @@ impl Sanitizer {
     }
 }
 
-/// Maximal runs of bytes for which `keep` holds (trailing `=` padding included).
-fn runs(s: &[u8], keep: fn(u8) -> bool) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        if !keep(s[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < s.len() && keep(s[i]) {
-            i += 1;
-        }
-        while i < s.len() && s[i] == b'=' {
-            i += 1;
-        }
-        out.push(start..i);
+/// Maximal runs of bytes for which `keep` holds, with trailing `=` padding;
+/// found lazily, so clean text allocates nothing.
+struct Runs<'a> {
+    s: &'a [u8],
+    at: usize,
+    keep: fn(u8) -> bool,
+}
+
+impl<'a> Runs<'a> {
+    fn new(s: &'a [u8], keep: fn(u8) -> bool) -> Runs<'a> {
+        Runs { s, at: 0, keep }
     }
-    out
+}
+
+impl Iterator for Runs<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        let (s, keep) = (self.s, self.keep);
+        while self.at < s.len() && !keep(s[self.at]) {
+            self.at += 1;
+        }
+        if self.at == s.len() {
+            return None;
+        }
+        let start = self.at;
+        while self.at < s.len() && keep(s[self.at]) {
+            self.at += 1;
+        }
+        while self.at < s.len() && s[self.at] == b'=' {
+            self.at += 1;
+        }
+        Some(start..self.at)
+    }
 }
 
 fn is_base64_byte(b: u8) -> bool {
