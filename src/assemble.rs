@@ -110,7 +110,12 @@ pub async fn reload(core: &Arc<Core>, plugin: Option<&str>) -> Result<Value, Str
 
 /// Announces each plugin's state on the event bus.
 pub fn publish_health(core: &Core) {
-    for plugin in core.plugins().health() {
+    for plugin in core
+        .plugins()
+        .health()
+        .into_iter()
+        .map(|h| h.without_problem())
+    {
         let topic = if plugin.state == "running" {
             "plugin.ready"
         } else {

@@ -129,6 +129,20 @@ fn skills_linked_to_secrets_refuse_their_plugin_and_reach_no_skill() {
             .is_some_and(|p| p.contains("huge.md") && p.contains("bytes")),
         "{shown}"
     );
+    // The agent sees the failure, not the host's paths.
+    let info = core
+        .open_session("main")
+        .ipc(&["get_session_info"])
+        .result();
+    let seen = info.to_string();
+    assert!(
+        seen.contains("evil-rel") && seen.contains("CONFIG_ERROR"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(&plugins.path().display().to_string()),
+        "{seen}"
+    );
     let doctor = doctor_plugins(&core);
     assert_eq!(doctor["status"], "fail", "{doctor}");
     for name in ["evil-rel", "evil-abs", "evil-other", "evil-dir", "big"] {

@@ -50,3 +50,14 @@ pub struct PluginHealth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
+
+impl PluginHealth {
+    /// The state as the agent and the event bus see it: `problem` names host paths, so it
+    /// is for the owner only (`status`, `doctor`).
+    pub fn without_problem(self) -> PluginHealth {
+        PluginHealth {
+            problem: None,
+            ..self
+        }
+    }
+}
