@@ -9,17 +9,22 @@
 //! is redacted as `[REDACTED:stored_secret]`.
 //!
 //! Values shorter than [`MIN_SECRET_BYTES`] (after trimming whitespace) are
-//! left out: they cannot be matched without wrecking ordinary text. Nothing
+//! left out: they cannot be matched without wrecking ordinary text. Values
+//! longer than [`MAX_ENCODED_BYTES`] are matched as they are, not encoded. Nothing
 //! here logs or returns a value; the set only reports how many it holds.
 
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::codec::{base64_encode, Alphabet};
 
 /// Shortest value matched, in bytes; shorter values are counted as skipped.
 pub const MIN_SECRET_BYTES: usize = 8;
+
+/// Longest value whose encodings are matched too; a longer one (a key file, a
+/// service account's JSON) is matched as it is, which keeps the automaton small.
+pub const MAX_ENCODED_BYTES: usize = 2048;
 
 /// The kind reported for a stored secret's value or encoding.
 pub const KNOWN_KIND: &str = "stored_secret";
@@ -69,8 +74,11 @@ impl KnownSecrets {
         let min_len = literals.iter().map(Vec::len).min().unwrap_or(0);
         let matcher = match literals.is_empty() {
             true => None,
+            // A contiguous NFA builds in time linear in the literals (a DFA over
+            // thousands of states takes seconds) and searches nearly as fast.
             false => AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(&literals)
                 .ok(),
         };
@@ -133,6 +141,9 @@ fn encodings(value: &[u8], out: &mut Vec<Vec<u8>>) {
                 out.push(inner.as_bytes().to_vec());
             }
         }
+    }
+    if value.len() > MAX_ENCODED_BYTES {
+        return;
     }
     for alphabet in [Alphabet::Standard, Alphabet::UrlSafe] {
         let full = base64_encode(value, alphabet);
@@ -223,5 +234,26 @@ mod tests {
                 assert!(!found.is_empty(), "offset {pad}: {blob}");
             }
         }
+    }
+
+    #[test]
+    fn a_long_value_is_matched_as_it_is_and_builds_small() {
+        let long: Vec<u8> = (0..64 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+        let started = std::time::Instant::now();
+        let set = KnownSecrets::new([&long[..]]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Fifty values at the encoding limit, every form: still quick to build.
+        let many: Vec<Vec<u8>> = (0..50u8)
+            .map(|n| (0..MAX_ENCODED_BYTES).map(|i| (i as u8) ^ n).collect())
+            .collect();
+        let started = std::time::Instant::now();
+        let big = KnownSecrets::new(many.iter().map(Vec::as_slice));
+        assert_eq!(big.len(), 50);
+        // Loose, for a busy debug run: a DFA took minutes here.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        let text = format!("x {} y", String::from_utf8_lossy(&long));
+        let mut found = Vec::new();
+        set.find(&text, &mut found);
+        assert_eq!(found, vec![2..2 + long.len()]);
     }
 }
