@@ -3,11 +3,12 @@
 //! Built once at start by the daemon; the pipeline and the control socket only read it.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::agent::registry::AgentRegistry;
-use crate::audit::{AuditLog, EventLine};
+use crate::audit::{AuditError, AuditLog, EventLine, RefusalKind, SUMMARY_KIND};
 use crate::config::Config;
 use crate::model_proxy::{MemoryLedger, UsageLedger};
 use crate::paths::Home;
@@ -19,6 +20,10 @@ use crate::sanitize::Sanitizer;
 use crate::session::socket::SocketServer;
 use crate::session::{Session, SessionTable};
 use crate::tools::Catalog;
+
+/// Longest a call waits for its `request.routed` line to reach the log file
+/// before it is refused with `AUDIT_UNAVAILABLE`.
+pub const AUDIT_WAIT: Duration = Duration::from_secs(5);
 
 /// What `carapace reload` replaces as one: config, catalog, policy and plugins.
 pub struct Loaded {
@@ -148,7 +153,65 @@ impl Core {
 
     /// Records a session's event in the audit log and in its diagnostics.
     pub fn audit(&self, session: &Session, kind: &str, fields: Value) {
-        session.remember(kind, &fields, |event| self.audit.record(event));
+        session.remember(kind, &fields, |event| {
+            self.audit.record(event);
+        });
+    }
+
+    /// Records a session's event like [`audit`](Self::audit), then waits (at most
+    /// [`AUDIT_WAIT`]) until it is written to the log file. An error means the
+    /// line is not known to be in the file: whatever it records must not happen.
+    pub async fn audit_written(
+        &self,
+        session: &Session,
+        kind: &str,
+        fields: Value,
+    ) -> Result<(), AuditError> {
+        if !self.audit.available() {
+            return Err(AuditError::Unavailable {
+                dir: self.home.audit_dir(),
+                reason: self
+                    .audit
+                    .health()
+                    .reason
+                    .unwrap_or_else(|| "the last write failed".into()),
+            });
+        }
+        let mut ticket = None;
+        session.remember(kind, &fields, |event| {
+            ticket = Some(self.audit.record(event))
+        });
+        match ticket {
+            Some(ticket) => self.audit.wait_written(ticket, AUDIT_WAIT).await,
+            None => Err(AuditError::Unavailable {
+                dir: self.home.audit_dir(),
+                reason: "the event was not recorded".into(),
+            }),
+        }
+    }
+
+    /// Counts one of `session`'s cheap refusals (`weight` of them at once):
+    /// true when this one is to be recorded in full, the first of its kind in
+    /// its interval; the rest are summed into one `refusals.summary` line.
+    pub fn admit_refusal(&self, session: &Session, kind: RefusalKind, weight: u64) -> bool {
+        let (full, closed) = session.refusals.admit(kind, weight, Instant::now());
+        if let Some(summary) = closed {
+            self.audit(session, SUMMARY_KIND, summary.fields());
+        }
+        full
+    }
+
+    /// Writes the summary lines of `session`'s refusal intervals that are over,
+    /// or of all of them when the session is `closing`.
+    pub fn summarize_refusals(&self, session: &Session, closing: bool) {
+        let summaries = if closing {
+            session.refusals.drain()
+        } else {
+            session.refusals.due(Instant::now())
+        };
+        for summary in summaries {
+            self.audit(session, SUMMARY_KIND, summary.fields());
+        }
     }
 
     /// Publishes an event on the bus (`carapace events`) and to subscribed plugins.

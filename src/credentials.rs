@@ -7,7 +7,7 @@
 //! plugin name reaches; a reserved plugin name ([`crate::plugins::reserved`]) is refused
 //! by everything that hands a directory to a handler.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -234,19 +234,7 @@ pub fn credentials_dir_from(
     declared: &[String],
     systemd: Option<&Path>,
 ) -> Result<Option<PathBuf>, CredentialError> {
-    check_names(plugin, None)?;
-    if declared.is_empty() {
-        return Ok(None);
-    }
-    if let Some(source) = systemd {
-        return materialize(home, plugin, declared, source).map(Some);
-    }
-    let dir = plugin_store_dir(home, plugin);
-    if std::fs::symlink_metadata(&dir).is_err() {
-        return Ok(None);
-    }
-    check_entry(&dir, true)?;
-    Ok(Some(dir))
+    handed_dir(home, plugin, declared, None, systemd)
 }
 
 /// Copies `plugin`'s declared credentials from the systemd directory into
@@ -256,6 +244,74 @@ pub fn materialize(
     plugin: &str,
     declared: &[String],
     source: &Path,
+) -> Result<PathBuf, CredentialError> {
+    copy_private(home, plugin, declared, None, |name| {
+        source.join(format!("{plugin}.{name}"))
+    })
+}
+
+/// The directory handed to `plugin`'s handler when it runs as `owner` (uid, gid), not as the
+/// core: a copy of its declared credentials (from systemd's directory, else from the store)
+/// in `run/credentials/<plugin>/`, owned by `owner` alone (0700, files 0600), replacing any
+/// earlier copy. `None` when it declares none, or has no store directory.
+pub fn hand_over(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    owner: (u32, u32),
+) -> Result<Option<PathBuf>, CredentialError> {
+    hand_over_from(home, plugin, declared, owner, systemd_dir().as_deref())
+}
+
+/// [`hand_over`] with the systemd directory given explicitly.
+pub fn hand_over_from(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    owner: (u32, u32),
+    systemd: Option<&Path>,
+) -> Result<Option<PathBuf>, CredentialError> {
+    handed_dir(home, plugin, declared, Some(owner), systemd)
+}
+
+/// The store directory itself for a handler of the core's uid; a copy in `run/` for one
+/// under systemd or of its own uid (`owner`).
+fn handed_dir(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    owner: Option<(u32, u32)>,
+    systemd: Option<&Path>,
+) -> Result<Option<PathBuf>, CredentialError> {
+    check_names(plugin, None)?;
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    if let Some(source) = systemd {
+        return copy_private(home, plugin, declared, owner, |name| {
+            source.join(format!("{plugin}.{name}"))
+        })
+        .map(Some);
+    }
+    let store = plugin_store_dir(home, plugin);
+    if std::fs::symlink_metadata(&store).is_err() {
+        return Ok(None);
+    }
+    check_entry(&store, true)?;
+    match owner {
+        None => Ok(Some(store)),
+        Some(_) => copy_private(home, plugin, declared, owner, |name| store.join(name)).map(Some),
+    }
+}
+
+/// Copies the declared credentials found at `from(name)` into a fresh
+/// `run/credentials/<plugin>/`, given to `owner` when set. Never follows a link.
+fn copy_private(
+    home: &Home,
+    plugin: &str,
+    declared: &[String],
+    owner: Option<(u32, u32)>,
+    from: impl Fn(&str) -> PathBuf,
 ) -> Result<PathBuf, CredentialError> {
     check_names(plugin, None)?;
     let parent = home.run_dir().join("credentials");
@@ -267,19 +323,38 @@ pub fn materialize(
         .mode(0o700)
         .create(&target)
         .map_err(io_error(&target))?;
+    let give = |path: &Path| match owner {
+        Some((uid, gid)) => {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io_error(path))
+        }
+        None => Ok(()),
+    };
     for name in declared {
         check_names(plugin, Some(name))?;
-        let from = source.join(format!("{plugin}.{name}"));
-        let mut value = match std::fs::read(&from) {
+        let source = from(name);
+        let mut value = match read_no_follow(&source) {
             Ok(value) => value,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_error(&from)(e)),
+            Err(e) => return Err(io_error(&source)(e)),
         };
         let written = write_private(&target, name, &value);
         value.fill(0);
-        written?;
+        give(&written?)?;
     }
+    // The directory last: until then only the core can enter it.
+    give(&target)?;
     Ok(target)
+}
+
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut value = Vec::new();
+    file.take(MAX_SECRET_BYTES as u64).read_to_end(&mut value)?;
+    Ok(value)
 }
 
 /// Removes `run/credentials/<plugin>/` (at plugin stop); absent is fine.

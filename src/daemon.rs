@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
-use crate::audit::{AuditLog, AuditWriter};
+use crate::audit::{AuditLog, AuditWriter, Retention};
 use crate::config::{Config, ConfigError};
 use crate::core::{Core, CoreParts};
 use crate::paths::Home;
@@ -79,12 +79,19 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     make_non_dumpable();
     raise_descriptor_limit();
     crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
-    let writer = AuditWriter::open(
+    let mut writer = AuditWriter::open(
         &home.audit_dir(),
         &home.audit_key(),
         config.audit.rotate_bytes,
     )
     .map_err(|e| StartError::Audit(e.to_string()))?;
+    if let Err(e) = writer.set_retention(Retention {
+        max_bytes: config.audit.max_bytes,
+        max_age: Duration::from_secs(config.audit.max_age_days.saturating_mul(86_400)),
+    }) {
+        // Old files stay until the next rotation; the log itself works.
+        tracing::error!(error = %e, "audit retention failed at start");
+    }
     let audit = AuditLog::start(writer);
 
     let assembled = crate::assemble::assemble(&home, config, None, None)
@@ -137,6 +144,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         inbound_rx,
         Arc::clone(&in_flight),
     ));
+    let summaries = tokio::spawn(summarize_refusals(Arc::clone(&core)));
     let control = tokio::spawn(crate::control::server::serve(
         listener,
         Arc::clone(&core),
@@ -147,6 +155,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     tracing::info!("stopping: draining calls in flight");
     control.abort();
     dispatcher.abort();
+    summaries.abort();
     let drain_started = tokio::time::Instant::now();
     while in_flight.load(Ordering::SeqCst) > 0 && drain_started.elapsed() < DRAIN_DEADLINE {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -204,9 +213,39 @@ async fn dispatch(
     }
 }
 
+/// Writes each session's refusal summaries once their interval is over.
+async fn summarize_refusals(core: Arc<Core>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for session in core.sessions.all() {
+            core.summarize_refusals(&session, false);
+        }
+    }
+}
+
+/// The audit kind of a connection event (a closed set, so it can key a refusal tally).
+fn connection_kind(kind: &str) -> &'static str {
+    match kind {
+        "accepted" => "connection.accepted",
+        "closed" => "connection.closed",
+        "handshake_failed" => "connection.handshake_failed",
+        "protocol_error" => "connection.protocol_error",
+        "refused" => "connection.refused",
+        _ => "connection.other",
+    }
+}
+
 /// Connections are audited; a drop (an oversize frame, a bad greeting) says why.
+/// A peer can open and drop connections at will, so per session only the first
+/// of each kind in an interval is recorded in full; the rest are counted.
 fn audit_connection(core: &Core, connection: ConnectionEvent) {
     if let Some(session) = core.sessions.get(&connection.session_id) {
+        let kind = connection_kind(connection.kind);
+        if !core.admit_refusal(&session, (kind, ""), 1 + connection.suppressed) {
+            return;
+        }
         let mut fields = match connection.reason {
             Some(reason) => json!({ "reason": reason }),
             None => json!({}),
@@ -215,7 +254,7 @@ fn audit_connection(core: &Core, connection: ConnectionEvent) {
             // Connection audits are rate limited per session; say how many were not written.
             fields["suppressed_before"] = json!(connection.suppressed);
         }
-        core.audit(&session, &format!("connection.{}", connection.kind), fields);
+        core.audit(&session, kind, fields);
     }
 }
 

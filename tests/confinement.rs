@@ -17,11 +17,27 @@ use std::process::{Command, Output, Stdio};
 
 use carapace::credentials::{self, CredentialError};
 use carapace::paths::Home;
-use carapace::plugins::confine::{self, ConfineSpec, SpecRequest};
+use carapace::plugins::confine::{self, ConfineSpec, RunAs, SpecRequest};
+use carapace::plugins::identity;
 
 const PROBE: &str = "probe.py";
 /// The `PATH` the handlers get in these tests.
 const HANDLER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The system trees a python probe needs, and `program`.
+fn system_and(program: PathBuf) -> Vec<PathBuf> {
+    let mut trees: Vec<PathBuf> = ["/usr", "/lib", "/lib64", "/bin"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    trees.push(program);
+    trees
+}
+
+/// A fresh fake home, or `None` (the test is skipped, loudly) without Landlock.
+fn confined_home() -> Option<FakeHome> {
+    landlock_available().then(FakeHome::new)
+}
 
 fn landlock_available() -> bool {
     let support = confine::probe();
@@ -73,21 +89,52 @@ impl FakeHome {
         self.root.join(rel)
     }
 
-    /// The spec the core would build for `alpha`.
+    /// The spec the core would build for `alpha` (as the core's uid).
     fn alpha_spec(&self, network: bool) -> ConfineSpec {
+        self.alpha_spec_as(network, &self.path("credentials/alpha"), None)
+    }
+
+    /// The spec the core builds for `alpha` with credentials in `creds`, run as `run_as`.
+    fn alpha_spec_as(&self, network: bool, creds: &Path, run_as: Option<RunAs>) -> ConfineSpec {
         let folder = self.path("plugins/alpha");
-        let data = self.path("data/alpha");
-        let creds = self.path("credentials/alpha");
         let command = vec![folder.join(PROBE).display().to_string()];
         confine::spec_for(&SpecRequest {
             plugin_folder: &folder,
-            data_dir: &data,
-            credentials_dir: Some(&creds),
+            data_dir: &self.path("data/alpha"),
+            credentials_dir: Some(creds),
             network,
             command: &command,
             path: std::ffi::OsStr::new(HANDLER_PATH),
             carapace_home: &self.root,
+            run_as,
         })
+    }
+
+    /// The ids the core gives `plugin` when it runs as root (`None` otherwise).
+    fn ids(&self, plugin: &str) -> Option<RunAs> {
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let ids = identity::assign(identity::DEFAULT_UID_BASE, ["alpha", "beta"]);
+        ids.get(plugin).copied()
+    }
+
+    /// What the core does before starting `alpha` (its own uid when root, its data dir and a
+    /// private credentials copy given to it), and the spec it then builds.
+    fn alpha_prepared(&self, network: bool) -> (ConfineSpec, PathBuf) {
+        let store = Home::at(self.root.clone());
+        let declared = vec!["token".to_owned()];
+        let run_as = self.ids("alpha");
+        let creds = match run_as {
+            Some(ids) => {
+                identity::own_data_dir(&self.path("data/alpha"), ids).expect("data dir given");
+                credentials::hand_over_from(&store, "alpha", &declared, (ids.uid, ids.gid), None)
+                    .expect("hand over")
+                    .expect("a directory")
+            }
+            None => self.path("credentials/alpha"),
+        };
+        (self.alpha_spec_as(network, &creds, run_as), creds)
     }
 }
 
@@ -125,18 +172,20 @@ fn verdicts(output: &Output) -> BTreeMap<String, String> {
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).expect("probe JSON");
-            (
-                format!(
-                    "{} {}",
-                    v["op"].as_str().unwrap_or(""),
-                    v["arg"].as_str().unwrap_or("")
-                ),
-                v["result"].as_str().unwrap_or("").to_owned(),
-            )
-        })
+        .map(|line| verdict(&serde_json::from_str(line).expect("probe JSON")))
         .collect()
+}
+
+/// One probe line as (`op arg`, result).
+fn verdict(v: &serde_json::Value) -> (String, String) {
+    (
+        format!(
+            "{} {}",
+            v["op"].as_str().unwrap_or(""),
+            v["arg"].as_str().unwrap_or("")
+        ),
+        v["result"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 fn probe_as_alpha(
@@ -454,6 +503,7 @@ fn under_systemd_the_credentials_copy_in_run_stays_readable_by_its_handler() {
         command: &command,
         path: std::ffi::OsStr::new(HANDLER_PATH),
         carapace_home: &home.root,
+        run_as: None,
     });
     assert_eq!(spec.hide, vec![store.run_dir()]);
     assert_eq!(spec.rebind, vec![dirs[0].clone()]);
@@ -530,13 +580,7 @@ fn an_unprivileged_launcher_hides_through_a_user_namespace() {
     }
     let spec = ConfineSpec {
         read_only: vec![creds.clone(), "/etc".into()],
-        read_exec: vec![
-            "/usr".into(),
-            "/lib".into(),
-            "/lib64".into(),
-            "/bin".into(),
-            base.join(PROBE),
-        ],
+        read_exec: system_and(base.join(PROBE)),
         devices: vec!["/dev/null".into()],
         hide: vec![run.clone()],
         rebind: vec![creds.clone()],
@@ -596,9 +640,12 @@ fn the_launcher_probe_says_whether_sockets_are_hidden() {
         "{isolation}: {:?}",
         isolation.gaps()
     );
-    assert_eq!(
-        isolation.to_string(),
-        format!("{}, sockets hidden", confine::probe())
+    assert!(
+        isolation.to_string().starts_with(&format!(
+            "{}, sockets hidden, seccomp, no capabilities",
+            confine::probe()
+        )),
+        "{isolation}"
     );
     // A launcher that cannot run is reported, never taken for success.
     let broken = confine::probe_namespaces(Path::new("/nonexistent/carapace"));
@@ -885,4 +932,455 @@ fn under_systemd_a_plugin_gets_a_private_copy_of_only_its_own_credentials() {
         credentials::credentials_dir_from(&home, "mail", &declared, None).expect("dir"),
         Some(home.root().join("credentials/mail"))
     );
+}
+
+/// A loopback UDP socket that reports whether a datagram reached it.
+fn udp_listener() -> (std::net::UdpSocket, String) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp listener");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .expect("timeout");
+    let port = socket.local_addr().expect("addr").port().to_string();
+    (socket, port)
+}
+
+fn received(socket: &std::net::UdpSocket) -> bool {
+    let mut buf = [0u8; 16];
+    socket.recv_from(&mut buf).is_ok()
+}
+
+/// `unshare(CLONE_NEWUSER)`: a new user namespace would hand the handler every capability.
+const NEWUSER: &str = "0x10000000";
+
+#[test]
+fn without_network_no_udp_raw_packet_or_netlink_socket_opens() {
+    let Some(home) = confined_home() else {
+        return;
+    };
+    let (udp, port) = udp_listener();
+    let ops = [
+        ("udp", port.clone()),
+        ("raw", String::new()),
+        ("packet", String::new()),
+        ("netlink", String::new()),
+        ("unixpair", String::new()),
+        ("unshare", NEWUSER.to_owned()),
+    ];
+    let (spec, _) = home.alpha_prepared(false);
+    let got = probe_as_alpha(&home, &spec, &ops);
+    expect(&got, "udp", &port, "EACCES");
+    expect(&got, "raw", "", "EACCES");
+    expect(&got, "packet", "", "EACCES");
+    expect(&got, "netlink", "", "EACCES");
+    expect(&got, "unshare", NEWUSER, "EPERM");
+    // What a handler needs still works: unix sockets, and stdio (the verdicts came back on it).
+    expect(&got, "unixpair", "", "ok");
+    assert!(!received(&udp), "a datagram left a network: false handler");
+}
+
+#[test]
+fn with_network_tcp_and_udp_open_but_raw_and_packet_sockets_do_not() {
+    let Some(home) = confined_home() else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let tcp = listener.local_addr().expect("addr").port().to_string();
+    let (udp, port) = udp_listener();
+    let ops = [
+        ("connect", tcp.clone()),
+        ("udp", port.clone()),
+        ("raw", String::new()),
+        ("packet", String::new()),
+        ("netlink", String::new()),
+    ];
+    let (spec, _) = home.alpha_prepared(true);
+    let got = probe_as_alpha(&home, &spec, &ops);
+    expect(&got, "connect", &tcp, "ok");
+    expect(&got, "udp", &port, "ok");
+    assert!(
+        received(&udp),
+        "the datagram of a network: true handler was lost"
+    );
+    expect(&got, "raw", "", "EACCES");
+    expect(&got, "packet", "", "EACCES");
+    expect(&got, "netlink", "", "EACCES");
+}
+
+#[test]
+fn a_handler_holds_no_capabilities_and_runs_as_its_own_uid() {
+    let Some(home) = confined_home() else {
+        return;
+    };
+    let (spec, _) = home.alpha_prepared(false);
+    let ops = [
+        ("caps", String::new()),
+        ("ids", String::new()),
+        ("setuid", "0".to_owned()),
+    ];
+    let got = probe_as_alpha(&home, &spec, &ops);
+    expect(&got, "caps", "", "bnd=0 prm=0 eff=0 inh=0 amb=0");
+    match home.ids("alpha") {
+        Some(ids) => {
+            assert_ne!(ids.uid, 0);
+            expect(
+                &got,
+                "ids",
+                "",
+                &format!("uid={0} gid={0} groups=0", ids.uid),
+            );
+            expect(&got, "setuid", "0", "EPERM");
+            // Its data dir is its own, and the core's copy of its credentials too.
+            let tmp = std::fs::metadata(home.path("data/alpha/tmp")).expect("tmp made");
+            assert_eq!(std::os::unix::fs::MetadataExt::uid(&tmp), ids.uid);
+        }
+        None => eprintln!("NOTE: not root: the handler keeps the core's uid"),
+    }
+}
+
+#[test]
+fn a_handler_reads_its_own_credentials_copy_and_nothing_of_another_uid() {
+    let Some(home) = confined_home() else {
+        return;
+    };
+    let store = Home::at(home.root.clone());
+    let model_key = format!("sk-ant-{}", common::random_hex(16));
+    credentials::set(&store, "model", "anthropic_api_key", model_key.as_bytes()).expect("model");
+    std::fs::create_dir_all(home.path("keys")).expect("keys");
+    std::fs::write(home.path("keys/audit.key"), common::random_hex(32)).expect("audit key");
+    let (mut spec, creds) = home.alpha_prepared(false);
+    let Some(ids) = home.ids("alpha") else {
+        eprintln!("SKIPPED: the handler's own uid applies when the core is root");
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let meta = |p: &Path| std::fs::symlink_metadata(p).expect("meta");
+    assert_eq!(creds, store.run_dir().join("credentials/alpha"));
+    assert_eq!(
+        (meta(&creds).uid(), meta(&creds).mode() & 0o777),
+        (ids.uid, 0o700)
+    );
+    let token = creds.join("token");
+    assert_eq!(
+        (meta(&token).uid(), meta(&token).mode() & 0o777),
+        (ids.uid, 0o600)
+    );
+    // A mistaken grant of another plugin's store is still refused: it is not this uid's.
+    let beta = home.path("credentials/beta");
+    spec.read_only.push(beta.clone());
+    spec.rebind.push(beta.clone());
+    let p = |path: &Path| path.display().to_string();
+    let ops = [
+        ("read", p(&token)),
+        ("read", p(&beta.join("token"))),
+        ("read", p(&home.path("credentials/model/anthropic_api_key"))),
+        ("read", p(&home.path("keys/audit.key"))),
+        ("read", p(&home.path("credentials/alpha/token"))),
+    ];
+    let got = probe_as_alpha(&home, &spec, &ops);
+    expect(&got, "read", &p(&token), "ok");
+    expect(&got, "read", &p(&beta.join("token")), "EACCES");
+    for (_, path) in &ops[2..] {
+        let result = got.get(&format!("read {path}")).map(String::as_str);
+        assert!(
+            matches!(result, Some("EACCES" | "ENOENT")),
+            "{path}: {result:?}"
+        );
+    }
+}
+
+/// A plugin folder holding the probe as a handler (`--serve`), with tool `<name>_run`.
+fn probe_plugin(dir: &Path, name: &str, network: bool) {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::copy(fixture_probe(), folder.join(PROBE)).expect("probe");
+    let manifest = serde_json::json!({
+        "description": "Confinement probe as a plugin.",
+        "version": "0.1.0",
+        "handler": [PROBE, "--serve"],
+        "network": network,
+        "credentials": ["token"],
+        "provides": {"tools": [{
+            "name": format!("{name}_run"),
+            "description": "Run probe operations.",
+            "risk_level": "low",
+            "arguments_schema": {"type": "object", "additionalProperties": false,
+                "required": ["ops"],
+                "properties": {"ops": {"type": "array", "items": {"type": "array",
+                    "items": {"type": "string"}}}}}
+        }]}
+    });
+    std::fs::write(folder.join("manifest.json"), manifest.to_string()).expect("manifest");
+}
+
+/// Each probe verdict of a `<plugin>_run` answer, keyed `op arg`.
+fn plugin_verdicts(answer: &serde_json::Value) -> BTreeMap<String, String> {
+    answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(verdict)
+        .collect()
+}
+
+/// The capability masks and uid of a running process, read from outside.
+fn proc_status(pid: u64) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_real_core_runs_its_plugins_without_privileges_and_says_exactly_what_holds() {
+    if !landlock_available() {
+        return;
+    }
+    let (core, _plugins) = core_with_probers(&[("prober", false), ("netprober", true)]);
+    let session = core.open_session("main");
+    let run = |tool: &str, ops: &[[&str; 2]]| -> serde_json::Value {
+        let args = serde_json::json!({ "ops": ops }).to_string();
+        session.ipc(&[tool, &args]).result()
+    };
+    let (udp, port) = udp_listener();
+    let closed = run(
+        "prober_run",
+        &[
+            ["udp", &port],
+            ["raw", ""],
+            ["packet", ""],
+            ["netlink", ""],
+            ["unixpair", ""],
+            ["ids", ""],
+        ],
+    );
+    let open = run(
+        "netprober_run",
+        &[["udp", &port], ["raw", ""], ["packet", ""]],
+    );
+    let got = plugin_verdicts(&closed);
+    for op in ["udp", "raw", "packet", "netlink"] {
+        let key = if op == "udp" {
+            format!("udp {port}")
+        } else {
+            format!("{op} ")
+        };
+        assert_eq!(
+            got.get(&key).map(String::as_str),
+            Some("EACCES"),
+            "{key}: {got:?}"
+        );
+    }
+    assert_eq!(got["unixpair "], "ok");
+    let net = plugin_verdicts(&open);
+    assert_eq!(net[&format!("udp {port}")], "ok", "{net:?}");
+    assert_eq!(net["raw "], "EACCES");
+    assert_eq!(net["packet "], "EACCES");
+    assert!(received(&udp), "the network: true plugin's datagram");
+    assert!(!received(&udp), "a datagram from the network: false plugin");
+    // Its own credentials, and not the other plugin's.
+    let own = format!(
+        "{}/token",
+        closed["credentials_dir"].as_str().expect("creds dir")
+    );
+    let other = format!(
+        "{}/token",
+        open["credentials_dir"].as_str().expect("creds dir")
+    );
+    let reads = plugin_verdicts(&run("prober_run", &[["read", &own], ["read", &other]]));
+    assert_eq!(reads[&format!("read {own}")], "ok", "{reads:?}");
+    assert_ne!(reads[&format!("read {other}")], "ok", "{reads:?}");
+    // The kernel's own view of the handler.
+    let pid = closed["pid"].as_u64().expect("pid");
+    let status = proc_status(pid);
+    for set in ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set}: {status:?}");
+    }
+    assert_eq!(status["NoNewPrivs"], "1");
+    assert_eq!(status["Seccomp"], "2");
+    let uid: u32 = status["Uid"]
+        .split_whitespace()
+        .next()
+        .and_then(|u| u.parse().ok())
+        .expect("uid");
+    if nix::unistd::geteuid().is_root() {
+        assert!(uid >= identity::DEFAULT_UID_BASE, "uid {uid}");
+        assert_eq!(got["ids "], format!("uid={uid} gid={uid} groups=0"));
+    }
+    // `status` and `get_session_info` say exactly this.
+    let info = session.ipc(&["get_session_info"]).result();
+    let status = core.cli_json(&["status", "--json"]);
+    for plugins in [&status["plugins"], &info["plugins"]] {
+        let by_name = |name: &str| {
+            plugins
+                .as_array()
+                .expect("plugins")
+                .iter()
+                .find(|p| p["name"] == name)
+                .cloned()
+                .expect("plugin listed")
+        };
+        let prober = by_name("prober");
+        let report = &prober["enforcement"];
+        assert_eq!(report["seccomp_socket_filter"], true, "{prober}");
+        assert_eq!(report["capabilities_dropped"], true, "{prober}");
+        assert_eq!(report["no_new_privs"], true, "{prober}");
+        assert_eq!(report["uid"], uid, "{prober}");
+        assert_eq!(report["socket_families"], serde_json::json!(["AF_UNIX"]));
+        assert!(report["udp"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("refused by seccomp"));
+        assert_eq!(report["landlock_abi"], confine::probe().abi.expect("abi"));
+        let summary = prober["confinement"].as_str().unwrap_or("");
+        assert!(
+            summary.contains("seccomp: AF_UNIX only, no capabilities, uid"),
+            "{summary}"
+        );
+        let net = by_name("netprober");
+        assert!(net["enforcement"]["udp"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("allowed"));
+        assert_eq!(
+            net["enforcement"]["socket_families"],
+            serde_json::json!(["AF_UNIX", "AF_INET", "AF_INET6"])
+        );
+    }
+}
+
+/// A core with probe plugins (name, network), each with its credential set; their dir.
+fn core_with_probers(probers: &[(&str, bool)]) -> (common::TestCore, tempfile::TempDir) {
+    let plugins = tempfile::Builder::new()
+        .prefix("cpt-probes-")
+        .tempdir_in("/tmp")
+        .expect("plugins dir");
+    for (name, network) in probers {
+        probe_plugin(plugins.path(), name, *network);
+    }
+    let config = format!(
+        "{}\n[plugins]\ndirs = [\"{}\"]\n",
+        common::BASIC_CONFIG,
+        plugins.path().display()
+    );
+    let core = common::TestCore::start(&config);
+    for (name, _) in probers {
+        core.auth_set(name, "token", &common::random_hex(16));
+    }
+    assert!(core.cli(&["reload"]).status.success());
+    (core, plugins)
+}
+
+#[test]
+fn restarts_reloads_and_an_old_root_owned_data_dir_keep_a_plugin_its_own() {
+    if !landlock_available() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: plugins have ids of their own when the core is root");
+        return;
+    }
+    let (mut core, _plugins) = core_with_probers(&[("prober", false)]);
+    let data = core.home.path().join("data/prober");
+    let creds = core.home.path().join("run/credentials/prober/token");
+    let p = |path: &Path| path.display().to_string();
+    let probe = |core: &common::TestCore, ops: &[[&str; 2]]| {
+        let args = serde_json::json!({ "ops": ops }).to_string();
+        plugin_verdicts(
+            &core
+                .open_session("main")
+                .ipc(&["prober_run", &args])
+                .result(),
+        )
+    };
+    let first = probe(&core, &[["ids", ""], ["read", &p(&creds)]]);
+    let ids = first["ids "].clone();
+    assert!(ids.starts_with("uid=2"), "{first:?}");
+    assert_eq!(first[&format!("read {}", p(&creds))], "ok");
+    // A forced restart of the plugin: same uid, and its fresh credentials copy stays.
+    assert!(core.cli(&["reload", "prober"]).status.success());
+    let again = probe(&core, &[["ids", ""], ["read", &p(&creds)]]);
+    assert_eq!(again["ids "], ids);
+    assert_eq!(again[&format!("read {}", p(&creds))], "ok", "{again:?}");
+    // A data dir as an older core left it: everything root's, and a link out of it.
+    core.stop();
+    let old = data.join("old-state");
+    std::fs::write(&old, "kept").expect("old state");
+    std::os::unix::fs::symlink("/etc/passwd", data.join("escape")).expect("link");
+    let root = Some(nix::unistd::Uid::from_raw(0));
+    for entry in [&data, &data.join("tmp"), &old, &data.join("escape")] {
+        nix::unistd::fchownat(
+            None,
+            entry.as_path(),
+            root,
+            Some(nix::unistd::Gid::from_raw(0)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .expect("chown to root");
+    }
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    core.launch();
+    let after = probe(
+        &core,
+        &[
+            ["ids", ""],
+            ["read", &p(&old)],
+            ["write", &p(&data.join("new"))],
+        ],
+    );
+    assert_eq!(after["ids "], ids);
+    assert_eq!(after[&format!("read {}", p(&old))], "ok", "{after:?}");
+    assert_eq!(after[&format!("write {}", p(&data.join("new")))], "ok");
+    let owner = |path: &Path| {
+        std::os::unix::fs::MetadataExt::uid(&std::fs::symlink_metadata(path).expect("meta"))
+    };
+    assert_eq!(owner(Path::new("/etc/passwd")), 0, "a link was followed");
+    assert_ne!(owner(&old), 0);
+}
+
+/// Under systemd's `SystemCallFilter=~@privileged` (the NixOS unit) `capset` fails; a
+/// non-root launcher must still start its handler, which holds no capability after exec.
+#[test]
+fn a_non_root_launcher_where_capset_is_filtered_still_starts_without_capabilities() {
+    if !landlock_available() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and setpriv to run the launcher as nobody");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("cpt-capset-")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    let base = std::fs::canonicalize(dir.path()).expect("real");
+    std::fs::create_dir_all(base.join("run")).expect("run");
+    std::fs::copy(fixture_probe(), base.join(PROBE)).expect("probe");
+    for path in [&base, &base.join("run"), &base.join(PROBE)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let spec = ConfineSpec {
+        read_only: vec!["/etc".into()],
+        read_exec: system_and(base.join(PROBE)),
+        devices: vec!["/dev/null".into()],
+        hide: vec![base.join("run")],
+        ..ConfineSpec::default()
+    };
+    let output = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg("/usr/bin/python3")
+        .arg(base.join(PROBE))
+        .arg("--deny-capset")
+        .arg(common::carapace_bin())
+        .args(["__confine", &spec.to_arg(), "--", "/usr/bin/python3"])
+        .arg(base.join(PROBE))
+        .args(["caps", "", "udp", "9"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .output()
+        .expect("launcher");
+    let got = verdicts(&output);
+    expect(&got, "caps", "", "bnd=0 prm=0 eff=0 inh=0 amb=0");
+    expect(&got, "udp", "9", "EACCES");
 }

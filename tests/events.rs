@@ -96,12 +96,22 @@ fn connections_and_drops_are_audited() {
         "an oversize frame gets no answer"
     );
     session.ipc(&["list_tools"]).result();
+    // Repeats of a kind are counted into a summary line, written at the latest on close.
+    let out = core.cli(&["session", "close", &session.id]);
+    assert!(out.status.success(), "{out:?}");
     let events = core.wait_for_audit("connection records", |events| {
         let count = |kind: &str| {
-            events
-                .iter()
-                .filter(|e| e["kind"] == kind && e["session"] == session.id.as_str())
-                .count()
+            let mine = || {
+                events
+                    .iter()
+                    .filter(|e| e["session"] == session.id.as_str())
+            };
+            let full = mine().filter(|e| e["kind"] == kind).count() as u64;
+            let counted: u64 = mine()
+                .filter(|e| e["kind"] == "refusals.summary" && e["of"] == kind)
+                .filter_map(|e| e["count"].as_u64())
+                .sum();
+            full + counted
         };
         count("connection.accepted") >= 3
             && count("connection.closed") >= 2

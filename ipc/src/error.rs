@@ -30,6 +30,8 @@ pub enum ErrorCode {
     PluginError,
     /// The tool itself reported an error.
     HandlerError,
+    /// Stage 6: the audit log cannot be written, so no call runs until it can.
+    AuditUnavailable,
     /// Client side: no answer before the `ipc` timeout.
     Timeout,
     /// Client side: the core's socket could not be reached.
@@ -44,9 +46,10 @@ impl ErrorCode {
             ErrorCode::ValidationFailed => Some(3),
             ErrorCode::Unauthorized | ErrorCode::RateLimited => Some(4),
             ErrorCode::ConfirmationTimeout | ErrorCode::ConfirmationDenied => Some(5),
-            ErrorCode::PluginTimeout | ErrorCode::PluginUnavailable | ErrorCode::PluginError => {
-                Some(6)
-            }
+            ErrorCode::PluginTimeout
+            | ErrorCode::PluginUnavailable
+            | ErrorCode::PluginError
+            | ErrorCode::AuditUnavailable => Some(6),
             _ => None,
         }
     }
@@ -59,6 +62,7 @@ impl ErrorCode {
                 | ErrorCode::ConfirmationTimeout
                 | ErrorCode::PluginTimeout
                 | ErrorCode::PluginUnavailable
+                | ErrorCode::AuditUnavailable
                 | ErrorCode::Timeout
                 | ErrorCode::ConnectionFailed
         )
@@ -79,6 +83,7 @@ impl ErrorCode {
             ErrorCode::PluginUnavailable => "PLUGIN_UNAVAILABLE",
             ErrorCode::PluginError => "PLUGIN_ERROR",
             ErrorCode::HandlerError => "HANDLER_ERROR",
+            ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::ConnectionFailed => "CONNECTION_FAILED",
         }
@@ -167,6 +172,7 @@ mod tests {
             ErrorCode::PluginUnavailable,
             ErrorCode::PluginError,
             ErrorCode::HandlerError,
+            ErrorCode::AuditUnavailable,
             ErrorCode::Timeout,
             ErrorCode::ConnectionFailed,
         ] {

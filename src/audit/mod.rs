@@ -13,6 +13,10 @@
 //! * `audit-<first seq, zero-padded to 20 digits>.jsonl` — rotated files. When
 //!   appending a line would push `audit.jsonl` past `rotate_bytes`, the file is
 //!   renamed to this name and a new `audit.jsonl` continues the chain.
+//! * Retention ([`Retention`]): after a rotation, rotated files are removed,
+//!   oldest first, while all files exceed `max_bytes` or the oldest is older
+//!   than `max_age`. First an `audit.checkpoint` line ([`CHECKPOINT_KIND`]) is
+//!   appended and synced, naming `first_kept_seq` and `last_removed_mac`.
 //! * Files are created 0600, directories 0700.
 //!
 //! # Line format
@@ -31,6 +35,8 @@
 //!   fields in key order. Readers must not rely on the order; the MAC covers
 //!   the bytes as written.
 //! * `prev` is the `mac` of the previous line; 64 zeros on the very first line.
+//!   Once retention removed old files, the first line left has another `prev`;
+//!   a later checkpoint whose `first_kept_seq` is at or after it vouches for that.
 //!
 //! # MAC canonical form
 //!
@@ -52,6 +58,7 @@ mod follow;
 mod format;
 mod key;
 mod read;
+mod summary;
 mod thread;
 mod verify;
 mod writer;
@@ -60,6 +67,8 @@ mod writer;
 mod tests;
 #[cfg(test)]
 mod tests_follow;
+#[cfg(test)]
+mod tests_retention;
 #[cfg(test)]
 mod tests_tamper;
 #[cfg(test)]
@@ -70,12 +79,18 @@ use std::path::PathBuf;
 pub use event::EventLine;
 pub use follow::Follower;
 pub use read::{read_entries, tail};
-pub use thread::AuditLog;
+pub use summary::{RefusalKind, RefusalTally, Summary, SUMMARY_INTERVAL, SUMMARY_KIND};
+pub use thread::{AuditHealth, AuditLog, Ticket};
 pub use verify::{verify, ChainBreak, VerifyReport};
-pub use writer::AuditWriter;
+pub use writer::{AuditWriter, Retention};
 
 /// Name of the file currently being appended to, inside the log directory.
 pub const CURRENT_FILE: &str = "audit.jsonl";
+
+/// Kind of the line retention writes before it removes old files: it names the
+/// first line kept (`first_kept_seq`) and the MAC of the last line removed
+/// (`last_removed_mac`), so `verify` accepts a chain that starts there.
+pub const CHECKPOINT_KIND: &str = "audit.checkpoint";
 
 /// One parsed audit line (without its chain fields).
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +165,15 @@ pub enum AuditError {
         /// Where in the file, e.g. "line 7" or "line 2 from the end".
         at: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A line could not be written (disk full, I/O error, ...): the log is
+    /// unavailable and calls are refused until a write succeeds again.
+    #[error("audit log in {} cannot be written: {reason}", dir.display())]
+    Unavailable {
+        /// The log directory.
+        dir: PathBuf,
+        /// What failed.
         reason: String,
     },
     /// The background writer thread has stopped or reported a failure.

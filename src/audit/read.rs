@@ -41,6 +41,21 @@ pub(crate) fn rotated_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, AuditErro
     Ok(out)
 }
 
+/// The seq and `prev` of the first line of `path` (parsed, not MAC-checked),
+/// or `None` for a file without a complete line.
+pub(crate) fn first_line(path: &Path) -> Result<Option<(u64, [u8; 32])>, AuditError> {
+    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    let mut line = Vec::new();
+    BufReader::new(file)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| AuditError::io("read", path, e))?;
+    let Some(line) = line.strip_suffix(b"\n") else {
+        return Ok(None);
+    };
+    let parsed = parse_line(line).map_err(|reason| corrupt(path, "line 1".into(), reason))?;
+    Ok(Some((parsed.entry.seq, parsed.prev)))
+}
+
 /// All log files in `dir` in chain order: rotated files, then `audit.jsonl`
 /// if it exists.
 pub(crate) fn all_files(dir: &Path) -> Result<Vec<PathBuf>, AuditError> {

@@ -133,7 +133,8 @@ fn more_than_the_queue_holds_is_all_written_in_order() -> TestResult {
 }
 
 #[test]
-fn flush_reports_a_write_error_to_every_flush_it_concerns_then_the_log_goes_on() -> TestResult {
+fn a_write_error_reaches_every_flush_and_the_log_is_unavailable_until_a_write_works() -> TestResult
+{
     let e = env()?;
     let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 400)?);
     log.record(&EventLine::from_map(&ev(1)));
@@ -158,12 +159,31 @@ fn flush_reports_a_write_error_to_every_flush_it_concerns_then_the_log_goes_on()
         let err = err.ok_or("a failed rotation was not reported")?;
         assert!(err.contains("refusing to overwrite"), "{err}");
     }
-    assert!(log.flush().is_ok(), "an old error was reported again");
+    assert!(
+        !log.available(),
+        "a failed write must make the log unavailable"
+    );
+    let health = log.health();
+    assert!(!health.available && health.reason.is_some(), "{health:?}");
     std::fs::remove_file(&squatter)?;
+    // The writer retries on its own; nothing has to be recorded to recover.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.available() {
+        assert!(Instant::now() < deadline, "the log never recovered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     log.record(&EventLine::from_map(&ev(7)));
     log.flush()?;
     let entries = read_entries(&e.log)?;
     assert_eq!(entries.last().map(|e| e.event["i"].clone()), Some(7.into()));
+    let back = entries
+        .iter()
+        .find(|e| e.event["kind"] == "audit.available")
+        .ok_or("the recovery is not in the log")?;
+    assert_eq!(
+        back.event["lost"], 4,
+        "the four events that could not be chained"
+    );
     assert!(verify(&e.log, &e.key)?.ok());
     Ok(())
 }
@@ -212,6 +232,58 @@ fn after_shutdown_records_are_dropped_and_flush_fails() -> TestResult {
     log.shutdown()?;
     other.record(&EventLine::from_map(&ev(2)));
     assert!(other.flush().is_err());
+    assert!(
+        !other.available(),
+        "a stopped writer cannot take calls' lines"
+    );
     assert_eq!(seqs(&read_entries(&e.log)?), vec![1]);
+    Ok(())
+}
+
+#[test]
+fn a_ticket_is_reported_written_only_once_its_line_is_in_the_file() -> TestResult {
+    let e = env()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 400)?);
+    let ticket = log.record(&EventLine::from_map(&ev(1)));
+    runtime.block_on(log.wait_written(ticket, Duration::from_secs(10)))?;
+    assert_eq!(
+        seqs(&read_entries(&e.log)?),
+        vec![1],
+        "written means in the file"
+    );
+    // The next line needs a rotation that cannot happen: its ticket fails, at once.
+    let squatter = e.log.join("audit-00000000000000000001.jsonl");
+    std::fs::write(&squatter, "")?;
+    log.pause(true);
+    let doomed = log.record(&EventLine::from_map(&ev(2)));
+    log.pause(false);
+    let started = Instant::now();
+    let outcome = runtime.block_on(log.wait_written(doomed, Duration::from_secs(10)));
+    assert!(
+        outcome.is_err(),
+        "a line that was not written was reported written"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the failure must not wait for the timeout"
+    );
+    assert!(!log.available());
+    // While unavailable a new ticket fails without waiting for a write.
+    let refused = log.record(&EventLine::from_map(&ev(3)));
+    assert!(runtime
+        .block_on(log.wait_written(refused, Duration::from_secs(10)))
+        .is_err());
+    std::fs::remove_file(&squatter)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.available() {
+        assert!(Instant::now() < deadline, "the log never recovered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let fine = log.record(&EventLine::from_map(&ev(4)));
+    runtime.block_on(log.wait_written(fine, Duration::from_secs(10)))?;
+    assert!(verify(&e.log, &e.key)?.ok());
     Ok(())
 }

@@ -10,16 +10,31 @@
 //! woken, so an idle core has no timer.
 //!
 //! When the disk falls behind by [`QUEUE_BYTES`], `record` waits for room:
-//! back-pressure on the callers, never unbounded memory and never a dropped
-//! line. This file must never panic in [`AuditLog::record`] and never log
-//! event values (only the event's `kind`).
+//! back-pressure on the callers, never unbounded memory.
+//!
+//! # Failing closed
+//!
+//! Each recorded entry gets a [`Ticket`]; [`AuditLog::wait_written`] returns
+//! once the writer has written it to the file with write(2) (it then survives
+//! a crash of the core, not a power loss unless `sync` is on). When a write
+//! fails (ENOSPC, EIO, a permission, the thread gone) the log becomes
+//! *unavailable*: [`AuditLog::available`] turns false at once, waiting tickets
+//! fail, and the pipeline refuses calls until a write succeeds again. While
+//! unavailable the writer retries every [`PROBE_EVERY`] with the lines it holds
+//! (at most [`OUTAGE_BUFFER_BYTES`]; events past that are counted as lost, never
+//! chained, so the chain stays whole). The first successful write is followed
+//! by an `audit.available` line with the outage's start, reason and lost count.
+//! This file must never panic in [`AuditLog::record`] and never log event
+//! values (only the event's `kind`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use serde::Serialize;
 
 use super::event::EventLine;
 use super::format::Stamp;
@@ -30,6 +45,42 @@ pub const QUEUE_BYTES: usize = 4 << 20;
 
 /// How long the writer waits for more events after writing a batch.
 pub const NAP: Duration = Duration::from_micros(500);
+
+/// How often the writer retries while the log cannot be written.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Bytes of unwritten lines the writer holds while the log cannot be written;
+/// events beyond them are counted as lost (and reported when writing works again).
+pub const OUTAGE_BUFFER_BYTES: usize = 256 << 10;
+
+/// A recorded entry's place in the queue, for [`AuditLog::wait_written`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// Whether the audit log can be written, for `status` and `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditHealth {
+    /// The last write succeeded: calls run.
+    pub available: bool,
+    /// When the log stopped being writable (RFC 3339), if it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The first error of the outage (a path and an OS error, no event values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Events dropped during the outage (never chained).
+    pub lost: u64,
+}
+
+/// An outage of the log: when it began, why, and what it cost.
+#[derive(Clone)]
+struct Outage {
+    since: Stamp,
+    reason: String,
+    lost: u64,
+    /// The `audit.available` line is appended (once) and waits to be written.
+    announced: bool,
+}
 
 /// What the request threads and the writer thread share, under one mutex.
 #[derive(Default)]
@@ -47,6 +98,15 @@ struct Queue {
     stop: bool,
     /// The writer thread has ended (or never started).
     gone: bool,
+    /// Entries ever queued; the last one's [`Ticket`].
+    enqueued: u64,
+    /// Entries written to the file, counted like `enqueued`.
+    written: u64,
+    /// The last ticket of the latest batch in which an entry was lost or a
+    /// write failed: those tickets are never reported written.
+    failed_upto: u64,
+    /// The log cannot be written right now.
+    outage: Option<Outage>,
     /// Tests hold the writer back to see what waits for it.
     #[cfg(test)]
     paused: bool,
@@ -60,6 +120,10 @@ struct Shared {
     /// Wakes flushers and blocked recorders.
     progress: Condvar,
     dropped: AtomicU64,
+    /// Mirrors `Queue::outage.is_some()` (and a gone writer) without the lock.
+    unavailable: AtomicBool,
+    /// Wakes `wait_written` after each batch (written or failed).
+    written: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -112,6 +176,8 @@ impl AuditLog {
             work: Condvar::new(),
             progress: Condvar::new(),
             dropped: AtomicU64::new(0),
+            unavailable: AtomicBool::new(false),
+            written: tokio::sync::Notify::new(),
         });
         let for_thread = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
@@ -122,6 +188,7 @@ impl AuditLog {
             Err(e) => {
                 tracing::error!(error = %e, dir = %dir.display(), "cannot start the audit writer thread");
                 shared.lock().gone = true;
+                shared.unavailable.store(true, Ordering::SeqCst);
                 None
             }
         };
@@ -132,11 +199,11 @@ impl AuditLog {
         AuditLog { owner }
     }
 
-    /// Queues `event`, stamped now, waiting only while the queue is full. Never
-    /// panics; if the writer thread is gone the event is dropped and an error is
-    /// logged (for the 1st, 2nd, 4th, 8th, ... dropped event, so a dead writer
-    /// cannot flood the log).
-    pub fn record(&self, event: &EventLine) {
+    /// Queues `event`, stamped now, waiting only while the queue is full, and
+    /// returns its ticket. Never panics; if the writer thread is gone the event
+    /// is dropped and an error is logged (for the 1st, 2nd, 4th, 8th, ... dropped
+    /// event, so a dead writer cannot flood the log).
+    pub fn record(&self, event: &EventLine) -> Ticket {
         let stamp = Stamp::now();
         let mut queue = self.shared().lock();
         while queue.entries.len() >= QUEUE_BYTES && !queue.gone && !queue.stop {
@@ -152,15 +219,90 @@ impl AuditLog {
         if queue.gone || queue.stop {
             drop(queue);
             self.dropped(event);
-            return;
+            return Ticket(u64::MAX);
         }
         queue.entries.extend_from_slice(stamp.as_bytes());
         queue.entries.push(b' ');
         queue.entries.extend_from_slice(event.as_bytes());
         queue.entries.push(b'\n');
+        queue.enqueued += 1;
         if queue.sleeping {
             queue.sleeping = false;
             self.shared().work.notify_one();
+        }
+        Ticket(queue.enqueued)
+    }
+
+    /// Whether the last write succeeded (and the writer runs): without the lock.
+    pub fn available(&self) -> bool {
+        !self.shared().unavailable.load(Ordering::SeqCst)
+    }
+
+    /// Whether the log can be written, and since when not.
+    pub fn health(&self) -> AuditHealth {
+        let queue = self.shared().lock();
+        match (&queue.outage, queue.gone && !queue.stop) {
+            (Some(outage), _) => AuditHealth {
+                available: false,
+                since: Some(String::from_utf8_lossy(outage.since.as_bytes()).into_owned()),
+                reason: Some(outage.reason.clone()),
+                lost: outage.lost,
+            },
+            (None, true) => AuditHealth {
+                available: false,
+                since: None,
+                reason: Some("the audit writer thread has stopped".into()),
+                lost: self.shared().dropped.load(Ordering::Relaxed),
+            },
+            (None, false) => AuditHealth {
+                available: true,
+                since: None,
+                reason: None,
+                lost: 0,
+            },
+        }
+    }
+
+    /// Waits until the entry of `ticket` is written to the log file, at most
+    /// `timeout`. Fails at once while the log is unavailable, and as soon as a
+    /// write fails or the writer stops: the caller must then not act on the event.
+    pub async fn wait_written(&self, ticket: Ticket, timeout: Duration) -> Result<(), AuditError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared().written.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a batch written in between still wakes us.
+            notified.as_mut().enable();
+            {
+                let mut queue = self.shared().lock();
+                if ticket.0 <= queue.failed_upto {
+                    return Err(AuditError::Unavailable {
+                        dir: self.shared().dir.clone(),
+                        reason: "a write failed while this line was queued".into(),
+                    });
+                }
+                if queue.written >= ticket.0 {
+                    return Ok(());
+                }
+                if let Some(outage) = &queue.outage {
+                    return Err(AuditError::Unavailable {
+                        dir: self.shared().dir.clone(),
+                        reason: outage.reason.clone(),
+                    });
+                }
+                if queue.gone || queue.stop {
+                    return Err(self.gone());
+                }
+                // Cut a nap short: someone is waiting for this batch.
+                queue.sleeping = false;
+                self.shared().work.notify_one();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(AuditError::Unavailable {
+                    dir: self.shared().dir.clone(),
+                    reason: format!("a line was not written within {timeout:?}"),
+                });
+            }
         }
     }
 
@@ -257,7 +399,9 @@ struct Gone<'a>(&'a Shared);
 impl Drop for Gone<'_> {
     fn drop(&mut self) {
         self.0.lock().gone = true;
+        self.0.unavailable.store(true, Ordering::SeqCst);
         self.0.progress.notify_all();
+        self.0.written.notify_waiters();
     }
 }
 
@@ -265,18 +409,29 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
     let _gone = Gone(shared);
     // The first error since the last answered flush, reported to the flushes of that round.
     let mut failed: Option<String> = None;
+    let mut outage: Option<Outage> = None;
     let mut batch: Vec<u8> = Vec::new();
     loop {
-        let (flushes, stop) = {
-            let mut queue = take_work(shared);
+        let (flushes, stop, taken) = {
+            let mut queue = take_work(shared, outage.is_some());
             std::mem::swap(&mut queue.entries, &mut batch);
             if queue.blocked > 0 {
                 shared.progress.notify_all();
             }
-            (std::mem::take(&mut queue.flushes), queue.stop)
+            (
+                std::mem::take(&mut queue.flushes),
+                queue.stop,
+                queue.enqueued,
+            )
         };
+        let mut error: Option<AuditError> = None;
+        let mut lost = 0u64;
         for entry in batch.split(|&b| b == b'\n').filter(|e| !e.is_empty()) {
-            // `record` wrote `<ts> <event>` (the stamp holds no space); never drop a line.
+            if outage.is_some() && writer.pending_bytes() >= OUTAGE_BUFFER_BYTES {
+                lost += 1;
+                continue;
+            }
+            // `record` wrote `<ts> <event>` (the stamp holds no space).
             let now;
             let (ts, event) = match entry.iter().position(|&b| b == b' ') {
                 Some(at) => (&entry[..at], &entry[at + 1..]),
@@ -286,7 +441,8 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
                 }
             };
             if let Err(e) = writer.append_json(ts, event) {
-                note(&mut failed, e);
+                lost += 1;
+                error.get_or_insert(e);
             }
         }
         batch.clear();
@@ -294,8 +450,72 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
             batch.shrink_to(QUEUE_BYTES);
         }
         if let Err(e) = writer.flush() {
-            note(&mut failed, e);
+            error.get_or_insert(e);
         }
+        if let (None, Some(current)) = (&error, outage.as_mut()) {
+            // Written again: say so in the log itself, and count that line as the probe.
+            if !current.announced {
+                current.announced = true;
+                let mut event = serde_json::Map::new();
+                event.insert("kind".into(), "audit.available".into());
+                event.insert(
+                    "unavailable_since".into(),
+                    String::from_utf8_lossy(current.since.as_bytes()).into(),
+                );
+                event.insert("reason".into(), current.reason.clone().into());
+                event.insert("lost".into(), (current.lost + lost).into());
+                if let Err(e) = writer.append(&event) {
+                    current.announced = false;
+                    error = Some(e);
+                }
+            }
+            if error.is_none() {
+                if let Err(e) = writer.flush() {
+                    error = Some(e);
+                }
+            }
+        }
+        match &error {
+            None => {
+                if let Some(ended) = outage.take() {
+                    tracing::warn!(
+                        dir = %shared.dir.display(),
+                        lost = ended.lost + lost,
+                        "audit log is writable again; calls run again"
+                    );
+                }
+            }
+            Some(e) => {
+                failed.get_or_insert_with(|| e.to_string());
+                match outage.as_mut() {
+                    Some(current) => current.lost += lost,
+                    None => {
+                        tracing::error!(
+                            error = %e,
+                            "audit log cannot be written; calls are refused until it can"
+                        );
+                        outage = Some(Outage {
+                            since: Stamp::now(),
+                            reason: e.to_string(),
+                            lost,
+                            announced: false,
+                        });
+                    }
+                }
+            }
+        }
+        {
+            let mut queue = shared.lock();
+            if error.is_some() || lost > 0 {
+                queue.failed_upto = taken;
+            }
+            if outage.is_none() {
+                queue.written = taken;
+            }
+            queue.outage.clone_from(&outage);
+            shared.unavailable.store(outage.is_some(), Ordering::SeqCst);
+        }
+        shared.written.notify_waiters();
         if !flushes.is_empty() {
             let outcome = failed.take();
             for reply in flushes {
@@ -314,14 +534,10 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
     }
 }
 
-fn note(failed: &mut Option<String>, e: AuditError) {
-    tracing::error!(error = %e, "audit write failed");
-    failed.get_or_insert_with(|| e.to_string());
-}
-
 /// Waits for something to do: entries, a flush or a stop. Naps first (recorders do
-/// not wake a napping writer), then sleeps until woken.
-fn take_work(shared: &Shared) -> MutexGuard<'_, Queue> {
+/// not wake a napping writer), then sleeps until woken; while `probing` (the log
+/// cannot be written) it returns after [`PROBE_EVERY`] anyway, to retry.
+fn take_work(shared: &Shared, probing: bool) -> MutexGuard<'_, Queue> {
     let idle = |q: &Queue| {
         #[cfg(test)]
         if q.paused && !q.stop {
@@ -330,12 +546,19 @@ fn take_work(shared: &Shared) -> MutexGuard<'_, Queue> {
         q.entries.is_empty() && q.flushes.is_empty() && !q.stop
     };
     let mut queue = shared.lock();
-    if idle(&queue) {
-        queue = shared
-            .work
-            .wait_timeout(queue, NAP)
-            .map(|(q, _)| q)
-            .unwrap_or_else(|p| p.into_inner().0);
+    // A nap, then (while probing) the rest of a probe interval.
+    for wait in [NAP, PROBE_EVERY] {
+        if idle(&queue) && (wait == NAP || probing) {
+            queue = shared
+                .work
+                .wait_timeout(queue, wait)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+    if probing {
+        queue.sleeping = false;
+        return queue;
     }
     while idle(&queue) {
         queue.sleeping = true;

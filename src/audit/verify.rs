@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::format::{check_line, Keyed, GENESIS};
+use super::format::{check_line, Keyed, Parsed, GENESIS};
 use super::key::load_key;
 use super::read::{for_each_line, rotated_files};
-use super::{AuditError, CURRENT_FILE};
+use super::{AuditError, CHECKPOINT_KIND, CURRENT_FILE};
 
 /// The result of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,10 @@ struct Walk<'k> {
     prev: [u8; 32],
     last_seq: Option<u64>,
     lines: u64,
+    /// Seq and `prev` of the first line, when it is not the genesis line.
+    start: Option<(u64, [u8; 32])>,
+    /// The first line is the genesis line, or a checkpoint vouches for the lines before it.
+    anchored: bool,
 }
 
 impl Walk<'_> {
@@ -71,11 +75,17 @@ impl Walk<'_> {
         let parsed = check_line(self.key, line).map_err(|r| (None, r))?;
         let seq = parsed.entry.seq;
         let fail = |reason: String| Err((Some(seq), reason));
+        if self.last_seq.is_none() {
+            // The very first line: genesis, or where retention cut (a checkpoint must say so).
+            if parsed.prev == GENESIS {
+                self.anchored = true;
+            } else {
+                self.start = Some((seq, parsed.prev));
+                self.prev = parsed.prev;
+            }
+        }
         if parsed.prev != self.prev {
-            return fail(match self.last_seq {
-                Some(_) => "prev does not match previous line's mac".into(),
-                None => "first line's prev is not all zeros (earlier lines missing?)".into(),
-            });
+            return fail("prev does not match previous line's mac".into());
         }
         if let Some(last) = self.last_seq {
             if last.checked_add(1) != Some(seq) {
@@ -89,17 +99,52 @@ impl Walk<'_> {
                 ));
             }
         }
+        self.checkpoint(&parsed).or_else(fail)?;
         self.prev = parsed.mac;
         self.last_seq = Some(seq);
         self.lines += 1;
+        Ok(())
+    }
+
+    /// A verified `audit.checkpoint` line anchors a chain that starts at or
+    /// before its `first_kept_seq`: everything before that was removed by retention.
+    fn checkpoint(&mut self, parsed: &Parsed) -> Result<(), String> {
+        let event = &parsed.entry.event;
+        if event.get("kind").and_then(|k| k.as_str()) != Some(CHECKPOINT_KIND) {
+            return Ok(());
+        }
+        let first_kept = event.get("first_kept_seq").and_then(|v| v.as_u64());
+        let mac = event
+            .get("last_removed_mac")
+            .and_then(|v| v.as_str())
+            .and_then(|h| {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(h, &mut out).ok().map(|()| out)
+            });
+        let (Some(first_kept), Some(mac)) = (first_kept, mac) else {
+            return Err("checkpoint lacks first_kept_seq or last_removed_mac".into());
+        };
+        if first_kept > parsed.entry.seq {
+            return Err("checkpoint vouches for lines after itself".into());
+        }
+        if let Some((start, start_prev)) = self.start {
+            if first_kept == start && mac != start_prev {
+                return Err("checkpoint's last_removed_mac is not the first line's prev".into());
+            }
+            if first_kept >= start {
+                self.anchored = true;
+            }
+        }
         Ok(())
     }
 }
 
 /// Verifies the whole log in `log_dir` with the key at `key_path` (which must
 /// already exist): rotated files in seq order, then `audit.jsonl`. Checks each
-/// line's MAC, that `prev` is the previous line's `mac` (64 zeros for the
-/// first line), that `seq` increases by one, and that no file ends mid-line.
+/// line's MAC, that `prev` is the previous line's `mac`, that `seq` increases
+/// by one, and that no file ends mid-line. The first line's `prev` is 64 zeros,
+/// or a later `audit.checkpoint` line (MAC'd and chained like any other) names
+/// a `first_kept_seq` at or after it: retention removed what came before.
 pub fn verify(log_dir: &Path, key_path: &Path) -> Result<VerifyReport, AuditError> {
     let key = load_key(key_path, false)?;
     let mut files: Vec<(Option<u64>, PathBuf)> = rotated_files(log_dir)?
@@ -115,6 +160,8 @@ pub fn verify(log_dir: &Path, key_path: &Path) -> Result<VerifyReport, AuditErro
         prev: GENESIS,
         last_seq: None,
         lines: 0,
+        start: None,
+        anchored: false,
     };
     let mut first_break = None;
     for (file_seq, path) in &files {
@@ -147,9 +194,23 @@ pub fn verify(log_dir: &Path, key_path: &Path) -> Result<VerifyReport, AuditErro
             break;
         }
     }
+    let mut lines = walk.lines;
+    if let (None, Some((seq, _)), false) = (&first_break, walk.start, walk.anchored) {
+        if let Some((_, path)) = files.first() {
+            first_break = Some(ChainBreak {
+                file: path.clone(),
+                line: 1,
+                seq: Some(seq),
+                reason: "first line's prev is not all zeros and no audit.checkpoint vouches \
+                         for the lines before it (earlier lines missing?)"
+                    .into(),
+            });
+            lines = 0;
+        }
+    }
     Ok(VerifyReport {
         files: files.len(),
-        lines: walk.lines,
+        lines,
         first_break,
     })
 }

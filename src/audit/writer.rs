@@ -10,15 +10,27 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::event::EventLine;
 use super::format::{check_line, encode_line, leading_seq, Keyed, Stamp, GENESIS};
 use super::key::load_key;
-use super::read::{last_lines, rotated_files, rotated_name};
-use super::{AuditError, CURRENT_FILE};
+use super::read::{first_line, last_lines, rotated_files, rotated_name};
+use super::{AuditError, CHECKPOINT_KIND, CURRENT_FILE};
 
 /// Buffered bytes at which `append` writes the buffer out on its own.
 const FLUSH_AT: usize = 256 * 1024;
+
+/// How much of the log is kept: rotated files are removed, oldest first, while
+/// all files together are over `max_bytes` or the oldest is over `max_age`.
+/// `audit.jsonl` itself is never removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Bytes of all log files together.
+    pub max_bytes: u64,
+    /// Time since a rotated file's last write after which it is removed.
+    pub max_age: Duration,
+}
 
 /// Appends events to the audit log. Synchronous and single-owner: wrap it in
 /// [`super::AuditLog`] to keep disk I/O off the request path.
@@ -39,6 +51,9 @@ pub struct AuditWriter {
     next_seq: u64,
     prev: [u8; 32],
     sync: bool,
+    retention: Option<Retention>,
+    /// Retention is running: a rotation its checkpoint causes does not start it again.
+    retaining: bool,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -161,6 +176,8 @@ impl AuditWriter {
             next_seq,
             prev,
             sync: false,
+            retention: None,
+            retaining: false,
         };
         if torn > 0 {
             let mut event = serde_json::Map::new();
@@ -179,6 +196,19 @@ impl AuditWriter {
     /// loss.
     pub fn set_sync(&mut self, sync: bool) {
         self.sync = sync;
+    }
+
+    /// Keeps the log within `retention` from now on, applying it at once: old
+    /// rotated files are removed after an `audit.checkpoint` line that vouches
+    /// for their removal is written and synced (see [`super::verify`]).
+    pub fn set_retention(&mut self, retention: Retention) -> Result<(), AuditError> {
+        self.retention = Some(retention);
+        self.enforce_retention()
+    }
+
+    /// Bytes appended but not yet written to the file.
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len()
     }
 
     /// The seq the next appended event will get.
@@ -206,21 +236,36 @@ impl AuditWriter {
     /// Adds an event already encoded by [`EventLine`] and stamped `ts` (a
     /// `Stamp`'s bytes) as the next line and returns its seq.
     pub(crate) fn append_json(&mut self, ts: &[u8], event: &[u8]) -> Result<u64, AuditError> {
+        let mut mac = self.encode(ts, event);
+        let pending = self.file_len + self.buf.len() as u64;
+        if pending > 0 && pending + self.line.len() as u64 > self.rotate_bytes {
+            let seq = self.next_seq;
+            self.rotate()?;
+            if self.next_seq != seq {
+                // Retention wrote a checkpoint: the line takes the next seq after it.
+                mac = self.encode(ts, event);
+            }
+        } else if self.buf.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(self.push_line(mac))
+    }
+
+    /// Encodes the next line into `line` and returns its MAC.
+    fn encode(&mut self, ts: &[u8], event: &[u8]) -> [u8; 32] {
         self.line.clear();
-        let mac = encode_line(
+        encode_line(
             &self.key,
             &mut self.line,
             self.next_seq,
             &self.prev,
             ts,
             event,
-        );
-        let pending = self.file_len + self.buf.len() as u64;
-        if pending > 0 && pending + self.line.len() as u64 > self.rotate_bytes {
-            self.rotate()?;
-        } else if self.buf.len() >= FLUSH_AT {
-            self.flush()?;
-        }
+        )
+    }
+
+    /// Moves the encoded `line` (whose MAC is `mac`) into the buffer; returns its seq.
+    fn push_line(&mut self, mac: [u8; 32]) -> u64 {
         if self.file_first_seq.is_none() {
             self.file_first_seq = Some(self.next_seq);
         }
@@ -228,7 +273,7 @@ impl AuditWriter {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.prev = mac;
-        Ok(seq)
+        seq
     }
 
     /// Writes the buffer to `audit.jsonl` with write(2) (and `fdatasync`s it
@@ -294,6 +339,84 @@ impl AuditWriter {
         self.file = None;
         self.file_len = 0;
         self.file_first_seq = None;
+        sync_dir(&self.dir)?;
+        if self.retaining {
+            return Ok(());
+        }
+        if let Err(e) = self.enforce_retention() {
+            // The rotation itself worked; the old files stay until the next one.
+            tracing::error!(error = %e, "audit retention failed");
+        }
+        Ok(())
+    }
+
+    /// Removes the rotated files retention no longer keeps, oldest first, after
+    /// writing and syncing a checkpoint line naming the first line kept and the
+    /// MAC of the last line removed.
+    fn enforce_retention(&mut self) -> Result<(), AuditError> {
+        let Some(retention) = self.retention else {
+            return Ok(());
+        };
+        self.flush()?;
+        let rotated = rotated_files(&self.dir)?;
+        let now = SystemTime::now();
+        let mut total = self.file_len;
+        let mut sizes = Vec::with_capacity(rotated.len());
+        for (_, path) in &rotated {
+            let meta = std::fs::metadata(path).map_err(|e| AuditError::io("stat", path, e))?;
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            total += meta.len();
+            sizes.push((meta.len(), age));
+        }
+        let mut remove = 0;
+        let mut removed_bytes = 0;
+        for (len, age) in &sizes {
+            if total <= retention.max_bytes && *age <= retention.max_age {
+                break;
+            }
+            total -= len;
+            removed_bytes += len;
+            remove += 1;
+        }
+        if remove == 0 {
+            return Ok(());
+        }
+        let kept = match rotated.get(remove) {
+            Some((_, path)) => first_line(path)?,
+            None if self.file_len > 0 => first_line(&self.current)?,
+            None => None,
+        };
+        // With every rotated file going and an empty current file, the checkpoint is the first line kept.
+        let (first_kept, last_removed) = kept.unwrap_or((self.next_seq, self.prev));
+        let mut event = serde_json::Map::new();
+        event.insert("kind".into(), CHECKPOINT_KIND.into());
+        event.insert("first_kept_seq".into(), first_kept.into());
+        event.insert("last_removed_mac".into(), hex::encode(last_removed).into());
+        event.insert("removed_files".into(), remove.into());
+        event.insert("removed_bytes".into(), removed_bytes.into());
+        self.retaining = true;
+        let written = self.append(&event).and_then(|_| {
+            let sync = std::mem::replace(&mut self.sync, true);
+            let flushed = self.flush();
+            self.sync = sync;
+            flushed
+        });
+        self.retaining = false;
+        written?;
+        for (_, path) in &rotated[..remove] {
+            std::fs::remove_file(path).map_err(|e| AuditError::io("remove", path, e))?;
+        }
+        tracing::info!(
+            dir = %self.dir.display(),
+            files = remove,
+            bytes = removed_bytes,
+            first_kept,
+            "audit retention removed old log files"
+        );
         sync_dir(&self.dir)
     }
 }

@@ -1,9 +1,10 @@
 //! `carapace __confine <spec> -- <handler> <args>` (hidden): the launcher the core runs for
-//! each plugin handler. It confines itself with Landlock, then becomes the handler.
+//! each plugin handler. It confines itself, then becomes the handler; and
+//! `carapace __confine-check` (hidden), which the core runs under it to measure the result.
 
 use std::process::ExitCode;
 
-use crate::plugins::confine::{exec_confined, ConfineSpec};
+use crate::plugins::confine::{exec_confined, observe, ConfineSpec};
 
 /// Exit status when the handler could not be started (as a shell's "command not found").
 const LAUNCH_FAILED: u8 = 127;
@@ -16,4 +17,10 @@ pub fn run(spec: &str, command: &[String]) -> anyhow::Result<ExitCode> {
     };
     eprintln!("carapace __confine: {error}");
     Ok(ExitCode::from(LAUNCH_FAILED))
+}
+
+/// Prints what this process finds about its own confinement (the core's launcher probe).
+pub fn check() -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string(&observe())?);
+    Ok(ExitCode::SUCCESS)
 }

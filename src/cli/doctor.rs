@@ -56,6 +56,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_model_key(home),
         check_confinement(),
         check_core(home),
+        check_audit_log(home),
     ];
     let failed = checks.iter().any(|c| c.status == "fail");
     if json {
@@ -298,7 +299,10 @@ fn check_confinement() -> Check {
         return problem(
             "confinement",
             "fail",
-            "Landlock is unavailable: plugins run UNCONFINED and can read each other's secrets",
+            format!(
+                "Landlock is unavailable: plugins' file access is UNCONFINED (each can read \
+                 what its uid can; a non-root core's plugins share one uid); {isolation}"
+            ),
             "boot a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in the lsm= list",
         );
     }
@@ -317,9 +321,52 @@ fn check_confinement() -> Check {
             "confinement",
             "warn",
             format!("{isolation}; missing: {}", gaps.join("; ")),
-            "a newer kernel closes these (Landlock ABI 9 for unix sockets, 10 for UDP)",
+            "a newer kernel closes the Landlock gaps (ABI 9 for unix sockets); a seccomp or \
+             capability gap needs a kernel with CONFIG_SECCOMP_FILTER and a core that may drop them",
         )
     }
+}
+
+/// Free space below which the audit log's file system is worth a warning.
+const AUDIT_FREE_MIN: u64 = 64 << 20;
+
+fn check_audit_log(home: &Home) -> Check {
+    let dir = home.audit_dir();
+    // The field types differ between platforms (u32 on macOS, u64 on Linux).
+    #[allow(clippy::useless_conversion)]
+    let free = nix::sys::statvfs::statvfs(&dir)
+        .ok()
+        .map(|s| u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size())));
+    let reported = super::ask(home, &crate::control::ControlRequest::Status)
+        .ok()
+        .and_then(|status| status.get("audit").cloned());
+    let line = reported
+        .as_ref()
+        .map_or_else(|| "ok".to_owned(), super::status::audit_line);
+    if line == "ok" {
+        return match free {
+            Some(free) if free < AUDIT_FREE_MIN => problem(
+                "audit log",
+                "warn",
+                format!(
+                    "{} MiB free where it is written; when that is gone, every tool call is refused",
+                    free >> 20
+                ),
+                format!("free space on the file system of {}", dir.display()),
+            ),
+            _ if reported.is_some() => ok("audit log", "writable"),
+            _ => ok("audit log", "checked by the core when it runs"),
+        };
+    }
+    problem(
+        "audit log",
+        "fail",
+        line,
+        format!(
+            "free space on the file system of {} (or fix its permissions); calls resume on their own",
+            home.audit_dir().display()
+        ),
+    )
 }
 
 fn check_core(home: &Home) -> Check {

@@ -148,6 +148,9 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Internal: print, as JSON, the confinement this process finds itself under.
+    #[command(name = "__confine-check", hide = true)]
+    ConfineCheck,
 }
 
 /// Runs a parsed command line.
@@ -208,6 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { keep } => demo::run(keep),
         Command::Auth(command) => auth::run(&home, command),
         Command::Confine { spec, command } => confine::run(&spec, &command),
+        Command::ConfineCheck => confine::check(),
     }
 }
 

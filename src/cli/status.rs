@@ -26,6 +26,9 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         "  pending confirmations: {}",
         field("pending_confirmations")
     );
+    if let Some(audit) = status.get("audit") {
+        println!("  audit log: {}", audit_line(audit));
+    }
     if let Some(plugins) = status.get("plugins").and_then(|p| p.as_array()) {
         for plugin in plugins {
             let name = plugin.get("name").and_then(|v| v.as_str()).unwrap_or("?");
@@ -34,10 +37,37 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
                 Some(category) => println!("  plugin {name}: {state} ({category})"),
                 None => println!("  plugin {name}: {state}"),
             }
+            if let Some(confinement) = plugin.get("confinement").and_then(|v| v.as_str()) {
+                println!("    {confinement}");
+            }
+            let missing = plugin
+                .pointer("/enforcement/not_enforced")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for gap in missing.iter().filter_map(|g| g.as_str()) {
+                println!("    not enforced: {gap}");
+            }
             if let Some(problem) = plugin.get("problem").and_then(|v| v.as_str()) {
                 println!("    {problem}");
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the audit log's health: "ok", or why tool calls are refused.
+pub(super) fn audit_line(audit: &serde_json::Value) -> String {
+    if audit.get("available").and_then(|v| v.as_bool()) != Some(false) {
+        return "ok".into();
+    }
+    let text = |k: &str| audit.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+    format!(
+        "UNAVAILABLE since {}: {}; every tool call is refused with AUDIT_UNAVAILABLE \
+         until a line can be written again ({} events lost so far); free space in the \
+         log directory and it recovers on its own",
+        text("since"),
+        text("reason"),
+        audit.get("lost").and_then(|v| v.as_u64()).unwrap_or(0)
+    )
 }

@@ -48,6 +48,10 @@ pub struct CoreConfig {
     pub plugin_initialize_secs: u64,
     /// How long one message on a session socket may take to arrive whole, in seconds.
     pub message_deadline_secs: u64,
+
+    /// When the core runs as root: the first of the 65,536 uids/gids its plugin handlers
+    /// run as, one per plugin (see `plugins::identity`).
+    pub plugin_uid_base: u32,
 }
 
 impl Default for CoreConfig {
@@ -59,6 +63,8 @@ impl Default for CoreConfig {
             max_sessions: 64,
             plugin_initialize_secs: 10,
             message_deadline_secs: 10,
+
+            plugin_uid_base: crate::plugins::identity::DEFAULT_UID_BASE,
         }
     }
 }
@@ -69,13 +75,35 @@ impl Default for CoreConfig {
 pub struct AuditConfig {
     /// Size at which `audit.jsonl` is rotated, in bytes.
     pub rotate_bytes: u64,
+    /// Most bytes all audit files may hold together; past it the oldest rotated
+    /// files are removed (after a checkpoint line). At least `rotate_bytes`.
+    pub max_bytes: u64,
+    /// Rotated audit files older than this many days are removed (after a checkpoint line).
+    pub max_age_days: u64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             rotate_bytes: 16 << 20,
+            max_bytes: 1 << 30,
+            max_age_days: 90,
         }
+    }
+}
+
+impl AuditConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.max_bytes < self.rotate_bytes {
+            return Err(format!(
+                "key `audit.max_bytes`: must be at least `audit.rotate_bytes` ({})",
+                self.rotate_bytes
+            ));
+        }
+        if !(1..=36_500).contains(&self.max_age_days) {
+            return Err("key `audit.max_age_days`: must be from 1 to 36500".into());
+        }
+        Ok(())
     }
 }
 
@@ -221,6 +249,7 @@ impl Config {
             }
         }
         check_rate(&self.rate_limit, "rate_limit")?;
+        self.audit.check()?;
         self.runtime.check()?;
         self.agent.check()?;
         for (plugin, settings) in &self.plugins.settings {
@@ -241,8 +270,31 @@ impl Config {
         if self.core.message_deadline_secs == 0 {
             return Err("key `core.message_deadline_secs`: must be at least 1".into());
         }
+
+        self.check_plugin_ids()?;
         if self.core.confirmation_timeout_secs == 0 {
             return Err("key `core.confirmation_timeout_secs`: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The plugins' id range: unprivileged, below 2^31, clear of the agent's ids.
+    fn check_plugin_ids(&self) -> Result<(), String> {
+        let base = u64::from(self.core.plugin_uid_base);
+        let range = base..base + u64::from(crate::plugins::identity::ID_RANGE);
+        let key = "key `core.plugin_uid_base`";
+        if base < 1000 || range.end > 1 << 31 {
+            return Err(format!(
+                "{key}: must be at least 1000 and leave {} ids below 2^31",
+                crate::plugins::identity::ID_RANGE
+            ));
+        }
+        let agent = [self.runtime.agent_uid, self.runtime.agent_gid];
+        if agent.iter().any(|id| range.contains(&u64::from(*id))) {
+            return Err(format!(
+                "{key}: the plugins' range {}..{} holds the agent's uid or gid",
+                range.start, range.end
+            ));
         }
         Ok(())
     }
@@ -289,6 +341,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("/home/u/.carapace/config.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_plugins_id_range_is_unprivileged_and_clear_of_the_agent() {
+        assert!(parse("[core]\nplugin_uid_base = 300000\n").is_ok());
+        for bad in ["0", "999", "2147483000"] {
+            let error = parse(&format!("[core]\nplugin_uid_base = {bad}\n")).expect_err(bad);
+            assert!(error.contains("core.plugin_uid_base"), "{error}");
+        }
+        let error = parse("[core]\nplugin_uid_base = 99000\n").expect_err("agent inside");
+        assert!(error.contains("agent"), "{error}");
     }
 
     #[test]

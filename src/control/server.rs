@@ -254,5 +254,6 @@ fn status(core: &Core) -> Value {
         "pending_confirmations": core.confirmations.list().len(),
         "tools": core.catalog().all().len(),
         "plugins": core.plugins().health(),
+        "audit": core.audit_log().health(),
     })
 }

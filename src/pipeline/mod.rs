@@ -32,61 +32,76 @@ pub struct Outcome {
     pub source: String,
     /// The tool's result or the refusal.
     pub result: Result<Value, ErrorBody>,
+    /// Whether the answer is audited: false for a refusal that is only counted
+    /// (see [`refused_early`]).
+    pub audited: bool,
 }
 
 /// Runs one raw message from `session` through the pipeline and returns the response bytes.
 pub async fn handle(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Vec<u8> {
-    core.audit(session, "request.received", json!({"bytes": raw.len()}));
     let outcome = run_stages(core, session, raw).await;
     respond::finish(core, session, outcome)
 }
 
 async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome {
+    let received = json!({"bytes": raw.len()});
     let wire = match parse_request(raw) {
         Ok(wire) => wire,
         Err(e) => {
             let error = e.to_body();
-            core.audit(session, "request.rejected", rejection(0, "", &error));
+            let audited = refused_early(core, session, Some(&received), "", &error);
             return Outcome {
                 topic: e.topic,
                 correlation: e.correlation,
                 source: "core".into(),
                 result: Err(error),
+                audited,
             };
         }
     };
     let call = envelope::construct(session, wire);
     let (topic, correlation) = (call.topic.clone(), call.correlation.clone());
-    let refuse = |error: ErrorBody| {
+    let outcome = |error: ErrorBody, audited: bool| Outcome {
+        topic: topic.clone(),
+        correlation: correlation.clone(),
+        source: "core".into(),
+        result: Err(error),
+        audited,
+    };
+    // Stages 2 to 4 are cheap to fail on purpose: those refusals are counted.
+    let early = |error: ErrorBody| {
+        let audited = refused_early(core, session, Some(&received), &correlation, &error);
+        outcome(error, audited)
+    };
+    let resolved = match topic::resolve(&core.catalog(), call) {
+        Ok(resolved) => resolved,
+        Err(error) => return early(error),
+    };
+    let validated = match arguments::validate(resolved) {
+        Ok(validated) => validated,
+        Err(error) => return early(error),
+    };
+    let authorized = match authorize::authorize(core, validated) {
+        Ok(authorized) => authorized,
+        Err(error) => return early(error),
+    };
+    core.audit(session, "request.received", received.clone());
+    let late = |error: ErrorBody| {
         let stage = error.stage.unwrap_or(0);
         core.audit(
             session,
             "request.rejected",
             rejection(stage, &correlation, &error),
         );
-        Outcome {
-            topic: topic.clone(),
-            correlation: correlation.clone(),
-            source: "core".into(),
-            result: Err(error),
-        }
-    };
-    let resolved = match topic::resolve(&core.catalog(), call) {
-        Ok(resolved) => resolved,
-        Err(error) => return refuse(error),
-    };
-    let validated = match arguments::validate(resolved) {
-        Ok(validated) => validated,
-        Err(error) => return refuse(error),
-    };
-    let authorized = match authorize::authorize(core, validated) {
-        Ok(authorized) => authorized,
-        Err(error) => return refuse(error),
+        outcome(error, true)
     };
     let confirmed = match confirm::gate(core, authorized).await {
         Ok(confirmed) => confirmed,
-        Err(error) => return refuse(error),
+        Err(error) => return late(error),
     };
+    if let Err(error) = route::admit(core, &confirmed).await {
+        return late(error);
+    }
     let source = confirmed.tool().spec.owner.label();
     let result = route::dispatch(core, confirmed).await;
     Outcome {
@@ -94,7 +109,34 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
         correlation,
         source,
         result,
+        audited: true,
     }
+}
+
+/// A refusal before stage 5, which a flooding session can cause at will: the
+/// first of its code in an interval is recorded in full (`request.received`,
+/// `request.rejected`, then the answer), the others only counted into the
+/// session's `refusals.summary` line. Returns whether it was recorded.
+fn refused_early(
+    core: &Core,
+    session: &Session,
+    received: Option<&Value>,
+    correlation: &str,
+    error: &ErrorBody,
+) -> bool {
+    if !core.admit_refusal(session, ("request.rejected", error.code.as_str()), 1) {
+        return false;
+    }
+    if let Some(received) = received {
+        core.audit(session, "request.received", received.clone());
+    }
+    let stage = error.stage.unwrap_or(0);
+    core.audit(
+        session,
+        "request.rejected",
+        rejection(stage, correlation, error),
+    );
+    true
 }
 
 fn rejection(stage: u8, correlation: &str, error: &ErrorBody) -> Value {
@@ -112,7 +154,7 @@ pub fn handle_unframed(core: &Core, session: &Arc<Session>) -> Vec<u8> {
         carapace_ipc::ErrorCode::MalformedMessage,
         "send exactly one frame holding the JSON request",
     );
-    core.audit(session, "request.rejected", rejection(0, "", &error));
+    let audited = refused_early(core, session, None, "", &error);
     respond::finish(
         core,
         session,
@@ -121,6 +163,7 @@ pub fn handle_unframed(core: &Core, session: &Arc<Session>) -> Vec<u8> {
             correlation: String::new(),
             source: "core".into(),
             result: Err(error),
+            audited,
         },
     )
 }

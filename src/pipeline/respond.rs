@@ -1,4 +1,5 @@
-//! The response path: sanitize, cap the size, audit, serialize.
+//! The response path: sanitize, cap the size, audit (unless the refusal is
+//! only counted), serialize.
 //!
 //! Must never send a matched credential or log one: only JSON paths of
 //! redactions are recorded.
@@ -24,6 +25,7 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
         correlation,
         source,
         result,
+        audited,
     } = outcome;
     let topic = if topic.len() <= MAX_ECHOED_TOPIC {
         topic
@@ -35,7 +37,7 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
         Err(error) => json!({"result": null, "error": error}),
     };
     let redactions = core.sanitizer.sanitize(&mut payload);
-    if !redactions.is_empty() {
+    if audited && !redactions.is_empty() {
         let paths: Vec<Value> = redactions
             .iter()
             .map(|r| json!({"path": r.path, "kind": r.kind}))
@@ -60,11 +62,13 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
     let mut bytes = serde_json::to_vec(&envelope).unwrap_or_default();
     let mut capped = None;
     if bytes.len() > MAX_MESSAGE_BYTES {
-        core.audit(
-            session,
-            "response.too_large",
-            json!({"correlation": correlation, "bytes": bytes.len()}),
-        );
+        if audited {
+            core.audit(
+                session,
+                "response.too_large",
+                json!({"correlation": correlation, "bytes": bytes.len()}),
+            );
+        }
         let error = ErrorBody::new(
             ErrorCode::HandlerError,
             format!("the tool's answer is over the {MAX_MESSAGE_BYTES}-byte limit"),
@@ -80,11 +84,13 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
         .and_then(|e| e.get("code"))
         .cloned()
         .unwrap_or(Value::Null);
-    core.audit(
-        session,
-        "response.sent",
-        json!({"correlation": correlation, "topic": topic, "code": code, "bytes": bytes.len()}),
-    );
+    if audited {
+        core.audit(
+            session,
+            "response.sent",
+            json!({"correlation": correlation, "topic": topic, "code": code, "bytes": bytes.len()}),
+        );
+    }
     bytes
 }
 

@@ -10,16 +10,31 @@ use crate::core::Core;
 use crate::plugins::host::CallScope;
 use crate::tools::{intrinsic, ToolOwner};
 
-/// Stage 6: runs the call on its owner, bounded by the configured deadline.
-pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorBody> {
+/// Stage 6's gate: records `request.routed` and waits until that line is in
+/// the log file (write(2) done). If the log cannot be written the call is
+/// refused with `AUDIT_UNAVAILABLE` and never reaches its owner: no call runs
+/// unaudited. Call it right before [`dispatch`].
+pub async fn admit(core: &Core, confirmed: &Confirmed) -> Result<(), ErrorBody> {
     let call = confirmed.call();
     let tool = confirmed.tool();
     let owner = tool.spec.owner.label();
-    core.audit(
-        &call.session,
-        "request.routed",
-        json!({"correlation": call.correlation, "tool": tool.spec.name, "owner": owner}),
-    );
+    let routed = json!({"correlation": call.correlation, "tool": tool.spec.name, "owner": owner});
+    core.audit_written(&call.session, "request.routed", routed)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, tool = %tool.spec.name, "call refused: the audit log cannot be written");
+            ErrorBody::new(
+                ErrorCode::AuditUnavailable,
+                "the audit log cannot be written right now, so no call runs; try again later",
+            )
+        })
+}
+
+/// Stage 6: runs the call on its owner, bounded by the configured deadline.
+/// [`admit`] must have recorded it first.
+pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorBody> {
+    let call = confirmed.call();
+    let tool = confirmed.tool();
     let deadline = Duration::from_secs(core.config().core.tool_deadline_secs);
     let raw = match &tool.spec.owner {
         ToolOwner::Intrinsic => intrinsic::call(core, call, &tool.spec.name),

@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 
 use super::confine::{self, ConfinementSupport};
 use super::fair_share::FairShare;
+
+use super::identity;
 use super::manifest::HandlerCommand;
 use super::process::{FromPlugin, HandlerProcess, Launch, RpcFailure, RpcOutcome};
 use super::{Discovered, PluginHealth};
@@ -90,7 +92,10 @@ struct Shared {
     handler_path: OsString,
     initialize_deadline: Duration,
     confinement: ConfinementSupport,
-    sockets: confine::SocketHiding,
+    /// What the launcher enforces here, measured once per host.
+    launcher: confine::LauncherProbe,
+    /// Each plugin's own uid/gid, when the core is root (empty otherwise).
+    identities: BTreeMap<String, confine::RunAs>,
 }
 
 /// All plugins by name.
@@ -109,7 +114,11 @@ impl Default for PluginHost {
                 handler_path: OsString::new(),
                 initialize_deadline: Duration::from_secs(10),
                 confinement: ConfinementSupport { abi: None },
-                sockets: confine::SocketHiding::Visible("not probed".into()),
+                launcher: confine::LauncherProbe {
+                    sockets: confine::SocketHiding::Visible("not probed".into()),
+                    observed: Err("not probed".into()),
+                },
+                identities: BTreeMap::new(),
             }),
             slots: BTreeMap::new(),
         }
@@ -138,19 +147,38 @@ impl PluginHost {
         force: Option<&str>,
     ) -> (PluginHost, mpsc::UnboundedReceiver<FromPlugin>) {
         let (to_core, from_plugins) = mpsc::unbounded_channel();
+        let base = config.core.plugin_uid_base;
+        let identities = if nix::unistd::geteuid().is_root() {
+            identity::assign(base, discovered.iter().map(|p| p.name.as_str()))
+        } else {
+            BTreeMap::new()
+        };
+        let probe_as = (!identities.is_empty()).then_some(confine::RunAs {
+            uid: base,
+            gid: base,
+        });
+        let confinement = confine::probe();
+        // Without Landlock too: the uid, capabilities, seccomp filter and hidden `run/` hold.
+        let launcher = probe_launcher(probe_as).await;
         let shared = Arc::new(Shared {
             home: home.clone(),
             to_core,
             handler_path: handler_path(),
             initialize_deadline: Duration::from_secs(config.core.plugin_initialize_secs),
-            confinement: confine::probe(),
-            sockets: probe_socket_hiding().await,
+            confinement,
+            launcher,
+            identities,
         });
         if !shared.confinement.is_confined() {
-            tracing::error!("LANDLOCK IS NOT AVAILABLE: plugins run UNCONFINED and can read each other's secrets");
+            tracing::error!("LANDLOCK IS NOT AVAILABLE: plugins' file access is UNCONFINED");
         }
-        if let Some(gap) = shared.sockets.gap() {
-            tracing::error!("{gap}");
+        let report = confine::enforced(shared.confinement, &shared.launcher, false, (0, 0));
+        for gap in report
+            .not_enforced
+            .iter()
+            .filter(|g| !g.contains("runs as root"))
+        {
+            tracing::warn!(gap = %gap, "plugin confinement is incomplete");
         }
         let mut slots = BTreeMap::new();
         for plugin in discovered {
@@ -245,15 +273,20 @@ impl PluginHost {
                     Ok(State::Disabled) => ("disabled", None, None),
                     Ok(State::Stopped) | Err(_) => ("stopped", None, None),
                 };
-                let confinement = (state == "running").then(|| {
-                    if self.shared.confinement.is_confined() {
-                        format!(
-                            "confined ({}, {})",
-                            self.shared.confinement, self.shared.sockets
-                        )
-                    } else {
-                        "UNCONFINED".to_owned()
-                    }
+                let enforcement = (state == "running").then(|| {
+                    let ids = self.shared.identities.get(name).map_or_else(
+                        || {
+                            let own = nix::unistd::getuid().as_raw();
+                            (own, nix::unistd::getgid().as_raw())
+                        },
+                        |run_as| (run_as.uid, run_as.gid),
+                    );
+                    confine::enforced(
+                        self.shared.confinement,
+                        &self.shared.launcher,
+                        slot.plugin.manifest.network,
+                        ids,
+                    )
                 });
                 PluginHealth {
                     name: name.clone(),
@@ -261,7 +294,8 @@ impl PluginHost {
                     state: state.into(),
                     category,
                     restart_attempt,
-                    confinement,
+                    confinement: enforcement.as_ref().map(confine::Enforced::summary),
+                    enforcement,
                 }
             })
             .collect()
@@ -375,16 +409,20 @@ impl PluginHost {
 
     /// Shuts every plugin down in parallel: no restarts, `shutdown`, then kill after the grace.
     pub async fn shutdown(&self) {
-        self.retire(|_| true).await;
+        self.retire(|_| true, |_| false).await;
     }
 
-    /// After a reload: shuts down this (old) host's plugins that `next` did not keep.
+    /// After a reload: shuts down this (old) host's plugins that `next` did not keep. The
+    /// credentials copy of a plugin `next` started again is now its new handler's, and stays.
     pub async fn retire_replaced(&self, next: &PluginHost) {
-        self.retire(|slot| !next.slots.values().any(|kept| Arc::ptr_eq(kept, slot)))
-            .await;
+        self.retire(
+            |slot| !next.slots.values().any(|kept| Arc::ptr_eq(kept, slot)),
+            |name| next.slots.contains_key(name),
+        )
+        .await;
     }
 
-    async fn retire(&self, which: impl Fn(&Arc<Slot>) -> bool) {
+    async fn retire(&self, which: impl Fn(&Arc<Slot>) -> bool, restarted: impl Fn(&str) -> bool) {
         let retiring: Vec<&Arc<Slot>> = self.slots.values().filter(|s| which(s)).collect();
         for slot in &retiring {
             slot.retired.store(true, Ordering::SeqCst);
@@ -398,7 +436,7 @@ impl PluginHost {
             })
         });
         futures::future::join_all(stops).await;
-        for slot in retiring {
+        for slot in retiring.iter().filter(|s| !restarted(&s.plugin.name)) {
             let _ = credentials::remove_materialized(&self.shared.home, &slot.plugin.name);
         }
     }
@@ -469,13 +507,39 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
     }
     let data_dir = shared.home.plugin_data_dir(&plugin.name);
     let tmp_dir = data_dir.join("tmp");
-    for dir in [&data_dir, &tmp_dir] {
-        crate::paths::create_private_dir(dir).map_err(|_| "INTERNAL_ERROR".to_owned())?;
+    let run_as = shared.identities.get(&plugin.name).copied();
+    crate::paths::create_private_dir(&data_dir).map_err(|_| "INTERNAL_ERROR".to_owned())?;
+    match run_as {
+        // The launcher makes `tmp/` as the handler: the core never works inside a directory
+        // a plugin owns, but through descriptors.
+        Some(ids) => {
+            identity::check_free(ids).map_err(|e| {
+                tracing::error!(plugin = %plugin.name, error = %e, "plugin uid unusable");
+                "CONFIG_ERROR".to_owned()
+            })?;
+            identity::own_data_dir(&data_dir, ids).map_err(|e| {
+                tracing::error!(plugin = %plugin.name, error = %e, "data dir not given to the plugin");
+                "INTERNAL_ERROR".to_owned()
+            })?;
+        }
+        None => {
+            crate::paths::create_private_dir(&tmp_dir).map_err(|_| "INTERNAL_ERROR".to_owned())?
+        }
     }
     let command = match &plugin.manifest.handler {
         HandlerCommand::Program(p) => vec![p.clone()],
         HandlerCommand::WithArgs(v) => v.clone(),
     };
+    let program = command.first().map(String::as_str).unwrap_or_default();
+    if let Some(path) = run_as.and_then(|_| identity::unreadable_part(&plugin.folder, program)) {
+        tracing::error!(
+            plugin = %plugin.name,
+            path = %path.display(),
+            "the plugin's own uid cannot read its folder or program; run `chmod -R o+rX {}`",
+            plugin.folder.display()
+        );
+        return Err("CONFIG_ERROR".into());
+    }
     let declared = &plugin.manifest.credentials;
     let missing = credentials::missing(&shared.home, &plugin.name, declared);
     if !missing.is_empty() {
@@ -487,11 +551,16 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
         );
         return Err("AUTH_ERROR".into());
     }
-    let credentials_dir = credentials::credentials_dir_for(&shared.home, &plugin.name, declared)
-        .map_err(|e| {
-            tracing::error!(plugin = %plugin.name, error = %e, "credentials unusable");
-            "AUTH_ERROR".to_owned()
-        })?;
+    let credentials_dir = match run_as {
+        Some(ids) => {
+            credentials::hand_over(&shared.home, &plugin.name, declared, (ids.uid, ids.gid))
+        }
+        None => credentials::credentials_dir_for(&shared.home, &plugin.name, declared),
+    }
+    .map_err(|e| {
+        tracing::error!(plugin = %plugin.name, error = %e, "credentials unusable");
+        "AUTH_ERROR".to_owned()
+    })?;
     let mut env = vec![("TMPDIR".to_owned(), tmp_dir.into_os_string())];
     if let Some(dir) = &credentials_dir {
         env.push((
@@ -499,23 +568,21 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
             dir.clone().into_os_string(),
         ));
     }
-    let wrapper = if shared.confinement.is_confined() {
-        let spec = confine::spec_for(&confine::SpecRequest {
-            plugin_folder: &plugin.folder,
-            data_dir: &data_dir,
-            credentials_dir: credentials_dir.as_deref(),
-            network: plugin.manifest.network,
-            command: &command,
-            path: &shared.handler_path,
-            carapace_home: shared.home.root(),
-        });
-        confine::wrapper(
-            &launcher_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?,
-            &spec,
-        )
-    } else {
-        Vec::new()
-    };
+    // Always through the launcher: without Landlock its other protections still hold.
+    let spec = confine::spec_for(&confine::SpecRequest {
+        plugin_folder: &plugin.folder,
+        data_dir: &data_dir,
+        credentials_dir: credentials_dir.as_deref(),
+        network: plugin.manifest.network,
+        command: &command,
+        path: &shared.handler_path,
+        carapace_home: shared.home.root(),
+        run_as,
+    });
+    let wrapper = confine::wrapper(
+        &launcher_exe().map_err(|_| "INTERNAL_ERROR".to_owned())?,
+        &spec,
+    );
     let process = HandlerProcess::spawn(Launch {
         name: &plugin.name,
         folder: &plugin.folder,
@@ -553,15 +620,17 @@ async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, Str
     }
 }
 
-/// Whether the launcher can hide `run/` from handlers here (it runs once, in a child).
-async fn probe_socket_hiding() -> confine::SocketHiding {
-    let probe = tokio::task::spawn_blocking(|| match launcher_exe() {
-        Ok(exe) => confine::probe_namespaces(&exe),
-        Err(e) => confine::SocketHiding::Visible(e.to_string()),
+/// What the launcher enforces here, as a handler of `run_as` (it runs once, in a child).
+async fn probe_launcher(run_as: Option<confine::RunAs>) -> confine::LauncherProbe {
+    let failed = |why: String| confine::LauncherProbe {
+        sockets: confine::SocketHiding::Visible(why.clone()),
+        observed: Err(why),
+    };
+    let probe = tokio::task::spawn_blocking(move || match launcher_exe() {
+        Ok(exe) => confine::probe_launcher(&exe, run_as),
+        Err(e) => failed(e.to_string()),
     });
-    probe
-        .await
-        .unwrap_or_else(|e| confine::SocketHiding::Visible(e.to_string()))
+    probe.await.unwrap_or_else(|e| failed(e.to_string()))
 }
 
 /// The hook a memory plugin provides to brief each new agent session.

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod fair_share;
 pub mod folder;
 pub mod host;
+pub mod identity;
 pub mod manifest;
 pub mod process;
 pub mod reserved;
@@ -43,9 +44,13 @@ pub struct PluginHealth {
     /// How many restarts in a row have been tried, while restarting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_attempt: Option<u32>,
-    /// `confined` (Landlock) or `unconfined`, for a plugin that runs.
+    /// `confined (landlock ABI 7, sockets hidden, seccomp: AF_UNIX only, no capabilities,
+    /// uid N)`, or `UNCONFINED (no landlock, ...)`, for a plugin that runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confinement: Option<String>,
+    /// Exactly what is and is not enforced for it on this kernel, for a plugin that runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<confine::Enforced>,
     /// Why a failed plugin was refused before it ran (e.g. a skill that is a link), naming the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,

@@ -118,6 +118,7 @@ pub async fn close(core: &Core, id: &str) -> Result<(), SessionError> {
     let _ = std::fs::remove_dir_all(core.home.session_dir(&session.id));
     let _ = std::fs::remove_dir_all(core.home.overlay_dir(&session.id));
     record::remove(&core.home, &session.id);
+    core.summarize_refusals(&session, true);
     core.audit(&session, "session.closed", json!({}));
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::audit::EventLine;
+use crate::audit::{EventLine, RefusalTally};
 
 /// How many recent audit events each session keeps for `get_diagnostics`.
 const DIAGNOSTICS_KEPT: usize = 256;
@@ -32,6 +32,8 @@ pub struct Session {
     pub started_at: String,
     /// The session's socket on the host.
     pub socket_path: PathBuf,
+    /// This session's cheap refusals, counted per kind and interval (`audit::summary`).
+    pub refusals: RefusalTally,
     diagnostics: Mutex<VecDeque<EventLine>>,
 }
 
@@ -56,6 +58,7 @@ impl Session {
             group,
             started_at,
             socket_path,
+            refusals: RefusalTally::default(),
             diagnostics: Mutex::new(VecDeque::new()),
         }
     }

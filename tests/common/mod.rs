@@ -101,6 +101,14 @@ impl TestCore {
     }
 
     fn start_with(config: &str, plugins: bool) -> TestCore {
+        let mut core = Self::prepare(config, plugins);
+        core.launch();
+        core
+    }
+
+    /// A throw-away home with `config` (and the fixture plugins if `plugins`),
+    /// not started yet: call [`launch`](Self::launch).
+    pub fn prepare(config: &str, plugins: bool) -> TestCore {
         let home = tempfile::Builder::new()
             .prefix("cpt-")
             .tempdir_in("/tmp")
@@ -113,13 +121,11 @@ impl TestCore {
             ));
         }
         std::fs::write(home.path().join("config.toml"), text).expect("write config");
-        let mut core = TestCore {
+        TestCore {
             home,
             child: None,
             bundled: PathBuf::new(),
-        };
-        core.launch();
-        core
+        }
     }
 
     /// Starts a core with `config` and the bundled plugins (`plugins/`, e.g. echo).
@@ -411,15 +417,21 @@ impl TestSession {
     /// Sends raw frames over libzmq (a DEALER) and returns the parsed answer, or None on timeout.
     pub fn raw(&self, body: &[u8]) -> Option<Value> {
         let ctx = zmq::Context::new();
-        let socket = ctx.socket(zmq::DEALER).expect("dealer");
-        socket.set_linger(0).expect("linger");
-        socket.set_rcvtimeo(5000).expect("rcvtimeo");
-        socket
-            .connect(&format!("ipc://{}", self.socket.display()))
-            .expect("connect");
+        let socket = self.dealer(&ctx, 5000);
         socket.send(body, 0).expect("send");
         let reply = socket.recv_bytes(0).ok()?;
         Some(serde_json::from_slice(&reply).expect("answers are JSON"))
+    }
+
+    /// A libzmq DEALER connected to this session's socket, waiting `wait_ms` for answers.
+    pub fn dealer(&self, ctx: &zmq::Context, wait_ms: i32) -> zmq::Socket {
+        let socket = ctx.socket(zmq::DEALER).expect("dealer");
+        socket.set_linger(0).expect("linger");
+        socket.set_rcvtimeo(wait_ms).expect("rcvtimeo");
+        socket
+            .connect(&format!("ipc://{}", self.socket.display()))
+            .expect("connect");
+        socket
     }
 }
 

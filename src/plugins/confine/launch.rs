@@ -1,6 +1,7 @@
 //! The launcher: `carapace __confine <spec> -- <handler> <args>` hides the core's sockets in a
-//! mount namespace of its own, restricts itself with Landlock (which also sets no-new-privs),
-//! then execs the handler; both survive the exec. A spec holds paths only, never a secret.
+//! mount namespace of its own, becomes the handler's own uid with no capabilities, restricts
+//! itself with Landlock (which also sets no-new-privs), installs the seccomp filter, then execs
+//! the handler; all of it survives the exec. A spec holds paths only, never a secret.
 
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use super::namespace::{self, SocketHiding};
 use super::spec::ConfineSpec;
+use super::{privileges, seccomp};
 
 /// The newest Landlock ABI this code asks for; older kernels get what they support.
 const REQUESTED_ABI: ABI = ABI::V10;
@@ -58,6 +60,12 @@ pub enum ConfineError {
     /// Landlock refused the ruleset.
     #[error("landlock: {0}")]
     Landlock(#[from] landlock::RulesetError),
+    /// The uid, groups or capabilities could not be dropped.
+    #[error("cannot drop privileges: {0}")]
+    Privileges(String),
+    /// The seccomp filter could not be built or installed.
+    #[error("seccomp: {0}")]
+    Seccomp(String),
     /// The handler could not be executed.
     #[error("cannot execute {program}: {source}")]
     Exec {
@@ -101,17 +109,37 @@ pub fn restrict_self(spec: &ConfineSpec) -> Result<Enforcement, ConfineError> {
     })
 }
 
+/// What the stderr line of a launcher whose seccomp filter failed starts with.
+pub(super) const NO_SECCOMP_LINE: &str = "CARAPACE-CONFINE: seccomp socket filter NOT installed: ";
+
 /// The launcher: confines this process, then replaces it with `command`. Returns only on failure.
+///
+/// Order: the mount namespace (needs privileges), then the uid/gid and capabilities
+/// ([`privileges`], fails closed), then the temporary directory (made as the handler), then
+/// Landlock, then seccomp ([`seccomp`], last: it refuses calls the steps before make).
 ///
 /// When the kernel could not enforce everything, one line
 /// `CARAPACE-CONFINE: <enforcement> (landlock ABI <n>, sockets hidden|VISIBLE)` goes to stderr
 /// (the core logs the handler's stderr) before the exec; when the spec's `hide` could not be
-/// applied, a line `CARAPACE-CONFINE: sockets VISIBLE: <reason>` comes first. The handler
-/// still starts in both cases: the core reports the same gaps from its own probes.
+/// applied, a line `CARAPACE-CONFINE: sockets VISIBLE: <reason>` comes first, and one for a
+/// seccomp filter that could not be installed. The handler still starts in these cases: the
+/// core reports the same gaps from its own probe of the launcher.
 pub fn exec_confined(spec: &ConfineSpec, command: &[String]) -> ConfineError {
     let Some((program, args)) = command.split_first() else {
         return ConfineError::Spec("no handler command".into());
     };
+    // Before Landlock: a Landlock domain may not mount.
+    let hiding = namespace::hide(spec);
+    if let SocketHiding::Visible(reason) = &hiding {
+        eprintln!("{}{reason}", namespace::VISIBLE_LINE);
+    }
+    let dropped = match privileges::drop_all(spec.run_as) {
+        Ok(dropped) => dropped,
+        Err(error) => return error,
+    };
+    if !dropped.bounding_cleared {
+        eprintln!("CARAPACE-CONFINE: capability bounding set kept (no CAP_SETPCAP here)");
+    }
     if let Some(tmp) = &spec.tmp_dir {
         let made = std::fs::DirBuilder::new().mode(0o700).create(tmp);
         if let Err(source) = made.or_else(|e| match e.kind() {
@@ -124,11 +152,6 @@ pub fn exec_confined(spec: &ConfineSpec, command: &[String]) -> ConfineError {
             };
         }
     }
-    // Before Landlock: a Landlock domain may not mount.
-    let hiding = namespace::hide(&spec.hide, &spec.rebind);
-    if let SocketHiding::Visible(reason) = &hiding {
-        eprintln!("{}{reason}", namespace::VISIBLE_LINE);
-    }
     let enforcement = match restrict_self(spec) {
         Ok(enforcement) => enforcement,
         Err(error) => return error,
@@ -138,6 +161,9 @@ pub fn exec_confined(spec: &ConfineSpec, command: &[String]) -> ConfineError {
             "CARAPACE-CONFINE: {enforcement} ({}, {hiding})",
             super::probe()
         );
+    }
+    if let Err(error) = seccomp::install(spec.allow_network) {
+        eprintln!("{NO_SECCOMP_LINE}{error}");
     }
     let mut handler = std::process::Command::new(program);
     handler.args(args);

@@ -1,13 +1,16 @@
 //! Hiding `$CARAPACE_HOME/run` from a handler with a mount namespace of its own.
 //!
 //! Landlock below ABI 9 does not restrict connecting to pathname unix sockets, and a handler
-//! runs as the core's user: it could reach `run/control.sock` (approve its own high-risk
-//! calls, stop the core), `run/events.sock` and every session's `ipc.sock`. So the launcher,
-//! before Landlock (a Landlock domain may not mount), enters a private mount namespace
-//! (a user namespace too when not root), covers each hidden directory with an empty read-only
-//! tmpfs and bind-mounts back, read-only, what the handler is granted beneath it (its systemd
-//! credentials copy). The core's own view never changes. A handler cannot undo this: Landlock
-//! refuses it mount, umount and pivot_root, and the ptrace rule refuses it
+//! of a non-root core runs as the core's user: it could reach `run/control.sock` (approve its
+//! own high-risk calls, stop the core), `run/events.sock` and every session's `ipc.sock`. So
+//! the launcher, before Landlock (a Landlock domain may not mount), enters a private mount
+//! namespace (a user namespace too when not root), covers each hidden directory with an empty
+//! read-only tmpfs and bind-mounts back what the handler is granted beneath it: its
+//! credentials copy read-only; for a handler of its own uid also its plugin folder
+//! (read-only, executable) and data dir (writable), never setuid nor devices, beneath the
+//! directories that uid could not walk through. The core's own view never changes. A handler
+//! cannot undo this: it holds no capability, Landlock refuses it mount, umount and
+//! pivot_root, the seccomp filter refuses it new namespaces, and the ptrace rule refuses it
 //! `/proc/<outside pid>/root`.
 
 use std::fmt;
@@ -15,17 +18,17 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use serde::Serialize;
 
-use super::spec::{ConfineSpec, DEVICES, ETC_READ, SYSTEM_EXEC};
+use super::spec::ConfineSpec;
 
-/// The tmpfs laid over a hidden directory: tiny, it only ever holds mount points.
-const TMPFS_OPTIONS: &str = "size=16k,nr_inodes=64,mode=0700";
+/// The tmpfs laid over a hidden directory: tiny, it only ever holds mount points. Searchable
+/// (not listable) by others: a handler of its own uid walks through it to what is bound back.
+const TMPFS_OPTIONS: &str = "size=16k,nr_inodes=64,mode=0711";
 /// What the stderr line of a launcher that could not hide starts with.
 pub(super) const VISIBLE_LINE: &str = "CARAPACE-CONFINE: sockets VISIBLE: ";
 
@@ -66,9 +69,40 @@ impl fmt::Display for SocketHiding {
     }
 }
 
-/// In the launcher (single-threaded, before Landlock): hides `hide` and puts `rebind` back.
-/// On any failure the namespace is left as the core's view and the reason is returned.
-pub(super) fn hide(hide: &[PathBuf], rebind: &[PathBuf]) -> SocketHiding {
+/// How a path beneath a hidden directory is bound back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Read-only, not executable (credentials).
+    Read,
+    /// Read-only, executable (the plugin folder).
+    Exec,
+    /// Writable (the data dir).
+    Write,
+}
+
+impl Kind {
+    /// The flags of the bind mount: never setuid nor devices; read-only unless `Write`.
+    fn flags(self) -> MsFlags {
+        match self {
+            Kind::Read => MsFlags::MS_RDONLY | locked_down(),
+            Kind::Exec => MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Kind::Write => MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        }
+    }
+}
+
+/// In the launcher (single-threaded, before Landlock): hides the spec's `hide` and binds its
+/// `rebind*` back. On any failure the namespace is left as the core's view and the reason is
+/// returned.
+pub(super) fn hide(spec: &ConfineSpec) -> SocketHiding {
+    let hide = &spec.hide;
+    let rebind: Vec<(&PathBuf, Kind)> = spec
+        .rebind
+        .iter()
+        .map(|p| (p, Kind::Read))
+        .chain(spec.rebind_exec.iter().map(|p| (p, Kind::Exec)))
+        .chain(spec.rebind_write.iter().map(|p| (p, Kind::Write)))
+        .collect();
     // Nested entries are covered by their ancestor; absent ones hold nothing.
     let hide: Vec<&PathBuf> = hide
         .iter()
@@ -84,20 +118,23 @@ pub(super) fn hide(hide: &[PathBuf], rebind: &[PathBuf]) -> SocketHiding {
     }
     // Opened in the new namespace (a bind needs a source mount of it) before anything is
     // covered; an absent one is not granted anyway.
-    let sources: Vec<(PathBuf, File)> = rebind
+    let sources: Vec<(PathBuf, File, Kind)> = rebind
         .iter()
-        .filter(|r| hide.iter().any(|h| r.starts_with(h) && r != h))
-        .filter_map(|r| {
+        .filter(|(r, _)| hide.iter().any(|h| r.starts_with(h) && r != h))
+        .filter_map(|(r, kind)| {
             std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(nix::libc::O_PATH)
                 .open(r)
                 .ok()
-                .map(|f| (r.clone(), f))
+                .map(|f| ((*r).clone(), f, *kind))
         })
         .collect();
     let mut covered: Vec<&Path> = Vec::new();
+    // The mount points' modes as written, whatever the core's umask.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let result = cover(&hide, &sources, &mut covered);
+    nix::sys::stat::umask(umask);
     if let Err(reason) = result {
         for dir in covered.iter().rev() {
             let _ = umount2(*dir, MntFlags::MNT_DETACH);
@@ -159,7 +196,7 @@ fn locked_down() -> MsFlags {
 /// read-only. `covered` collects what was mounted, to undo on failure.
 fn cover<'a>(
     hide: &[&'a PathBuf],
-    sources: &[(PathBuf, File)],
+    sources: &[(PathBuf, File, Kind)],
     covered: &mut Vec<&'a Path>,
 ) -> Result<(), String> {
     let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_down();
@@ -174,7 +211,7 @@ fn cover<'a>(
         .map_err(|e| format!("cannot mount a tmpfs over {}: {e}", dir.display()))?;
         covered.push(dir.as_path());
     }
-    for (target, source) in sources {
+    for (target, source, kind) in sources {
         let is_dir = source.metadata().map(|m| m.is_dir()).unwrap_or(false);
         make_mount_point(target, is_dir)
             .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
@@ -187,8 +224,9 @@ fn cover<'a>(
             None::<&str>,
         )
         .map_err(|e| format!("cannot bind {} back: {e}", target.display()))?;
-        mount(None::<&str>, target, None::<&str>, read_only, None::<&str>)
-            .map_err(|e| format!("cannot make {} read-only: {e}", target.display()))?;
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | kind.flags() | kept_flags(source);
+        mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("cannot restrict {}: {e}", target.display()))?;
     }
     for dir in hide {
         mount(
@@ -211,7 +249,10 @@ fn cover<'a>(
             std::fs::read_dir(dir).map_err(|e| format!("cannot check {}: {e}", dir.display()))?;
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
-            if !sources.iter().any(|(target, _)| target.starts_with(&path)) {
+            if !sources
+                .iter()
+                .any(|(target, _, _)| target.starts_with(&path))
+            {
                 return Err(format!("{} is still visible", path.display()));
             }
         }
@@ -219,75 +260,40 @@ fn cover<'a>(
     Ok(())
 }
 
+/// The restrictions of the source's own mount, which a bind must keep (a mount made in a
+/// less privileged namespace locks them).
+fn kept_flags(source: &File) -> MsFlags {
+    use nix::sys::statvfs::{fstatvfs, FsFlags};
+    let Ok(stat) = fstatvfs(source) else {
+        return MsFlags::empty();
+    };
+    let pairs = [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    pairs
+        .iter()
+        .filter(|(st, _)| stat.flags().contains(*st))
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
+}
+
+/// Creates a mount point in the tmpfs; its parents are searchable so that a handler of its
+/// own uid can walk to what is bound there.
 fn make_mount_point(target: &Path, is_dir: bool) -> std::io::Result<()> {
     if let Some(parent) = target.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(0o711)
             .create(parent)?;
     }
     if is_dir {
-        std::fs::DirBuilder::new().mode(0o700).create(target)
+        std::fs::DirBuilder::new().mode(0o711).create(target)
     } else {
         File::create(target).map(drop)
     }
-}
-
-/// Whether the launcher in `carapace_exe` can hide a directory here, found by running it once
-/// on a scratch directory (the core itself never changes namespace). Costs one process.
-pub fn probe_namespaces(carapace_exe: &Path) -> SocketHiding {
-    let scratch = match tempfile::Builder::new()
-        .prefix("carapace-nsprobe-")
-        .tempdir()
-    {
-        Ok(dir) => dir,
-        Err(e) => return SocketHiding::Visible(format!("cannot make a scratch directory: {e}")),
-    };
-    let run = scratch.path().join("run");
-    let keep = run.join("credentials").join("probe");
-    if let Err(e) = std::fs::create_dir_all(&keep) {
-        return SocketHiding::Visible(format!("cannot make a scratch directory: {e}"));
-    }
-    let exe = std::fs::canonicalize(carapace_exe).unwrap_or_else(|_| carapace_exe.to_path_buf());
-    let mut read_exec: Vec<PathBuf> = SYSTEM_EXEC.iter().map(PathBuf::from).collect();
-    read_exec.push(exe.clone());
-    let spec = ConfineSpec {
-        read_only: ETC_READ.iter().map(PathBuf::from).collect(),
-        read_exec,
-        devices: DEVICES.iter().map(PathBuf::from).collect(),
-        hide: vec![run],
-        rebind: vec![keep],
-        ..ConfineSpec::default()
-    };
-    let output = Command::new(&exe)
-        .arg("__confine")
-        .arg(spec.to_arg())
-        .arg("--")
-        .arg(&exe)
-        .arg("--version")
-        .env_clear()
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(e) => return SocketHiding::Visible(format!("cannot run the launcher: {e}")),
-    };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if let Some(reason) = stderr
-        .lines()
-        .find_map(|line| line.strip_prefix(VISIBLE_LINE))
-    {
-        return SocketHiding::Visible(reason.to_owned());
-    }
-    if !output.status.success() {
-        return SocketHiding::Visible(format!(
-            "the launcher failed ({}): {}",
-            output.status,
-            stderr.trim()
-        ));
-    }
-    SocketHiding::Hidden
 }

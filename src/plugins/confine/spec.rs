@@ -82,9 +82,28 @@ pub struct ConfineSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hide: Vec<PathBuf>,
     /// Paths beneath a hidden directory bind-mounted back (read-only) at the same place: the
-    /// handler's own credentials copy under `run/credentials/<plugin>/` (systemd).
+    /// handler's own credentials copy under `run/credentials/<plugin>/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rebind: Vec<PathBuf>,
+    /// Like `rebind`, read-only but executable (the plugin folder, an interpreter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebind_exec: Vec<PathBuf>,
+    /// Like `rebind`, writable (the data dir).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebind_write: Vec<PathBuf>,
+    /// The unprivileged identity the handler becomes (when the core runs as root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<RunAs>,
+}
+
+/// A handler's own uid and gid (no supplementary groups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunAs {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
 }
 
 impl ConfineSpec {
@@ -116,6 +135,8 @@ pub struct SpecRequest<'a> {
     pub path: &'a OsStr,
     /// `$CARAPACE_HOME`, never granted beyond the three directories above.
     pub carapace_home: &'a Path,
+    /// The identity the handler runs as, when not the core's own (the core is root).
+    pub run_as: Option<RunAs>,
 }
 
 /// Builds the spec for one handler.
@@ -132,23 +153,110 @@ pub fn spec_for(request: &SpecRequest<'_>) -> ConfineSpec {
     read_only.extend(etc_language_dirs());
     read_only.extend(request.credentials_dir.map(Path::to_path_buf));
     dedup(&mut read_exec);
-    let run_dir = guard.carapace_home.join("run");
-    let rebind = request
-        .credentials_dir
-        .map(|dir| std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
-        .filter(|dir| dir.starts_with(&run_dir) && *dir != run_dir)
-        .into_iter()
-        .collect();
-    ConfineSpec {
+    let mut spec = ConfineSpec {
         read_only,
         read_exec,
         read_write: vec![request.data_dir.to_path_buf()],
         devices: DEVICES.iter().map(PathBuf::from).collect(),
         allow_network: request.network,
         tmp_dir: Some(request.data_dir.join("tmp")),
-        hide: vec![run_dir],
-        rebind,
+        hide: vec![guard.carapace_home.join("run")],
+        run_as: request.run_as,
+        ..ConfineSpec::default()
+    };
+    finish(&mut spec);
+    spec
+}
+
+/// Completes a spec's hiding: for a handler of another uid, what it cannot walk to is hidden
+/// too; then every grant beneath a hidden directory is bound back.
+pub(super) fn finish(spec: &mut ConfineSpec) {
+    if let Some(run_as) = spec.run_as {
+        hide_unsearchable(spec, run_as);
     }
+    add_rebinds(spec);
+}
+
+/// For a handler of another uid: hides the topmost ancestor of each grant that this uid
+/// cannot search (e.g. a 0700 `$CARAPACE_HOME` or `/root`), so that only the grants, bound
+/// back beneath it, are reachable through it.
+fn hide_unsearchable(spec: &mut ConfineSpec, run_as: RunAs) {
+    let grants: Vec<PathBuf> = spec
+        .grants()
+        .filter(|(path, _)| path.exists())
+        .map(|(path, _)| canonical(path))
+        .collect();
+    for grant in grants {
+        let mut ancestors: Vec<&Path> = grant.ancestors().skip(1).collect();
+        ancestors.reverse();
+        let blocked = ancestors
+            .into_iter()
+            .find(|dir| !searchable_by(dir, run_as));
+        if let Some(dir) = blocked {
+            spec.hide.push(dir.to_path_buf());
+        }
+    }
+    dedup(&mut spec.hide);
+}
+
+/// Whether `uid`/`gid` may search `dir` (the other bits: neither owns it).
+fn searchable_by(dir: &Path, run_as: RunAs) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).is_ok_and(|m| {
+        let mode = m.permissions().mode();
+        if m.uid() == run_as.uid {
+            mode & 0o100 != 0
+        } else if m.gid() == run_as.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        }
+    })
+}
+
+/// Every grant beneath a hidden directory is bound back at its place, with its kind; one
+/// beneath another bound-back grant is reached through it.
+fn add_rebinds(spec: &mut ConfineSpec) {
+    let mut found: Vec<(PathBuf, Grant)> = spec
+        .grants()
+        .map(|(path, kind)| (canonical(path), kind))
+        .filter(|(path, _)| {
+            spec.hide
+                .iter()
+                .any(|hidden| path.starts_with(hidden) && path != hidden)
+        })
+        .collect();
+    // By path, the widest kind first, so that a duplicate keeps it.
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    found.dedup_by(|later, earlier| later.0.starts_with(&earlier.0));
+    for (path, kind) in found {
+        match kind {
+            Grant::Read => spec.rebind.push(path),
+            Grant::Exec => spec.rebind_exec.push(path),
+            Grant::Write => spec.rebind_write.push(path),
+        }
+    }
+}
+
+/// How a grant is bound back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Grant {
+    Read,
+    Exec,
+    Write,
+}
+
+impl ConfineSpec {
+    fn grants(&self) -> impl Iterator<Item = (&PathBuf, Grant)> {
+        let read = self.read_only.iter().chain(&self.devices);
+        read.map(|p| (p, Grant::Read))
+            .chain(self.read_exec.iter().map(|p| (p, Grant::Exec)))
+            .chain(self.read_write.iter().map(|p| (p, Grant::Write)))
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Distribution config some interpreters read at start (Debian's `/etc/python3.11/`, ...).
@@ -323,6 +431,7 @@ mod tests {
             command,
             path: OsStr::new("/usr/bin:/bin"),
             carapace_home: home,
+            run_as: None,
         }
     }
 
@@ -391,6 +500,39 @@ mod tests {
         assert!(spec.read_exec.contains(&real));
         let parent = real.parent().expect("parent").to_path_buf();
         assert!(!spec.read_exec.contains(&parent));
+    }
+
+    #[test]
+    fn a_handler_of_its_own_uid_walks_only_to_its_grants() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let top = std::fs::canonicalize(dir.path()).expect("real");
+        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let home = top.join("carapace");
+        for sub in ["plugins/p", "data/p", "run/credentials/p"] {
+            std::fs::create_dir_all(home.join(sub)).expect("layout");
+        }
+        let command = vec!["sh".to_owned()];
+        let folder = home.join("plugins/p");
+        let data = home.join("data/p");
+        let creds = home.join("run/credentials/p");
+        let mut req = request(&folder, &home, &command);
+        req.data_dir = &data;
+        req.credentials_dir = Some(&creds);
+        req.run_as = Some(RunAs {
+            uid: 2_000_000_000,
+            gid: 2_000_000_000,
+        });
+        let spec = spec_for(&req);
+        // The 0700 directory above the home is the first this uid cannot search.
+        assert!(spec.hide.contains(&top), "{spec:?}");
+        assert_eq!(spec.rebind_exec, vec![folder.clone()]);
+        assert_eq!(spec.rebind_write, vec![data.clone()]);
+        assert_eq!(spec.rebind, vec![creds.clone()]);
+        // Without another uid, only `run/` is hidden, as before.
+        req.run_as = None;
+        let own = spec_for(&req);
+        assert_eq!(own.hide, vec![home.join("run")]);
+        assert!(own.rebind_exec.is_empty() && own.rebind_write.is_empty());
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! Refusal aggregation: one session's cheap refusals (malformed, oversize,
+//! rate-limited, invalid requests, connection events) become at most one full
+//! audit record per kind per [`SUMMARY_INTERVAL`], plus one summary line with
+//! the count of the rest.
+//!
+//! A kind's window opens with a refusal that is recorded in full; every later
+//! refusal of that kind in the window is only counted (with the time of the
+//! first and last). When the window is over (the core sweeps every second) or
+//! the session closes, a count above zero becomes one `refusals.summary` line:
+//! `{"kind":"refusals.summary","of":...,"code":...,"count":N,"first":ts,"last":ts}`.
+//! This file must never let a session's refusals grow the log faster than
+//! that, and never hold more than one window per kind (kinds are a closed set).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::format::Stamp;
+
+/// How long one window of a kind lasts: its first refusal is recorded in full,
+/// the rest of the window's refusals are counted into one summary line.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Kind of the line that closes a window with its count.
+pub const SUMMARY_KIND: &str = "refusals.summary";
+
+/// What a refusal is grouped by: the audit kind it would have had
+/// (`request.rejected`, `connection.closed`, ...) and its error code, if any.
+pub type RefusalKind = (&'static str, &'static str);
+
+struct Window {
+    opened: Instant,
+    count: u64,
+    first: Option<Stamp>,
+    last: Option<Stamp>,
+}
+
+impl Window {
+    fn open(now: Instant) -> Window {
+        Window {
+            opened: now,
+            count: 0,
+            first: None,
+            last: None,
+        }
+    }
+}
+
+/// The summary line of one closed window.
+pub struct Summary {
+    kind: RefusalKind,
+    count: u64,
+    first: Stamp,
+    last: Stamp,
+}
+
+impl Summary {
+    /// The fields of the `refusals.summary` event.
+    pub fn fields(&self) -> Value {
+        let (of, code) = self.kind;
+        let stamp = |s: &Stamp| String::from_utf8_lossy(s.as_bytes()).into_owned();
+        let mut fields = json!({
+            "of": of,
+            "count": self.count,
+            "first": stamp(&self.first),
+            "last": stamp(&self.last),
+            "interval_secs": SUMMARY_INTERVAL.as_secs(),
+        });
+        if !code.is_empty() {
+            fields["code"] = json!(code);
+        }
+        fields
+    }
+}
+
+/// One session's refusal windows.
+#[derive(Default)]
+pub struct RefusalTally {
+    windows: Mutex<HashMap<RefusalKind, Window>>,
+}
+
+impl std::fmt::Debug for RefusalTally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefusalTally").finish_non_exhaustive()
+    }
+}
+
+impl RefusalTally {
+    fn lock(&self) -> MutexGuard<'_, HashMap<RefusalKind, Window>> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes `weight` refusals of `kind` at `now`. Returns whether this one is
+    /// to be recorded in full, and the summary of the window it closes, if any
+    /// (to be written first).
+    pub fn admit(&self, kind: RefusalKind, weight: u64, now: Instant) -> (bool, Option<Summary>) {
+        let mut windows = self.lock();
+        match windows.get_mut(&kind) {
+            Some(window) if now.saturating_duration_since(window.opened) < SUMMARY_INTERVAL => {
+                let stamp = Stamp::now();
+                window.count += weight.max(1);
+                window.first.get_or_insert(stamp);
+                window.last = Some(stamp);
+                (false, None)
+            }
+            Some(window) => {
+                let closed = close(kind, window);
+                *window = Window::open(now);
+                (true, closed)
+            }
+            None => {
+                windows.insert(kind, Window::open(now));
+                (true, None)
+            }
+        }
+    }
+
+    /// Summaries of the windows that are over at `now`; those windows are forgotten.
+    pub fn due(&self, now: Instant) -> Vec<Summary> {
+        let mut windows = self.lock();
+        let mut out = Vec::new();
+        windows.retain(|kind, window| {
+            if now.saturating_duration_since(window.opened) < SUMMARY_INTERVAL {
+                return true;
+            }
+            out.extend(close(*kind, window));
+            false
+        });
+        out
+    }
+
+    /// Summaries of every window, open or not (the session is closing).
+    pub fn drain(&self) -> Vec<Summary> {
+        let mut windows = self.lock();
+        let out = windows
+            .iter_mut()
+            .filter_map(|(kind, window)| close(*kind, window))
+            .collect();
+        windows.clear();
+        out
+    }
+}
+
+fn close(kind: RefusalKind, window: &mut Window) -> Option<Summary> {
+    let (first, last) = (window.first.take()?, window.last.take()?);
+    let count = std::mem::take(&mut window.count);
+    (count > 0).then_some(Summary {
+        kind,
+        count,
+        first,
+        last,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: RefusalKind = ("request.rejected", "RATE_LIMITED");
+    const BAD: RefusalKind = ("request.rejected", "MALFORMED_MESSAGE");
+
+    #[test]
+    fn one_full_record_per_kind_per_window_and_the_rest_counted() {
+        let tally = RefusalTally::default();
+        let t0 = Instant::now();
+        assert!(tally.admit(RATE, 1, t0).0, "the first opens the window");
+        assert!(tally.admit(BAD, 1, t0).0, "another kind has its own window");
+        for i in 1..=1000u64 {
+            let (full, summary) = tally.admit(RATE, 1, t0 + Duration::from_millis(i));
+            assert!(!full && summary.is_none());
+        }
+        assert!(tally.due(t0 + Duration::from_secs(1)).is_empty());
+        let due = tally.due(t0 + SUMMARY_INTERVAL);
+        assert_eq!(due.len(), 1, "only the window with a count is summarized");
+        let fields = due[0].fields();
+        assert_eq!(fields["of"], "request.rejected");
+        assert_eq!(fields["code"], "RATE_LIMITED");
+        assert_eq!(fields["count"], 1000);
+        assert!(fields["first"].as_str().is_some_and(|s| s.ends_with('Z')));
+        let later = t0 + SUMMARY_INTERVAL * 2;
+        assert!(tally.admit(RATE, 1, later).0, "a new window opens in full");
+    }
+
+    #[test]
+    fn a_refusal_after_the_window_closes_it_and_weights_add_up() {
+        let tally = RefusalTally::default();
+        let t0 = Instant::now();
+        assert!(tally.admit(RATE, 1, t0).0);
+        assert!(!tally.admit(RATE, 5, t0 + Duration::from_secs(1)).0);
+        let (full, summary) = tally.admit(RATE, 1, t0 + SUMMARY_INTERVAL);
+        assert!(full);
+        assert_eq!(summary.expect("closed").fields()["count"], 5);
+        assert!(!tally.admit(RATE, 1, t0 + SUMMARY_INTERVAL).0);
+        assert_eq!(tally.drain().len(), 1, "closing flushes the open window");
+        assert!(tally.drain().is_empty());
+    }
+}
