@@ -5,12 +5,15 @@
 //! Sources: every file of `credentials/<plugin>/` and of `keys/model/`, the
 //! files of systemd's `$CREDENTIALS_DIRECTORY`, the model credential as the
 //! model proxy reads it, and the audit key. Loaded at start and on `reload`
-//! (`assemble`), and when `carapace auth set|rm` tells the running core.
+//! (`assemble`), and when `carapace auth set|rm` tells the running core; a
+//! value replaced or removed stays redacted until the core restarts.
 //! Must never log a value: only counts and the names of values too short to match.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::credentials::{self, MAX_SECRET_BYTES};
 use crate::model_proxy::{CredentialSource, StoreCredentials};
@@ -31,6 +34,14 @@ pub fn refresh(home: &Home) -> Loaded {
     refresh_from(home, credentials::systemd_dir().as_deref())
 }
 
+/// Every value loaded since the core started: a value replaced or removed
+/// stays redacted, since a running handler (or its copy of its credentials) may
+/// still hold it. Only a restart forgets it.
+fn seen() -> &'static Mutex<BTreeSet<Vec<u8>>> {
+    static SEEN: OnceLock<Mutex<BTreeSet<Vec<u8>>>> = OnceLock::new();
+    SEEN.get_or_init(Mutex::default)
+}
+
 /// [`refresh`] with the systemd directory given explicitly.
 pub fn refresh_from(home: &Home, systemd: Option<&Path>) -> Loaded {
     let mut found = collect(home, systemd);
@@ -43,15 +54,21 @@ pub fn refresh_from(home: &Home, systemd: Option<&Path>) -> Loaded {
             );
         }
     }
-    let known = KnownSecrets::new(found.iter().map(|(_, v)| v.as_slice()));
+    let mut seen = match seen().lock() {
+        Ok(seen) => seen,
+        Err(poisoned) => poisoned.into_inner(),
+    };
     for (_, value) in &mut found {
-        value.fill(0);
+        seen.insert(std::mem::take(value));
     }
+    let known = KnownSecrets::new(seen.iter().map(Vec::as_slice));
     let loaded = Loaded {
         values: known.len(),
         skipped: known.skipped(),
     };
+    // Swapped in under the lock: two refreshes at once cannot put the older set last.
     crate::sanitize::shared().set_known(known);
+    drop(seen);
     tracing::info!(
         values = loaded.values,
         skipped = loaded.skipped,

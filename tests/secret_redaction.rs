@@ -189,6 +189,15 @@ fn a_value_set_while_the_core_runs_is_redacted_without_a_restart() {
     );
     let second = fresh_value();
     core.auth_set("vault", "token", &second);
+    // Whatever copy of its credentials the handler reads, an answer carries the new value.
+    let text = format!("new {second} and {}", b64(second.as_bytes()));
+    let echoed = session.ipc(&["vault_echo", &json!({ "text": text }).to_string()]);
+    assert_eq!(
+        echoed.result()["text"],
+        json!("new [REDACTED:stored_secret] and [REDACTED:stored_secret]")
+    );
+    holds_no_form("the answer", &echoed.stdout, &second);
+    // The value replaced is still redacted: a running handler may still hold it.
     let after = session.ipc(&["vault_reveal"]);
     let result = after.result();
     assert_eq!(
@@ -197,5 +206,6 @@ fn a_value_set_while_the_core_runs_is_redacted_without_a_restart() {
         "{result}"
     );
     holds_no_form("the answer", &after.stdout, &second);
+    holds_no_form("the answer", &after.stdout, &first);
     assert_eq!(core.pid(), pid, "the core was not restarted");
 }
