@@ -36,6 +36,8 @@ pub async fn assemble(
     previous: Option<&PluginHost>,
     force: Option<&str>,
 ) -> Result<Assembled, String> {
+    // Before anything a plugin supplies is read or answered: the values to redact.
+    crate::secret_values::refresh(home);
     let dirs = plugins::search_dirs(home, &config.plugins.dirs);
     let discovered = plugins::discover(&dirs).map_err(|e| e.to_string())?;
     if let Some(name) = force {
@@ -63,7 +65,7 @@ pub async fn assemble(
         .filter(|p| running.contains(&p.name))
         .map(|p| SkillSource {
             plugin: &p.name,
-            folder: &p.folder,
+            skills: &p.skills,
             description: &p.manifest.description,
         })
         .collect();
@@ -108,7 +110,12 @@ pub async fn reload(core: &Arc<Core>, plugin: Option<&str>) -> Result<Value, Str
 
 /// Announces each plugin's state on the event bus.
 pub fn publish_health(core: &Core) {
-    for plugin in core.plugins().health() {
+    for plugin in core
+        .plugins()
+        .health()
+        .into_iter()
+        .map(|h| h.without_problem())
+    {
         let topic = if plugin.state == "running" {
             "plugin.ready"
         } else {

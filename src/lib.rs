@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod runtime;
 pub mod sanitize;
+pub mod secret_values;
 pub mod session;
 pub mod skills;
 pub mod time;

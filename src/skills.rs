@@ -2,21 +2,84 @@
 //!
 //! Layout: `<out>/<plugin>-<name>/SKILL.md` with `name`/`description` front
 //! matter, plus `carapace-core/SKILL.md` for the intrinsic tools. Only plugins
-//! that run are included; nothing here reads outside the plugin folders.
+//! that run are included. Skills are read once, at discovery ([`read`]),
+//! beneath the plugin folder without following links and within size limits
+//! (issue 12, finding 1); the text assembled goes through the sanitizer, which
+//! knows the stored secrets' values, before it is written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::plugins::folder::{FolderDir, FolderError};
 use crate::tools::ToolSpec;
 
-/// Largest skill file copied.
-const MAX_SKILL_BYTES: u64 = 256 << 10;
+/// Largest skill file accepted.
+pub const MAX_SKILL_BYTES: u64 = 256 << 10;
+/// Most skill files one plugin may have.
+pub const MAX_SKILLS: usize = 64;
+
+/// One skill file as read from a plugin folder.
+#[derive(Debug, Clone)]
+pub struct Skill {
+    /// The file name without `.md` (`[A-Za-z0-9_-]+`).
+    pub stem: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// Why a plugin's skills were refused (and with them the plugin).
+#[derive(Debug, thiserror::Error)]
+pub enum SkillError {
+    /// A link, an odd file type, an oversize or unreadable file.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    /// More skill files than [`MAX_SKILLS`].
+    #[error("{path} holds more than {MAX_SKILLS} skills")]
+    TooMany {
+        /// The skills directory.
+        path: String,
+    },
+}
+
+/// Reads `skills/*.md` of the plugin folder `folder`; a link or an oversize
+/// file anywhere on the way refuses them all. Badly named files are skipped.
+pub fn read(plugin: &str, folder: &FolderDir) -> Result<Vec<Skill>, SkillError> {
+    let Some(dir) = folder.subdir("skills")? else {
+        return Ok(Vec::new());
+    };
+    let mut skills = Vec::new();
+    for name in dir.names()? {
+        let Some(stem) = name.strip_suffix(".md") else {
+            continue;
+        };
+        if stem.is_empty()
+            || !stem
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            tracing::warn!(plugin, file = %dir.path().join(&name).display(), "skill name must be [A-Za-z0-9_-]; skipped");
+            continue;
+        }
+        if skills.len() == MAX_SKILLS {
+            return Err(SkillError::TooMany {
+                path: dir.path().display().to_string(),
+            });
+        }
+        if let Some(text) = dir.read_text(&name, MAX_SKILL_BYTES)? {
+            skills.push(Skill {
+                stem: stem.to_owned(),
+                text,
+            });
+        }
+    }
+    Ok(skills)
+}
 
 /// A plugin whose skills should be assembled.
 pub struct SkillSource<'a> {
     /// The plugin's name.
     pub plugin: &'a str,
-    /// Its folder (holding `skills/`).
-    pub folder: &'a Path,
+    /// Its skills, as read at discovery.
+    pub skills: &'a [Skill],
     /// Used when a skill has no description of its own.
     pub description: &'a str,
 }
@@ -39,31 +102,22 @@ pub fn assemble(
         &core_body(intrinsics),
     )?;
     count += 1;
+    let sanitizer = crate::sanitize::shared();
     for source in sources {
-        for file in skill_files(&source.folder.join("skills")) {
-            let Some(stem) = file.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            if !stem
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                tracing::warn!(plugin = source.plugin, file = %file.display(), "skill name must be [A-Za-z0-9_-]; skipped");
-                continue;
+        for skill in source.skills {
+            // A skill reaches every container: credential shapes and stored secrets' values out.
+            let (text, kinds) = sanitizer.redact_str(&skill.text);
+            if !kinds.is_empty() {
+                tracing::warn!(plugin = source.plugin, skill = %skill.stem, ?kinds, "credentials redacted from a skill");
             }
-            let too_big = std::fs::metadata(&file)
-                .map(|m| m.len() > MAX_SKILL_BYTES)
-                .unwrap_or(true);
-            if too_big {
-                tracing::warn!(plugin = source.plugin, file = %file.display(), "skill over 256 KiB; skipped");
-                continue;
-            }
-            let text = std::fs::read_to_string(&file)?;
             let (description, body) = split_front_matter(&text);
-            let description = description.unwrap_or_else(|| source.description.to_owned());
+            let description = match description {
+                Some(own) => own,
+                None => sanitizer.redact_str(source.description).0.into_owned(),
+            };
             write_skill(
                 out,
-                &format!("{}-{stem}", source.plugin),
+                &format!("{}-{}", source.plugin, skill.stem),
                 &description,
                 body,
             )?;
@@ -71,20 +125,6 @@ pub fn assemble(
         }
     }
     Ok(count)
-}
-
-fn skill_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "md") && p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
 }
 
 /// Splits `---` front matter from the body; returns its `description`, if any.
@@ -145,9 +185,11 @@ mod tests {
         std::fs::write(folder.join("skills/send.md"), "# Send\n").expect("skill");
         std::fs::write(folder.join("skills/bad name.md"), "# Bad\n").expect("skill");
         let out = root.path().join("out");
+        let dir = FolderDir::open(&folder).expect("folder");
+        let skills = read("mail", &dir).expect("skills");
         let sources = [SkillSource {
             plugin: "mail",
-            folder: &folder,
+            skills: &skills,
             description: "Mail plugin",
         }];
         let count = assemble(&out, &sources, &crate::tools::intrinsic::specs()).expect("assemble");

@@ -492,6 +492,53 @@ fn no_stored_secret_is_anywhere_the_agent_can_look() {
     }
 }
 
+/// Issue 12, finding 1: a plugin whose skill links to the model key is refused, and
+/// nothing of the key is in the skills the container is given.
+#[test]
+fn a_skill_linked_to_the_model_key_never_reaches_the_container() {
+    if !podman_or_skip("linked skill") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let plugins = common::plugins_dir();
+    let config = format!(
+        "{}\n[plugins]\ndirs = [\"{}\"]\n",
+        config_with(rootfs.path(), "scan_agent.sh", 2, ""),
+        plugins.path().display()
+    );
+    let core = TestCore::start(&config);
+    let key = common::generated_model_key();
+    core.auth_set("model", "anthropic_api_key", &key);
+    let evil = common::secret_plugin(plugins.path(), "evil-link", false);
+    std::fs::remove_file(evil.join("skills/hello.md")).expect("rm");
+    std::os::unix::fs::symlink(
+        core.home.path().join("keys/model/anthropic_api_key"),
+        evil.join("skills/hello.md"),
+    )
+    .expect("symlink");
+    let reloaded = core.cli(&["reload"]);
+    assert!(
+        reloaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reloaded.stderr)
+    );
+    core.prompt(&["--group", "main", "scan"]);
+    let scan = std::fs::read_to_string(core.home.path().join("groups/main/scan.txt"))
+        .expect("the scan was written to the workspace");
+    assert!(
+        scan.contains("== file /etc/claude-code/.claude/skills/carapace-core/SKILL.md"),
+        "the scan saw the skills: {scan}"
+    );
+    assert!(
+        !scan.contains("evil-link-hello"),
+        "the refused plugin's skill is mounted"
+    );
+    assert!(
+        !scan.contains(&key),
+        "the model key is inside the container"
+    );
+}
+
 #[test]
 fn nothing_the_agent_writes_can_run_or_gain_privileges() {
     if !podman_or_skip("mount flags") {

@@ -261,17 +261,22 @@ async fn run_session(
         (Some(finish), Some(0)) if !finish.is_error => Ok(AgentRun {
             session: session.id.clone(),
             group: session.group.clone(),
-            answer: finish.answer,
+            answer: core.sanitizer.redact_str(&finish.answer).0.into_owned(),
             exit_code: 0,
             transcript: path,
         }),
         (finish, exit_code) => Err(AgentError::Failed {
             exit_code,
-            detail: match finish {
-                Some(f) if f.is_error => format!("the agent reported an error: {}", f.answer),
-                Some(_) => format!("exited with a failure; stderr: {}", ended.stderr_tail),
-                None => format!("no result line; stderr: {}", ended.stderr_tail),
-            },
+            // The container's words go to the audit log and the event bus: redacted.
+            detail: core
+                .sanitizer
+                .redact_str(&match finish {
+                    Some(f) if f.is_error => format!("the agent reported an error: {}", f.answer),
+                    Some(_) => format!("exited with a failure; stderr: {}", ended.stderr_tail),
+                    None => format!("no result line; stderr: {}", ended.stderr_tail),
+                })
+                .0
+                .into_owned(),
         }),
     }
 }
@@ -340,7 +345,8 @@ fn report(
             );
         }
         Err(e) => {
-            let fields = json!({"error": e.to_string()});
+            // An engine's or a container's words may be in it: redacted before audit and bus.
+            let fields = json!({"error": core.sanitizer.redact_str(&e.to_string()).0});
             announce_split(
                 core,
                 session,

@@ -48,11 +48,13 @@ pub fn run(home: &Home, command: AuthCommand) -> anyhow::Result<ExitCode> {
             value.fill(0);
             let path = stored?;
             println!("stored {} (restart the core to use it)", path.display());
+            tell_running_core(home);
             Ok(ExitCode::SUCCESS)
         }
         AuthCommand::Rm { plugin, name } => {
             if credentials::remove(home, &plugin, &name)? {
                 println!("removed {plugin}/{name}");
+                tell_running_core(home);
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!("carapace: no credential {plugin}/{name}");
@@ -60,6 +62,19 @@ pub fn run(home: &Home, command: AuthCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AuthCommand::Status { json } => status(home, json),
+    }
+}
+
+/// Has a running core reload the values it redacts, so a new secret is never
+/// answered in the clear; nothing to do when no core runs.
+fn tell_running_core(home: &Home) {
+    if !home.control_socket().exists() {
+        return;
+    }
+    if let Err(e) = super::ask(home, &crate::control::ControlRequest::SecretsChanged) {
+        eprintln!(
+            "carapace: the running core was not told of the change ({e}); run `carapace reload` so that it redacts the new value"
+        );
     }
 }
 

@@ -49,6 +49,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_private(&home.root().join("keys"), "keys dir"),
         check_key(home),
         check_config(home),
+        check_plugins(home),
         check_socket_length(home),
         check_runtime(home),
         check_agent_image(home),
@@ -144,6 +145,41 @@ fn check_config(home: &Home) -> Check {
             e.to_string(),
             format!("edit {} or run `carapace config show`", path.display()),
         ),
+    }
+}
+
+/// Reads every plugin folder as the core would: a manifest or skill it refuses is a failure.
+fn check_plugins(home: &Home) -> Check {
+    let configured = Config::load(&home.config_file())
+        .map(|c| c.plugins.dirs)
+        .unwrap_or_default();
+    let dirs = crate::plugins::search_dirs(home, &configured);
+    match crate::plugins::discover(&dirs) {
+        Err(e) => problem(
+            "plugins",
+            "fail",
+            e.to_string(),
+            "fix or remove that plugin folder",
+        ),
+        Ok(found) => {
+            let refused: Vec<String> = found
+                .iter()
+                .filter_map(|p| Some(format!("plugin {}: {}", p.name, p.refused.as_ref()?)))
+                .collect();
+            if refused.is_empty() {
+                ok(
+                    "plugins",
+                    format!("{} plugin folders readable", found.len()),
+                )
+            } else {
+                problem(
+                    "plugins",
+                    "fail",
+                    refused.join("; "),
+                    "replace each link with the file itself, or remove the plugin",
+                )
+            }
+        }
     }
 }
 

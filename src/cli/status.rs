@@ -48,6 +48,9 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
             for gap in missing.iter().filter_map(|g| g.as_str()) {
                 println!("    not enforced: {gap}");
             }
+            if let Some(problem) = plugin.get("problem").and_then(|v| v.as_str()) {
+                println!("    {problem}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

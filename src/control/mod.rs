@@ -43,6 +43,8 @@ pub enum ControlRequest {
         #[serde(default)]
         plugin: Option<String>,
     },
+    /// The credential store changed (`auth set|rm`): reload the values redacted everywhere.
+    SecretsChanged,
     /// List pending high-risk calls.
     ConfirmList,
     /// Approve or deny a pending call.

@@ -171,6 +171,10 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             }
         }
         ControlRequest::Status => ControlResponse::ok(status(core)),
+        ControlRequest::SecretsChanged => {
+            let loaded = crate::secret_values::refresh(&core.home);
+            ControlResponse::ok(json!({"values": loaded.values, "skipped": loaded.skipped}))
+        }
         ControlRequest::Stop => {
             stop.notify_one();
             ControlResponse::ok(json!({"stopping": true}))

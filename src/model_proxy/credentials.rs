@@ -77,6 +77,11 @@ impl UpstreamAuth {
         self.kind
     }
 
+    /// The value itself, for the sanitizer's set of stored secrets only (`secret_values`).
+    pub fn secret_bytes(&self) -> &[u8] {
+        &self.value
+    }
+
     /// The header to send upstream, marked sensitive; `None` for a value that
     /// cannot be a header (control characters, empty).
     pub fn header(&self) -> Option<(HeaderName, HeaderValue)> {

@@ -11,7 +11,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::host::CallScope;
-use super::manifest::Manifest;
 use super::{discover, tool_specs, Discovered, PluginHost};
 use crate::config::Config;
 use crate::paths::Home;
@@ -56,13 +55,11 @@ pub fn validate(dir: &Path) -> Result<Discovered, String> {
     if let Some(refusal) = super::reserved::refusal(&name, &dir) {
         return Err(refusal);
     }
-    let manifest = Manifest::load(&dir).map_err(|e| e.to_string())?;
-    manifest.check_compat(env!("CARGO_PKG_VERSION"))?;
-    let plugin = Discovered {
-        name,
-        folder: dir,
-        manifest,
-    };
+    let plugin = Discovered::load(name, dir).map_err(|e| e.to_string())?;
+    if let Some(problem) = &plugin.refused {
+        return Err(problem.clone());
+    }
+    plugin.manifest.check_compat(env!("CARGO_PKG_VERSION"))?;
     let specs = tool_specs(std::slice::from_ref(&plugin)).map_err(|e| e.to_string())?;
     Catalog::build(specs).map_err(|e| e.to_string())?;
     Ok(plugin)

@@ -1,14 +1,22 @@
 //! Finding plugin folders: config dirs, the home's `plugins/`, and the bundled ones.
 //!
 //! A name found twice is an error naming both folders; no folder silently
-//! shadows another.
+//! shadows another. Everything the core takes from a folder (manifest,
+//! skills) is read here, once, beneath the folder and never through a link
+//! (`folder.rs`): a manifest that cannot be read so stops startup like an
+//! invalid one; skills that cannot leave the plugin refused, shown as failed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::manifest::Manifest;
+use sha2::{Digest, Sha256};
+
+use super::folder::FolderDir;
+use super::manifest::{self, Manifest};
 use super::valid_plugin_name;
 use crate::paths::Home;
+use crate::skills::Skill;
 use crate::tools::{intrinsic, ToolOwner, ToolSpec};
 
 /// A discovered plugin folder.
@@ -20,6 +28,39 @@ pub struct Discovered {
     pub folder: PathBuf,
     /// Its parsed manifest.
     pub manifest: Manifest,
+    /// SHA-256 (hex) of the manifest bytes read.
+    pub manifest_digest: String,
+    /// Its skills, read at discovery (empty when refused).
+    pub skills: Arc<[Skill]>,
+    /// Why the plugin is refused (it is then never started), naming the file.
+    pub refused: Option<String>,
+}
+
+impl Discovered {
+    /// Reads the plugin folder `folder` named `name`: its manifest (an error
+    /// stops discovery) and its skills (an error refuses the plugin).
+    pub fn load(name: String, folder: PathBuf) -> Result<Discovered, DiscoveryError> {
+        let invalid =
+            |e: &dyn std::fmt::Display| DiscoveryError::Invalid(format!("plugin `{name}`: {e}"));
+        let dir = FolderDir::open(&folder).map_err(|e| invalid(&e))?;
+        let (manifest, bytes) = Manifest::read(&dir).map_err(|e| invalid(&e))?;
+        let manifest_digest = hex::encode(Sha256::digest(&bytes));
+        let (skills, refused) = match crate::skills::read(&name, &dir) {
+            Ok(skills) => (skills.into(), None),
+            Err(problem) => {
+                tracing::error!(plugin = %name, %problem, "plugin refused: its folder holds a file the core will not read");
+                (Arc::from(Vec::new()), Some(problem.to_string()))
+            }
+        };
+        Ok(Discovered {
+            name,
+            folder,
+            manifest,
+            manifest_digest,
+            skills,
+            refused,
+        })
+    }
 }
 
 /// Why discovery stopped startup.
@@ -57,10 +98,11 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Discovered>, DiscoveryError> {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
+        // A folder holding a `manifest.json` entry of any kind (a link is then refused).
         let mut folders: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.join("manifest.json").is_file())
+            .filter(|p| std::fs::symlink_metadata(p.join(manifest::FILE)).is_ok())
             .collect();
         folders.sort();
         for folder in folders {
@@ -85,16 +127,8 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Discovered>, DiscoveryError> {
                     second: folder.display().to_string(),
                 });
             }
-            let manifest =
-                Manifest::load(&folder).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
-            found.insert(
-                name.clone(),
-                Discovered {
-                    name,
-                    folder,
-                    manifest,
-                },
-            );
+            let plugin = Discovered::load(name.clone(), folder)?;
+            found.insert(name, plugin);
         }
     }
     Ok(found.into_values().collect())

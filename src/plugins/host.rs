@@ -64,6 +64,8 @@ struct Slot {
     /// Set when the slot is shut down or replaced: its supervisor stops restarting.
     retired: AtomicBool,
     config: Value,
+    /// Why the plugin was refused before it ran, for `status`.
+    problem: Option<String>,
     state: RwLock<State>,
     slots: FairShare,
     in_flight: Mutex<HashMap<u64, CallScope>>,
@@ -196,6 +198,10 @@ impl PluginHost {
                 .and_then(|()| plugin_config(plugin, &settings.config));
             let (config_value, state) = match checked {
                 _ if !settings.enabled => (Value::Null, State::Disabled),
+                // A link or an oversize file in its folder: never started, shown as failed.
+                _ if plugin.refused.is_some() => {
+                    (Value::Null, State::Failed("CONFIG_ERROR".into()))
+                }
                 Ok(value) => (value, State::Stopped),
                 Err(problem) => {
                     tracing::error!(plugin = %plugin.name, %problem, "plugin left out");
@@ -207,6 +213,7 @@ impl PluginHost {
                 fingerprint,
                 retired: AtomicBool::new(false),
                 config: config_value,
+                problem: plugin.refused.clone(),
                 state: RwLock::new(state),
                 slots: FairShare::new(MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_SESSION),
                 in_flight: Mutex::new(HashMap::new()),
@@ -283,6 +290,7 @@ impl PluginHost {
                 });
                 PluginHealth {
                     name: name.clone(),
+                    problem: (state == "failed").then(|| slot.problem.clone()).flatten(),
                     state: state.into(),
                     category,
                     restart_attempt,
@@ -473,12 +481,13 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: Arc<HandlerProce
     }
 }
 
-/// Hash of what a plugin slot is started from.
+/// Hash of what a plugin slot is started from (the manifest as discovery read it).
 fn fingerprint(plugin: &Discovered, settings: &crate::config::PluginSettings) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(plugin.folder.as_os_str().as_encoded_bytes());
-    hash.update(std::fs::read(plugin.folder.join("manifest.json")).unwrap_or_default());
+    hash.update(plugin.manifest_digest.as_bytes());
+    hash.update(plugin.refused.as_deref().unwrap_or_default());
     hash.update(serde_json::to_vec(settings).unwrap_or_default());
     hex::encode(hash.finalize())
 }

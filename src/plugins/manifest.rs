@@ -5,7 +5,11 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::folder::{FolderDir, FolderError};
 use crate::tools::RiskLevel;
+
+/// The manifest's file name in a plugin folder.
+pub const FILE: &str = "manifest.json";
 
 #[cfg(test)]
 mod tests {
@@ -150,6 +154,9 @@ pub enum ManifestError {
         /// What failed.
         message: String,
     },
+    /// A link, or not a plain file: never followed or read.
+    #[error(transparent)]
+    Refused(super::folder::FolderError),
     /// Over the size limit.
     #[error("{path} is over {MAX_MANIFEST_BYTES} bytes")]
     TooLarge {
@@ -167,22 +174,31 @@ pub enum ManifestError {
 }
 
 impl Manifest {
-    /// Reads and parses `dir/manifest.json`.
+    /// Reads and parses `dir/manifest.json` (never through a link).
     pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
-        let path = dir.join("manifest.json");
-        let shown = path.display().to_string();
-        let meta = std::fs::metadata(&path).map_err(|e| ManifestError::Read {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        if meta.len() > MAX_MANIFEST_BYTES {
-            return Err(ManifestError::TooLarge { path: shown });
-        }
-        let text = std::fs::read(&path).map_err(|e| ManifestError::Read {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        Manifest::parse(&text, &shown)
+        let folder = FolderDir::open(dir).map_err(ManifestError::Refused)?;
+        Manifest::read(&folder).map(|(manifest, _)| manifest)
+    }
+
+    /// Reads `manifest.json` of an open plugin folder, without following a
+    /// link and within [`MAX_MANIFEST_BYTES`]; returns it and the bytes read.
+    pub fn read(folder: &FolderDir) -> Result<(Manifest, Vec<u8>), ManifestError> {
+        let shown = folder.path().join("manifest.json").display().to_string();
+        let text = match folder.read(FILE, MAX_MANIFEST_BYTES) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                return Err(ManifestError::Read {
+                    path: shown,
+                    message: "no such file".into(),
+                })
+            }
+            Err(FolderError::TooLarge { .. }) => {
+                return Err(ManifestError::TooLarge { path: shown })
+            }
+            Err(e) => return Err(ManifestError::Refused(e)),
+        };
+        let manifest = Manifest::parse(&text, &shown)?;
+        Ok((manifest, text))
     }
 
     /// Parses manifest bytes against `docs/manifest.schema.json`; `shown` names the file in errors.

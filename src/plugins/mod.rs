@@ -7,6 +7,7 @@ pub mod authoring;
 pub mod confine;
 pub mod discover;
 pub mod fair_share;
+pub mod folder;
 pub mod host;
 pub mod identity;
 pub mod manifest;
@@ -50,4 +51,18 @@ pub struct PluginHealth {
     /// Exactly what is and is not enforced for it on this kernel, for a plugin that runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<confine::Enforced>,
+    /// Why a failed plugin was refused before it ran (e.g. a skill that is a link), naming the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl PluginHealth {
+    /// The state as the agent and the event bus see it: `problem` names host paths, so it
+    /// is for the owner only (`status`, `doctor`).
+    pub fn without_problem(self) -> PluginHealth {
+        PluginHealth {
+            problem: None,
+            ..self
+        }
+    }
 }

@@ -2,29 +2,53 @@
 //! keys, and string values of credential-named keys (`"password": "..."`).
 //! Paths are built from keys after redaction, so they never carry a secret.
 
-use super::{Redaction, Sanitizer};
+use super::{KnownSecrets, Redaction, Sanitizer, PEM_KIND};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
 impl Sanitizer {
     /// Sanitizes `value`, whose JSON Pointer is `path`, appending to `out`.
-    pub(super) fn walk(&self, value: &mut Value, path: &mut String, out: &mut Vec<Redaction>) {
+    pub(super) fn walk(
+        &self,
+        value: &mut Value,
+        path: &mut String,
+        out: &mut Vec<Redaction>,
+        known: &KnownSecrets,
+    ) {
         match value {
             Value::String(s) => {
-                if let Some((text, kinds)) = self.redact_owned(s) {
+                if let Some((text, kinds)) = self.redact_owned(s, known) {
                     *s = text;
                     record(out, path, "", kinds);
                 }
             }
             Value::Array(items) => {
+                // A PEM key may come as an array of lines: every line after an
+                // unterminated BEGIN line, up to its END line, is part of the key.
+                let mut in_key = false;
                 for (i, item) in items.iter_mut().enumerate() {
                     let len = path.len();
                     let _ = write!(path, "/{i}");
-                    self.walk(item, path, out);
+                    let (opens, closes) = match &*item {
+                        Value::String(s) => self.pem_edges(s),
+                        _ => (false, false),
+                    };
+                    let line = match (&*item, in_key && !opens) {
+                        (Value::String(s), true) => self.redact_all(s, PEM_KIND),
+                        _ => None,
+                    };
+                    match line {
+                        Some(text) => {
+                            *item = Value::String(text);
+                            record(out, path, "", vec![PEM_KIND]);
+                        }
+                        None => self.walk(item, path, out, known),
+                    }
+                    in_key = opens || (in_key && !closes);
                     path.truncate(len);
                 }
             }
-            Value::Object(map) => self.walk_object(map, path, out),
+            Value::Object(map) => self.walk_object(map, path, out, known),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
@@ -60,20 +84,21 @@ impl Sanitizer {
         map: &mut Map<String, Value>,
         path: &mut String,
         out: &mut Vec<Redaction>,
+        known: &KnownSecrets,
     ) {
         // Keys are scanned once; the few that need work are noted here.
         let mut renames = Vec::new();
         let mut sensitive: Vec<(String, &'static str)> = Vec::new();
         for key in map.keys() {
             let mask = self.scan(key);
-            if mask == 0 {
-                continue;
-            }
-            if let Some((new, kinds)) = self.redact_masked(key, mask) {
+            if let Some((new, kinds)) = self.redact_masked(key, mask, known) {
                 renames.push((key.clone(), new, kinds));
             } else if let Some(kind) = self.sensitive_key(key, mask) {
                 sensitive.push((key.clone(), kind));
             }
+        }
+        if let Some(pair) = self.named_secret(map) {
+            sensitive.push(pair);
         }
         if !renames.is_empty() {
             let mut moved = Vec::with_capacity(renames.len());
@@ -108,10 +133,34 @@ impl Sanitizer {
                     *v = Value::String(text);
                     record(out, path, "", vec![kind]);
                 }
-                None => self.walk(v, path, out),
+                None => self.walk(v, path, out, known),
             }
             path.truncate(len);
         }
+    }
+}
+
+/// Keys naming a variable in a `{"name": "X_PASSWORD", "value": "..."}` pair.
+const NAME_KEYS: &[&str] = &["name", "key", "variable", "parametername", "secretname"];
+/// Keys holding the value of such a pair.
+const VALUE_KEYS: &[&str] = &["value", "parametervalue", "secretvalue", "secretstring"];
+
+impl Sanitizer {
+    /// In `{"name": "DB_PASSWORD", "value": "..."}` (env lists, parameter
+    /// stores), the key of the value member and the kind to redact it with.
+    fn named_secret(&self, map: &Map<String, Value>) -> Option<(String, &'static str)> {
+        let kind = map.iter().find_map(|(k, v)| {
+            let name = v.as_str()?;
+            if !NAME_KEYS.iter().any(|n| k.eq_ignore_ascii_case(n)) {
+                return None;
+            }
+            // A parameter store's name is a path: its last part names the variable.
+            let name = name.rsplit('/').next().unwrap_or(name);
+            self.sensitive_key(name, self.scan(name))
+        })?;
+        map.iter()
+            .find(|(k, v)| v.is_string() && VALUE_KEYS.iter().any(|n| k.eq_ignore_ascii_case(n)))
+            .map(|(k, _)| (k.clone(), kind))
     }
 }
 

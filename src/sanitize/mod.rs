@@ -13,9 +13,16 @@
 //! block as a whole (an unterminated one up to the end of the string). In
 //! JSON, a string value whose key is a credential label (`"password"`,
 //! `"api_key"`, `"Authorization"`, `"SecretAccessKey"`...) is redacted as a
-//! whole. A key that contains a credential is renamed; if the new name is
-//! taken, a numbered placeholder is used (`[REDACTED:github_token#2]`), so
+//! whole, and so is the `value` of a `{"name": "X_PASSWORD", "value": ...}`
+//! pair; the lines of a PEM key given as an array of strings are redacted
+//! one by one. A key that contains a credential is renamed; if the new name
+//! is taken, a numbered placeholder is used (`[REDACTED:github_token#2]`), so
 //! no member is lost. Paths in [`Redaction`] are built from the new keys.
+//!
+//! Also redacted: the exact values of the secrets the core stores and their
+//! encodings (`known.rs`, `[REDACTED:stored_secret]`, a set swapped whole
+//! with [`Sanitizer::set_known`]), and base64/hex/percent-encoded runs whose
+//! decoded text holds a credential (`encoded.rs`), redacted whole.
 //!
 //! Trade-offs: a label at the start of a line followed by `:` redacts the
 //! rest of the line (YAML `password: two words`), even in prose; values are
@@ -26,18 +33,26 @@
 //! text outside a match is kept byte for byte, clean input is returned
 //! without allocating, and nothing panics on any input. Cost: a literal
 //! prefilter (Aho-Corasick) decides which regexes run at all, so clean text
-//! costs about 1-2 ns per byte.
+//! costs about 1-2 ns per byte; stored values add one automaton pass over
+//! strings of 8 bytes or more, encoded runs one byte loop over strings of 24
+//! bytes or more.
 
+pub mod codec;
+mod encoded;
 mod json;
+pub mod known;
 mod patterns;
 #[cfg(test)]
 mod tests;
 
 use aho_corasick::AhoCorasick;
+use arc_swap::ArcSwap;
 use regex::Regex;
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
+pub use known::{KnownSecrets, KNOWN_KIND, MIN_SECRET_BYTES};
 use patterns::{Validator, AUTH_KIND, KEY_LABELS, SPECS};
 
 /// Bit of the prefilter mask meaning "the text contains a placeholder".
@@ -49,6 +64,8 @@ const LABEL_END_BIT: u64 = 1 << 62;
 const HOLE_ANCHOR: &str = "[redacted:";
 /// Bound on re-scans of changed text; one pass almost always suffices.
 const MAX_PASSES: usize = 8;
+/// Kind of a PEM private key.
+const PEM_KIND: &str = "private_key";
 
 /// One redaction made by [`Sanitizer::sanitize`]; it never holds the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +94,9 @@ struct Compiled {
 
 /// Compiled once at startup; cheap to share (Send + Sync).
 pub struct Sanitizer {
+    /// The stored secrets' values and encodings, swapped whole when the store
+    /// changes; each redaction loads it once.
+    known: ArcSwap<KnownSecrets>,
     prefilter: AhoCorasick,
     /// For each prefilter literal, the rows it enables (bit i = `SPECS[i]`)
     /// wherever it occurs, and those it enables only when a separator
@@ -89,14 +109,19 @@ pub struct Sanitizer {
     min_anchor: usize,
     /// Whole-key regexes and the kind used to redact their string value.
     key_labels: Vec<(Regex, &'static str)>,
+    /// The first and last line of a PEM private key.
+    pem_begin: Regex,
+    pem_end: Regex,
 }
 
-/// A candidate redaction: byte range and the row (priority) that found it.
+/// A candidate redaction: byte range, priority (lower wins when spans merge:
+/// 0 is a stored secret, then the table's rows in order) and kind.
 #[derive(Clone, Copy)]
 struct Span {
     start: usize,
     end: usize,
-    row: usize,
+    priority: usize,
+    kind: &'static str,
 }
 
 /// The process-wide sanitizer, compiled on first use: the core answers and logs with this one.
@@ -166,7 +191,14 @@ impl Sanitizer {
                 (re, *kind)
             })
             .collect();
+        let pem = |edge: &str| {
+            Regex::new(&format!("-----{edge}[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"))
+                .expect("constant PEM pattern compiles")
+        };
         Sanitizer {
+            pem_begin: pem("BEGIN"),
+            pem_end: pem("END"),
+            known: ArcSwap::from_pointee(KnownSecrets::default()),
             prefilter,
             anchor_masks,
             patterns,
@@ -176,11 +208,21 @@ impl Sanitizer {
         }
     }
 
+    /// Puts `known` in force for every redaction from now on (atomically).
+    pub fn set_known(&self, known: KnownSecrets) {
+        self.known.store(Arc::new(known));
+    }
+
+    /// How many stored secrets' values are redacted now.
+    pub fn known_count(&self) -> usize {
+        self.known.load().len()
+    }
+
     /// Redacts every credential in `s`; returns the text (borrowed when
     /// nothing matched) and the distinct kinds redacted, in order of first
     /// occurrence.
     pub fn redact_str<'a>(&self, s: &'a str) -> (Cow<'a, str>, Vec<&'static str>) {
-        match self.redact_owned(s) {
+        match self.redact_owned(s, &self.known.load()) {
             Some((text, kinds)) => (Cow::Owned(text), kinds),
             None => (Cow::Borrowed(s), Vec::new()),
         }
@@ -198,22 +240,27 @@ impl Sanitizer {
     pub fn sanitize(&self, value: &mut serde_json::Value) -> Vec<Redaction> {
         let mut out = Vec::new();
         let mut path = String::new();
-        self.walk(value, &mut path, &mut out);
+        self.walk(value, &mut path, &mut out, &self.known.load());
         out
     }
 
     /// `redact_str`, returning `None` when `s` is unchanged. Repeats until
     /// nothing more matches, so the result is a fixed point (idempotence);
     /// each changing pass strictly shrinks the non-placeholder text.
-    fn redact_owned(&self, s: &str) -> Option<(String, Vec<&'static str>)> {
-        self.redact_masked(s, self.scan(s))
+    fn redact_owned(&self, s: &str, known: &KnownSecrets) -> Option<(String, Vec<&'static str>)> {
+        self.redact_masked(s, self.scan(s), known)
     }
 
     /// `redact_owned` with the prefilter mask of `s` already computed.
-    fn redact_masked(&self, s: &str, mask: u64) -> Option<(String, Vec<&'static str>)> {
-        let (mut text, mut kinds) = self.redact_once(s, mask)?;
+    fn redact_masked(
+        &self,
+        s: &str,
+        mask: u64,
+        known: &KnownSecrets,
+    ) -> Option<(String, Vec<&'static str>)> {
+        let (mut text, mut kinds) = self.redact_once(s, mask, known)?;
         for _ in 1..MAX_PASSES {
-            match self.redact_once(&text, self.scan(&text)) {
+            match self.redact_once(&text, self.scan(&text), known) {
                 Some((next, more)) => {
                     text = next;
                     for k in more {
@@ -251,24 +298,52 @@ impl Sanitizer {
         mask
     }
 
-    /// One pass over `s` (prefilter mask `mask`): find all spans, merge,
-    /// replace.
-    fn redact_once(&self, s: &str, mask: u64) -> Option<(String, Vec<&'static str>)> {
-        if mask & !(HOLE_BIT | LABEL_END_BIT) == 0 {
-            return None;
-        }
-        let bytes = s.as_bytes();
+    /// One pass over `s` (prefilter mask `mask`): find all spans (stored
+    /// secrets first), merge, replace.
+    fn redact_once(
+        &self,
+        s: &str,
+        mask: u64,
+        known: &KnownSecrets,
+    ) -> Option<(String, Vec<&'static str>)> {
         let mut spans = Vec::new();
-        for (row, p) in self.patterns.iter().enumerate() {
-            let needed = || p.needs.is_empty() || p.needs.iter().any(|b| bytes.contains(b));
-            if mask & (1 << row) != 0 && needed() {
-                p.find(s, row, &mut spans);
-            }
-        }
+        self.spans(s, mask, known, Some(self.patterns.len() + 1), &mut spans);
         if spans.is_empty() {
             return None;
         }
         self.render(s, spans, mask & HOLE_BIT != 0)
+    }
+
+    /// Every candidate redaction in `s`: stored values, the rows `mask`
+    /// enables, and (at `encoded`'s priority, when given) encoded runs.
+    fn spans(
+        &self,
+        s: &str,
+        mask: u64,
+        known: &KnownSecrets,
+        encoded: Option<usize>,
+        spans: &mut Vec<Span>,
+    ) {
+        let mut found = Vec::new();
+        known.find(s, &mut found);
+        spans.extend(found.into_iter().map(|r| Span {
+            start: r.start,
+            end: r.end,
+            priority: 0,
+            kind: KNOWN_KIND,
+        }));
+        if mask & !(HOLE_BIT | LABEL_END_BIT) != 0 {
+            let bytes = s.as_bytes();
+            for (row, p) in self.patterns.iter().enumerate() {
+                let needed = || p.needs.is_empty() || p.needs.iter().any(|b| bytes.contains(b));
+                if mask & (1 << row) != 0 && needed() {
+                    p.find(s, row, spans);
+                }
+            }
+        }
+        if let Some(priority) = encoded {
+            self.encoded_spans(s, known, priority, spans);
+        }
     }
 
     /// Replaces `spans` in `s`: overlapping spans are merged (kind of the
@@ -285,13 +360,16 @@ impl Sanitizer {
         } else {
             Vec::new()
         };
-        spans.sort_unstable_by_key(|sp| (sp.start, sp.row));
+        spans.sort_unstable_by_key(|sp| (sp.start, sp.priority));
         let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
         for sp in spans {
             match merged.last_mut() {
                 Some(cur) if sp.start < cur.end => {
                     cur.end = cur.end.max(sp.end);
-                    cur.row = cur.row.min(sp.row);
+                    if sp.priority < cur.priority {
+                        cur.priority = sp.priority;
+                        cur.kind = sp.kind;
+                    }
                 }
                 _ => merged.push(sp),
             }
@@ -300,7 +378,7 @@ impl Sanitizer {
         let mut kinds: Vec<&'static str> = Vec::new();
         let mut last = 0;
         for sp in merged {
-            let kind = self.patterns[sp.row].kind;
+            let kind = sp.kind;
             for piece in subtract_holes(sp.start..sp.end, &holes) {
                 let Some(piece) = trim_range(s, piece) else {
                     continue;
@@ -342,14 +420,37 @@ impl Sanitizer {
         if kind != AUTH_KIND && !patterns::pair_value(value) {
             return None;
         }
+        self.redact_all(value, kind)
+    }
+
+    /// Redacts all of `value` as `kind` (minus existing placeholders).
+    fn redact_all(&self, value: &str, kind: &'static str) -> Option<String> {
         let row = self.patterns.iter().position(|p| p.kind == kind)?;
         let span = Span {
             start: 0,
             end: value.len(),
-            row,
+            priority: row + 1,
+            kind,
         };
         let has_holes = self.scan(value) & HOLE_BIT != 0;
         self.render(value, vec![span], has_holes).map(|(s, _)| s)
+    }
+}
+
+impl Sanitizer {
+    /// Whether `s` opens a PEM private key it does not close, and whether it
+    /// holds a closing line.
+    fn pem_edges(&self, s: &str) -> (bool, bool) {
+        if !s.contains("-----") {
+            return (false, false);
+        }
+        let last_begin = self.pem_begin.find_iter(s).last().map(|m| m.start());
+        let last_end = self.pem_end.find_iter(s).last().map(|m| m.start());
+        match (last_begin, last_end) {
+            (Some(b), Some(e)) => (b > e, true),
+            (Some(_), None) => (true, false),
+            (None, end) => (false, end.is_some()),
+        }
     }
 }
 
@@ -361,7 +462,8 @@ impl Compiled {
             ok.then_some(Span {
                 start: m.start(),
                 end: m.end(),
-                row,
+                priority: row + 1,
+                kind: self.kind,
             })
         };
         if self.has_groups {

@@ -107,6 +107,7 @@ pub(super) const KEY_LABELS: &[(&str, &str)] = &[
 /// redacted again. Built from the table so `[REDACTED:<other>]` is not exempt.
 pub(super) fn placeholder_regex() -> String {
     let mut kinds: Vec<&str> = SPECS.iter().map(|s| s.kind).collect();
+    kinds.push(super::KNOWN_KIND);
     kinds.sort_unstable();
     kinds.dedup();
     format!(r"\[REDACTED:(?:{})(?:#[0-9]{{1,19}})?\]", kinds.join("|"))
@@ -173,8 +174,9 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "slack_token",
-        regex: r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}",
-        anchors: &["xox"],
+        // Bot, user, app-level, config (`xoxe-`) and rotated (`xoxe.xoxp-`) tokens.
+        regex: r"(?-u:\b)(?:xox[abposre]|xoxe\.xox[abp]|xapp)-[A-Za-z0-9-]{10,}",
+        anchors: &["xox", "xapp-"],
         validate: None,
         needs: b"",
         label: false,
@@ -191,6 +193,39 @@ pub(super) const SPECS: &[Spec] = &[
         kind: "stripe_key",
         regex: r"(?-u:\b)[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
         anchors: &["k_live_", "k_test_"],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        kind: "stripe_webhook_secret",
+        regex: r"(?-u:\b)whsec_[A-Za-z0-9+/]{24,}={0,2}",
+        anchors: &["whsec_"],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        kind: "huggingface_token",
+        regex: r"(?-u:\b)((?:hf_|api_org_)[A-Za-z0-9]{30,})(?:[^A-Za-z0-9]|$)",
+        anchors: &["hf_", "api_org_"],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        kind: "sendgrid_api_key",
+        regex: r"(?-u:\b)(SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64})(?:[^A-Za-z0-9_-]|$)",
+        anchors: &["sg."],
+        validate: None,
+        needs: b"",
+        label: false,
+    },
+    Spec {
+        // `<bot id>:<35 characters>`; the secret part starts with `A`.
+        kind: "telegram_bot_token",
+        regex: r"(?-u:\b)([0-9]{5,16}:A[A-Za-z0-9_-]{34})(?:[^A-Za-z0-9_-]|$)",
+        anchors: &[":a"],
         validate: None,
         needs: b"",
         label: false,
@@ -449,36 +484,8 @@ fn aws_secret(v: &str) -> bool {
 
 /// `Basic` credentials are base64 of printable `user:password`.
 fn basic_credentials(v: &str) -> bool {
-    match base64_decode(v) {
+    match super::codec::base64_decode(v) {
         Some(bytes) => bytes.contains(&b':') && bytes.iter().all(|b| (0x20..0x7f).contains(b)),
         None => false,
     }
-}
-
-/// Decodes standard padded or unpadded base64; `None` if malformed.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
 }

@@ -18,22 +18,7 @@ fn red(s: &str) -> String {
 }
 
 fn b64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(T[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    codec::base64_encode(data, codec::Alphabet::Standard)
 }
 
 /// A sample: the text, its expected redaction, and the kind reported.
@@ -341,6 +326,42 @@ fn samples() -> Vec<Sample> {
             PAIR_KIND,
         ),
     ];
+    // Issue 12, finding 6: formats that were missed.
+    let slack_tail = format!("{}-{}", "1234567890", "AbCdEf".repeat(4));
+    for prefix in ["xapp-1", "xoxe-1", "xoxe.xoxp-1"] {
+        v.push(s(
+            format!("token {prefix}-{slack_tail} ok"),
+            format!("token {} ok", r("slack_token")),
+            "slack_token",
+        ));
+    }
+    v.push(s(
+        format!("signing whsec_{}", "Mv4tS8kQ".repeat(4)),
+        format!("signing {}", r("stripe_webhook_secret")),
+        "stripe_webhook_secret",
+    ));
+    v.push(s(
+        format!(
+            "bot 110201543:AA{}, go",
+            "HdqTcvCH1vGWJ".repeat(3)[..33].to_owned()
+        ),
+        format!("bot {}, go", r("telegram_bot_token")),
+        "telegram_bot_token",
+    ));
+    v.push(s(
+        format!("HF hf_{}", "qWeRtYuIoP".repeat(4) + "_end"),
+        format!("HF {}_end", r("huggingface_token")),
+        "huggingface_token",
+    ));
+    v.push(s(
+        format!(
+            "SG.{}.{}",
+            "aB3_dE6-gH9".repeat(2),
+            "Zy8xW7".repeat(7) + "v-"
+        ),
+        r("sendgrid_api_key"),
+        "sendgrid_api_key",
+    ));
     // A known token inside a generic pair keeps the specific kind.
     v.push(s(
         format!("token=ghp_{gh}"),
@@ -605,8 +626,9 @@ proptest! {
     fn prefilter_never_hides_a_match(text in messy_string()) {
         let all_rows = ((1u64 << SPECS.len()) - 1) | HOLE_BIT;
         let san = sanitizer();
-        let gated = san.redact_once(&text, san.scan(&text)).map(|(t, _)| t);
-        let ungated = san.redact_once(&text, all_rows).map(|(t, _)| t);
+        let none = KnownSecrets::default();
+        let gated = san.redact_once(&text, san.scan(&text), &none).map(|(t, _)| t);
+        let ungated = san.redact_once(&text, all_rows, &none).map(|(t, _)| t);
         prop_assert_eq!(gated, ungated);
     }
 
@@ -710,4 +732,160 @@ fn redact_cut_redacts_before_it_cuts() {
     let cut_first: String = text.chars().take(64).collect();
     assert_eq!(red(&cut_first), cut_first);
     assert_eq!(sanitizer().redact_cut("short", 64), "short");
+}
+
+#[test]
+fn a_pem_key_as_an_array_of_lines_is_redacted_line_by_line() {
+    let line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+    let mut v = json!({"key": [
+        "-----BEGIN PRIVATE KEY-----", line, format!("{line}/+"), "-----END PRIVATE KEY-----",
+        "after the key"
+    ], "other": ["-----BEGIN PUBLIC KEY-----", line, "-----END PUBLIC KEY-----"]});
+    let redactions = sanitizer().sanitize(&mut v);
+    let key = v["key"].as_array().expect("array");
+    for item in &key[..4] {
+        assert_eq!(item, &json!(r("private_key")), "{v}");
+    }
+    assert_eq!(key[4], json!("after the key"));
+    assert_eq!(v["other"][1], json!(line), "a public key is left alone");
+    assert!(redactions.iter().all(|r| r.kind == "private_key"));
+    let again = v.clone();
+    assert!(sanitizer().sanitize(&mut v).is_empty());
+    assert_eq!(v, again);
+}
+
+#[test]
+fn a_name_value_pair_naming_a_secret_is_redacted() {
+    let value = format!("pw-{}", "x7Q".repeat(4));
+    let mut v = json!({"env": [
+        {"name": "DB_PASSWORD", "value": value},
+        {"Name": "/prod/api_key", "Value": value},
+        {"name": "LOG_LEVEL", "value": "debug"},
+        {"name": "GITHUB_TOKEN", "value": ""},
+    ]});
+    sanitizer().sanitize(&mut v);
+    assert_eq!(v["env"][0]["value"], json!(r(PAIR_KIND)));
+    assert_eq!(v["env"][0]["name"], json!("DB_PASSWORD"));
+    assert_eq!(v["env"][1]["Value"], json!(r(PAIR_KIND)));
+    assert_eq!(v["env"][2]["value"], json!("debug"));
+    assert_eq!(v["env"][3]["value"], json!(""));
+}
+
+/// A random value of `n` bytes, made now.
+fn random_value(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut buf = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut buf);
+    buf
+}
+
+fn percent_all(data: &[u8]) -> String {
+    data.iter().map(|b| format!("%{b:02X}")).collect()
+}
+
+#[test]
+fn stored_values_and_their_encodings_are_redacted() {
+    let san = Sanitizer::new();
+    let text_value = format!("Tk-{}", hex::encode(random_value(12)));
+    let binary = random_value(24);
+    let spaced = format!("two words {}", hex::encode(random_value(6)));
+    let plain = format!("{text_value} and {spaced}");
+    assert_eq!(san.redact_str(&plain).0, plain, "nothing known yet");
+    san.set_known(KnownSecrets::new([
+        text_value.as_bytes(),
+        &binary,
+        spaced.as_bytes(),
+        b"short",
+    ]));
+    assert_eq!(san.known_count(), 3);
+    let url_safe = |s: String| s.replace('+', "-").replace('/', "_");
+    let mut forms = vec![text_value.clone(), spaced.clone()];
+    for value in [text_value.as_bytes(), &binary[..], spaced.as_bytes()] {
+        forms.push(b64(value));
+        forms.push(b64(value).trim_end_matches('=').to_owned());
+        forms.push(url_safe(b64(value)));
+        forms.push(url_safe(b64(value)).trim_end_matches('=').to_owned());
+        forms.push(hex::encode(value));
+        forms.push(hex::encode_upper(value));
+        forms.push(percent_all(value));
+        forms.push(percent_all(value).to_ascii_lowercase());
+    }
+    forms.push(spaced.replace(' ', "%20"));
+    forms.push(spaced.replace(' ', "+"));
+    for form in &forms {
+        let text = format!("before {form} after");
+        let (out, kinds) = san.redact_str(&text);
+        assert_eq!(out, format!("before {} after", r(KNOWN_KIND)), "{text}");
+        assert_eq!(kinds, vec![KNOWN_KIND]);
+        assert_eq!(san.redact_str(&out).0, out, "idempotent");
+    }
+    // Inside a longer base64 blob (HTTP Basic), at any offset.
+    let basic = b64(format!("user:{text_value}").as_bytes());
+    assert!(!san.redact_str(&basic).1.is_empty(), "{basic}");
+    // In JSON: values, keys, and text that holds the value.
+    let mut v = json!({"a": [format!("x{text_value}y")], text_value.clone(): 1});
+    san.sanitize(&mut v);
+    assert!(!v.to_string().contains(&text_value), "{v}");
+    // A new set replaces the old one at once.
+    san.set_known(KnownSecrets::default());
+    assert_eq!(san.redact_str(&plain).0, plain);
+}
+
+#[test]
+fn a_stored_value_inside_a_placeholder_does_not_loop() {
+    let san = Sanitizer::new();
+    san.set_known(KnownSecrets::new([&b"REDACTED:stored"[..]]));
+    let text = "a REDACTED:stored b";
+    let once = san.redact_str(text).0.into_owned();
+    assert_eq!(once, format!("a {} b", r(KNOWN_KIND)));
+    assert_eq!(san.redact_str(&once).0, once);
+}
+
+#[test]
+fn encoded_copies_of_credentials_are_redacted_whole() {
+    let gh = format!("ghp_{}", "A1b2".repeat(9));
+    let bearer = format!("Authorization: Bearer {}", "tok9".repeat(6));
+    let anthropic = format!("sk-ant-api03-{}", "Xy7_q-".repeat(5));
+    let hex_of = |s: &str| hex::encode(s.as_bytes());
+    let pct = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let url_b64 = b64(bearer.as_bytes()).replace('+', "-").replace('/', "_");
+    let cases = [
+        (b64(gh.as_bytes()), "github_token"),
+        (b64(format!("config: {gh}").as_bytes()), "github_token"),
+        (url_b64.trim_end_matches('=').to_owned(), "bearer_token"),
+        (hex_of(&anthropic), "anthropic_api_key"),
+        (hex_of(&anthropic).to_ascii_uppercase(), "anthropic_api_key"),
+        (pct(&bearer), "bearer_token"),
+        (pct("password=hunter2x"), PAIR_KIND),
+    ];
+    for (encoded, kind) in cases {
+        let text = format!("data {encoded} end");
+        let (out, kinds) = sanitizer().redact_str(&text);
+        assert_eq!(out, format!("data {} end", r(kind)), "{text}");
+        assert_eq!(kinds, vec![kind]);
+        assert_eq!(red(&out), out);
+    }
+    let query = format!("GET /cb?code=1&auth={}&x=2", pct(&bearer));
+    assert_eq!(
+        red(&query),
+        format!("GET /cb?code=1&auth={}&x=2", r("bearer_token"))
+    );
+    for clean in [
+        b64(b"an ordinary sentence that is long enough to decode"),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        "50% of 100% and 20%3 of it".into(),
+        "see https://example.com/a%20b?x=%2Fpath".into(),
+        "a_very_long_identifier_name_in_snake_case_that_is_plain".into(),
+    ] {
+        assert_eq!(red(&clean), clean);
+    }
 }

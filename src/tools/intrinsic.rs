@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::{RiskLevel, ToolOwner, ToolSpec};
 use crate::core::Core;
 use crate::pipeline::envelope::Call;
+use crate::plugins::PluginHealth;
 
 /// Names of the intrinsic tools; no plugin may use them.
 pub const NAMES: [&str; 3] = ["list_tools", "get_session_info", "get_diagnostics"];
@@ -88,7 +89,7 @@ fn session_info(core: &Core, call: &Call) -> Value {
         "session": call.session.id,
         "group": call.session.group,
         "started_at": call.session.started_at,
-        "plugins": core.plugins().health(),
+        "plugins": core.plugins().health().into_iter().map(PluginHealth::without_problem).collect::<Vec<_>>(),
     })
 }
 

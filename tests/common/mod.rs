@@ -434,3 +434,65 @@ impl TestSession {
         socket
     }
 }
+
+/// A throw-away directory of plugin folders under /tmp (beside the test homes).
+pub fn plugins_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cpp-")
+        .tempdir_in("/tmp")
+        .expect("plugins dir")
+}
+
+/// Writes the plugin folder `parent/name` around the `secret-plugin` fixture
+/// handler: tools `<name>_reveal`, `<name>_fail` and `<name>_echo` (name with `-`
+/// as `_`), a skill `hello.md`, and the credential `token` when `credential`.
+pub fn secret_plugin(parent: &Path, name: &str, credential: bool) -> PathBuf {
+    let folder = parent.join(name);
+    std::fs::create_dir_all(folder.join("skills")).expect("plugin folder");
+    let prefix = name.replace('-', "_");
+    let closed =
+        serde_json::json!({"type": "object", "additionalProperties": false, "properties": {}});
+    let echo = serde_json::json!({"type": "object", "additionalProperties": false,
+        "properties": {"text": {"type": "string", "maxLength": 10000}}});
+    let manifest = serde_json::json!({
+        "description": format!("The {name} test plugin."),
+        "version": "0.1.0",
+        "handler": "handler.py",
+        "credentials": if credential { vec!["token"] } else { vec![] },
+        "provides": {"tools": [
+            {"name": format!("{prefix}_reveal"), "description": "Answer with the credential.", "arguments_schema": closed},
+            {"name": format!("{prefix}_fail"), "description": "Fail, naming the credential.", "arguments_schema": closed},
+            {"name": format!("{prefix}_echo"), "description": "Answer with the text.", "arguments_schema": echo},
+        ]},
+    });
+    std::fs::write(folder.join("manifest.json"), manifest.to_string()).expect("manifest");
+    let handler =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/secret-plugin/handler.py");
+    std::fs::copy(handler, folder.join("handler.py")).expect("handler");
+    std::fs::write(
+        folder.join("skills/hello.md"),
+        format!("---\ndescription: Say hello with {name}\n---\n# Hello from {name}\n"),
+    )
+    .expect("skill");
+    folder
+}
+
+/// Every file under `dir`, read (a missing `dir` gives nothing).
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => found.extend(files_under(&path)),
+            Ok(t) if t.is_file() => {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                found.push((path, bytes));
+            }
+            _ => {}
+        }
+    }
+    found
+}

@@ -1,0 +1,170 @@
+//! The values of the secrets the core stores, loaded into the shared sanitizer
+//! so that every redaction path (answers, skills, logs, the audit log) removes
+//! them and their encodings (issue 12, finding 6).
+//!
+//! Sources: every file of `credentials/<plugin>/` and of `keys/model/`, the
+//! files of systemd's `$CREDENTIALS_DIRECTORY`, the model credential as the
+//! model proxy reads it, and the audit key. Loaded at start and on `reload`
+//! (`assemble`), and when `carapace auth set|rm` tells the running core; a
+//! value replaced or removed stays redacted until the core restarts.
+//! Must never log a value: only counts and the names of values too short to match.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use crate::credentials::{self, MAX_SECRET_BYTES};
+use crate::model_proxy::{CredentialSource, StoreCredentials};
+use crate::paths::Home;
+use crate::sanitize::{KnownSecrets, MIN_SECRET_BYTES};
+
+/// What a refresh loaded: counts only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// Values whose exact text (and encodings) is now redacted.
+    pub values: usize,
+    /// Values too short to match safely (under [`MIN_SECRET_BYTES`]).
+    pub skipped: usize,
+}
+
+/// Reads every stored secret and puts the set in force for the process's sanitizer.
+pub fn refresh(home: &Home) -> Loaded {
+    refresh_from(home, credentials::systemd_dir().as_deref())
+}
+
+/// Every value loaded since the core started: a value replaced or removed
+/// stays redacted, since a running handler (or its copy of its credentials) may
+/// still hold it. Only a restart forgets it.
+fn seen() -> &'static Mutex<BTreeSet<Vec<u8>>> {
+    static SEEN: OnceLock<Mutex<BTreeSet<Vec<u8>>>> = OnceLock::new();
+    SEEN.get_or_init(Mutex::default)
+}
+
+/// [`refresh`] with the systemd directory given explicitly.
+pub fn refresh_from(home: &Home, systemd: Option<&Path>) -> Loaded {
+    let mut found = collect(home, systemd);
+    for (label, value) in &found {
+        if value.trim_ascii().len() < MIN_SECRET_BYTES {
+            tracing::warn!(
+                credential = %label,
+                min_bytes = MIN_SECRET_BYTES,
+                "a stored secret is too short to be redacted from answers and logs"
+            );
+        }
+    }
+    let mut seen = match seen().lock() {
+        Ok(seen) => seen,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    for (_, value) in &mut found {
+        seen.insert(std::mem::take(value));
+    }
+    let known = KnownSecrets::new(seen.iter().map(Vec::as_slice));
+    let loaded = Loaded {
+        values: known.len(),
+        skipped: known.skipped(),
+    };
+    // Swapped in under the lock: two refreshes at once cannot put the older set last.
+    crate::sanitize::shared().set_known(known);
+    drop(seen);
+    tracing::info!(
+        values = loaded.values,
+        skipped = loaded.skipped,
+        "stored secrets loaded for redaction"
+    );
+    loaded
+}
+
+/// Every stored secret, labelled by where it came from (never by its value).
+fn collect(home: &Home, systemd: Option<&Path>) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let store = credentials::store_dir(home);
+    for plugin_dir in entries(&store) {
+        for file in entries(&plugin_dir) {
+            push_file(&mut found, &file);
+        }
+    }
+    let dirs = [
+        Some(home.model_credentials_dir()),
+        systemd.map(Path::to_path_buf),
+    ];
+    for dir in dirs.iter().flatten() {
+        for file in entries(dir) {
+            push_file(&mut found, &file);
+        }
+    }
+    let model = StoreCredentials::new(home.clone());
+    if let Ok(auth) = model.model_credential() {
+        found.push(("model credential".into(), auth.secret_bytes().to_vec()));
+    }
+    let key = home.audit_key();
+    if let Some(text) = read_bounded(&key) {
+        if let Ok(bytes) = hex::decode(text.trim_ascii()) {
+            found.push((key.display().to_string(), bytes));
+        }
+        found.push((key.display().to_string(), text));
+    }
+    found
+}
+
+fn push_file(found: &mut Vec<(String, Vec<u8>)>, file: &Path) {
+    if let Some(value) = read_bounded(file) {
+        found.push((file.display().to_string(), value));
+    }
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+/// A plain file's content, at most [`MAX_SECRET_BYTES`], never through a symlink.
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut value = Vec::new();
+    let limit = u64::try_from(MAX_SECRET_BYTES).unwrap_or(u64::MAX);
+    file.take(limit).read_to_end(&mut value).ok()?;
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stored_value_is_collected_under_a_label_that_is_not_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().join("home"));
+        let systemd = dir.path().join("systemd");
+        std::fs::create_dir(&systemd).expect("mkdir");
+        let plugin_value = format!("plugin-{}", uuid::Uuid::new_v4().simple());
+        let model_value = format!("model-{}", uuid::Uuid::new_v4().simple());
+        let unit_value = format!("unit-{}", uuid::Uuid::new_v4().simple());
+        credentials::set(&home, "mail", "token", plugin_value.as_bytes()).expect("set");
+        credentials::set(&home, "model", "anthropic_api_key", model_value.as_bytes()).expect("set");
+        credentials::set(&home, "mail", "pin", b"1234").expect("set");
+        std::fs::write(systemd.join("mail.other"), &unit_value).expect("write");
+        let found = collect(&home, Some(&systemd));
+        for value in [&plugin_value, &model_value, &unit_value] {
+            assert!(found.iter().any(|(_, v)| v == value.as_bytes()));
+            assert!(found
+                .iter()
+                .all(|(label, _)| !label.contains(value.as_str())));
+        }
+        let loaded = refresh_from(&home, Some(&systemd));
+        assert_eq!(loaded.skipped, 1, "the 4-byte pin");
+        assert!(loaded.values >= 3);
+    }
+}
