@@ -313,7 +313,18 @@ impl TestCore {
     }
 
     pub fn wait_for_audit(&self, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_for_audit_within(Duration::from_secs(10), what, cond)
+    }
+
+    /// As [`TestCore::wait_for_audit`], for up to `limit` (a refusal summary
+    /// is written only when its window of `SUMMARY_INTERVAL` closes).
+    pub fn wait_for_audit_within(
+        &self,
+        limit: Duration,
+        what: &str,
+        cond: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
         loop {
             let events = self.audit_events();
             if cond(&events) {
