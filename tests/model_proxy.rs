@@ -662,6 +662,66 @@ mod model_proxy_e2e {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_hangs_up_early_is_charged_what_it_held() {
+        // The provider bills the whole answer even when the client stops
+        // reading before `message_delta` carries the output count; the proxy
+        // charges what it held for the request (max_tokens 64 plus the input).
+        let setup = Setup::new(|m| m.daily_token_budget = 1_000_000).await;
+        let release = setup.fake.hold_next_stream();
+        let mut client = setup.unix().await;
+        let response = client.send(messages(true)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        tokio::time::timeout(WAIT, body.frame())
+            .await
+            .expect("the held stream starts")
+            .expect("a frame")
+            .expect("no error");
+        drop(body);
+        drop(client);
+        release.send(()).expect("release");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let charged = loop {
+            let charged = setup.ledger.group_usage_today("main").total();
+            if charged > 0 || tokio::time::Instant::now() > deadline {
+                break charged;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(
+            charged >= 64,
+            "a cut-off answer is charged at least its max_tokens, not only what was read: {charged}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_the_proxy_cannot_meter_is_refused() {
+        // A second `max_tokens` (the provider may take the last) or one that is
+        // not a whole number would make the estimate guess; such a request is refused.
+        let setup = Setup::new(|m| m.daily_token_budget = 1_000_000).await;
+        let mut client = setup.unix().await;
+        for body in [
+            r#"{"model":"claude-test","max_tokens":1,"max_tokens":100000,"messages":[]}"#,
+            r#"{"model":"claude-test","max_tokens":"100000","messages":[]}"#,
+            r#"{"model":"claude-test","max_tokens":1e9,"messages":[]}"#,
+            r#"["not", "an", "object"]"#,
+            r#"{"model":"claude-test","#,
+        ] {
+            let answer = client
+                .call(request("POST", "/v1/messages", body.to_owned()))
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::BAD_REQUEST,
+                "{body}: {}",
+                answer.body
+            );
+            assert_eq!(answer.error_type(), "invalid_request_error");
+        }
+        assert!(setup.fake.seen().is_empty(), "nothing reached the provider");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_missing_credential_is_a_clear_error() {
         let setup = Setup::with_credential(None, |_| {}).await;
         let answer = setup.unix().await.call(messages(false)).await;

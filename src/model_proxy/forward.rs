@@ -76,13 +76,22 @@ async fn forward(
     };
     // Tokens are held for the request before it is forwarded, so that requests
     // in flight together cannot overshoot the budget before any is settled.
+    let estimate = if endpoint.is_metered() {
+        match estimate_tokens(&body) {
+            Some(estimate) => estimate,
+            None => {
+                return refuse(
+                    Refusal::BadRequest,
+                    "the request body must be a JSON object with at most one `max_tokens`, \
+                     a whole number; the proxy meters each request by it",
+                )
+            }
+        }
+    } else {
+        0
+    };
     let reservation = if endpoint.is_metered() && shared.budget > 0 {
-        match Reservation::take(
-            &shared.ledger,
-            &session.group,
-            estimate_tokens(&body),
-            shared.budget,
-        ) {
+        match Reservation::take(&shared.ledger, &session.group, estimate, shared.budget) {
             Ok(reservation) => Some(reservation),
             Err(spent) => return budget_spent(shared, session, spent),
         }
@@ -157,16 +166,22 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// What a Messages request may cost at most, roughly: its `max_tokens` plus its
 /// input at four bytes a token. Held only until the answer's usage is known.
-fn estimate_tokens(body: &[u8]) -> u64 {
+/// `None` when the body is not a JSON object with at most one whole-number
+/// `max_tokens`: a duplicated key (the provider may read the other one) or a
+/// value the proxy cannot read would make the estimate a guess an agent picks.
+fn estimate_tokens(body: &[u8]) -> Option<u64> {
     #[derive(serde::Deserialize)]
     struct Request {
         max_tokens: Option<u64>,
     }
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
     let max_tokens = serde_json::from_slice::<Request>(body)
-        .ok()
-        .and_then(|r| r.max_tokens)
+        .ok()?
+        .max_tokens
         .unwrap_or(DEFAULT_MAX_TOKENS);
-    max_tokens.saturating_add(body.len() as u64 / 4).max(1)
+    Some(max_tokens.saturating_add(body.len() as u64 / 4).max(1))
 }
 
 /// 429: the group's daily budget is used up, or held by requests in flight.

@@ -207,8 +207,24 @@ struct Meter {
 }
 
 impl Meter {
-    fn record(mut self) {
-        if let Some(usage) = self.parser.finish() {
+    /// Records the usage read; for a body that did not end (the client hung
+    /// up, the provider's stream broke) at least the tokens held for it: the
+    /// provider bills the whole answer, whose final count never came past.
+    fn record(mut self, ended: bool) {
+        let mut usage = self.parser.finish();
+        let held = self.reservation.as_ref().map_or(0, Reservation::tokens);
+        if !ended && held > usage.as_ref().map_or(0, TokenUsage::total) {
+            tracing::warn!(
+                session = %self.session.session_id,
+                group = %self.session.group,
+                held,
+                "model answer cut off before its usage was complete; charging the tokens held for it"
+            );
+            let mut charged = usage.unwrap_or_default();
+            charged.output_tokens = charged.output_tokens.saturating_add(held - charged.total());
+            usage = Some(charged);
+        }
+        if let Some(usage) = usage {
             tracing::debug!(
                 session = %self.session.session_id,
                 group = %self.session.group,
@@ -250,16 +266,16 @@ impl<B> MeteredBody<B> {
         self
     }
 
-    fn record(&mut self) {
+    fn record(&mut self, ended: bool) {
         if let Some(meter) = self.meter.take() {
-            meter.record();
+            meter.record(ended);
         }
     }
 }
 
 impl<B> Drop for MeteredBody<B> {
     fn drop(&mut self) {
-        self.record();
+        self.record(false);
     }
 }
 
@@ -282,10 +298,11 @@ where
                     meter.parser.feed(data);
                 }
                 if this.inner.is_end_stream() {
-                    this.record();
+                    this.record(true);
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.record(),
+            Poll::Ready(None) => this.record(true),
+            Poll::Ready(Some(Err(_))) => this.record(false),
             Poll::Pending => {}
         }
         polled

@@ -98,6 +98,13 @@ impl Reservation {
     }
 }
 
+impl Reservation {
+    /// The tokens held.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.ledger.release(&self.group, self.tokens);
