@@ -10,9 +10,9 @@ use carapace::core::{Core, CoreParts};
 use carapace::paths::Home;
 use carapace::pipeline;
 use carapace::plugins::PluginHost;
-use carapace::session::socket::SocketServer;
 use carapace::session::Session;
 use carapace::tools::{intrinsic, Catalog};
+use carapace_zmtp::server::socket::SocketServer;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// A core with the bundled echo plugin running (`cargo build --release -p carapace-plugin-echo` first).

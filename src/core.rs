@@ -17,9 +17,9 @@ use crate::pipeline::confirm::Confirmations;
 use crate::pipeline::rate_limit::RateLimiter;
 use crate::plugins::PluginHost;
 use crate::sanitize::Sanitizer;
-use crate::session::socket::SocketServer;
 use crate::session::{Session, SessionTable};
 use crate::tools::Catalog;
+use carapace_zmtp::server::socket::SocketServer;
 
 /// Longest a call waits for its `request.routed` line to reach the log file
 /// before it is refused with `AUDIT_UNAVAILABLE`.

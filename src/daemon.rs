@@ -15,9 +15,9 @@ use crate::audit::{AuditLog, AuditWriter, Retention};
 use crate::config::{Config, ConfigError};
 use crate::core::{Core, CoreParts};
 use crate::paths::Home;
-use crate::pipeline;
+
 use crate::session::lifecycle;
-use crate::session::socket::{ConnectionEvent, Outbound, SocketEvent, SocketServer};
+use carapace_zmtp::server::socket::{SocketEvent, SocketServer};
 
 /// How long in-flight calls may run on after a stop request.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
@@ -139,7 +139,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
 
     let stop = Arc::new(Notify::new());
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let dispatcher = tokio::spawn(dispatch(
+    let dispatcher = tokio::spawn(crate::dispatch::dispatch(
         Arc::clone(&core),
         inbound_rx,
         Arc::clone(&in_flight),
@@ -177,42 +177,6 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Routes each inbound message to a pipeline task and its answer back to the socket.
-async fn dispatch(
-    core: Arc<Core>,
-    mut inbound: mpsc::Receiver<SocketEvent>,
-    in_flight: Arc<AtomicUsize>,
-) {
-    while let Some(event) = inbound.recv().await {
-        let message = match event {
-            SocketEvent::Message(message) => message,
-            SocketEvent::Connection(connection) => {
-                audit_connection(&core, connection);
-                continue;
-            }
-        };
-        let Some(session) = core.sessions.get(&message.session_id) else {
-            continue;
-        };
-        let core = Arc::clone(&core);
-        let in_flight = Arc::clone(&in_flight);
-        in_flight.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let body = match &message.body {
-                Some(body) => pipeline::handle(&core, &session, body).await,
-                None => pipeline::handle_unframed(&core, &session),
-            };
-            core.sockets.send(Outbound {
-                session_id: message.session_id,
-                peer: message.peer,
-                delimited: message.delimited,
-                body,
-            });
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
-}
-
 /// Writes each session's refusal summaries once their interval is over.
 async fn summarize_refusals(core: Arc<Core>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -222,39 +186,6 @@ async fn summarize_refusals(core: Arc<Core>) {
         for session in core.sessions.all() {
             core.summarize_refusals(&session, false);
         }
-    }
-}
-
-/// The audit kind of a connection event (a closed set, so it can key a refusal tally).
-fn connection_kind(kind: &str) -> &'static str {
-    match kind {
-        "accepted" => "connection.accepted",
-        "closed" => "connection.closed",
-        "handshake_failed" => "connection.handshake_failed",
-        "protocol_error" => "connection.protocol_error",
-        "refused" => "connection.refused",
-        _ => "connection.other",
-    }
-}
-
-/// Connections are audited; a drop (an oversize frame, a bad greeting) says why.
-/// A peer can open and drop connections at will, so per session only the first
-/// of each kind in an interval is recorded in full; the rest are counted.
-fn audit_connection(core: &Core, connection: ConnectionEvent) {
-    if let Some(session) = core.sessions.get(&connection.session_id) {
-        let kind = connection_kind(connection.kind);
-        if !core.admit_refusal(&session, (kind, ""), 1 + connection.suppressed) {
-            return;
-        }
-        let mut fields = match connection.reason {
-            Some(reason) => json!({ "reason": reason }),
-            None => json!({}),
-        };
-        if connection.suppressed > 0 {
-            // Connection audits are rate limited per session; say how many were not written.
-            fields["suppressed_before"] = json!(connection.suppressed);
-        }
-        core.audit(&session, kind, fields);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod control;
 pub mod core;
 pub mod credentials;
 pub mod daemon;
+pub mod dispatch;
 pub mod display;
 pub mod ids;
 pub mod migrate;

@@ -8,7 +8,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Longest path a Unix socket address can hold (`sun_path` less the NUL).
-pub const MAX_SOCKET_PATH: usize = 107;
+pub use carapace_zmtp::MAX_SOCKET_PATH;
 
 /// The Carapace home directory and everything under it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! limit, the same events whatever the chunking, and no body larger than its bytes.
 #![no_main]
 
-use carapace_ipc::zmtp::{accept_ready, pong_for, Assembler, Decoder, Event};
+use carapace_zmtp::codec::{accept_ready, pong_for, Assembler, Decoder, Event};
 use libfuzzer_sys::fuzz_target;
 
 const LIMIT: usize = 1 << 16;

@@ -7,8 +7,6 @@
 pub mod envelope;
 pub mod error;
 pub mod wire;
-pub mod zmtp;
-pub mod zmtp_client;
 
 pub use envelope::{Payload, ResponseEnvelope};
 pub use error::{ErrorBody, ErrorCode};

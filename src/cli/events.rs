@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::os::unix::net::UnixStream;
 
 use anyhow::Context;
-use carapace_ipc::zmtp_client::ClientConnection;
+use carapace_zmtp::client::ClientConnection;
 
 use crate::paths::Home;
 

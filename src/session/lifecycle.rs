@@ -29,7 +29,7 @@ pub enum SessionError {
     NoSuchSession(String),
     /// The socket could not be bound.
     #[error(transparent)]
-    Bind(#[from] super::socket::BindError),
+    Bind(#[from] carapace_zmtp::server::socket::BindError),
     /// The session directory could not be made.
     #[error("cannot prepare {path}: {source}")]
     Dir {

@@ -3,11 +3,14 @@
 //! A session's identity (id, group, start time) lives only here; nothing a
 //! container sends can change or claim it.
 
-mod connection;
 pub mod lifecycle;
-mod publisher;
 pub mod record;
-pub mod socket;
+
+// The transport's frame bound leaves room over the wire's request limit to say
+// a request is too large (the wire parser refuses it, with a structured error).
+const _: () = assert!(
+    carapace_zmtp::server::socket::MAX_FRAME_BYTES == carapace_ipc::MAX_MESSAGE_BYTES + (64 << 10)
+);
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! One request/response exchange with the core over the session socket, as a ZeroMQ DEALER.
 //!
 //! Plain blocking I/O on a Unix stream with the ZMTP client of
-//! [`carapace_ipc::zmtp_client`]: a missing socket fails at once, a stale one
+//! [`carapace_zmtp::client`]: a missing socket fails at once, a stale one
 //! (nobody listening) is refused at once by the kernel, and every read and
 //! write is bounded by the caller's deadline. The answer is bounded too: frames
 //! over [`MAX_ANSWER_BYTES`] end the exchange before their bodies are read.
@@ -12,9 +12,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Instant;
 
-use carapace_ipc::zmtp::Message;
-use carapace_ipc::zmtp_client::{ClientConnection, ClientError};
 use carapace_ipc::{ErrorBody, ErrorCode, ResponseEnvelope, MAX_MESSAGE_BYTES};
+use carapace_zmtp::client::{ClientConnection, ClientError};
+use carapace_zmtp::codec::Message;
 
 /// Largest answer accepted: the core caps responses at 1 MiB, plus the envelope.
 pub const MAX_ANSWER_BYTES: usize = MAX_MESSAGE_BYTES + (64 << 10);

@@ -1,7 +1,7 @@
 //! The session sockets: one ZMTP 3 ROUTER per session, served by the core itself.
 //!
 //! Each session's Unix socket is a tokio listener; each connection speaks the
-//! strict, bounded ZMTP of [`carapace_ipc::zmtp`] (see [`connection`]) and may
+//! strict, bounded ZMTP of [`crate::codec`] (see [`connection`]) and may
 //! be a ZeroMQ DEALER or REQ peer (the `ipc` binary, pyzmq, libzmq...). The
 //! core does not use libzmq here because libzmq bounds each frame but not a
 //! message: one peer sending endless "more" frames grew the core without limit.
@@ -21,12 +21,12 @@ use tokio::task::JoinSet;
 
 use super::connection;
 use super::publisher::Publisher;
-use crate::paths::MAX_SOCKET_PATH;
+use crate::MAX_SOCKET_PATH;
 
 /// Frames over this size lose their connection before any of their bytes are read;
 /// a whole message (all its frames) is held to the same bound. A request over
 /// 1 MiB is refused by the wire parser anyway; this leaves room to say so.
-pub const MAX_FRAME_BYTES: usize = carapace_ipc::MAX_MESSAGE_BYTES + (64 << 10);
+pub const MAX_FRAME_BYTES: usize = (1 << 20) + (64 << 10);
 /// Bytes of requests a session may have read but not yet answered, over all
 /// its connections; a connection past it waits (its own session's back-pressure).
 pub const SESSION_BUDGET_BYTES: usize = 16 << 20;
@@ -311,9 +311,9 @@ impl SocketServer {
         };
         let mut frames = Vec::with_capacity(message.body.len() + 12);
         if message.delimited {
-            carapace_ipc::zmtp::encode_frame(&mut frames, &[], true);
+            crate::codec::encode_frame(&mut frames, &[], true);
         }
-        carapace_ipc::zmtp::encode_frame(&mut frames, &message.body, false);
+        crate::codec::encode_frame(&mut frames, &message.body, false);
         // Answers waiting for a peer count against its session's budget too.
         let cost = u32::try_from(frames.len()).unwrap_or(u32::MAX);
         let Ok(budget) = Arc::clone(&shared.budget).try_acquire_many_owned(cost) else {

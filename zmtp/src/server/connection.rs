@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use carapace_ipc::zmtp::{self, Assembler, Decoder, Event, Message, ZmtpError, FRAME_OVERHEAD};
+use crate::codec::{self as zmtp, Assembler, Decoder, Event, Message, ZmtpError, FRAME_OVERHEAD};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};

@@ -4,7 +4,7 @@
 //! limit; the events do not depend on how the bytes are split into reads; and
 //! whatever the encoder writes, the decoder reads back as the same frames.
 
-use carapace_ipc::zmtp::{self, Assembler, Decoder, Event, Frame};
+use carapace_zmtp::codec::{self as zmtp, Assembler, Decoder, Event, Frame};
 use proptest::prelude::*;
 
 const LIMIT: usize = 4096;

@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::zmtp::{self, Assembler, Decoder, Event, Message, ZmtpError};
+use crate::codec::{self as zmtp, Assembler, Decoder, Event, Message, ZmtpError};
 
 /// Why an exchange with the core ended.
 #[derive(Debug)]
