@@ -1350,6 +1350,43 @@ fn restarts_reloads_and_an_old_root_owned_data_dir_keep_a_plugin_its_own() {
     assert_ne!(owner(&old), 0);
 }
 
+/// A plugin added by a reload whose name hashes to the id of a running plugin (and sorts
+/// before it) must not be given that id: two live handlers never share a uid.
+#[test]
+fn a_plugin_added_by_a_reload_never_shares_a_running_plugins_uid() {
+    if !landlock_available() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: plugins have ids of their own when the core is root");
+        return;
+    }
+    let running = "zzprober";
+    let hashed = |name: &str| identity::assign(0, [name])[name].uid;
+    let newcomer = (0u32..)
+        .map(|i| format!("a{i}"))
+        .find(|name| hashed(name) == hashed(running))
+        .expect("a colliding name");
+    let (core, plugins) = core_with_probers(&[(running, false)]);
+    let ids_of = |core: &common::TestCore, plugin: &str| {
+        let args = serde_json::json!({ "ops": [["ids", ""]] }).to_string();
+        let answer = core
+            .open_session("main")
+            .ipc(&[&format!("{plugin}_run"), &args])
+            .result();
+        plugin_verdicts(&answer)["ids "].clone()
+    };
+    let before = ids_of(&core, running);
+    assert!(before.starts_with("uid=2"), "{before}");
+    probe_plugin(plugins.path(), &newcomer, false);
+    core.auth_set(&newcomer, "token", &common::random_hex(16));
+    assert!(core.cli(&["reload"]).status.success());
+    let kept = ids_of(&core, running);
+    let added = ids_of(&core, &newcomer);
+    assert_eq!(kept, before, "the running plugin keeps its id");
+    assert_ne!(added, kept, "{newcomer} shares the uid of {running}");
+}
+
 /// Under systemd's `SystemCallFilter=~@privileged` (the NixOS unit) `capset` fails; a
 /// non-root launcher must still start its handler, which holds no capability after exec.
 #[test]
