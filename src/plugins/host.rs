@@ -148,8 +148,16 @@ impl PluginHost {
     ) -> (PluginHost, mpsc::UnboundedReceiver<FromPlugin>) {
         let (to_core, from_plugins) = mpsc::unbounded_channel();
         let base = config.core.plugin_uid_base;
+        // Stable across reloads: a kept, restarted or draining plugin keeps its id, and a new
+        // one is given an id no live handler has (a restart of a kept plugin reuses the old
+        // `Shared`, whose id for it is the same).
         let identities = if nix::unistd::geteuid().is_root() {
-            identity::assign(base, discovered.iter().map(|p| p.name.as_str()))
+            let before = previous.map(|p| &p.shared.identities);
+            identity::assign_after(
+                base,
+                discovered.iter().map(|p| p.name.as_str()),
+                before.unwrap_or(&BTreeMap::new()),
+            )
         } else {
             BTreeMap::new()
         };

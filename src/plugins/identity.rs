@@ -2,14 +2,22 @@
 //! ownership of its data dir.
 //!
 //! One id per plugin, the same number for uid and gid, from a range of 65,536 ids starting at
-//! `core.plugin_uid_base` (default 2,000,000,000): the plugin's name hashed into the range,
+//! `core.plugin_uid_base` (default 2,100,000,000): the plugin's name hashed into the range,
 //! the next free one on a collision. Per plugin rather than one shared id, so that file
 //! permissions, signals and `/proc` separate plugins from each other even where Landlock
-//! does not (its signal scoping needs ABI 6). The default range lies where no allocator puts
-//! anything: above every user and the subordinate ranges `useradd` hands out (at most
-//! 600,100,000 + 65,536), above systemd-nspawn's container ranges (below 1,879,048,192), and
-//! below 2^31 (no signedness trouble). An id a host user or group has, or one inside a range
-//! of `/etc/subuid`/`/etc/subgid`, is refused at launch all the same.
+//! does not (its signal scoping needs ABI 6). Ids are stable while the core runs: a reload
+//! keeps every id handed out and gives a new plugin one no live handler has
+//! ([`assign_after`]), so no two live handlers ever share an id.
+//!
+//! The default range lies where no allocator puts anything: above every user and the
+//! subordinate ranges `useradd` hands out (at most 600,100,000 + 65,536), above
+//! systemd-nspawn's container ranges (below 1,879,048,192), above SSSD's automatic id mapping
+//! of AD users (`ldap_idmap_range_max`, 2,000,200,000 by default; the former default base of
+//! 2,000,000,000 lay inside it) and FreeIPA's ranges (below 2,000,000,000), below systemd's
+//! foreign-uid range (2,147,352,576) and below 2^31 (no signedness trouble in tools that keep
+//! ids in a signed int). An id a host user or group has (asked of the system, so through
+//! NSS: SSSD, LDAP, systemd-userdb), or one inside a range of `/etc/subuid`/`/etc/subgid`, is
+//! refused at launch all the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
@@ -25,7 +33,7 @@ use sha2::{Digest, Sha256};
 use super::confine::RunAs;
 
 /// The first id of the plugins' range by default.
-pub const DEFAULT_UID_BASE: u32 = 2_000_000_000;
+pub const DEFAULT_UID_BASE: u32 = 2_100_000_000;
 /// How many ids the range holds.
 pub const ID_RANGE: u32 = 65_536;
 /// Deepest directory level re-owned in a data dir; deeper entries keep their owner.
@@ -54,26 +62,56 @@ pub enum IdentityError {
     },
 }
 
-/// The id of each plugin in `names`: stable for a name while no other plugin collides with it.
+/// The id of each plugin in `names`, when none runs yet (the core starts).
 pub fn assign<'a>(base: u32, names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, RunAs> {
+    assign_after(base, names, &BTreeMap::new())
+}
+
+/// The id of each plugin in `names` given the ids handed out before (`previous`, on a
+/// reload): every plugin of `previous` keeps its id (whether it keeps running, is restarted
+/// or was removed and may still be draining), and a new name gets the first id, from where
+/// its name hashes, that no plugin of `previous` nor any other new name has. So no two live
+/// handlers ever share an id, and a plugin's id never changes while the core runs.
+pub fn assign_after<'a>(
+    base: u32,
+    names: impl IntoIterator<Item = &'a str>,
+    previous: &BTreeMap<String, RunAs>,
+) -> BTreeMap<String, RunAs> {
     let names: BTreeSet<&str> = names.into_iter().collect();
-    let mut used = BTreeSet::new();
-    let mut ids = BTreeMap::new();
+    let mut ids = previous.clone();
+    let mut used: BTreeSet<u32> = previous.values().flat_map(|r| [r.uid, r.gid]).collect();
     for name in names {
+        if ids.contains_key(name) {
+            continue;
+        }
         let digest = Sha256::digest(name.as_bytes());
         let mut offset =
             u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % ID_RANGE;
-        while !used.insert(offset) {
+        // Every id may be in use only with 65,536 plugins: then the last is shared.
+        for _ in 0..ID_RANGE {
+            if !used.contains(&base.saturating_add(offset)) {
+                break;
+            }
             offset = (offset + 1) % ID_RANGE;
         }
         let id = base.saturating_add(offset);
+        used.insert(id);
         ids.insert(name.to_owned(), RunAs { uid: id, gid: id });
     }
     ids
 }
 
-/// Refuses ids a host user or group has, or that lie in a subordinate id range.
+/// Refuses ids a host user or group has, or that lie in a subordinate id range. Users and
+/// groups are asked of the system (`getpwuid_r`/`getgrgid_r`, so through NSS: SSSD, LDAP,
+/// systemd-userdb as well as the files), the subordinate ranges read from `/etc`.
 pub fn check_free(ids: RunAs) -> Result<(), IdentityError> {
+    let taken = |what: String, id: u32| Err(IdentityError::Taken { id, what });
+    if let Ok(Some(user)) = nix::unistd::User::from_uid(Uid::from_raw(ids.uid)) {
+        return taken(format!("the id of the user `{}`", user.name), ids.uid);
+    }
+    if let Ok(Some(group)) = nix::unistd::Group::from_gid(Gid::from_raw(ids.gid)) {
+        return taken(format!("the id of the group `{}`", group.name), ids.gid);
+    }
     check_free_in(ids, Path::new("/etc"))
 }
 
@@ -211,6 +249,38 @@ mod tests {
         assert!(two.values().all(|r| r.uid == r.gid));
     }
 
+    /// The offset a name hashes to (before probing).
+    fn hashed(name: &str) -> u32 {
+        assign(0, [name])[name].uid
+    }
+
+    #[test]
+    fn a_new_plugin_never_takes_the_id_of_a_running_one() {
+        // A running plugin, and a new name hashing to its id that sorts before it.
+        let running = "zz-running";
+        let target = hashed(running);
+        let newcomer = (0u32..)
+            .map(|i| format!("a{i}"))
+            .find(|name| hashed(name) == target)
+            .expect("a colliding name");
+        let before = assign(DEFAULT_UID_BASE, [running]);
+        let after = assign_after(DEFAULT_UID_BASE, [newcomer.as_str(), running], &before);
+        // The running plugin keeps its id, and the newcomer gets another.
+        assert_eq!(after[running], before[running], "{newcomer}");
+        assert_ne!(after[newcomer.as_str()], before[running]);
+        // A removed plugin's id stays reserved (its handler may still drain) and comes back
+        // to it; a later newcomer on the same hash goes around both.
+        let removed = assign_after(DEFAULT_UID_BASE, [newcomer.as_str()], &after);
+        assert_eq!(removed[running], before[running]);
+        let third = (0u32..)
+            .map(|i| format!("b{i}"))
+            .find(|name| hashed(name) == target)
+            .expect("a third colliding name");
+        let crowded = assign_after(DEFAULT_UID_BASE, [third.as_str()], &removed);
+        let ids: BTreeSet<u32> = crowded.values().map(|r| r.uid).collect();
+        assert_eq!(ids.len(), 3, "{crowded:?}");
+    }
+
     #[test]
     fn an_old_data_dir_is_given_over_without_following_links() {
         use std::os::unix::fs::MetadataExt;
@@ -293,5 +363,26 @@ mod tests {
             "{error}"
         );
         assert!(check_free_in(id(DEFAULT_UID_BASE), etc.path()).is_ok());
+    }
+
+    #[test]
+    fn a_user_of_the_system_database_is_refused() {
+        // Asked of NSS, not read from a file: the uid and gid of this process exist.
+        let own = RunAs {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: DEFAULT_UID_BASE,
+        };
+        let error = check_free(own).expect_err("this process's uid");
+        assert!(error.to_string().contains("the user"), "{error}");
+        let group = RunAs {
+            uid: DEFAULT_UID_BASE,
+            gid: nix::unistd::getgid().as_raw(),
+        };
+        assert!(check_free(group).is_err());
+        assert!(check_free(RunAs {
+            uid: DEFAULT_UID_BASE,
+            gid: DEFAULT_UID_BASE
+        })
+        .is_ok());
     }
 }

@@ -1,7 +1,8 @@
 //! Landlock confinement of plugin handlers: what a handler may touch, and the launcher that enforces it.
 //!
 //! The core never confines itself. It runs `carapace __confine <spec-json> -- <handler> <args>`;
-//! that launcher hides `$CARAPACE_HOME/run` in a mount namespace of its own ([`namespace`]),
+//! that launcher hides `$CARAPACE_HOME/run` and the places of the user's and the system's
+//! service sockets ([`sockets`]) in a mount namespace of its own ([`namespace`]),
 //! becomes the handler's own uid with no capabilities ([`privileges`]), restricts itself with
 //! Landlock (which also sets no-new-privs), installs a seccomp socket filter ([`seccomp`]),
 //! then execs the handler; all of it survives the exec. A spec holds paths only, never a
@@ -23,6 +24,7 @@ mod observe;
 mod privileges;
 mod report;
 mod seccomp;
+mod sockets;
 mod spec;
 
 pub use launch::{

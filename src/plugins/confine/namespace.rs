@@ -1,14 +1,19 @@
-//! Hiding `$CARAPACE_HOME/run` from a handler with a mount namespace of its own.
+//! Hiding `$CARAPACE_HOME/run` and the places of service sockets ([`super::sockets`]) from a
+//! handler with a mount namespace of its own.
 //!
 //! Landlock below ABI 9 does not restrict connecting to pathname unix sockets, and a handler
 //! of a non-root core runs as the core's user: it could reach `run/control.sock` (approve its
-//! own high-risk calls, stop the core), `run/events.sock` and every session's `ipc.sock`. So
+//! own high-risk calls, stop the core), `run/events.sock` and every session's `ipc.sock`, and
+//! the user's session bus, agents and container engines. So
 //! the launcher, before Landlock (a Landlock domain may not mount), enters a private mount
 //! namespace (a user namespace too when not root), covers each hidden directory with an empty
 //! read-only tmpfs and bind-mounts back what the handler is granted beneath it: its
 //! credentials copy read-only; for a handler of its own uid also its plugin folder
 //! (read-only, executable) and data dir (writable), never setuid nor devices, beneath the
-//! directories that uid could not walk through. The core's own view never changes. A handler
+//! directories that uid could not walk through. A single socket beside what a handler needs
+//! (`/run/docker.sock`) is covered by `/dev/null`. A handler without `network` also gets a
+//! network namespace of its own (no abstract unix socket of the host is in it). The core's
+//! own view never changes. A handler
 //! cannot undo this: it holds no capability, Landlock refuses it mount, umount and
 //! pivot_root, the seccomp filter refuses it new namespaces, and the ptrace rule refuses it
 //! `/proc/<outside pid>/root`.
@@ -104,17 +109,30 @@ pub(super) fn hide(spec: &ConfineSpec) -> SocketHiding {
         .chain(spec.rebind_write.iter().map(|p| (p, Kind::Write)))
         .collect();
     // Nested entries are covered by their ancestor; absent ones hold nothing.
+    let outermost = |h: &&PathBuf| !hide.iter().any(|o| o != *h && h.starts_with(o));
+    let files: Vec<&PathBuf> = hide
+        .iter()
+        .filter(|h| h.exists() && !h.is_dir())
+        .filter(outermost)
+        .collect();
     let hide: Vec<&PathBuf> = hide
         .iter()
         .filter(|h| h.is_dir())
-        .filter(|h| !hide.iter().any(|o| o != *h && h.starts_with(o)))
+        .filter(outermost)
         .collect();
-    if hide.is_empty() {
+    if hide.is_empty() && files.is_empty() {
         return SocketHiding::Hidden;
     }
     let cwd = std::env::current_dir().ok();
     if let Err(reason) = enter_namespace() {
         return SocketHiding::Visible(reason);
+    }
+    if !spec.allow_network {
+        // Abstract unix sockets have no path to hide: a network namespace holds none of the
+        // host's. Best effort: Landlock's scoping (ABI 6) refuses them too.
+        if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
+            eprintln!("CARAPACE-CONFINE: no network namespace of its own: {e}");
+        }
     }
     // Opened in the new namespace (a bind needs a source mount of it) before anything is
     // covered; an absent one is not granted anyway.
@@ -133,7 +151,8 @@ pub(super) fn hide(spec: &ConfineSpec) -> SocketHiding {
     let mut covered: Vec<&Path> = Vec::new();
     // The mount points' modes as written, whatever the core's umask.
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let result = cover(&hide, &sources, &mut covered);
+    let result =
+        cover(&hide, &sources, &mut covered).and_then(|()| cover_files(&files, &mut covered));
     nix::sys::stat::umask(umask);
     if let Err(reason) = result {
         for dir in covered.iter().rev() {
@@ -256,6 +275,45 @@ fn cover<'a>(
                 return Err(format!("{} is still visible", path.display()));
             }
         }
+    }
+    Ok(())
+}
+
+/// Covers each single socket (one beside what a handler needs, as in `/run`) with
+/// `/dev/null`, read-only and without devices: a connect finds no socket, an open no device.
+fn cover_files<'a>(files: &[&'a PathBuf], covered: &mut Vec<&'a Path>) -> Result<(), String> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_PATH)
+        .open("/dev/null")
+        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let from = PathBuf::from(format!("/proc/self/fd/{}", null.as_raw_fd()));
+    for file in files {
+        mount(
+            Some(&from),
+            file.as_path(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("cannot cover {}: {e}", file.display()))?;
+        covered.push(file.as_path());
+        let flags = MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_RDONLY
+            | locked_down()
+            | kept_flags(&null);
+        mount(
+            None::<&str>,
+            file.as_path(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| format!("cannot restrict the cover of {}: {e}", file.display()))?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! This module must never grant anything of `$CARAPACE_HOME` beyond the plugin's own folder,
 //! data dir and credentials dir, nor the user's home directory or anything above it; and it
-//! always hides `$CARAPACE_HOME/run` (the core's sockets) from the handler.
+//! always hides `$CARAPACE_HOME/run` (the core's sockets) and every place where the user's or
+//! the system's service sockets live ([`super::sockets`]) from the handler, but its grants.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -78,7 +79,9 @@ pub struct ConfineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmp_dir: Option<PathBuf>,
     /// Directories covered, in the handler's own mount namespace, by an empty read-only tmpfs
-    /// (`$CARAPACE_HOME/run`: Landlock below ABI 9 cannot refuse a connect to its sockets).
+    /// (`$CARAPACE_HOME/run` and the places of service sockets: Landlock below ABI 9 cannot
+    /// refuse a connect to a socket); a single socket (not a directory) is covered by
+    /// `/dev/null`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hide: Vec<PathBuf>,
     /// Paths beneath a hidden directory bind-mounted back (read-only) at the same place: the
@@ -160,12 +163,19 @@ pub fn spec_for(request: &SpecRequest<'_>) -> ConfineSpec {
         devices: DEVICES.iter().map(PathBuf::from).collect(),
         allow_network: request.network,
         tmp_dir: Some(request.data_dir.join("tmp")),
-        hide: vec![guard.carapace_home.join("run")],
+        hide: hidden_places(&guard.carapace_home),
         run_as: request.run_as,
         ..ConfineSpec::default()
     };
     finish(&mut spec);
     spec
+}
+
+/// `$CARAPACE_HOME/run` and the places of service sockets.
+fn hidden_places(carapace_home: &Path) -> Vec<PathBuf> {
+    let mut hide = vec![carapace_home.join("run")];
+    hide.extend(super::sockets::service_socket_places());
+    hide
 }
 
 /// Completes a spec's hiding: for a handler of another uid, what it cannot walk to is hidden
@@ -469,7 +479,9 @@ mod tests {
         }
         assert!(!spec.read_only.contains(&PathBuf::from("/etc")));
         assert_eq!(spec.tmp_dir, Some(PathBuf::from("/h/data/p/tmp")));
-        assert_eq!(spec.hide, vec![PathBuf::from("/h/run")]);
+        let mut hidden = vec![PathBuf::from("/h/run")];
+        hidden.extend(super::super::sockets::service_socket_places());
+        assert_eq!(spec.hide, hidden);
         assert_eq!(spec.rebind, vec![PathBuf::from("/h/run/credentials/p")]);
     }
 
@@ -479,7 +491,7 @@ mod tests {
         let mut req = request(Path::new("/h/plugins/p"), Path::new("/h"), &command);
         req.credentials_dir = Some(Path::new("/h/credentials/p"));
         let spec = spec_for(&req);
-        assert_eq!(spec.hide, vec![PathBuf::from("/h/run")]);
+        assert_eq!(spec.hide[0], PathBuf::from("/h/run"));
         assert!(spec.rebind.is_empty());
         let old =
             r#"{"read_only":[],"read_exec":[],"read_write":[],"devices":[],"allow_network":false}"#;
@@ -528,11 +540,16 @@ mod tests {
         assert_eq!(spec.rebind_exec, vec![folder.clone()]);
         assert_eq!(spec.rebind_write, vec![data.clone()]);
         assert_eq!(spec.rebind, vec![creds.clone()]);
-        // Without another uid, only `run/` is hidden, as before.
+        // Without another uid, nothing unsearchable is hidden: `run/` and the service
+        // sockets' places (`/tmp`, where this home lies, whose grants are bound back).
         req.run_as = None;
         let own = spec_for(&req);
-        assert_eq!(own.hide, vec![home.join("run")]);
-        assert!(own.rebind_exec.is_empty() && own.rebind_write.is_empty());
+        assert_eq!(own.hide[0], home.join("run"));
+        assert!(!own.hide.contains(&top), "{own:?}");
+        if own.hide.iter().any(|h| top.starts_with(h)) {
+            assert_eq!(own.rebind_exec, vec![folder.clone()]);
+            assert_eq!(own.rebind_write, vec![data.clone()]);
+        }
     }
 
     #[test]
