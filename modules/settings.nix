@@ -37,7 +37,7 @@ mkOption {
         confirmation_timeout_secs = optional positive "How long a high-risk call waits for the user, in seconds.";
         max_sessions = optional positive "Most sessions open at once.";
         plugin_initialize_secs = optional positive "How long a plugin's initialize may take, in seconds.";
-        plugin_uid_base = optional (types.ints.between 1000 2147418112) "When the core runs as root: the first of the 65,536 uids/gids its plugin handlers run as, one per plugin (default 2000000000; never ids a host user or a subordinate range has).";
+        plugin_uid_base = optional (types.ints.between 1000 2147418112) "When the core runs as root: the first of the 65,536 uids/gids its plugin handlers run as, one per plugin (default 2100000000, above SSSD's id-mapping range; never ids a host user or a subordinate range has).";
       };
       audit = section "The audit log (`[audit]`)." {
         rotate_bytes = optional positive "Size at which audit.jsonl is rotated.";
