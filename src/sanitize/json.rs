@@ -1,8 +1,9 @@
 //! The recursive walk behind [`Sanitizer::sanitize`]: string values, object
-//! keys, and string values of credential-named keys (`"password": "..."`).
+//! keys, string values of credential-named keys (`"password": "..."`), and
+//! numbers whose text holds a stored value (replaced by the placeholder string).
 //! Paths are built from keys after redaction, so they never carry a secret.
 
-use super::{KnownSecrets, Redaction, Sanitizer, PEM_KIND};
+use super::{KnownSecrets, Redaction, Sanitizer, KNOWN_KIND, PEM_KIND};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -49,7 +50,17 @@ impl Sanitizer {
                 }
             }
             Value::Object(map) => self.walk_object(map, path, out, known),
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Number(n) => {
+                // Only stored values: a number's text is never a credential format.
+                let text = n.to_string();
+                let mut found = Vec::new();
+                known.find(&text, &mut found);
+                if !found.is_empty() {
+                    *value = Value::String(format!("[REDACTED:{KNOWN_KIND}]"));
+                    record(out, path, "", vec![KNOWN_KIND]);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
         }
     }
 

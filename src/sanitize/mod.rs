@@ -44,6 +44,8 @@ pub mod known;
 mod patterns;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_encoded;
 
 use aho_corasick::AhoCorasick;
 use arc_swap::ArcSwap;
