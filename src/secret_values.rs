@@ -260,7 +260,8 @@ mod tests {
             "tokens": [{"refresh_token": refresh_token, "expiry": 3600}],
         });
         credentials::set(&home, "mail", "oauth", oauth.to_string().as_bytes()).expect("set");
-        let env = format!("# comment\nexport API_TOKEN=\"{env_value}\"\nDEBUG=1\nsecret: {yaml_value}\n");
+        let env =
+            format!("# comment\nexport API_TOKEN=\"{env_value}\"\nDEBUG=1\nsecret: {yaml_value}\n");
         credentials::set(&home, "mail", "env", env.as_bytes()).expect("set");
         refresh_from(&home, None);
         let san = crate::sanitize::shared();

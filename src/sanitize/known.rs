@@ -109,6 +109,18 @@ impl KnownSecrets {
         self.skipped
     }
 
+    /// Appends the byte ranges of `bytes` (decoded data, any bytes) that
+    /// hold a value or an encoding of one.
+    pub(super) fn find_bytes(&self, bytes: &[u8], out: &mut Vec<Range<usize>>) {
+        let Some(matcher) = &self.matcher else {
+            return;
+        };
+        if bytes.len() < self.min_len {
+            return;
+        }
+        out.extend(matcher.find_overlapping_iter(bytes).map(|m| m.range()));
+    }
+
     /// Appends the byte ranges of `s` that hold a value or an encoding of one.
     pub(super) fn find(&self, s: &str, out: &mut Vec<Range<usize>>) {
         let Some(matcher) = &self.matcher else {
