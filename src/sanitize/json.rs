@@ -5,6 +5,7 @@
 
 use super::{KnownSecrets, Redaction, Sanitizer, KNOWN_KIND, PEM_KIND};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 impl Sanitizer {
@@ -52,7 +53,19 @@ impl Sanitizer {
             Value::Object(map) => self.walk_object(map, path, out, known),
             Value::Number(n) => {
                 // Only stored values: a number's text is never a credential format.
-                let text = n.to_string();
+                if known.is_empty() {
+                    return;
+                }
+                // Written on the stack: a clean number allocates nothing.
+                let mut buf = [0u8; 64];
+                let mut rest = &mut buf[..];
+                let text = match std::io::Write::write_fmt(&mut rest, format_args!("{n}")) {
+                    Ok(()) => {
+                        let len = 64 - rest.len();
+                        Cow::Borrowed(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+                    }
+                    Err(_) => Cow::Owned(n.to_string()),
+                };
                 let mut found = Vec::new();
                 known.find(&text, &mut found);
                 if !found.is_empty() {
