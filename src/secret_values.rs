@@ -7,6 +7,12 @@
 //! model proxy reads it, and the audit key. Loaded at start and on `reload`
 //! (`assemble`), and when `carapace auth set|rm` tells the running core; a
 //! value replaced or removed stays redacted until the core restarts.
+//!
+//! A file is matched whole and, since a plugin may answer with one field of
+//! it, field by field: each JSON string leaf (nested up to 32 levels), or each
+//! `KEY=VALUE` / `KEY: VALUE` line's value, of 8 bytes or more, at most
+//! [`MAX_FIELDS_PER_FILE`] per file. Every field is a value of its own, so it
+//! gets its encodings even when the file is too long to get them.
 //! Must never log a value: only counts and the names of values too short to match.
 
 use std::collections::BTreeSet;
@@ -59,6 +65,9 @@ pub fn refresh_from(home: &Home, systemd: Option<&Path>) -> Loaded {
         Err(poisoned) => poisoned.into_inner(),
     };
     for (_, value) in &mut found {
+        for field in fields(value) {
+            seen.insert(field);
+        }
         seen.insert(std::mem::take(value));
     }
     let known = KnownSecrets::new(seen.iter().map(Vec::as_slice));
@@ -75,6 +84,75 @@ pub fn refresh_from(home: &Home, systemd: Option<&Path>) -> Loaded {
         "stored secrets loaded for redaction"
     );
     loaded
+}
+
+/// Most field values taken from one stored file: bounds the set's memory.
+pub const MAX_FIELDS_PER_FILE: usize = 256;
+/// Deepest JSON nesting searched for string leaves.
+const MAX_FIELD_DEPTH: usize = 32;
+
+/// The field values of a multi-field credential file, each matched (with its
+/// encodings) on its own: the string leaves of a JSON document, or else the
+/// value of each `KEY=VALUE` / `KEY: VALUE` line (`export` and quotes
+/// dropped). Only values of [`MIN_SECRET_BYTES`] or more, at most
+/// [`MAX_FIELDS_PER_FILE`].
+fn fields(file: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    match serde_json::from_slice::<serde_json::Value>(file) {
+        Ok(json) => json_leaves(&json, 0, &mut out),
+        Err(_) => line_values(file, &mut out),
+    }
+    out
+}
+
+fn keep_field(out: &mut Vec<Vec<u8>>, value: &[u8]) {
+    let value = value.trim_ascii();
+    if value.len() >= MIN_SECRET_BYTES && out.len() < MAX_FIELDS_PER_FILE {
+        out.push(value.to_vec());
+    }
+}
+
+fn json_leaves(value: &serde_json::Value, depth: usize, out: &mut Vec<Vec<u8>>) {
+    use serde_json::Value;
+    if depth > MAX_FIELD_DEPTH || out.len() >= MAX_FIELDS_PER_FILE {
+        return;
+    }
+    match value {
+        Value::String(s) => keep_field(out, s.as_bytes()),
+        Value::Array(items) => items.iter().for_each(|v| json_leaves(v, depth + 1, out)),
+        Value::Object(map) => map.values().for_each(|v| json_leaves(v, depth + 1, out)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// `.env` and YAML-like lines: the value after the first `=` or `: ` of a
+/// line whose key is a plain name.
+fn line_values(file: &[u8], out: &mut Vec<Vec<u8>>) {
+    for line in file.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        let line = line.strip_prefix(b"export ").unwrap_or(line);
+        let eq = line.iter().position(|&b| b == b'=');
+        let colon = line.windows(2).position(|w| w == b": ");
+        let (key, value) = match (eq, colon) {
+            (Some(e), Some(c)) if c < e => (&line[..c], &line[c + 2..]),
+            (Some(e), _) => (&line[..e], &line[e + 1..]),
+            (None, Some(c)) => (&line[..c], &line[c + 2..]),
+            (None, None) => continue,
+        };
+        let named = !key.is_empty()
+            && key
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !named {
+            continue;
+        }
+        let value = value.trim_ascii();
+        let unquoted = match value {
+            [q @ (b'"' | b'\''), inner @ .., last] if last == q => inner,
+            _ => value,
+        };
+        keep_field(out, unquoted);
+    }
 }
 
 /// Every stored secret, labelled by where it came from (never by its value).
@@ -166,5 +244,42 @@ mod tests {
         let loaded = refresh_from(&home, Some(&systemd));
         assert_eq!(loaded.skipped, 1, "the 4-byte pin");
         assert!(loaded.values >= 3);
+    }
+
+    #[test]
+    fn each_field_of_a_multi_field_credential_file_is_redacted_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().join("home"));
+        let fresh = |tag: &str| format!("{tag}-{}", uuid::Uuid::new_v4().simple());
+        let (client_secret, refresh_token) = (fresh("cs"), fresh("rt"));
+        let (env_value, yaml_value) = (fresh("env"), fresh("yaml"));
+        // Over 2 KiB as a whole, so the file itself gets no encodings.
+        let oauth = serde_json::json!({
+            "installed": {"client_id": fresh("id"), "client_secret": client_secret,
+                "redirect_uris": ["http://localhost"], "padding": "p".repeat(3000)},
+            "tokens": [{"refresh_token": refresh_token, "expiry": 3600}],
+        });
+        credentials::set(&home, "mail", "oauth", oauth.to_string().as_bytes()).expect("set");
+        let env =
+            format!("# comment\nexport API_TOKEN=\"{env_value}\"\nDEBUG=1\nsecret: {yaml_value}\n");
+        credentials::set(&home, "mail", "env", env.as_bytes()).expect("set");
+        refresh_from(&home, None);
+        let san = crate::sanitize::shared();
+        let b64 = |s: &str| {
+            crate::sanitize::codec::base64_encode(
+                s.as_bytes(),
+                crate::sanitize::codec::Alphabet::Standard,
+            )
+        };
+        for value in [&client_secret, &refresh_token, &env_value, &yaml_value] {
+            for form in [value.clone(), b64(value), hex::encode(value)] {
+                let (out, kinds) = san.redact_str(&form);
+                assert_eq!(out, "[REDACTED:stored_secret]", "{value}");
+                assert_eq!(kinds, vec![crate::sanitize::KNOWN_KIND]);
+            }
+        }
+        let line = format!("DEBUG=1 API_TOKEN={env_value}");
+        let (line, _) = san.redact_str(&line);
+        assert_eq!(line, "DEBUG=1 API_TOKEN=[REDACTED:stored_secret]");
     }
 }

@@ -209,3 +209,47 @@ fn a_value_set_while_the_core_runs_is_redacted_without_a_restart() {
     holds_no_form("the answer", &after.stdout, &first);
     assert_eq!(core.pid(), pid, "the core was not restarted");
 }
+
+/// Percent encoding as Python's `urllib.parse.quote` does it: `/` left as it is.
+fn python_quote(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn one_field_of_a_stored_credential_file_is_redacted_in_any_encoding() {
+    // An OAuth client file over 2 KiB; its secret has `/` and `+` (AWS style).
+    let client_secret = format!("Ab/{}+{}/Zq", random_hex(12), random_hex(6));
+    let refresh_token = format!("1//{}", random_hex(20));
+    let file = json!({
+        "installed": {"client_id": format!("{}.apps", random_hex(10)),
+            "client_secret": client_secret, "notes": "n".repeat(2500)},
+        "refresh_token": refresh_token,
+    });
+    let (_core, session, _plugins) = core_with_vault(&file.to_string());
+    let text = format!(
+        "secret {client_secret} b64 {} url https://h/cb?k={}&x=1 token {}",
+        b64(client_secret.as_bytes()),
+        python_quote(&client_secret),
+        python_quote(&refresh_token),
+    );
+    let echoed = session.ipc(&["vault_echo", &json!({ "text": text }).to_string()]);
+    let known = "[REDACTED:stored_secret]";
+    assert_eq!(
+        echoed.result()["text"],
+        json!(format!(
+            "secret {known} b64 {known} url https://h/cb?k={known}&x=1 token {known}"
+        )),
+        "{}",
+        echoed.stdout
+    );
+    holds_no_form("the answer", &echoed.stdout, &client_secret);
+    holds_no_form("the answer", &echoed.stdout, &refresh_token);
+}

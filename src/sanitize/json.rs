@@ -1,9 +1,11 @@
 //! The recursive walk behind [`Sanitizer::sanitize`]: string values, object
-//! keys, and string values of credential-named keys (`"password": "..."`).
+//! keys, string values of credential-named keys (`"password": "..."`), and
+//! numbers whose text holds a stored value (replaced by the placeholder string).
 //! Paths are built from keys after redaction, so they never carry a secret.
 
-use super::{KnownSecrets, Redaction, Sanitizer, PEM_KIND};
+use super::{KnownSecrets, Redaction, Sanitizer, KNOWN_KIND, PEM_KIND};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 impl Sanitizer {
@@ -49,7 +51,29 @@ impl Sanitizer {
                 }
             }
             Value::Object(map) => self.walk_object(map, path, out, known),
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Number(n) => {
+                // Only stored values: a number's text is never a credential format.
+                if known.is_empty() {
+                    return;
+                }
+                // Written on the stack: a clean number allocates nothing.
+                let mut buf = [0u8; 64];
+                let mut rest = &mut buf[..];
+                let text = match std::io::Write::write_fmt(&mut rest, format_args!("{n}")) {
+                    Ok(()) => {
+                        let len = 64 - rest.len();
+                        Cow::Borrowed(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+                    }
+                    Err(_) => Cow::Owned(n.to_string()),
+                };
+                let mut found = Vec::new();
+                known.find(&text, &mut found);
+                if !found.is_empty() {
+                    *value = Value::String(format!("[REDACTED:{KNOWN_KIND}]"));
+                    record(out, path, "", vec![KNOWN_KIND]);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
         }
     }
 

@@ -1,7 +1,8 @@
 //! The exact values of the secrets the core stores, and their encodings, as
 //! one automaton that every redaction consults (issue 12, finding 6).
 //!
-//! For each value: the value itself, its JSON-escaped form, base64 (standard
+//! For each value: the value itself, its JSON-escaped form (also as Go
+//! escapes `<>&` and PHP escapes `/`), base64 (standard
 //! and URL-safe, padded and not, plus the stable middle of its encoding at
 //! each of the three byte offsets, so a copy inside a longer base64 blob is
 //! found too), hex (lower and upper case) and percent encoding (RFC 3986,
@@ -108,6 +109,18 @@ impl KnownSecrets {
         self.skipped
     }
 
+    /// Appends the byte ranges of `bytes` (decoded data, any bytes) that
+    /// hold a value or an encoding of one.
+    pub(super) fn find_bytes(&self, bytes: &[u8], out: &mut Vec<Range<usize>>) {
+        let Some(matcher) = &self.matcher else {
+            return;
+        };
+        if bytes.len() < self.min_len {
+            return;
+        }
+        out.extend(matcher.find_overlapping_iter(bytes).map(|m| m.range()));
+    }
+
     /// Appends the byte ranges of `s` that hold a value or an encoding of one.
     pub(super) fn find(&self, s: &str, out: &mut Vec<Range<usize>>) {
         let Some(matcher) = &self.matcher else {
@@ -137,8 +150,17 @@ fn encodings(value: &[u8], out: &mut Vec<Vec<u8>>) {
     if let Ok(text) = std::str::from_utf8(value) {
         let json = serde_json::to_string(text).unwrap_or_default();
         if let Some(inner) = json.strip_prefix('"').and_then(|j| j.strip_suffix('"')) {
-            if inner.as_bytes() != value {
-                out.push(inner.as_bytes().to_vec());
+            // Go escapes `<>&` as `\u003c`..., PHP `/` as `\/` (and both may stack).
+            let go = inner
+                .replace('&', "\\u0026")
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e");
+            let php = inner.replace('/', "\\/");
+            let both = go.replace('/', "\\/");
+            for form in [inner.to_owned(), go, php, both] {
+                if form.as_bytes() != value {
+                    out.push(form.into_bytes());
+                }
             }
         }
     }

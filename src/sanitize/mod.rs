@@ -21,12 +21,24 @@
 //!
 //! Also redacted: the exact values of the secrets the core stores and their
 //! encodings (`known.rs`, `[REDACTED:stored_secret]`, a set swapped whole
-//! with [`Sanitizer::set_known`]), and base64/hex/percent-encoded runs whose
-//! decoded text holds a credential (`encoded.rs`), redacted whole.
+//! with [`Sanitizer::set_known`]): raw, JSON-escaped (also Go's `\u0026` and
+//! PHP's `\/`), base64, hex and percent forms, and a JSON number whose text
+//! holds one (replaced by the placeholder string). Encoded runs are decoded
+//! one level (`encoded.rs`): base64 and hex, also wrapped at line ends and hex
+//! split by separators or dumped by `xxd`, redacted whole when the decoded
+//! data holds a credential; percent-encoded URL text over every URL
+//! character, whatever the encoder left unescaped, redacted from the nearest
+//! URL delimiter to the next around the credential.
+//!
+//! Not found: encodings nested twice, base64 or hex broken other than at
+//! line ends (or by hex separators), the last ASCII column of an `xxd` dump,
+//! a value shorter than [`MIN_SECRET_BYTES`], and JSON escapes other than
+//! those listed inside a JSON text carried in a string.
 //!
 //! Trade-offs: a label at the start of a line followed by `:` redacts the
 //! rest of the line (YAML `password: two words`), even in prose; values are
-//! cut at whitespace and delimiters elsewhere. Numbers are not scanned.
+//! cut at whitespace and delimiters elsewhere. Numbers are matched against
+//! stored values only, never against the patterns.
 //!
 //! Properties relied on by callers and checked by the tests and the fuzz
 //! target: redaction is idempotent (placeholders are never matched again),
@@ -34,8 +46,10 @@
 //! without allocating, and nothing panics on any input. Cost: a literal
 //! prefilter (Aho-Corasick) decides which regexes run at all, so clean text
 //! costs about 1-2 ns per byte; stored values add one automaton pass over
-//! strings of 8 bytes or more, encoded runs one byte loop over strings of 24
-//! bytes or more.
+//! strings (and numbers) of 8 bytes or more, encoded runs two byte loops
+//! (base64, hex) over strings of 24 bytes or more and a third (URL) over
+//! strings holding `%`; none of these loops allocates, only the decode and
+//! scan of a long run (or a percent run with an escape) does.
 
 pub mod codec;
 mod encoded;
@@ -44,6 +58,8 @@ pub mod known;
 mod patterns;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_encoded;
 
 use aho_corasick::AhoCorasick;
 use arc_swap::ArcSwap;
