@@ -11,8 +11,9 @@
 //! A file is matched whole and, since a plugin may answer with one field of
 //! it, field by field: each JSON string leaf (nested up to 32 levels), or each
 //! `KEY=VALUE` / `KEY: VALUE` line's value, of 8 bytes or more, at most
-//! [`MAX_FIELDS_PER_FILE`] per file. Every field is a value of its own, so it
-//! gets its encodings even when the file is too long to get them.
+//! [`MAX_FIELDS_PER_FILE`] per file, less the fields public by design
+//! ([`PUBLIC_FIELDS`]: a project id, a token URL). Every field is a value of
+//! its own, so it gets its encodings even when the file is too long to get them.
 //! Must never log a value: only counts and the names of values too short to match.
 
 use std::collections::BTreeSet;
@@ -120,9 +121,42 @@ fn json_leaves(value: &serde_json::Value, depth: usize, out: &mut Vec<Vec<u8>>) 
     match value {
         Value::String(s) => keep_field(out, s.as_bytes()),
         Value::Array(items) => items.iter().for_each(|v| json_leaves(v, depth + 1, out)),
-        Value::Object(map) => map.values().for_each(|v| json_leaves(v, depth + 1, out)),
+        Value::Object(map) => map
+            .iter()
+            .filter(|(key, _)| !is_public_field(key.as_bytes()))
+            .for_each(|(_, v)| json_leaves(v, depth + 1, out)),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+}
+
+/// Fields of common credential files that are public by design (Google's
+/// service-account and OAuth client files, token files): matching them would
+/// redact ordinary answers (a project id, a well-known URL) and protect nothing.
+const PUBLIC_FIELDS: &[&str] = &[
+    "type",
+    "project_id",
+    "client_email",
+    "client_id",
+    "auth_uri",
+    "token_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+    "redirect_uris",
+    "javascript_origins",
+    "token_type",
+    "scope",
+    "scopes",
+    "expiry",
+    "expires_in",
+    "expires_at",
+];
+
+/// Whether a field of this name is public by design ([`PUBLIC_FIELDS`]).
+fn is_public_field(key: &[u8]) -> bool {
+    PUBLIC_FIELDS
+        .iter()
+        .any(|public| public.as_bytes().eq_ignore_ascii_case(key))
 }
 
 /// `.env` and YAML-like lines: the value after the first `=` or `: ` of a
@@ -143,7 +177,7 @@ fn line_values(file: &[u8], out: &mut Vec<Vec<u8>>) {
             && key
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-        if !named {
+        if !named || is_public_field(key) {
             continue;
         }
         let value = value.trim_ascii();
@@ -256,7 +290,8 @@ mod tests {
         // Over 2 KiB as a whole, so the file itself gets no encodings.
         let oauth = serde_json::json!({
             "installed": {"client_id": fresh("id"), "client_secret": client_secret,
-                "redirect_uris": ["http://localhost"], "padding": "p".repeat(3000)},
+                "redirect_uris": ["http://localhost"], "padding": "p".repeat(3000),
+                "token_uri": "https://oauth2.googleapis.com/token"},
             "tokens": [{"refresh_token": refresh_token, "expiry": 3600}],
         });
         credentials::set(&home, "mail", "oauth", oauth.to_string().as_bytes()).expect("set");
@@ -277,6 +312,10 @@ mod tests {
                 assert_eq!(out, "[REDACTED:stored_secret]", "{value}");
                 assert_eq!(kinds, vec![crate::sanitize::KNOWN_KIND]);
             }
+        }
+        // Fields public by design stay readable.
+        for public in ["http://localhost", "https://oauth2.googleapis.com/token"] {
+            assert_eq!(san.redact_str(public).0, public);
         }
         let line = format!("DEBUG=1 API_TOKEN={env_value}");
         let (line, _) = san.redact_str(&line);
