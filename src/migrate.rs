@@ -6,9 +6,15 @@
 //! store) each old directory is renamed to its core-only place, and the move is logged.
 //! Nothing is merged: when both the old and the new directory hold files the core refuses
 //! to start and says which one to remove.
+//!
+//! The old directories were a plugin's to write, so what they hold is not trusted: a
+//! symbolic link, a FIFO, a socket or a device anywhere in the tree refuses the move
+//! (nothing is moved, nothing removed) with the path to check. Skipping such an entry
+//! would either leave the old directory behind (and the next start refuse anyway) or
+//! delete something the user may want to look at; refusing loses nothing and says why.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
 use crate::paths::{create_private_dir, Home};
 
@@ -42,6 +48,19 @@ pub enum MigrationError {
         path: String,
         /// This process's uid.
         uid: u32,
+    },
+    /// The old tree holds a link or a file that is neither plain nor a directory.
+    #[error(
+        "{path} is a {kind} inside {from}, which an old plugin could write; nothing was \
+         moved: check it, remove it (`rm {path}`), then start again"
+    )]
+    Unsafe {
+        /// The offending entry.
+        path: String,
+        /// `symbolic link`, `FIFO`, `socket`, `device`.
+        kind: &'static str,
+        /// The old directory.
+        from: String,
     },
     /// The move failed.
     #[error("cannot move {from} to {to}: {source}; run `mv {from} {to}`")]
@@ -110,6 +129,13 @@ fn move_one(from: &Path, to: &Path) -> Result<bool, MigrationError> {
             to: shown(to),
         });
     }
+    if let Some((path, kind)) = first_odd_entry(from).map_err(io)? {
+        return Err(MigrationError::Unsafe {
+            path: shown(&path),
+            kind,
+            from: shown(from),
+        });
+    }
     if let Some(parent) = to.parent() {
         create_private_dir(parent).map_err(io)?;
     }
@@ -120,6 +146,34 @@ fn move_one(from: &Path, to: &Path) -> Result<bool, MigrationError> {
             .map_err(io)?;
     }
     Ok(true)
+}
+
+/// The first entry beneath `root` that is neither a plain file nor a directory, with
+/// its kind. Nothing is followed: every entry's type is its own (`lstat`).
+fn first_odd_entry(root: &Path) -> std::io::Result<Option<(PathBuf, &'static str)>> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let odd = if kind.is_dir() {
+                pending.push(entry.path());
+                continue;
+            } else if kind.is_file() {
+                continue;
+            } else if kind.is_symlink() {
+                "symbolic link"
+            } else if kind.is_fifo() {
+                "FIFO"
+            } else if kind.is_socket() {
+                "socket"
+            } else {
+                "device"
+            };
+            return Ok(Some((entry.path(), odd)));
+        }
+    }
+    Ok(None)
 }
 
 fn is_empty(dir: &Path) -> std::io::Result<bool> {
@@ -172,5 +226,41 @@ mod tests {
             migrate_home(&home),
             Err(MigrationError::NotPlain { .. })
         ));
+    }
+
+    #[test]
+    fn a_link_or_odd_file_inside_the_old_tree_refuses_the_move_and_loses_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, home) = home();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("outside");
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let old = home.root().join("data/agent/main");
+        std::fs::create_dir_all(&old).expect("mkdir");
+        std::fs::write(old.join("0123456789abcdef.jsonl"), "transcript").expect("write");
+        std::os::unix::fs::symlink(&outside, old.join("state")).expect("symlink");
+        let err = migrate_home(&home).expect_err("a planted link is refused");
+        let shown = old.join("state").display().to_string();
+        assert!(
+            matches!(err, MigrationError::Unsafe { .. })
+                && err.to_string().contains(&shown)
+                && err.to_string().contains("symbolic link"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(old.join("0123456789abcdef.jsonl")).expect("kept"),
+            "transcript"
+        );
+        assert!(!home.root().join("state/agent").exists(), "nothing moved");
+        std::fs::remove_file(old.join("state")).expect("rm link");
+        nix::unistd::mkfifo(&old.join("fifo"), nix::sys::stat::Mode::S_IRWXU).expect("fifo");
+        let err = migrate_home(&home).expect_err("a FIFO is refused");
+        assert!(err.to_string().contains("fifo"), "{err}");
+        std::fs::remove_file(old.join("fifo")).expect("rm fifo");
+        migrate_home(&home).expect("a plain tree moves");
+        assert!(home
+            .agent_dir("main")
+            .join("0123456789abcdef.jsonl")
+            .is_file());
     }
 }

@@ -2,7 +2,11 @@
 //!
 //! Layout: `<out>/<plugin>-<name>/SKILL.md` with `name`/`description` front
 //! matter, plus `carapace-core/SKILL.md` for the intrinsic tools. Only plugins
-//! that run are included. Skills are read once, at discovery ([`read`]),
+//! that run are included. Claude Code takes a skill's name from its directory
+//! (lowercase letters, digits and `-`), so there is no separator a plugin name
+//! cannot hold: plugin `mail`'s `read-inbox` and plugin `mail-read`'s `inbox`
+//! are both `mail-read-inbox`. Discovery refuses the later plugin of such a
+//! pair by name ([`dir_name`]); assembly never overwrites a skill directory. Skills are read once, at discovery ([`read`]),
 //! beneath the plugin folder without following links and within size limits
 //! (issue 12, finding 1); the text assembled goes through the sanitizer, which
 //! knows the stored secrets' values, before it is written.
@@ -16,6 +20,13 @@ use crate::tools::ToolSpec;
 pub const MAX_SKILL_BYTES: u64 = 256 << 10;
 /// Most skill files one plugin may have.
 pub const MAX_SKILLS: usize = 64;
+/// The directory of the core's own skill.
+pub const CORE_SKILL: &str = "carapace-core";
+
+/// The directory plugin `plugin`'s skill `stem` is assembled into.
+pub fn dir_name(plugin: &str, stem: &str) -> String {
+    format!("{plugin}-{stem}")
+}
 
 /// One skill file as read from a plugin folder.
 #[derive(Debug, Clone)]
@@ -95,12 +106,7 @@ pub fn assemble(
     }
     crate::paths::create_private_dir(out)?;
     let mut count = 0;
-    write_skill(
-        out,
-        "carapace-core",
-        &core_description(),
-        &core_body(intrinsics),
-    )?;
+    write_skill(out, CORE_SKILL, &core_description(), &core_body(intrinsics))?;
     count += 1;
     let sanitizer = crate::sanitize::shared();
     for source in sources {
@@ -115,12 +121,14 @@ pub fn assemble(
                 Some(own) => own,
                 None => sanitizer.redact_str(source.description).0.into_owned(),
             };
-            write_skill(
-                out,
-                &format!("{}-{}", source.plugin, skill.stem),
-                &description,
-                body,
-            )?;
+            let name = dir_name(source.plugin, &skill.stem);
+            // Discovery refuses a plugin whose skill would take another's directory;
+            // should two still meet here, the first one stays.
+            if std::fs::symlink_metadata(out.join(&name)).is_ok() {
+                tracing::error!(plugin = source.plugin, skill = %skill.stem, dir = %name, "skill left out: another skill has its directory");
+                continue;
+            }
+            write_skill(out, &name, &description, body)?;
             count += 1;
         }
     }
@@ -204,5 +212,35 @@ mod tests {
         let core = std::fs::read_to_string(out.join("carapace-core/SKILL.md")).expect("core");
         assert!(core.contains("ipc get_diagnostics"));
         assert!(!out.join("mail-bad name").exists());
+    }
+
+    #[test]
+    fn a_skill_never_overwrites_another_with_the_same_directory() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let out = root.path().join("out");
+        let first = [Skill {
+            stem: "read-inbox".into(),
+            text: "# mail's inbox\n".into(),
+        }];
+        let second = [Skill {
+            stem: "inbox".into(),
+            text: "# not mail's\n".into(),
+        }];
+        let sources = [
+            SkillSource {
+                plugin: "mail",
+                skills: &first,
+                description: "Mail",
+            },
+            SkillSource {
+                plugin: "mail-read",
+                skills: &second,
+                description: "Other",
+            },
+        ];
+        let count = assemble(&out, &sources, &[]).expect("assemble");
+        assert_eq!(count, 2, "the core's and mail's");
+        let text = std::fs::read_to_string(out.join("mail-read-inbox/SKILL.md")).expect("skill");
+        assert!(text.contains("mail's inbox"), "{text}");
     }
 }

@@ -197,15 +197,16 @@ fn a_linked_manifest_is_refused_by_name_and_nothing_changes() {
     let outside = plugins.path().join("outside.json");
     std::fs::rename(evil.join("manifest.json"), &outside).expect("move");
     link(&outside, &evil.join("manifest.json"));
-    let out = core.cli(&["reload"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a linked manifest was loaded");
+    // The reload goes through (it used to fail for every plugin); the linked one is refused.
+    reload(&core);
     let manifest = evil.join("manifest.json").display().to_string();
+    let shown = plugin_status(&core, "evil-manifest");
+    assert_eq!(shown["state"], "failed", "{shown}");
+    let problem = shown["problem"].as_str().unwrap_or_default();
     assert!(
-        stderr.contains("evil-manifest") && stderr.contains(&manifest),
-        "{stderr}"
+        problem.contains(&manifest) && problem.contains("symbolic link"),
+        "{problem}"
     );
-    assert!(stderr.contains("symbolic link"), "{stderr}");
     assert_eq!(plugin_status(&core, "good")["state"], "running");
     let status = core.cli_json(&["status", "--json"]);
     assert!(!status.to_string().contains("evil_manifest_reveal"));
@@ -215,6 +216,139 @@ fn a_linked_manifest_is_refused_by_name_and_nothing_changes() {
         doctor["detail"]
             .as_str()
             .is_some_and(|d| d.contains(&manifest)),
+        "{doctor}"
+    );
+}
+
+/// `carapace plugin validate DIR`: (success, stdout + stderr).
+fn validate(core: &TestCore, dir: &Path) -> (bool, String) {
+    let out = core.cli(&["plugin", "validate", &dir.display().to_string()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn one_bad_plugin_folder_is_refused_alone_and_the_core_serves_the_rest() {
+    let plugins = common::plugins_dir();
+    secret_plugin(plugins.path(), "good", false);
+    let linked = secret_plugin(plugins.path(), "evil-linked", false);
+    let outside = plugins.path().join("outside.json");
+    std::fs::rename(linked.join("manifest.json"), &outside).expect("move");
+    link(&outside, &linked.join("manifest.json"));
+    let big = secret_plugin(plugins.path(), "evil-big", false);
+    std::fs::write(big.join("manifest.json"), vec![b' '; 10 << 20]).expect("10 MiB manifest");
+    secret_plugin(plugins.path(), "model", false);
+    secret_plugin(plugins.path(), "Bad_Name", false);
+    // Thousands of entries in skills/ (none a skill): the directory is not read to its end.
+    let crowded = secret_plugin(plugins.path(), "evil-crowded", false);
+    for i in 0..5000 {
+        std::fs::write(crowded.join(format!("skills/junk-{i}")), "").expect("junk");
+    }
+
+    // Present at start: the core starts (it used to exit), and says why each is refused.
+    let core = core_with_plugins(plugins.path());
+    assert_eq!(plugin_status(&core, "good")["state"], "running");
+    let reasons: [(&str, PathBuf, &str); 5] = [
+        ("evil-linked", linked.join("manifest.json"), "symbolic link"),
+        ("evil-big", big.join("manifest.json"), "bytes"),
+        (
+            "model",
+            plugins.path().join("model"),
+            "reserved by the core",
+        ),
+        (
+            "Bad_Name",
+            plugins.path().join("Bad_Name"),
+            "must match [a-z][a-z0-9_-]{0,63}",
+        ),
+        ("evil-crowded", crowded.join("skills"), "entries"),
+    ];
+    for (name, path, why) in &reasons {
+        let shown = plugin_status(&core, name);
+        assert_eq!(shown["state"], "failed", "{shown}");
+        assert_eq!(shown["category"], "CONFIG_ERROR", "{shown}");
+        let problem = shown["problem"].as_str().unwrap_or_default();
+        assert!(
+            problem.contains(&path.display().to_string()) && problem.contains(why),
+            "{name}: {problem}"
+        );
+    }
+    // The good plugin serves calls; none of the refused ones has a tool.
+    let session = core.open_session("main");
+    let echoed = session
+        .ipc(&["good_echo", r#"{"text":"still here"}"#])
+        .result();
+    assert!(echoed.to_string().contains("still here"), "{echoed}");
+    let tools = session.ipc(&["list_tools"]).result().to_string();
+    for refused in [
+        "evil_linked_",
+        "evil_big_",
+        "model_",
+        "Bad_Name_",
+        "evil_crowded_",
+    ] {
+        assert!(!tools.contains(refused), "{refused} in {tools}");
+    }
+    let doctor = doctor_plugins(&core);
+    assert_eq!(doctor["status"], "fail", "{doctor}");
+    for (name, _, why) in &reasons {
+        let detail = doctor["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("plugin {name}:")) && detail.contains(why),
+            "{name}: {doctor}"
+        );
+    }
+    for (name, path, why) in &reasons {
+        let (ok, text) = validate(&core, &plugins.path().join(name));
+        assert!(!ok, "{name} validated");
+        if *name != "Bad_Name" {
+            assert!(
+                text.contains(&path.display().to_string()) && text.contains(why),
+                "{name}: {text}"
+            );
+        }
+    }
+    // And a reload with them all still goes through.
+    reload(&core);
+    assert_eq!(plugin_status(&core, "good")["state"], "running");
+}
+
+#[test]
+fn skill_directories_that_would_collide_refuse_the_later_plugin() {
+    let plugins = common::plugins_dir();
+    let mail = secret_plugin(plugins.path(), "mail", false);
+    std::fs::write(
+        mail.join("skills/read-inbox.md"),
+        "# The mail plugin's inbox\n",
+    )
+    .expect("skill");
+    let intruder = secret_plugin(plugins.path(), "mail-read", false);
+    std::fs::write(intruder.join("skills/inbox.md"), "# Not mail's inbox\n").expect("skill");
+    let core = core_with_plugins(plugins.path());
+
+    assert_eq!(plugin_status(&core, "mail")["state"], "running");
+    let shown = plugin_status(&core, "mail-read");
+    assert_eq!(shown["state"], "failed", "{shown}");
+    let problem = shown["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("mail-read-inbox")
+            && problem.contains("plugin `mail`")
+            && problem.contains(&intruder.join("skills/inbox.md").display().to_string()),
+        "{problem}"
+    );
+    let skill = core.home.path().join("run/skills/mail-read-inbox/SKILL.md");
+    let text = std::fs::read_to_string(&skill).expect("mail's skill");
+    assert!(text.contains("The mail plugin's inbox"), "{text}");
+    assert!(!text.contains("Not mail's inbox"), "{text}");
+    let doctor = doctor_plugins(&core);
+    assert!(
+        doctor["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("plugin mail-read:") && d.contains("mail-read-inbox")),
         "{doctor}"
     );
 }

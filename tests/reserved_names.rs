@@ -121,9 +121,9 @@ impl Scene {
         std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
 
-    /// Runs `carapace start`; `Err(stderr)` when it exits at start, `Ok(())` when it came up
-    /// (it is then stopped again).
-    fn start(&self, env: &[(&str, &Path)]) -> Result<(), String> {
+    /// Runs `carapace start`; `Err(stderr)` when it exits at start, `Ok(status)` with
+    /// `status --json` when it came up (it is then stopped again).
+    fn start(&self, env: &[(&str, &Path)]) -> Result<serde_json::Value, String> {
         let log = self.dir.path().join("core.log");
         let mut command = Command::new(carapace_bin());
         command
@@ -143,10 +143,11 @@ impl Scene {
             if let Ok(Some(_)) = child.try_wait() {
                 return Err(std::fs::read_to_string(&log).unwrap_or_default());
             }
-            if self.cli(&["status", "--json"]).status.success() {
+            let status = self.cli(&["status", "--json"]);
+            if status.status.success() {
                 let _ = self.cli(&["stop"]);
                 let _ = child.wait();
-                return Ok(());
+                return Ok(serde_json::from_slice(&status.stdout).expect("status JSON"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -239,23 +240,47 @@ fn write_private(path: &Path, value: &str) {
     std::io::Write::write_all(&mut file, value.as_bytes()).expect("write");
 }
 
+/// Asserts `status` shows the plugin `name` refused for its reserved name.
+fn shown_refused(status: &serde_json::Value, name: &str) {
+    let plugin = status["plugins"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no plugin {name} in {status}"));
+    assert_eq!(plugin["state"], "failed", "{plugin}");
+    assert_eq!(plugin["category"], "CONFIG_ERROR", "{plugin}");
+    let problem = plugin["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains(&format!("plugin `{name}`"))
+            && problem.contains("reserved by the core")
+            && problem.contains("rename the plugin's folder"),
+        "{name}: {problem}"
+    );
+}
+
 #[test]
 fn every_reserved_name_is_refused_at_load_naming_the_plugin_and_why() {
+    // One plugin folder per reserved name beside an honest one: the core starts, runs the
+    // honest plugin and shows each reserved one refused (it used to refuse to start).
+    let scene = Scene::new();
+    scene.add_plugin("honest", &[]);
     for name in RESERVED {
-        let scene = Scene::new();
         scene.add_plugin(name, &[]);
-        let stderr = match scene.start(&[]) {
-            Ok(()) => panic!("a plugin named `{name}` was loaded"),
-            Err(stderr) => stderr,
-        };
-        assert!(
-            stderr.contains(&format!("plugin `{name}`"))
-                && stderr.contains("reserved by the core")
-                && stderr.contains("rename the plugin's folder"),
-            "{name}: {stderr}"
-        );
-        assert!(scene.loot().is_empty(), "{name}: its handler never ran");
     }
+    let status = scene.start(&[]).expect("the core starts");
+    for name in RESERVED {
+        shown_refused(&status, name);
+    }
+    let honest = status["plugins"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "honest"))
+        .unwrap_or_else(|| panic!("no honest plugin in {status}"));
+    assert_eq!(honest["state"], "running", "{honest}");
+    let loot = scene.loot();
+    assert!(
+        loot.iter()
+            .all(|p| p.starts_with(scene.home().join("data/honest"))),
+        "only the honest handler ran: {loot:?}"
+    );
 }
 
 #[test]
@@ -263,10 +288,8 @@ fn a_plugin_named_model_never_gets_the_model_key_from_the_store() {
     let scene = Scene::new();
     let key = scene.store_model_key();
     scene.add_plugin("model", &["anthropic_api_key", "anthropic_oauth_token"]);
-    let stderr = scene
-        .start(&[])
-        .expect_err("a plugin named model is refused");
-    assert!(stderr.contains("plugin `model`"), "{stderr}");
+    let status = scene.start(&[]).expect("the core starts");
+    shown_refused(&status, "model");
     assert!(scene.loot().is_empty(), "the plugin never ran");
     assert_eq!(
         scene.files_holding(&key),
@@ -283,10 +306,10 @@ fn a_plugin_named_model_never_gets_the_model_key_from_systemd() {
     let systemd = scene.dir.path().join("systemd-credentials");
     write_private(&systemd.join("model.anthropic_api_key"), &key);
     scene.add_plugin("model", &["anthropic_api_key"]);
-    let stderr = scene
+    let status = scene
         .start(&[("CREDENTIALS_DIRECTORY", systemd.as_path())])
-        .expect_err("a plugin named model is refused");
-    assert!(stderr.contains("plugin `model`"), "{stderr}");
+        .expect("the core starts");
+    shown_refused(&status, "model");
     assert!(scene.loot().is_empty(), "the plugin never ran");
     assert!(!scene.home().join("run/credentials/model").exists());
     assert_eq!(
@@ -308,16 +331,51 @@ fn a_plugin_named_agent_never_sees_a_groups_transcripts() {
     write_private(&old.join("0123456789abcdef.jsonl"), &marker);
     std::fs::create_dir_all(old.join("state")).expect("state dir");
     scene.add_plugin("agent", &[]);
-    let stderr = scene
-        .start(&[])
-        .expect_err("a plugin named agent is refused");
-    assert!(stderr.contains("plugin `agent`"), "{stderr}");
+    let status = scene.start(&[]).expect("the core starts");
+    shown_refused(&status, "agent");
     assert!(scene.loot().is_empty(), "the plugin never ran");
     assert_eq!(
         scene.files_holding(&marker),
         vec!["state/agent/main/0123456789abcdef.jsonl".to_owned()],
         "the transcript moved to the core's own state"
     );
+}
+
+#[test]
+fn a_link_planted_in_the_old_agent_directory_refuses_the_start_and_moves_nothing() {
+    let scene = Scene::new();
+    // What an old plugin named `agent` could leave: its state linked to a directory of ours.
+    let outside = scene.dir.path().join("outside");
+    std::fs::create_dir(&outside).expect("outside");
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let marker = format!("transcript-{}", random_hex(16));
+    let old = scene.home().join("data/agent/main");
+    write_private(&old.join("0123456789abcdef.jsonl"), &marker);
+    std::os::unix::fs::symlink(&outside, old.join("state")).expect("symlink");
+    let stderr = scene
+        .start(&[])
+        .map(|status| format!("the core started: {status}"))
+        .expect_err("the planted link refuses the start");
+    let link = old.join("state").display().to_string();
+    assert!(
+        stderr.contains(&link)
+            && stderr.contains("symbolic link")
+            && stderr.contains("nothing was moved"),
+        "{stderr}"
+    );
+    let meta = std::fs::metadata(&outside).expect("outside");
+    assert_eq!(
+        meta.permissions().mode() & 0o7777,
+        0o755,
+        "the outside dir is unchanged"
+    );
+    assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
+    assert_eq!(
+        scene.files_holding(&marker),
+        vec!["data/agent/main/0123456789abcdef.jsonl".to_owned()],
+        "nothing moved, nothing lost"
+    );
+    assert!(!scene.home().join("state/agent").exists());
 }
 
 #[test]

@@ -10,11 +10,19 @@
 //! The overlay is a copy written for this session into its own directory,
 //! readable by the agent's group only; nothing else of `$CARAPACE_HOME` is
 //! ever mounted, and nothing from the container becomes a path here.
+//!
+//! The workspace and state directories are reached from the home one component
+//! at a time with `O_NOFOLLOW` and changed only through their descriptors
+//! (`fchown`, `fchmod`): a symbolic link on the way (an old `agent` plugin
+//! could plant one) refuses the session, never hands its target to the agent.
 
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use nix::unistd::{chown, Gid, Uid};
+use nix::unistd::{chown, Gid};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::runtime::access::Sharing;
 use serde_json::json;
@@ -115,8 +123,8 @@ pub fn add_mounts(
     let workspace = workspace_dir(home, &spec.group);
     let state = state_dir(home, &spec.group);
     for dir in [&workspace, &state] {
-        std::fs::create_dir_all(dir)?;
-        give_to_agent(dir, uid, gid)?;
+        let opened = open_beneath(home.root(), dir)?;
+        give_to_agent(&opened, uid, gid)?;
     }
     create_private_dir(&home.overlays_dir())?;
     create_private_dir(overlay)?;
@@ -133,23 +141,69 @@ pub fn add_mounts(
         .with_overlay(overlay, MANAGED_TARGET))
 }
 
+/// Opens the directory `dir` below `root` (the home), creating what is missing
+/// (0700), one component at a time and never through a link: a symbolic link or
+/// anything but a directory on the way is refused with an error naming it.
+fn open_beneath(root: &Path, dir: &Path) -> std::io::Result<OwnedFd> {
+    let refused = |path: &Path, what: &str| {
+        std::io::Error::other(format!(
+            "{} is {what}; the agent's directories are never reached through one: \
+             check it, remove it, then start the session again",
+            path.display()
+        ))
+    };
+    let relative = dir
+        .strip_prefix(root)
+        .map_err(|_| refused(dir, "not inside the home"))?;
+    let open_dir = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd = rustix::fs::open(root, open_dir, Mode::empty())?;
+    let mut shown = root.to_path_buf();
+    for part in relative.components() {
+        let Component::Normal(name) = part else {
+            return Err(refused(dir, "not a plain path"));
+        };
+        shown.push(name);
+        match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        fd = match rustix::fs::openat(&fd, name, open_dir | OFlags::NOFOLLOW, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                let link = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink);
+                let what = if link {
+                    "a symbolic link"
+                } else {
+                    "not a directory"
+                };
+                return Err(refused(&shown, what));
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(fd)
+}
+
 /// As root, the agent's uid owns its read-write directories (0700); as a member
 /// of the agent's group, that group may write them (0770); rootless (`keep-id`)
-/// the agent is the daemon's user already (0700).
-fn give_to_agent(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+/// the agent is the daemon's user already (0700). Changed through the open
+/// directory, so nothing is followed.
+fn give_to_agent(dir: &OwnedFd, uid: u32, gid: u32) -> std::io::Result<()> {
+    let group = Some(rustix::fs::Gid::from_raw(gid));
     let mode = match Sharing::detect(gid) {
         Sharing::Root => {
-            chown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-                .map_err(std::io::Error::from)?;
+            rustix::fs::fchown(dir, Some(rustix::fs::Uid::from_raw(uid)), group)?;
             0o700
         }
         Sharing::Group => {
-            chown(dir, None, Some(Gid::from_raw(gid))).map_err(std::io::Error::from)?;
+            rustix::fs::fchown(dir, None, group)?;
             0o770
         }
         Sharing::SameUser => 0o700,
     };
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+    rustix::fs::fchmod(dir, Mode::from_raw_mode(mode))?;
+    Ok(())
 }
 
 /// Every overlay file becomes `<owner>:<agent gid>` 0640 (dirs 0750), so the
@@ -231,5 +285,64 @@ mod tests {
         copy_tree(&skills, &copy).expect("copy");
         assert!(copy.join("echo-hello/SKILL.md").is_file());
         assert!(!copy.join("leak").exists(), "a symlink is never followed");
+    }
+
+    fn spec_for(group: &str, socket_dir: &Path) -> ContainerSpec {
+        use crate::runtime::config::RuntimeConfig;
+        use crate::runtime::image::VerifiedImage;
+        use crate::runtime::spec::ImageSource;
+        ContainerSpec::new(
+            &RuntimeConfig::default(),
+            "0123456789abcdef",
+            group,
+            ImageSource::Image(VerifiedImage { id: "0".repeat(64) }),
+            socket_dir,
+            vec!["/bin/agent".into()],
+        )
+    }
+
+    #[test]
+    fn a_linked_state_or_workspace_is_refused_and_its_target_left_alone() {
+        use std::os::unix::fs::MetadataExt;
+        for linked in ["state/agent/main/state", "state/agent/main", "groups/main"] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let home = Home::at(dir.path().join("home"));
+            home.ensure_layout().expect("layout");
+            let outside = dir.path().join("outside");
+            std::fs::create_dir(&outside).expect("outside");
+            std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            let before = std::fs::metadata(&outside).expect("stat");
+            let link = home.root().join(linked);
+            std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+            std::os::unix::fs::symlink(&outside, &link).expect("symlink");
+            let skills = dir.path().join("skills");
+            std::fs::create_dir(&skills).expect("skills");
+            let err = add_mounts(
+                spec_for("main", &dir.path().join("socket")),
+                &home,
+                &dir.path().join("overlay"),
+                &skills,
+                None,
+            )
+            .expect_err("a linked directory is refused");
+            assert!(
+                err.to_string().contains("symbolic link")
+                    && err.to_string().contains(&link.display().to_string()),
+                "{linked}: {err}"
+            );
+            let after = std::fs::metadata(&outside).expect("stat");
+            assert_eq!(after.mode(), before.mode(), "{linked}: mode changed");
+            assert_eq!(
+                (after.uid(), after.gid()),
+                (before.uid(), before.gid()),
+                "{linked}: owner changed"
+            );
+            assert_eq!(
+                std::fs::read_dir(&outside).expect("ls").count(),
+                0,
+                "{linked}: nothing created outside"
+            );
+        }
     }
 }

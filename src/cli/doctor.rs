@@ -148,7 +148,8 @@ fn check_config(home: &Home) -> Check {
     }
 }
 
-/// Reads every plugin folder as the core would: a manifest or skill it refuses is a failure.
+/// Reads every plugin folder as the core would: a plugin it refuses (its name, its
+/// manifest, a skill) is a failure naming the plugin and why.
 fn check_plugins(home: &Home) -> Check {
     let configured = Config::load(&home.config_file())
         .map(|c| c.plugins.dirs)
@@ -176,7 +177,7 @@ fn check_plugins(home: &Home) -> Check {
                     "plugins",
                     "fail",
                     refused.join("; "),
-                    "replace each link with the file itself, or remove the plugin",
+                    "fix each plugin folder named (a link: replace it with the file itself), or remove it",
                 )
             }
         }

@@ -3,17 +3,20 @@
 //! A name found twice is an error naming both folders; no folder silently
 //! shadows another. Everything the core takes from a folder (manifest,
 //! skills) is read here, once, beneath the folder and never through a link
-//! (`folder.rs`): a manifest that cannot be read so stops startup like an
-//! invalid one; skills that cannot leave the plugin refused, shown as failed.
+//! (`folder.rs`). One bad folder never stops the others: a folder name that
+//! breaks the name rule or is reserved, a manifest that is a link, too large or
+//! invalid, skills that cannot be read, or a skill whose directory another
+//! plugin's skill already takes, each leaves that plugin refused (never
+//! started, shown failed with its problem) and the rest load.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::folder::FolderDir;
-use super::manifest::{self, Manifest};
+use super::manifest::{self, HandlerCommand, Manifest, Provides};
 use super::valid_plugin_name;
 use crate::paths::Home;
 use crate::skills::Skill;
@@ -37,13 +40,22 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    /// Reads the plugin folder `folder` named `name`: its manifest (an error
-    /// stops discovery) and its skills (an error refuses the plugin).
+    /// Reads the plugin folder `folder` named `name`: its manifest and its
+    /// skills. What the core will not read refuses the plugin (see
+    /// [`Discovered::refused`]); no folder's content is an error.
     pub fn load(name: String, folder: PathBuf) -> Result<Discovered, DiscoveryError> {
-        let invalid =
-            |e: &dyn std::fmt::Display| DiscoveryError::Invalid(format!("plugin `{name}`: {e}"));
-        let dir = FolderDir::open(&folder).map_err(|e| invalid(&e))?;
-        let (manifest, bytes) = Manifest::read(&dir).map_err(|e| invalid(&e))?;
+        Ok(Discovered::read(name, folder))
+    }
+
+    fn read(name: String, folder: PathBuf) -> Discovered {
+        let dir = match FolderDir::open(&folder) {
+            Ok(dir) => dir,
+            Err(problem) => return Discovered::refuse(name, folder, problem.to_string()),
+        };
+        let (manifest, bytes) = match Manifest::read(&dir) {
+            Ok(read) => read,
+            Err(problem) => return Discovered::refuse(name, folder, problem.to_string()),
+        };
         let manifest_digest = hex::encode(Sha256::digest(&bytes));
         let (skills, refused) = match crate::skills::read(&name, &dir) {
             Ok(skills) => (skills.into(), None),
@@ -52,14 +64,38 @@ impl Discovered {
                 (Arc::from(Vec::new()), Some(problem.to_string()))
             }
         };
-        Ok(Discovered {
+        Discovered {
             name,
             folder,
             manifest,
             manifest_digest,
             skills,
             refused,
-        })
+        }
+    }
+
+    /// A plugin refused before its manifest was read: an empty manifest (no
+    /// tools, no credentials, no handler) and `problem`.
+    fn refuse(name: String, folder: PathBuf, problem: String) -> Discovered {
+        tracing::error!(plugin = %name, %problem, "plugin refused");
+        Discovered {
+            name,
+            folder,
+            manifest: Manifest {
+                description: String::new(),
+                version: String::new(),
+                app_compat: None,
+                provides: Provides::default(),
+                subscribes: Vec::new(),
+                network: false,
+                config_schema: None,
+                credentials: Vec::new(),
+                handler: HandlerCommand::WithArgs(Vec::new()),
+            },
+            manifest_digest: String::new(),
+            skills: Arc::from(Vec::new()),
+            refused: Some(problem),
+        }
     }
 }
 
@@ -91,7 +127,9 @@ pub fn search_dirs(home: &Home, configured: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// Finds every plugin folder (one holding `manifest.json`) in `dirs`.
+/// Finds every plugin folder (one holding `manifest.json`) in `dirs`; a
+/// plugin the core will not load is among them, refused. Only a name found
+/// in two folders stops discovery.
 pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Discovered>, DiscoveryError> {
     let mut found: BTreeMap<String, Discovered> = BTreeMap::new();
     for dir in dirs {
@@ -106,20 +144,27 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Discovered>, DiscoveryError> {
             .collect();
         folders.sort();
         for folder in folders {
-            let name = folder
+            let folder_name = folder
                 .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            if !valid_plugin_name(&name) {
-                return Err(DiscoveryError::Invalid(format!(
-                    "{}: a plugin folder name must match [a-z][a-z0-9_-]{{0,63}}",
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !valid_plugin_name(&folder_name) {
+                // Shown under its folder name, escaped and cut (then marked, so that
+                // it can never read as a valid name); never made a path or an id.
+                let mut shown: String = folder_name.escape_debug().collect();
+                if shown.chars().count() > 64 {
+                    shown = shown.chars().take(63).chain(['…']).collect();
+                }
+                let problem = format!(
+                    "{}: a plugin folder name must match [a-z][a-z0-9_-]{{0,63}}; rename the folder",
                     folder.display()
-                )));
+                );
+                found
+                    .entry(shown.clone())
+                    .or_insert_with(|| Discovered::refuse(shown, folder, problem));
+                continue;
             }
-            if let Some(refusal) = super::reserved::refusal(&name, &folder) {
-                return Err(DiscoveryError::Invalid(refusal));
-            }
+            let name = folder_name;
             if let Some(existing) = found.get(&name) {
                 return Err(DiscoveryError::Clash {
                     name,
@@ -127,11 +172,49 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Discovered>, DiscoveryError> {
                     second: folder.display().to_string(),
                 });
             }
-            let plugin = Discovered::load(name.clone(), folder)?;
+            let plugin = match super::reserved::refusal(&name, &folder) {
+                Some(problem) => Discovered::refuse(name.clone(), folder, problem),
+                None => Discovered::read(name.clone(), folder),
+            };
             found.insert(name, plugin);
         }
     }
-    Ok(found.into_values().collect())
+    let mut plugins: Vec<Discovered> = found.into_values().collect();
+    refuse_skill_clashes(&mut plugins);
+    Ok(plugins)
+}
+
+/// Refuses each plugin one of whose skills would be assembled into the
+/// directory of the core's skill or of a skill of a plugin before it (by name:
+/// of `mail` and `mail-read`, whose `<plugin>-<skill>` can meet, the longer
+/// name is refused). A skill is never overwritten.
+fn refuse_skill_clashes(plugins: &mut [Discovered]) {
+    let mut taken: HashMap<String, String> =
+        HashMap::from([(crate::skills::CORE_SKILL.to_owned(), "the core".to_owned())]);
+    for plugin in plugins.iter_mut().filter(|p| p.refused.is_none()) {
+        let file = |stem: &str| plugin.folder.join("skills").join(format!("{stem}.md"));
+        let clash = plugin.skills.iter().find_map(|skill| {
+            let dir = crate::skills::dir_name(&plugin.name, &skill.stem);
+            let owner = taken.get(&dir)?;
+            Some(format!(
+                "{} would be the skill `{dir}`, which {owner} already is; \
+                 rename one of the two skill files",
+                file(&skill.stem).display()
+            ))
+        });
+        if let Some(problem) = clash {
+            tracing::error!(plugin = %plugin.name, %problem, "plugin refused: a skill directory clash");
+            plugin.refused = Some(problem);
+            plugin.skills = Arc::from(Vec::new());
+            continue;
+        }
+        for skill in plugin.skills.iter() {
+            taken.insert(
+                crate::skills::dir_name(&plugin.name, &skill.stem),
+                format!("plugin `{}`'s {}", plugin.name, file(&skill.stem).display()),
+            );
+        }
+    }
 }
 
 /// The plugins shipped with Carapace: `$CARAPACE_BUNDLED_PLUGINS`, else
@@ -157,10 +240,11 @@ pub fn bundled_dir() -> Option<PathBuf> {
     })
 }
 
-/// The tools of the discovered plugins, for the catalog; an intrinsic name is refused.
+/// The tools of the discovered plugins, for the catalog (a refused plugin has
+/// none); an intrinsic name is refused.
 pub fn tool_specs(plugins: &[Discovered]) -> Result<Vec<ToolSpec>, DiscoveryError> {
     let mut specs = Vec::new();
-    for plugin in plugins {
+    for plugin in plugins.iter().filter(|p| p.refused.is_none()) {
         for tool in &plugin.manifest.provides.tools {
             if intrinsic::NAMES.contains(&tool.name.as_str()) {
                 return Err(DiscoveryError::Invalid(format!(

@@ -40,6 +40,14 @@ pub enum FolderError {
         /// The limit.
         max: u64,
     },
+    /// A directory with more entries than the core reads.
+    #[error("{path} holds more than {max} entries; the core reads no further")]
+    TooManyEntries {
+        /// The directory.
+        path: String,
+        /// The limit.
+        max: usize,
+    },
     /// Not UTF-8 text.
     #[error("{path} is not UTF-8 text")]
     NotText {
@@ -55,6 +63,10 @@ pub enum FolderError {
         source: std::io::Error,
     },
 }
+
+/// Most entries read from one directory of a plugin folder (the skills are
+/// at most 64; this only bounds the work a crowded directory can cause).
+pub const MAX_DIR_ENTRIES: usize = 4096;
 
 /// One directory of a plugin folder, open; everything below is read through it.
 #[derive(Debug)]
@@ -93,7 +105,8 @@ impl FolderDir {
         }
     }
 
-    /// The names of the entries, sorted (`.` and `..` left out).
+    /// The names of the entries, sorted (`.` and `..` left out); more than
+    /// [`MAX_DIR_ENTRIES`] refuses the directory.
     pub fn names(&self) -> Result<Vec<String>, FolderError> {
         let io = |e: Errno| FolderError::Io {
             path: self.path.display().to_string(),
@@ -104,9 +117,16 @@ impl FolderDir {
         for entry in dir {
             let entry = entry.map_err(io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name != "." && name != ".." {
-                names.push(name);
+            if name == "." || name == ".." {
+                continue;
             }
+            if names.len() == MAX_DIR_ENTRIES {
+                return Err(FolderError::TooManyEntries {
+                    path: self.path.display().to_string(),
+                    max: MAX_DIR_ENTRIES,
+                });
+            }
+            names.push(name);
         }
         names.sort();
         Ok(names)
@@ -251,5 +271,21 @@ mod tests {
             assert!(matches!(err, FolderError::Link { .. }), "{err}");
             assert!(!err.to_string().contains("the secret"));
         }
+    }
+
+    #[test]
+    fn a_crowded_directory_is_read_no_further_than_the_bound() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let crowded = root.path().join("skills");
+        std::fs::create_dir(&crowded).expect("mkdir");
+        for i in 0..MAX_DIR_ENTRIES {
+            std::fs::write(crowded.join(format!("junk-{i}")), "").expect("write");
+        }
+        let dir = FolderDir::open(root.path()).expect("open");
+        let skills = dir.subdir("skills").expect("skills").expect("present");
+        assert_eq!(skills.names().expect("at the bound").len(), MAX_DIR_ENTRIES);
+        std::fs::write(crowded.join("one-more"), "").expect("write");
+        let err = skills.names().expect_err("past the bound");
+        assert!(matches!(err, FolderError::TooManyEntries { .. }), "{err}");
     }
 }
