@@ -19,6 +19,7 @@ pub mod model_proxy;
 pub mod paths;
 pub mod pipeline;
 pub mod plugins;
+pub mod refusal;
 pub mod runtime;
 pub mod sanitize;
 pub mod secret_values;

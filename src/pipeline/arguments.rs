@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use carapace_ipc::{ErrorBody, ErrorCode};
+use crate::refusal::Refusal;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
@@ -23,7 +23,7 @@ pub struct Validated {
 const MAX_MESSAGE_CHARS: usize = 240;
 
 /// Stage 3: validates the arguments; the error names the offending property.
-pub fn validate(resolved: Resolved) -> Result<Validated, ErrorBody> {
+pub fn validate(resolved: Resolved) -> Result<Validated, Refusal> {
     let Resolved { call, tool } = resolved;
     if let Err(error) = tool.validator.validate(&call.arguments) {
         let mut segments: Vec<String> = error
@@ -47,7 +47,7 @@ pub fn validate(resolved: Resolved) -> Result<Validated, ErrorBody> {
             .chars()
             .take(MAX_MESSAGE_CHARS)
             .collect();
-        return Err(ErrorBody::new(ErrorCode::ValidationFailed, message).with_field(field));
+        return Err(Refusal::InvalidArgument { field, message });
     }
     Ok(Validated { call, tool })
 }

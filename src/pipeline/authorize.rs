@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use carapace_ipc::{ErrorBody, ErrorCode};
+use crate::refusal::Refusal;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::arguments::Validated;
@@ -82,23 +82,22 @@ impl GroupPolicy {
 }
 
 /// Stage 4: checks the group's permission, then takes a rate-limit token.
-pub fn authorize(core: &Core, validated: Validated) -> Result<Authorized, ErrorBody> {
+pub fn authorize(core: &Core, validated: Validated) -> Result<Authorized, Refusal> {
     let Validated { call, tool } = validated;
     let group = &call.session.group;
     let name = &tool.spec.name;
     if !core.policy().allows(group, &tool.spec) {
-        return Err(ErrorBody::new(
-            ErrorCode::Unauthorized,
-            format!("group `{group}` may not call `{name}`"),
-        ));
+        return Err(Refusal::NotAllowed {
+            group: group.clone(),
+            tool: name.clone(),
+        });
     }
     let limit = core.config().rate_limit_for(group);
     if let Err(retry_after) = core.rate_limiter.take(&call.session.id, name, limit) {
-        return Err(ErrorBody::new(
-            ErrorCode::RateLimited,
-            format!("rate limit for `{name}` reached; retry in {retry_after} s"),
-        )
-        .with_retry_after(retry_after));
+        return Err(Refusal::RateLimited {
+            tool: name.clone(),
+            retry_after,
+        });
     }
     Ok(Authorized {
         call,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use carapace_ipc::{ErrorBody, ErrorCode};
+use crate::refusal::Refusal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -148,7 +148,7 @@ impl Confirmations {
 }
 
 /// Stage 5: passes low-risk calls; holds high-risk ones until decided or timed out.
-pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, ErrorBody> {
+pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Refusal> {
     let Authorized { call, tool, .. } = authorized;
     if tool.spec.risk_level != RiskLevel::High {
         return Ok(Confirmed {
@@ -209,17 +209,12 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Erro
             tool,
             _proof: ConfirmedProof,
         }),
-        Some(Decision::Deny) => Err(ErrorBody::new(
-            ErrorCode::ConfirmationDenied,
-            format!("the user denied the call to `{}`", tool.spec.name),
-        )),
-        None => Err(ErrorBody::new(
-            ErrorCode::ConfirmationTimeout,
-            format!(
-                "nobody approved the call to `{}` within {} s",
-                tool.spec.name,
-                timeout.as_secs()
-            ),
-        )),
+        Some(Decision::Deny) => Err(Refusal::Denied {
+            tool: tool.spec.name.clone(),
+        }),
+        None => Err(Refusal::NotApproved {
+            tool: tool.spec.name.clone(),
+            waited: timeout,
+        }),
     }
 }

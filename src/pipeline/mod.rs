@@ -17,6 +17,8 @@ pub mod topic;
 use std::sync::Arc;
 
 use carapace_ipc::{parse_request, ErrorBody};
+
+use crate::refusal::Refusal;
 use serde_json::{json, Value};
 
 use crate::core::Core;
@@ -48,11 +50,12 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
     let wire = match parse_request(raw) {
         Ok(wire) => wire,
         Err(e) => {
-            let error = e.to_body();
+            let (topic, correlation) = (e.topic.clone(), e.correlation.clone());
+            let error = ErrorBody::from(Refusal::Wire(e));
             let audited = refused_early(core, session, Some(&received), "", &error);
             return Outcome {
-                topic: e.topic,
-                correlation: e.correlation,
+                topic,
+                correlation,
                 source: "core".into(),
                 result: Err(error),
                 audited,
@@ -75,15 +78,15 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
     };
     let resolved = match topic::resolve(&core.catalog(), call) {
         Ok(resolved) => resolved,
-        Err(error) => return early(error),
+        Err(refusal) => return early(refusal.into()),
     };
     let validated = match arguments::validate(resolved) {
         Ok(validated) => validated,
-        Err(error) => return early(error),
+        Err(refusal) => return early(refusal.into()),
     };
     let authorized = match authorize::authorize(core, validated) {
         Ok(authorized) => authorized,
-        Err(error) => return early(error),
+        Err(refusal) => return early(refusal.into()),
     };
     core.audit(session, "request.received", received.clone());
     let late = |error: ErrorBody| {
@@ -97,10 +100,10 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
     };
     let confirmed = match confirm::gate(core, authorized).await {
         Ok(confirmed) => confirmed,
-        Err(error) => return late(error),
+        Err(refusal) => return late(refusal.into()),
     };
-    if let Err(error) = route::admit(core, &confirmed).await {
-        return late(error);
+    if let Err(refusal) = route::admit(core, &confirmed).await {
+        return late(refusal.into());
     }
     let source = confirmed.tool().spec.owner.label();
     let result = route::dispatch(core, confirmed).await;
@@ -150,10 +153,7 @@ fn rejection(stage: u8, correlation: &str, error: &ErrorBody) -> Value {
 
 /// Answers a message whose ZeroMQ frames had an unexpected shape.
 pub fn handle_unframed(core: &Core, session: &Arc<Session>) -> Vec<u8> {
-    let error = ErrorBody::new(
-        carapace_ipc::ErrorCode::MalformedMessage,
-        "send exactly one frame holding the JSON request",
-    );
+    let error = ErrorBody::from(Refusal::Unframed);
     let audited = refused_early(core, session, None, "", &error);
     respond::finish(
         core,

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use carapace_ipc::{ErrorBody, ErrorCode, ENVELOPE_VERSION, MAX_MESSAGE_BYTES};
+use carapace_ipc::{ErrorBody, ENVELOPE_VERSION, MAX_MESSAGE_BYTES};
+
+use crate::refusal::Refusal;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -69,10 +71,9 @@ pub fn finish(core: &Core, session: &Arc<Session>, outcome: Outcome) -> Vec<u8> 
                 json!({"correlation": correlation, "bytes": bytes.len()}),
             );
         }
-        let error = ErrorBody::new(
-            ErrorCode::HandlerError,
-            format!("the tool's answer is over the {MAX_MESSAGE_BYTES}-byte limit"),
-        );
+        let error = ErrorBody::from(Refusal::AnswerTooLarge {
+            limit: MAX_MESSAGE_BYTES,
+        });
         let replacement = capped.insert(json!({"result": null, "error": error}));
         envelope.source = "core";
         envelope.payload = replacement;

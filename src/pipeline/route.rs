@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use carapace_ipc::{ErrorBody, ErrorCode};
+use carapace_ipc::ErrorBody;
+
+use crate::refusal::Refusal;
 use serde_json::{json, Value};
 
 use super::confirm::Confirmed;
@@ -19,7 +21,7 @@ use crate::tools::{intrinsic, ToolOwner};
 /// outside it: it is refused as soon as the log is known to be unavailable,
 /// but does not wait for its line (that wait is most of an intrinsic call's
 /// cost). Every plugin call waits.
-pub async fn admit(core: &Core, confirmed: &Confirmed) -> Result<(), ErrorBody> {
+pub async fn admit(core: &Core, confirmed: &Confirmed) -> Result<(), Refusal> {
     let call = confirmed.call();
     let tool = confirmed.tool();
     let owner = tool.spec.owner.label();
@@ -35,10 +37,7 @@ pub async fn admit(core: &Core, confirmed: &Confirmed) -> Result<(), ErrorBody> 
     };
     written.map_err(|e| {
         tracing::warn!(error = %e, tool = %tool.spec.name, "call refused: the audit log cannot be written");
-        ErrorBody::new(
-            ErrorCode::AuditUnavailable,
-            "the audit log cannot be written right now, so no call runs; try again later",
-        )
+        Refusal::AuditUnavailable
     })
 }
 
@@ -60,32 +59,17 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
                 .await
         }
     };
+    // The one place a stage-6 refusal becomes the agent's error (`refusal`):
+    // a plugin can only ever produce `HANDLER_ERROR` there.
+    let result = raw.map_err(ErrorBody::from);
     core.audit(
         &call.session,
         "handler.result",
-        match &raw {
+        match &result {
             Ok(_) => json!({"correlation": call.correlation, "ok": true}),
             // A plugin's message was redacted where it came in (`plugins::host`).
             Err(e) => json!({"correlation": call.correlation, "ok": false, "code": e.code, "message": e.message}),
         },
     );
-    raw.map_err(|error| normalise(error, &tool.spec.owner))
-}
-
-/// A plugin may only report `HANDLER_ERROR`; the core's own codes stay as they are.
-fn normalise(error: ErrorBody, owner: &ToolOwner) -> ErrorBody {
-    let core_made = matches!(
-        error.code,
-        ErrorCode::PluginTimeout | ErrorCode::PluginUnavailable | ErrorCode::PluginError
-    );
-    if matches!(owner, ToolOwner::Intrinsic) || core_made {
-        return error;
-    }
-    ErrorBody {
-        code: ErrorCode::HandlerError,
-        stage: None,
-        field: None,
-        retry_after: None,
-        ..error
-    }
+    result
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use carapace_ipc::{ErrorBody, ErrorCode, TOOL_TOPIC_PREFIX};
+use carapace_ipc::TOOL_TOPIC_PREFIX;
+
+use crate::refusal::Refusal;
 
 use super::envelope::Call;
 use crate::tools::{Catalog, Tool};
@@ -25,7 +27,7 @@ impl std::fmt::Debug for Tool {
 }
 
 /// Stage 2: finds the tool a `tool.invoke.<name>` topic names.
-pub fn resolve(catalog: &Catalog, call: Call) -> Result<Resolved, ErrorBody> {
+pub fn resolve(catalog: &Catalog, call: Call) -> Result<Resolved, Refusal> {
     let tool = call
         .topic
         .strip_prefix(TOOL_TOPIC_PREFIX)
@@ -40,11 +42,7 @@ pub fn resolve(catalog: &Catalog, call: Call) -> Result<Resolved, ErrorBody> {
                 .take(80)
                 .filter(|c| !c.is_control())
                 .collect();
-            Err(ErrorBody::new(
-                ErrorCode::UnknownTool,
-                format!("no tool for topic `{shown}`; call list_tools to see what exists"),
-            )
-            .with_field("topic"))
+            Err(Refusal::UnknownTool { shown })
         }
     }
 }

@@ -169,7 +169,7 @@ async fn call_example(
     host.call(plugin, tool, envelope, Duration::from_secs(30), scope)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| carapace_ipc::ErrorBody::from(e).to_string())
 }
 
 /// Writes a new plugin folder `parent/name` with a manifest, a skill and a Rust handler.

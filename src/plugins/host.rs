@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use carapace_ipc::{ErrorBody, ErrorCode};
+use crate::refusal::Refusal;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -317,7 +317,7 @@ impl PluginHost {
         envelope: Value,
         deadline: Duration,
         scope: CallScope,
-    ) -> Result<Value, ErrorBody> {
+    ) -> Result<Value, Refusal> {
         let started = Instant::now();
         let slot = self.slots.get(plugin).ok_or_else(|| unavailable(plugin))?;
         let process = slot.process().ok_or_else(|| unavailable(plugin))?;
@@ -341,10 +341,7 @@ impl PluginHost {
             Ok(RpcOutcome::Result(value)) => Ok(value),
             Ok(RpcOutcome::Error(error)) => Err(tool_error(&error)),
             Err(RpcFailure::Timeout) => Err(timeout(deadline)),
-            Err(RpcFailure::Broken) => Err(ErrorBody::new(
-                ErrorCode::PluginError,
-                "the plugin failed while handling the call",
-            )),
+            Err(RpcFailure::Broken) => Err(Refusal::PluginBroke),
         }
     }
 
@@ -703,18 +700,14 @@ fn apply_defaults(schema: &Value, value: &mut Value) {
     }
 }
 
-fn unavailable(plugin: &str) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::PluginUnavailable,
-        format!("plugin `{plugin}` is not running"),
-    )
+fn unavailable(plugin: &str) -> Refusal {
+    Refusal::PluginNotRunning {
+        plugin: plugin.into(),
+    }
 }
 
-fn timeout(deadline: Duration) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::PluginTimeout,
-        format!("the tool did not answer within {} s", deadline.as_secs()),
-    )
+fn timeout(deadline: Duration) -> Refusal {
+    Refusal::PluginTimedOut { deadline }
 }
 
 /// Longest message of a tool's error, in characters.
@@ -722,7 +715,7 @@ const MAX_TOOL_ERROR_CHARS: usize = 1000;
 
 /// A JSON-RPC error from a handler becomes the tool's own error, its message
 /// redacted (the container, the audit log and the diagnostics all get this one).
-fn tool_error(error: &Value) -> ErrorBody {
+fn tool_error(error: &Value) -> Refusal {
     let message = error
         .get("message")
         .and_then(Value::as_str)
@@ -732,12 +725,10 @@ fn tool_error(error: &Value) -> ErrorBody {
         .and_then(|d| d.get("retriable"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut body = ErrorBody::new(
-        ErrorCode::HandlerError,
-        crate::sanitize::shared().redact_cut(message, MAX_TOOL_ERROR_CHARS),
-    );
-    body.retriable = retriable;
-    body
+    Refusal::ToolFailed {
+        message: crate::sanitize::shared().redact_cut(message, MAX_TOOL_ERROR_CHARS),
+        retriable,
+    }
 }
 
 fn init_category(error: &Value) -> String {

@@ -3,7 +3,7 @@
 //! They go through the same pipeline as plugin tools and see only the calling
 //! session's group and the calling session's own trail.
 
-use carapace_ipc::{ErrorBody, ErrorCode};
+use crate::refusal::Refusal;
 use serde_json::{json, Value};
 
 use super::{RiskLevel, ToolOwner, ToolSpec};
@@ -53,15 +53,12 @@ pub fn specs() -> Vec<ToolSpec> {
 }
 
 /// Runs an intrinsic tool for `call`.
-pub fn call(core: &Core, call: &Call, name: &str) -> Result<Value, ErrorBody> {
+pub fn call(core: &Core, call: &Call, name: &str) -> Result<Value, Refusal> {
     match name {
         "list_tools" => Ok(list_tools(core, &call.session.group)),
         "get_session_info" => Ok(session_info(core, call)),
         "get_diagnostics" => Ok(diagnostics(call)),
-        _ => Err(ErrorBody::new(
-            ErrorCode::UnknownTool,
-            format!("`{name}` is not an intrinsic tool"),
-        )),
+        _ => Err(Refusal::UnknownIntrinsic { name: name.into() }),
     }
 }
 
