@@ -45,19 +45,26 @@ fn a_flooding_plugin_adds_a_bounded_number_of_lines_and_history_survives() {
     let core = flood_core();
     let session = core.open_session("main");
     assert_eq!(
-        session.ipc(&["flooder_echo", r#"{"text":"warm"}"#]).result()["text"],
+        session
+            .ipc(&["flooder_echo", r#"{"text":"warm"}"#])
+            .result()["text"],
         "warm"
     );
 
     let flooding = {
         let session = session.clone();
-        std::thread::spawn(move || session.ipc_with(&["flood_core", r#"{"seconds":3}"#], None, "60"))
+        std::thread::spawn(move || {
+            session.ipc_with(&["flood_core", r#"{"seconds":3}"#], None, "60")
+        })
     };
     // The core keeps answering while the plugin floods it.
     std::thread::sleep(Duration::from_millis(1000));
     let asked = Instant::now();
     let status = core.cli(&["status", "--json"]);
-    assert!(status.status.success(), "status failed during the flood: {status:?}");
+    assert!(
+        status.status.success(),
+        "status failed during the flood: {status:?}"
+    );
     assert!(
         asked.elapsed() < Duration::from_secs(5),
         "status took {:?} during the flood",
@@ -130,7 +137,10 @@ fn a_flooding_plugin_adds_a_bounded_number_of_lines_and_history_survives() {
         .filter_map(|e| e["count"].as_u64())
         .sum();
     assert!(refused_services > 100, "{summaries:#?}");
-    assert_eq!(events.first().map(|e| &e["kind"]), Some(&Value::from("core.started")));
+    assert_eq!(
+        events.first().map(|e| &e["kind"]),
+        Some(&Value::from("core.started"))
+    );
     let out = core.cli(&["audit", "verify", "--json"]);
     assert!(out.status.success(), "{out:?}");
 }

@@ -273,9 +273,9 @@ mod tests {
         let fields = tally.drain().pop().expect("summary").fields();
         let topics = fields["topics"].as_array().expect("topics");
         assert_eq!(topics.len(), MAX_TOPICS);
-        assert!(topics
-            .iter()
-            .all(|t| t.as_str().is_some_and(|t| t.chars().count() == MAX_TOPIC_CHARS)));
+        assert!(topics.iter().all(|t| t
+            .as_str()
+            .is_some_and(|t| t.chars().count() == MAX_TOPIC_CHARS)));
         assert_eq!(fields["topics_truncated"], true);
         assert_eq!(fields["count"], 200);
     }
