@@ -321,6 +321,42 @@ rate_limit = { per_minute = 1, burst = 2 }
 }
 
 #[test]
+fn a_summary_names_the_tools_it_counted() {
+    // `main` may call only `py_echo`: every other tool is UNAUTHORIZED.
+    let config = "[groups.main]\ntools = [\"py_echo\"]\n";
+    let core = TestCore::start_with_plugins(config);
+    let session = core.open_session("main");
+    let harmless = session.ipc(&["calls_seen"]);
+    assert_eq!(harmless.error()["code"], "UNAUTHORIZED");
+    // The same code in the same window: counted, not recorded in full.
+    let forbidden = session.ipc(&["send_message", r#"{"to":"boss","text":"hi"}"#]);
+    assert_eq!(forbidden.error()["code"], "UNAUTHORIZED");
+    let out = core.cli(&["session", "close", &session.id]);
+    assert!(out.status.success(), "{out:?}");
+    let events = core.wait_for_audit("the session's summaries", |events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "session.closed" && e["session"] == session.id.as_str())
+    });
+    let summary = events
+        .iter()
+        .find(|e| {
+            e["kind"] == "refusals.summary"
+                && e["session"] == session.id.as_str()
+                && e["code"] == "UNAUTHORIZED"
+        })
+        .expect("an UNAUTHORIZED summary");
+    assert_eq!(summary["count"], 1, "{summary}");
+    let topics = summary["topics"].as_array().expect("topics");
+    assert!(
+        topics
+            .iter()
+            .any(|t| t.as_str().is_some_and(|t| t.contains("send_message"))),
+        "the probed tool is not named: {summary}"
+    );
+}
+
+#[test]
 fn retention_keeps_the_log_within_max_bytes_and_it_still_verifies() {
     let mut core = TestCore::prepare(CONFIG, false);
     for (key, value) in [

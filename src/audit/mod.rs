@@ -79,7 +79,9 @@ use std::path::PathBuf;
 pub use event::EventLine;
 pub use follow::Follower;
 pub use read::{read_entries, tail};
-pub use summary::{RefusalKind, RefusalTally, Summary, SUMMARY_INTERVAL, SUMMARY_KIND};
+pub use summary::{
+    RefusalKind, RefusalTally, Summary, MAX_TOPICS, MAX_TOPIC_CHARS, SUMMARY_INTERVAL, SUMMARY_KIND,
+};
 pub use thread::{AuditHealth, AuditLog, Ticket};
 pub use verify::{verify, ChainBreak, VerifyReport};
 pub use writer::{AuditWriter, Retention};

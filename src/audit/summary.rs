@@ -7,7 +7,13 @@
 //! refusal of that kind in the window is only counted (with the time of the
 //! first and last). When the window is over (the core sweeps every second) or
 //! the session closes, a count above zero becomes one `refusals.summary` line:
-//! `{"kind":"refusals.summary","of":...,"code":...,"count":N,"first":ts,"last":ts}`.
+//! `{"kind":"refusals.summary","of":...,"code":...,"count":N,"first":ts,"last":ts,"topics":[...]}`.
+//! `topics` names what the counted refusals were about (the tools, event
+//! topics or methods asked for), so a harmless first refusal cannot hide the
+//! probing of other tools behind a bare count: the first [`MAX_TOPICS`]
+//! distinct ones, each cut to [`MAX_TOPIC_CHARS`] characters, and
+//! `"topics_truncated":true` when there were more.
+//! The same tally serves a plugin's refusals (see `plugins::services`).
 //! This file must never let a session's refusals grow the log faster than
 //! that, and never hold more than one window per kind (kinds are a closed set).
 
@@ -26,6 +32,12 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 /// Kind of the line that closes a window with its count.
 pub const SUMMARY_KIND: &str = "refusals.summary";
 
+/// Most distinct topics one summary names.
+pub const MAX_TOPICS: usize = 16;
+
+/// Longest topic a summary names, in characters (longer ones are cut).
+pub const MAX_TOPIC_CHARS: usize = 128;
+
 /// What a refusal is grouped by: the audit kind it would have had
 /// (`request.rejected`, `connection.closed`, ...) and its error code, if any.
 pub type RefusalKind = (&'static str, &'static str);
@@ -35,6 +47,10 @@ struct Window {
     count: u64,
     first: Option<Stamp>,
     last: Option<Stamp>,
+    /// Distinct topics of the counted refusals, at most [`MAX_TOPICS`].
+    topics: Vec<String>,
+    /// More distinct topics were counted than `topics` holds.
+    topics_truncated: bool,
 }
 
 impl Window {
@@ -44,6 +60,20 @@ impl Window {
             count: 0,
             first: None,
             last: None,
+            topics: Vec::new(),
+            topics_truncated: false,
+        }
+    }
+
+    fn note_topic(&mut self, topic: &str) {
+        let cut: String = topic.chars().take(MAX_TOPIC_CHARS).collect();
+        if self.topics.contains(&cut) {
+            return;
+        }
+        if self.topics.len() < MAX_TOPICS {
+            self.topics.push(cut);
+        } else {
+            self.topics_truncated = true;
         }
     }
 }
@@ -54,6 +84,8 @@ pub struct Summary {
     count: u64,
     first: Stamp,
     last: Stamp,
+    topics: Vec<String>,
+    topics_truncated: bool,
 }
 
 impl Summary {
@@ -70,6 +102,12 @@ impl Summary {
         });
         if !code.is_empty() {
             fields["code"] = json!(code);
+        }
+        if !self.topics.is_empty() {
+            fields["topics"] = json!(self.topics);
+        }
+        if self.topics_truncated {
+            fields["topics_truncated"] = json!(true);
         }
         fields
     }
@@ -96,6 +134,19 @@ impl RefusalTally {
     /// to be recorded in full, and the summary of the window it closes, if any
     /// (to be written first).
     pub fn admit(&self, kind: RefusalKind, weight: u64, now: Instant) -> (bool, Option<Summary>) {
+        self.admit_topic(kind, weight, "", now)
+    }
+
+    /// As [`admit`](Self::admit), for a refusal about `topic` (a tool, an event
+    /// topic, a method; empty for none): if it is only counted, the window's
+    /// summary names it.
+    pub fn admit_topic(
+        &self,
+        kind: RefusalKind,
+        weight: u64,
+        topic: &str,
+        now: Instant,
+    ) -> (bool, Option<Summary>) {
         let mut windows = self.lock();
         match windows.get_mut(&kind) {
             Some(window) if now.saturating_duration_since(window.opened) < SUMMARY_INTERVAL => {
@@ -103,6 +154,9 @@ impl RefusalTally {
                 window.count += weight.max(1);
                 window.first.get_or_insert(stamp);
                 window.last = Some(stamp);
+                if !topic.is_empty() {
+                    window.note_topic(topic);
+                }
                 (false, None)
             }
             Some(window) => {
@@ -151,6 +205,8 @@ fn close(kind: RefusalKind, window: &mut Window) -> Option<Summary> {
         count,
         first,
         last,
+        topics: std::mem::take(&mut window.topics),
+        topics_truncated: std::mem::take(&mut window.topics_truncated),
     })
 }
 
@@ -195,5 +251,32 @@ mod tests {
         assert!(!tally.admit(RATE, 1, t0 + SUMMARY_INTERVAL).0);
         assert_eq!(tally.drain().len(), 1, "closing flushes the open window");
         assert!(tally.drain().is_empty());
+    }
+
+    #[test]
+    fn a_summary_names_a_bounded_set_of_the_topics_it_counted() {
+        let tally = RefusalTally::default();
+        let t0 = Instant::now();
+        assert!(tally.admit_topic(RATE, 1, "harmless", t0).0);
+        assert!(!tally.admit_topic(RATE, 1, "delete_everything", t0).0);
+        let fields = tally.drain().pop().expect("summary").fields();
+        assert_eq!(fields["topics"], json!(["delete_everything"]));
+        assert!(fields.get("topics_truncated").is_none());
+
+        assert!(tally.admit_topic(RATE, 1, "first", t0).0);
+        let long = "x".repeat(10 * MAX_TOPIC_CHARS);
+        for i in 0..100 {
+            let topic = format!("{i}{long}");
+            assert!(!tally.admit_topic(RATE, 1, &topic, t0).0);
+            assert!(!tally.admit_topic(RATE, 1, &topic, t0).0);
+        }
+        let fields = tally.drain().pop().expect("summary").fields();
+        let topics = fields["topics"].as_array().expect("topics");
+        assert_eq!(topics.len(), MAX_TOPICS);
+        assert!(topics.iter().all(|t| t
+            .as_str()
+            .is_some_and(|t| t.chars().count() == MAX_TOPIC_CHARS)));
+        assert_eq!(fields["topics_truncated"], true);
+        assert_eq!(fields["count"], 200);
     }
 }

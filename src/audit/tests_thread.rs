@@ -60,9 +60,11 @@ fn events_are_stamped_when_recorded_not_when_written() -> TestResult {
 }
 
 #[test]
-fn a_full_queue_holds_recorders_back_until_the_writer_catches_up() -> TestResult {
+fn a_full_queue_never_blocks_a_recorder_it_loses_the_event_and_the_log_is_unavailable() -> TestResult
+{
     let e = env()?;
     let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 30)?);
+    // A stalled disk: the writer takes nothing.
     log.pause(true);
     let event = EventLine::new(
         "big",
@@ -70,30 +72,50 @@ fn a_full_queue_holds_recorders_back_until_the_writer_catches_up() -> TestResult
         &serde_json::json!({"padding": "p".repeat(64 * 1024)}),
     );
     let event_bytes = event.as_bytes().len() + 64;
-    let events = QUEUE_BYTES / event_bytes + 16;
+    let fits = QUEUE_BYTES / event_bytes + 1;
+    let events = fits + 16;
     let recorder = {
         let log = log.clone();
-        std::thread::spawn(move || {
-            for _ in 0..events {
-                log.record(&event);
-            }
-        })
+        std::thread::spawn(move || (0..events).map(|_| log.record(&event)).collect::<Vec<_>>())
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while log.queued_bytes() < QUEUE_BYTES - event_bytes && Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recorder.is_finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(50));
-    assert!(!recorder.is_finished(), "a recorder ran past a full queue");
     assert!(
-        log.queued_bytes() < QUEUE_BYTES + event_bytes,
-        "{} queued",
-        log.queued_bytes()
+        recorder.is_finished(),
+        "a recorder waited for a stalled writer"
     );
+    let tickets = recorder.join().map_err(|_| "recorder panicked")?;
+    assert!(log.queued_bytes() < QUEUE_BYTES + event_bytes);
+    assert!(!log.available(), "events were lost and calls still run");
+    let health = log.health();
+    assert!(!health.available);
+    assert!(health.lost >= 16, "{health:?}");
+    assert!(
+        health.reason.as_deref().unwrap_or("").contains("queue"),
+        "{health:?}"
+    );
+    let lost = tickets.last().copied().ok_or("no tickets")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let waited = rt.block_on(log.wait_written(lost, Duration::from_secs(5)));
+    assert!(waited.is_err(), "a lost event was reported written");
+
+    // The disk comes back: what was queued is written, then the loss.
     log.pause(false);
-    recorder.join().map_err(|_| "recorder panicked")?;
     log.flush()?;
-    assert_eq!(read_entries(&e.log)?.len(), events);
+    assert!(log.available(), "{:?}", log.health());
+    let entries = read_entries(&e.log)?;
+    let written = entries.iter().filter(|e| e.event["kind"] == "big").count();
+    let back = entries
+        .iter()
+        .find(|e| e.event["kind"] == "audit.available")
+        .ok_or("no audit.available line")?;
+    assert_eq!(back.event["lost"], (events - written) as u64);
+    assert!(written + 16 <= events, "{written} of {events} written");
+    assert!(verify(&e.log, &e.key)?.ok());
     Ok(())
 }
 
@@ -101,7 +123,8 @@ fn a_full_queue_holds_recorders_back_until_the_writer_catches_up() -> TestResult
 fn more_than_the_queue_holds_is_all_written_in_order() -> TestResult {
     let e = env()?;
     let log = AuditLog::start(AuditWriter::open(&e.log, &e.key, 1 << 30)?);
-    // 4 threads × 300 events of 16 KiB: 19 MiB through a 4 MiB queue.
+    // 4 threads × 300 events of 16 KiB: 19 MiB through a 4 MiB queue, each
+    // thread waiting for the writer every 50 events (3.2 MiB at most queued).
     let padding = "p".repeat(16 * 1024);
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
@@ -110,6 +133,9 @@ fn more_than_the_queue_holds_is_all_written_in_order() -> TestResult {
                 for i in 0..300 {
                     let fields = serde_json::json!({"t": t, "i": i, "padding": padding});
                     log.record(&EventLine::new("big", None, &fields));
+                    if i % 50 == 49 {
+                        log.flush().expect("flush");
+                    }
                 }
             })
         })

@@ -9,8 +9,12 @@
 //! it. Only once the queue stayed empty for a whole nap does it sleep until
 //! woken, so an idle core has no timer.
 //!
-//! When the disk falls behind by [`QUEUE_BYTES`], `record` waits for room:
-//! back-pressure on the callers, never unbounded memory.
+//! When the disk falls behind by [`QUEUE_BYTES`] (a stalled, not failing,
+//! disk), `record` never waits: it is called from async code, and waiting
+//! would stall the core's workers, so nothing (not even `status`) would answer.
+//! The event is counted as lost and the log is *unavailable* at once (calls are
+//! refused with `AUDIT_UNAVAILABLE`) until the writer catches up and writes an
+//! `audit.available` line with the count, as for a failing disk below.
 //!
 //! # Failing closed
 //!
@@ -40,8 +44,16 @@ use super::event::EventLine;
 use super::format::Stamp;
 use super::{AuditError, AuditWriter};
 
-/// Bytes of queued entries at which `record` waits for the writer to catch up.
+/// Bytes of queued entries past which `record` loses events (and the log is
+/// unavailable) until the writer catches up.
 pub const QUEUE_BYTES: usize = 4 << 20;
+
+/// The outage reason when the queue was full.
+const QUEUE_FULL: &str =
+    "the audit writer fell behind by the whole queue (a stalled disk?); events were lost";
+
+/// The ticket of an event that was not queued: never reported written.
+const NOT_QUEUED: Ticket = Ticket(u64::MAX);
 
 /// How long the writer waits for more events after writing a batch.
 pub const NAP: Duration = Duration::from_micros(500);
@@ -82,6 +94,13 @@ struct Outage {
     announced: bool,
 }
 
+/// Events `record` lost to a full queue: since when, and how many.
+#[derive(Clone, Copy)]
+struct Overflow {
+    since: Stamp,
+    lost: u64,
+}
+
 /// What the request threads and the writer thread share, under one mutex.
 #[derive(Default)]
 struct Queue {
@@ -89,8 +108,8 @@ struct Queue {
     entries: Vec<u8>,
     /// The writer is asleep until notified (not napping): `record` must wake it.
     sleeping: bool,
-    /// Callers waiting in `record` for room.
-    blocked: usize,
+    /// Events lost to a full queue since the writer last took it.
+    overflow: Option<Overflow>,
     /// Flushes waiting for everything queued before them to be written; each
     /// gets the outcome (the first write error since the last flush) on its own.
     flushes: Vec<Sender<Result<(), String>>>,
@@ -117,8 +136,6 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the writer.
     work: Condvar,
-    /// Wakes flushers and blocked recorders.
-    progress: Condvar,
     dropped: AtomicU64,
     /// Mirrors `Queue::outage.is_some()` (and a gone writer) without the lock.
     unavailable: AtomicBool,
@@ -149,8 +166,9 @@ impl Drop for Owner {
 
 /// A cheap, cloneable handle to the background audit writer thread.
 ///
-/// The queue holds [`QUEUE_BYTES`]: if the disk stalls, callers slow down to
-/// its pace rather than memory growing or events being dropped.
+/// The queue holds [`QUEUE_BYTES`]: if the disk stalls, events past that are
+/// lost (and counted) and the log is unavailable, rather than memory growing
+/// or callers waiting.
 #[derive(Clone)]
 pub struct AuditLog {
     owner: Arc<Owner>,
@@ -174,7 +192,6 @@ impl AuditLog {
             dir: dir.clone(),
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
-            progress: Condvar::new(),
             dropped: AtomicU64::new(0),
             unavailable: AtomicBool::new(false),
             written: tokio::sync::Notify::new(),
@@ -199,27 +216,36 @@ impl AuditLog {
         AuditLog { owner }
     }
 
-    /// Queues `event`, stamped now, waiting only while the queue is full, and
-    /// returns its ticket. Never panics; if the writer thread is gone the event
-    /// is dropped and an error is logged (for the 1st, 2nd, 4th, 8th, ... dropped
-    /// event, so a dead writer cannot flood the log).
+    /// Queues `event`, stamped now, and returns its ticket. Never waits and
+    /// never panics. If the queue is full the event is lost: counted, and the
+    /// log is unavailable until the writer has caught up and said so. If the
+    /// writer thread is gone the event is dropped and an error is logged (for
+    /// the 1st, 2nd, 4th, 8th, ... dropped event, so a dead writer cannot flood
+    /// the log).
     pub fn record(&self, event: &EventLine) -> Ticket {
         let stamp = Stamp::now();
         let mut queue = self.shared().lock();
-        while queue.entries.len() >= QUEUE_BYTES && !queue.gone && !queue.stop {
-            queue.blocked += 1;
-            self.shared().work.notify_one();
-            queue = self
-                .shared()
-                .progress
-                .wait(queue)
-                .unwrap_or_else(|p| p.into_inner());
-            queue.blocked -= 1;
-        }
         if queue.gone || queue.stop {
             drop(queue);
             self.dropped(event);
-            return Ticket(u64::MAX);
+            return NOT_QUEUED;
+        }
+        if queue.entries.len() >= QUEUE_BYTES {
+            let overflow = queue.overflow.get_or_insert(Overflow {
+                since: stamp,
+                lost: 0,
+            });
+            overflow.lost += 1;
+            let first = overflow.lost == 1;
+            self.shared().unavailable.store(true, Ordering::SeqCst);
+            drop(queue);
+            if first {
+                tracing::error!(
+                    dir = %self.shared().dir.display(),
+                    "audit queue is full (the disk is not keeping up); events are lost and calls are refused until it catches up"
+                );
+            }
+            return NOT_QUEUED;
         }
         queue.entries.extend_from_slice(stamp.as_bytes());
         queue.entries.push(b' ');
@@ -241,6 +267,14 @@ impl AuditLog {
     /// Whether the log can be written, and since when not.
     pub fn health(&self) -> AuditHealth {
         let queue = self.shared().lock();
+        if let (None, Some(overflow)) = (&queue.outage, &queue.overflow) {
+            return AuditHealth {
+                available: false,
+                since: Some(String::from_utf8_lossy(overflow.since.as_bytes()).into_owned()),
+                reason: Some(QUEUE_FULL.into()),
+                lost: overflow.lost,
+            };
+        }
         match (&queue.outage, queue.gone && !queue.stop) {
             (Some(outage), _) => AuditHealth {
                 available: false,
@@ -292,6 +326,12 @@ impl AuditLog {
                 }
                 if queue.gone || queue.stop {
                     return Err(self.gone());
+                }
+                if ticket == NOT_QUEUED {
+                    return Err(AuditError::Unavailable {
+                        dir: self.shared().dir.clone(),
+                        reason: QUEUE_FULL.into(),
+                    });
                 }
                 // Cut a nap short: someone is waiting for this batch.
                 queue.sleeping = false;
@@ -400,7 +440,6 @@ impl Drop for Gone<'_> {
     fn drop(&mut self) {
         self.0.lock().gone = true;
         self.0.unavailable.store(true, Ordering::SeqCst);
-        self.0.progress.notify_all();
         self.0.written.notify_waiters();
     }
 }
@@ -412,18 +451,31 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
     let mut outage: Option<Outage> = None;
     let mut batch: Vec<u8> = Vec::new();
     loop {
-        let (flushes, stop, taken) = {
+        let (flushes, stop, taken, overflow) = {
             let mut queue = take_work(shared, outage.is_some());
             std::mem::swap(&mut queue.entries, &mut batch);
-            if queue.blocked > 0 {
-                shared.progress.notify_all();
-            }
             (
                 std::mem::take(&mut queue.flushes),
                 queue.stop,
                 queue.enqueued,
+                queue.overflow.take(),
             )
         };
+        // Events lost to a full queue are an outage like a failed write: once
+        // this batch is written, the `audit.available` line counts them.
+        if let Some(overflow) = overflow {
+            match outage.as_mut() {
+                Some(current) => current.lost += overflow.lost,
+                None => {
+                    outage = Some(Outage {
+                        since: overflow.since,
+                        reason: QUEUE_FULL.into(),
+                        lost: overflow.lost,
+                        announced: false,
+                    });
+                }
+            }
+        }
         let mut error: Option<AuditError> = None;
         let mut lost = 0u64;
         for entry in batch.split(|&b| b == b'\n').filter(|e| !e.is_empty()) {
@@ -513,7 +565,9 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
                 queue.written = taken;
             }
             queue.outage.clone_from(&outage);
-            shared.unavailable.store(outage.is_some(), Ordering::SeqCst);
+            // The queue may have filled again while this batch was written.
+            let down = outage.is_some() || queue.overflow.is_some();
+            shared.unavailable.store(down, Ordering::SeqCst);
         }
         shared.written.notify_waiters();
         if !flushes.is_empty() {
@@ -527,7 +581,6 @@ fn run(mut writer: AuditWriter, shared: &Shared) {
             let mut queue = shared.lock();
             if queue.entries.is_empty() && queue.flushes.is_empty() {
                 queue.gone = true;
-                shared.progress.notify_all();
                 return;
             }
         }

@@ -52,7 +52,7 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
         Err(e) => {
             let (topic, correlation) = (e.topic.clone(), e.correlation.clone());
             let error = ErrorBody::from(Refusal::Wire(e));
-            let audited = refused_early(core, session, Some(&received), "", &error);
+            let audited = refused_early(core, session, Some(&received), "", "", &error);
             return Outcome {
                 topic,
                 correlation,
@@ -73,7 +73,7 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
     };
     // Stages 2 to 4 are cheap to fail on purpose: those refusals are counted.
     let early = |error: ErrorBody| {
-        let audited = refused_early(core, session, Some(&received), &correlation, &error);
+        let audited = refused_early(core, session, Some(&received), &topic, &correlation, &error);
         outcome(error, audited)
     };
     let resolved = match topic::resolve(&core.catalog(), call) {
@@ -119,15 +119,30 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
 /// A refusal before stage 5, which a flooding session can cause at will: the
 /// first of its code in an interval is recorded in full (`request.received`,
 /// `request.rejected`, then the answer), the others only counted into the
-/// session's `refusals.summary` line. Returns whether it was recorded.
+/// session's `refusals.summary` line, which names the topics it counted (so
+/// a harmless first refusal cannot hide which tools were probed after it).
+/// Returns whether it was recorded.
 fn refused_early(
     core: &Core,
     session: &Session,
     received: Option<&Value>,
+    topic: &str,
     correlation: &str,
     error: &ErrorBody,
 ) -> bool {
-    if !core.admit_refusal(session, ("request.rejected", error.code.as_str()), 1) {
+    // The peer's own words, going into the log: redacted, then cut (a flood
+    // of huge topics costs a bounded scan each).
+    let max = crate::audit::MAX_TOPIC_CHARS;
+    let head: String = topic.chars().take(4 * max).collect();
+    let topic = core.sanitizer.redact_cut(&head, max);
+    let kind = ("request.rejected", error.code.as_str());
+    let (full, closed) = session
+        .refusals
+        .admit_topic(kind, 1, &topic, std::time::Instant::now());
+    if let Some(summary) = closed {
+        core.audit(session, crate::audit::SUMMARY_KIND, summary.fields());
+    }
+    if !full {
         return false;
     }
     if let Some(received) = received {
@@ -154,7 +169,7 @@ fn rejection(stage: u8, correlation: &str, error: &ErrorBody) -> Value {
 /// Answers a message whose ZeroMQ frames had an unexpected shape.
 pub fn handle_unframed(core: &Core, session: &Arc<Session>) -> Vec<u8> {
     let error = ErrorBody::from(Refusal::Unframed);
-    let audited = refused_early(core, session, None, "", &error);
+    let audited = refused_early(core, session, None, "", "", &error);
     respond::finish(
         core,
         session,

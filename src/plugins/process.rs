@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Longest line accepted from a handler.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -39,6 +39,16 @@ pub enum RpcFailure {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<RpcOutcome>>>>;
 
+/// Most messages one handler may have on their way to the core at once
+/// (queued, or being answered): past that its output is not read until one is
+/// dealt with, so a flooding handler cannot grow the core's memory or tasks.
+pub const MAX_QUEUED_TO_CORE: usize = 64;
+
+/// A message's place among its handler's [`MAX_QUEUED_TO_CORE`]: hold it until
+/// the message is dealt with (a request: answered).
+#[derive(Debug)]
+pub struct Queued(#[allow(dead_code)] OwnedSemaphorePermit);
+
 /// A message a handler sends on its own initiative.
 #[derive(Debug)]
 pub enum FromPlugin {
@@ -52,6 +62,8 @@ pub enum FromPlugin {
         method: String,
         /// Its params.
         params: Value,
+        /// Its place on the way to the core, until answered.
+        queued: Queued,
     },
     /// A notification other than `log` (e.g. `event/publish`).
     Notification {
@@ -61,6 +73,8 @@ pub enum FromPlugin {
         method: String,
         /// Its params.
         params: Value,
+        /// Its place on the way to the core, until handled.
+        queued: Queued,
     },
 }
 
@@ -294,13 +308,18 @@ async fn read_answers(
     to_core: tokio::sync::mpsc::UnboundedSender<FromPlugin>,
 ) {
     let mut reader = BufReader::new(stdout);
+    let places = Arc::new(Semaphore::new(MAX_QUEUED_TO_CORE));
     loop {
+        // Nothing more is read while the handler has too much on its way to the core.
+        let Ok(place) = Arc::clone(&places).acquire_owned().await else {
+            break;
+        };
         match read_bounded_line(&mut reader).await {
             Ok(Some(line)) => {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                if !dispatch_line(&name, &line, &pending, &to_core) {
+                if !dispatch_line(&name, &line, &pending, &to_core, Queued(place)) {
                     break;
                 }
             }
@@ -326,6 +345,7 @@ fn dispatch_line(
     line: &[u8],
     pending: &Pending,
     to_core: &tokio::sync::mpsc::UnboundedSender<FromPlugin>,
+    queued: Queued,
 ) -> bool {
     let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(line) else {
         tracing::warn!(plugin = %name, "handler wrote a line that is not a JSON-RPC object");
@@ -353,11 +373,13 @@ fn dispatch_line(
                 id: id.clone(),
                 method: method.to_owned(),
                 params,
+                queued,
             },
             None => FromPlugin::Notification {
                 plugin: name.to_owned(),
                 method: method.to_owned(),
                 params,
+                queued,
             },
         };
         let _ = to_core.send(forwarded);

@@ -3,14 +3,28 @@
 //! Every service is scoped to the group of a `tool/call` the plugin is
 //! handling right now and names; an unknown or finished call is refused. Must
 //! never let a plugin see another group's data or publish a topic it may not.
+//!
+//! A plugin can send as fast as it can write, so nothing it sends may grow the
+//! audit log (or the core's work) at its pace. Per plugin: at most
+//! [`MAX_IN_FLIGHT`] requests are served at once and [`RATE_PER_SEC`] a second
+//! (burst [`BURST`]); the rest are refused (`BUSY`, `RATE_LIMITED`). Its
+//! refusals (refused requests, `event.refused`) are tallied like a session's
+//! (`audit::summary`): the first of each kind and code in a window is recorded
+//! in full, the rest counted into one `refusals.summary` line with a `plugin`
+//! field. Its served requests are tallied the same way into one
+//! [`SERVED_SUMMARY_KIND`] line. The plugin's reader holds at most
+//! `process::MAX_QUEUED_TO_CORE` messages on their way here.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::host::CallScope;
 use super::process::FromPlugin;
+use crate::audit::{RefusalKind, RefusalTally, SUMMARY_KIND};
 use crate::core::Core;
 
 /// Most audit entries one `services/audit_log` answer carries.
@@ -18,19 +32,120 @@ const MAX_AUDIT_ENTRIES: usize = 100;
 /// How far back `services/audit_log` looks.
 const AUDIT_WINDOW: usize = 2000;
 
+/// Most `services/*` requests of one plugin served at once; more are refused.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// `services/*` requests one plugin may make per second, on average.
+pub const RATE_PER_SEC: f64 = 50.0;
+/// `services/*` requests one plugin may make at once after a quiet spell.
+pub const BURST: f64 = 100.0;
+/// Kind of the line that counts a window's served requests after the first.
+pub const SERVED_SUMMARY_KIND: &str = "plugin.service.summary";
+/// How often windows that are over are written out.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Longest method or topic of a plugin's the log shows, in characters.
+const SHOWN_CHARS: usize = 64;
+
+/// One plugin's limits and tallies.
+struct Guard {
+    in_flight: Arc<Semaphore>,
+    bucket: Mutex<Bucket>,
+    refusals: RefusalTally,
+    served: RefusalTally,
+}
+
+/// A token bucket: [`RATE_PER_SEC`], at most [`BURST`] saved up.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Guard {
+    fn new() -> Guard {
+        Guard {
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            bucket: Mutex::new(Bucket {
+                tokens: BURST,
+                at: Instant::now(),
+            }),
+            refusals: RefusalTally::default(),
+            served: RefusalTally::default(),
+        }
+    }
+
+    /// Takes one request's token, if there is one at `now`.
+    fn take_token(&self, now: Instant) -> bool {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let earned = now.saturating_duration_since(bucket.at).as_secs_f64() * RATE_PER_SEC;
+        bucket.tokens = (bucket.tokens + earned).min(BURST);
+        bucket.at = now;
+        if bucket.tokens < 1.0 {
+            return false;
+        }
+        bucket.tokens -= 1.0;
+        true
+    }
+}
+
 /// Serves plugin requests until the channel closes.
 pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<FromPlugin>) {
-    while let Some(message) = from_plugins.recv().await {
+    let mut guards: HashMap<String, Arc<Guard>> = HashMap::new();
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let message = tokio::select! {
+            message = from_plugins.recv() => message,
+            _ = sweep.tick() => {
+                summarize(&core, &guards, false);
+                continue;
+            }
+        };
+        let Some(message) = message else {
+            break;
+        };
         match message {
             FromPlugin::Request {
                 plugin,
                 id,
                 method,
                 params,
+                queued,
             } => {
+                let guard = Arc::clone(
+                    guards
+                        .entry(plugin.clone())
+                        .or_insert_with(|| Arc::new(Guard::new())),
+                );
+                let shown = shown(&core, &method);
+                let outcome = match Arc::clone(&guard.in_flight).try_acquire_owned() {
+                    Err(_) => Err((
+                        "BUSY",
+                        format!("more than {MAX_IN_FLIGHT} services requests in flight; wait for their answers"),
+                    )),
+                    Ok(_) if !guard.take_token(Instant::now()) => Err((
+                        "RATE_LIMITED",
+                        format!("more than {RATE_PER_SEC} services requests a second; slow down"),
+                    )),
+                    Ok(permit) => Ok(permit),
+                };
                 let core = Arc::clone(&core);
                 tokio::spawn(async move {
-                    let outcome = answer(&core, &plugin, &method, &params);
+                    let _queued = queued;
+                    let outcome = match outcome {
+                        Ok(_permit) => {
+                            let outcome = answer(&core, &plugin, &method, &params);
+                            match &outcome {
+                                Ok(_) => served(&core, &guard, &plugin, &shown),
+                                Err(_) => {
+                                    refused_service(&core, &guard, &plugin, &shown, "REFUSED")
+                                }
+                            }
+                            outcome
+                        }
+                        Err((code, message)) => {
+                            refused_service(&core, &guard, &plugin, &shown, code);
+                            Err(message)
+                        }
+                    };
                     if let Some(process) = core.plugins().process(&plugin) {
                         process.respond(id, outcome).await;
                     }
@@ -40,8 +155,83 @@ pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<Fr
                 plugin,
                 method,
                 params,
-            } => notification(&core, &plugin, &method, &params),
+                queued,
+            } => {
+                let guard = guards
+                    .entry(plugin.clone())
+                    .or_insert_with(|| Arc::new(Guard::new()));
+                notification(&core, guard, &plugin, &method, &params);
+                drop(queued);
+            }
         }
+    }
+    summarize(&core, &guards, true);
+}
+
+/// A plugin's own words, going into the log: redacted, then cut (a huge one
+/// costs a bounded scan).
+fn shown(core: &Core, text: &str) -> String {
+    let head: String = text.chars().take(4 * SHOWN_CHARS).collect();
+    core.sanitizer.redact_cut(&head, SHOWN_CHARS)
+}
+
+/// Writes the summaries of the plugins' windows that are over (all when `closing`).
+fn summarize(core: &Core, guards: &HashMap<String, Arc<Guard>>, closing: bool) {
+    let now = Instant::now();
+    for (plugin, guard) in guards {
+        for (kind, tally) in [
+            (SUMMARY_KIND, &guard.refusals),
+            (SERVED_SUMMARY_KIND, &guard.served),
+        ] {
+            let summaries = if closing {
+                tally.drain()
+            } else {
+                tally.due(now)
+            };
+            for summary in summaries {
+                write_summary(core, kind, plugin, &summary);
+            }
+        }
+    }
+}
+
+fn write_summary(core: &Core, kind: &str, plugin: &str, summary: &crate::audit::Summary) {
+    let mut fields = summary.fields();
+    fields["plugin"] = json!(plugin);
+    core.audit_core(kind, fields);
+}
+
+/// Tallies one of `plugin`'s refusals; true when it is to be recorded in full.
+fn admit_refusal(core: &Core, guard: &Guard, plugin: &str, kind: RefusalKind, topic: &str) -> bool {
+    let (full, closed) = guard.refusals.admit_topic(kind, 1, topic, Instant::now());
+    if let Some(summary) = closed {
+        write_summary(core, SUMMARY_KIND, plugin, &summary);
+    }
+    full
+}
+
+fn refused_service(core: &Core, guard: &Guard, plugin: &str, method: &str, code: &'static str) {
+    if admit_refusal(core, guard, plugin, ("plugin.service", code), method) {
+        core.audit_core(
+            "plugin.service",
+            json!({"plugin": plugin, "method": method, "ok": false, "code": code}),
+        );
+    }
+}
+
+fn served(core: &Core, guard: &Guard, plugin: &str, method: &str) {
+    let (full, closed) =
+        guard
+            .served
+            .admit_topic(("plugin.service", ""), 1, method, Instant::now());
+    if let Some(summary) = closed {
+        write_summary(core, SERVED_SUMMARY_KIND, plugin, &summary);
+    }
+    if full {
+        core.audit_core(
+            "plugin.service",
+            json!({"plugin": plugin, "method": method, "ok": true}),
+        );
     }
 }
 
@@ -102,14 +292,10 @@ fn answer(core: &Core, plugin: &str, method: &str, params: &Value) -> Result<Val
             method.chars().take(64).collect::<String>()
         )),
     };
-    core.audit_core(
-        "plugin.service",
-        json!({"plugin": plugin, "method": core.sanitizer.redact_cut(method, 64), "ok": result.is_ok()}),
-    );
     result
 }
 
-fn notification(core: &Arc<Core>, plugin: &str, method: &str, params: &Value) {
+fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, params: &Value) {
     if method != "event/publish" {
         tracing::debug!(%plugin, %method, "ignored plugin notification");
         return;
@@ -122,14 +308,16 @@ fn notification(core: &Arc<Core>, plugin: &str, method: &str, params: &Value) {
         _ => false,
     };
     let known_group = core.policy().has_group(group);
-    // The plugin's own words, going into the log: redacted, then cut.
-    let shown_topic = core.sanitizer.redact_cut(topic, 64);
+    let shown_topic = shown(core, topic);
     if !allowed || !known_group {
-        tracing::warn!(%plugin, topic = %shown_topic, "refused an event the plugin may not publish");
-        core.audit_core(
-            "event.refused",
-            json!({"plugin": plugin, "topic": shown_topic, "group": core.sanitizer.redact_cut(group, 64)}),
-        );
+        // A plugin can do this at will: the first of a window in full, the rest counted.
+        if admit_refusal(core, guard, plugin, ("event.refused", ""), &shown_topic) {
+            tracing::warn!(%plugin, topic = %shown_topic, "refused an event the plugin may not publish");
+            core.audit_core(
+                "event.refused",
+                json!({"plugin": plugin, "topic": shown_topic, "group": shown(core, group)}),
+            );
+        }
         return;
     }
     let payload = params.get("payload").cloned().unwrap_or(Value::Null);
