@@ -223,6 +223,16 @@ fn check_runtime(home: &Home) -> Check {
             .map_err(|e| e.to_string())
     });
     match answered {
+        Ok(engine) if !engine.hardens_bind_mounts() => problem(
+            "runtime",
+            "warn",
+            format!(
+                "{engine:?} answers; it cannot mount the workspace and agent state noexec, \
+                 so a file the agent writes there can be run inside its container \
+                 (docs/security.md, finding 10)"
+            ),
+            "prefer podman (carapace config set runtime.engine podman)",
+        ),
         Ok(engine) => ok("runtime", format!("{engine:?} answers")),
         Err(why) => problem(
             "runtime",

@@ -29,6 +29,16 @@ impl EngineKind {
             EngineKind::Apple => "container",
         }
     }
+
+    /// Whether the engine can mount host directories `noexec,nosuid,nodev`
+    /// (issue 12, finding 10): podman can; docker's `--mount` and Apple's
+    /// file sharing cannot, so there the workspace and agent state stay executable.
+    pub fn hardens_bind_mounts(self) -> bool {
+        match self {
+            EngineKind::Podman => true,
+            EngineKind::Docker | EngineKind::Apple => false,
+        }
+    }
 }
 
 /// `[runtime]`: the container engine and the limits of every agent container.
@@ -180,6 +190,14 @@ fn valid_word(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_podman_mounts_host_directories_noexec() {
+        // `doctor` warns for the others (issue 12, finding 10).
+        assert!(EngineKind::Podman.hardens_bind_mounts());
+        assert!(!EngineKind::Docker.hardens_bind_mounts());
+        assert!(!EngineKind::Apple.hardens_bind_mounts());
+    }
 
     #[test]
     fn the_defaults_pass_their_own_check() {
