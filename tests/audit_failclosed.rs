@@ -271,13 +271,7 @@ rate_limit = { per_minute = 1, burst = 2 }
     );
 
     // Closing the session writes what was counted.
-    let out = core.cli(&["session", "close", &session.id]);
-    assert!(out.status.success(), "{out:?}");
-    let events = core.wait_for_audit("the session's summaries", |events| {
-        events
-            .iter()
-            .any(|e| e["kind"] == "session.closed" && e["session"] == session.id.as_str())
-    });
+    let events = core.close_session(&session.id);
     let mine: Vec<&Value> = events
         .iter()
         .filter(|e| e["session"] == session.id.as_str())
@@ -331,13 +325,7 @@ fn a_summary_names_the_tools_it_counted() {
     // The same code in the same window: counted, not recorded in full.
     let forbidden = session.ipc(&["send_message", r#"{"to":"boss","text":"hi"}"#]);
     assert_eq!(forbidden.error()["code"], "UNAUTHORIZED");
-    let out = core.cli(&["session", "close", &session.id]);
-    assert!(out.status.success(), "{out:?}");
-    let events = core.wait_for_audit("the session's summaries", |events| {
-        events
-            .iter()
-            .any(|e| e["kind"] == "session.closed" && e["session"] == session.id.as_str())
-    });
+    let events = core.close_session(&session.id);
     let summary = events
         .iter()
         .find(|e| {

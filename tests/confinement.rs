@@ -19,6 +19,7 @@ use carapace::credentials::{self, CredentialError};
 use carapace::paths::Home;
 use carapace::plugins::confine::{self, ConfineSpec, RunAs, SpecRequest};
 use carapace::plugins::identity;
+use common::{verdict, verdicts};
 
 const PROBE: &str = "probe.py";
 /// The `PATH` the handlers get in these tests.
@@ -160,32 +161,6 @@ fn run_confined(spec: &ConfineSpec, program: &Path, ops: &[(&str, String)], cwd:
         .stdin(Stdio::null())
         .output()
         .expect("run the launcher")
-}
-
-/// The probe's verdict for each op, keyed `op arg`.
-fn verdicts(output: &Output) -> BTreeMap<String, String> {
-    assert!(
-        output.status.success(),
-        "probe failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| verdict(&serde_json::from_str(line).expect("probe JSON")))
-        .collect()
-}
-
-/// One probe line as (`op arg`, result).
-fn verdict(v: &serde_json::Value) -> (String, String) {
-    (
-        format!(
-            "{} {}",
-            v["op"].as_str().unwrap_or(""),
-            v["arg"].as_str().unwrap_or("")
-        ),
-        v["result"].as_str().unwrap_or("").to_owned(),
-    )
 }
 
 fn probe_as_alpha(

@@ -288,6 +288,22 @@ impl Setup {
         }
     }
 
+    /// A streamed Messages request whose answer the fake holds after its first
+    /// event: the release, the client and the body, its first frame read.
+    async fn held_stream(&self) -> (oneshot::Sender<()>, Client, Incoming) {
+        let release = self.fake.hold_next_stream();
+        let mut client = self.unix().await;
+        let response = client.send(messages(true)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        tokio::time::timeout(WAIT, body.frame())
+            .await
+            .expect("the held stream starts")
+            .expect("a frame")
+            .expect("no error");
+        (release, client, body)
+    }
+
     async fn unix(&self) -> Client {
         Client::over(
             UnixStream::connect(&self.socket)
@@ -614,16 +630,7 @@ mod model_proxy_e2e {
         // 70 tokens a day; one request (max_tokens 64 plus its input) holds
         // more than that while it is in flight, so none may start beside it.
         let setup = Setup::new(|m| m.daily_token_budget = 70).await;
-        let release = setup.fake.hold_next_stream();
-        let mut first = setup.unix().await;
-        let response = first.send(messages(true)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let mut body = response.into_body();
-        tokio::time::timeout(WAIT, body.frame())
-            .await
-            .expect("the held stream starts")
-            .expect("a frame")
-            .expect("no error");
+        let (release, _first, body) = setup.held_stream().await;
         let mut refused = Vec::new();
         for _ in 0..8 {
             let mut client = setup.unix().await;
@@ -667,16 +674,7 @@ mod model_proxy_e2e {
         // reading before `message_delta` carries the output count; the proxy
         // charges what it held for the request (max_tokens 64 plus the input).
         let setup = Setup::new(|m| m.daily_token_budget = 1_000_000).await;
-        let release = setup.fake.hold_next_stream();
-        let mut client = setup.unix().await;
-        let response = client.send(messages(true)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let mut body = response.into_body();
-        tokio::time::timeout(WAIT, body.frame())
-            .await
-            .expect("the held stream starts")
-            .expect("a frame")
-            .expect("no error");
+        let (release, client, body) = setup.held_stream().await;
         drop(body);
         drop(client);
         release.send(()).expect("release");

@@ -14,12 +14,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use carapace::plugins::confine::{self, SpecRequest};
+use common::verdicts;
 
 const HANDLER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -34,29 +34,6 @@ fn outside_tmp(prefix: &str) -> tempfile::TempDir {
         .prefix(prefix)
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("temp dir")
-}
-
-fn verdicts(output: &Output) -> BTreeMap<String, String> {
-    assert!(
-        output.status.success(),
-        "probe failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).expect("probe JSON");
-            (
-                format!(
-                    "{} {}",
-                    v["op"].as_str().unwrap_or(""),
-                    v["arg"].as_str().unwrap_or("")
-                ),
-                v["result"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn unix_ops(sockets: &[&Path]) -> Vec<String> {

@@ -312,6 +312,18 @@ impl TestCore {
             .expect("found")
     }
 
+    /// Closes session `id` through the CLI; the audit once its `session.closed`
+    /// line (and so the summaries its close writes) is in.
+    pub fn close_session(&self, id: &str) -> Vec<Value> {
+        let out = self.cli(&["session", "close", id]);
+        assert!(out.status.success(), "{out:?}");
+        self.wait_for_audit("the session's close", |events| {
+            events
+                .iter()
+                .any(|e| e["kind"] == "session.closed" && e["session"] == id)
+        })
+    }
+
     pub fn wait_for_audit(&self, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         self.wait_for_audit_within(Duration::from_secs(10), what, cond)
     }
@@ -506,4 +518,31 @@ pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     found
+}
+
+/// What the confinement probe (`tests/fixtures/confine/probe.py`) found, keyed
+/// `op arg`; the probe itself must have run to its end.
+pub fn verdicts(output: &Output) -> std::collections::BTreeMap<String, String> {
+    assert!(
+        output.status.success(),
+        "probe failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| verdict(&serde_json::from_str(line).expect("probe JSON")))
+        .collect()
+}
+
+/// One probe line as (`op arg`, result).
+pub fn verdict(v: &Value) -> (String, String) {
+    (
+        format!(
+            "{} {}",
+            v["op"].as_str().unwrap_or(""),
+            v["arg"].as_str().unwrap_or("")
+        ),
+        v["result"].as_str().unwrap_or("").to_owned(),
+    )
 }
