@@ -86,6 +86,11 @@ for mod, path in files.items():
         segs = p.split("::")
         if segs[0] == "crate":
             target = resolve(segs[1:])
+        elif segs[0] not in ("super", "self"):
+            # `use child::X` names a module declared here; anything else is an
+            # extern crate (std, serde, ...), not part of this graph.
+            child = (tuple(mod) if is_dir_module else tuple(mod[:-1])) + (segs[0],)
+            target = resolve(list(child) + segs[1:]) if child in files else None
         else:
             base = list(mod) if is_dir_module else list(mod[:-1])
             if segs[0] == "self":

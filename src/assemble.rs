@@ -97,7 +97,7 @@ pub async fn reload(core: &Arc<Core>, plugin: Option<&str>) -> Result<Value, Str
         assembled.catalog,
         Arc::clone(&host),
     ));
-    tokio::spawn(crate::plugins::services::serve(
+    tokio::spawn(crate::serve::plugin_services::serve(
         Arc::clone(core),
         assembled.from_plugins,
     ));

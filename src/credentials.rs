@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::model_proxy::credentials::MODEL_CREDENTIAL_PLUGIN;
 use crate::paths::Home;
-use crate::plugins::{reserved_reason, valid_plugin_name};
+use crate::plugins::reserved::{reserved_reason, valid_plugin_name};
+
+/// The name `auth set --plugin` takes for the model credentials (a reserved plugin name).
+pub const MODEL_CREDENTIAL_PLUGIN: &str = "model";
 
 /// Longest credential value accepted.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;

@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError};
 use crate::core::{Core, CoreParts};
 use crate::paths::Home;
 
-use crate::session::lifecycle;
+use crate::serve::lifecycle;
 use carapace_zmtp::server::socket::{SocketEvent, SocketServer};
 
 /// How long in-flight calls may run on after a stop request.
@@ -112,7 +112,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         sockets: sockets.clone(),
         audit,
     }));
-    tokio::spawn(crate::plugins::services::serve(
+    tokio::spawn(crate::serve::plugin_services::serve(
         Arc::clone(&core),
         assembled.from_plugins,
     ));
@@ -135,11 +135,11 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     );
     crate::assemble::publish_health(&core);
     tracing::info!(home = %home.root().display(), restored, "carapace core ready");
-    return_free_memory();
+    crate::memory::return_free_memory();
 
     let stop = Arc::new(Notify::new());
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let dispatcher = tokio::spawn(crate::dispatch::dispatch(
+    let dispatcher = tokio::spawn(crate::serve::dispatch::dispatch(
         Arc::clone(&core),
         inbound_rx,
         Arc::clone(&in_flight),
@@ -220,22 +220,6 @@ fn raise_descriptor_limit() {
         Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
     }
 }
-
-/// Hands the heap freed after start-up (schema and pattern compilation) back to the
-/// system; glibc keeps it otherwise, and an idle core would hold it for good.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-pub fn return_free_memory() {
-    // SAFETY: malloc_trim takes no pointers and only walks glibc's own free lists;
-    // it is safe to call from any thread at any time.
-    unsafe {
-        nix::libc::malloc_trim(0);
-    }
-}
-
-/// Nothing to hand back where the allocator is not glibc's.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn return_free_memory() {}
 
 /// Keeps same-user processes (plugins among them) from reading the core's memory via /proc.
 fn make_non_dumpable() {

@@ -30,7 +30,7 @@ use crate::model_proxy::{
     self, ModelProxy, ProxyError, SessionIdentity, SessionProxy, StoreCredentials,
 };
 use crate::runtime::RuntimeError;
-use crate::session::lifecycle::{self, SessionError};
+use crate::serve::lifecycle::{self, SessionError};
 use crate::session::SessionSummary;
 use registry::{QueueError, RunningAgent};
 use transcript::Transcript;

@@ -25,11 +25,11 @@ pub struct Config {
     /// Where plugins are found.
     pub plugins: PluginsConfig,
     /// The model proxy: provider, upstream, daily token budget (DESIGN.md §4).
-    pub model: crate::model_proxy::ModelConfig,
+    pub model: crate::model_proxy::config::ModelConfig,
     /// The container engine and the limits of agent containers.
-    pub runtime: crate::runtime::RuntimeConfig,
+    pub runtime: crate::runtime::config::RuntimeConfig,
     /// The agent program run in each session's container.
-    pub agent: crate::agent::AgentConfig,
+    pub agent: crate::agent::config::AgentConfig,
 }
 
 /// Daemon-wide settings.

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use super::{ControlRequest, ControlResponse, MAX_REQUEST_BYTES};
 use crate::core::Core;
-use crate::pipeline::confirm::Decision;
-use crate::session::lifecycle;
+use crate::policy::Decision;
+use crate::serve::lifecycle;
 
 /// Binds `run/control.sock` with mode 0600, replacing a stale file.
 pub fn bind(core: &Core) -> std::io::Result<UnixListener> {
@@ -162,7 +162,7 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
         ControlRequest::Reload { plugin } => {
             match crate::assemble::reload(core, plugin.as_deref()).await {
                 Ok(summary) => {
-                    crate::daemon::return_free_memory();
+                    crate::memory::return_free_memory();
                     ControlResponse::ok(summary)
                 }
                 Err(problem) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hyper::http::uri::{Authority, Scheme, Uri};
 use serde::{Deserialize, Serialize};
 
-use super::ProxyError;
+use super::error::ProxyError;
 
 /// The model proxy's settings; every field has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,8 +18,7 @@ use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use crate::credentials::{self, MAX_SECRET_BYTES};
 use crate::paths::Home;
 
-/// The name `auth set --plugin` takes for the model credentials (a reserved plugin name).
-pub const MODEL_CREDENTIAL_PLUGIN: &str = "model";
+pub use crate::credentials::MODEL_CREDENTIAL_PLUGIN;
 /// The Anthropic API key (`x-api-key`).
 pub const ANTHROPIC_API_KEY: &str = "anthropic_api_key";
 /// The Anthropic OAuth token (`authorization: Bearer`).

@@ -29,6 +29,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod error;
 mod forward;
 pub mod meter;
 pub mod respond;
@@ -49,6 +50,7 @@ use hyper_util::rt::TokioExecutor;
 
 pub use config::{ModelConfig, Provider, UpstreamBase};
 pub use credentials::{CredentialSource, StoreCredentials, UpstreamAuth};
+pub use error::ProxyError;
 pub use forward::redacted;
 pub use server::SessionProxy;
 pub use usage::{MemoryLedger, Reservation, SessionIdentity, Spent, TokenUsage, UsageLedger};
@@ -61,30 +63,6 @@ pub const MODEL_SOCKET_NAME: &str = "model.sock";
 /// `run/sessions/<id>/model.sock`.
 pub fn session_socket(home: &Home, session_id: &str) -> PathBuf {
     home.session_dir(session_id).join(MODEL_SOCKET_NAME)
-}
-
-/// Why a proxy could not be set up or started.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    /// A bad `[model]` setting.
-    #[error("{0}")]
-    Config(String),
-    /// The system's root certificates could not be loaded.
-    #[error("cannot load the system's root certificates for {upstream}: {source}")]
-    RootCertificates {
-        /// The upstream they were for.
-        upstream: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The socket could not be created.
-    #[error("{path}: {source}")]
-    Socket {
-        /// The socket path.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
 }
 
 type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;

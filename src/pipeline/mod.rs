@@ -9,7 +9,7 @@ pub mod arguments;
 pub mod authorize;
 pub mod confirm;
 pub mod envelope;
-pub mod rate_limit;
+pub mod intrinsic;
 pub mod respond;
 pub mod route;
 pub mod topic;

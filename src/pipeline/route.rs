@@ -8,9 +8,10 @@ use crate::refusal::Refusal;
 use serde_json::{json, Value};
 
 use super::confirm::Confirmed;
+use super::intrinsic;
 use crate::core::Core;
 use crate::plugins::host::CallScope;
-use crate::tools::{intrinsic, ToolOwner};
+use crate::tools::ToolOwner;
 
 /// Stage 6's gate: records `request.routed` and waits until that line is in
 /// the log file (write(2) done). If the log cannot be written the call is

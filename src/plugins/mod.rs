@@ -13,23 +13,12 @@ pub mod identity;
 pub mod manifest;
 pub mod process;
 pub mod reserved;
-pub mod services;
 
 use serde::{Deserialize, Serialize};
 
 pub use discover::{discover, search_dirs, tool_specs, Discovered, DiscoveryError};
 pub use host::PluginHost;
-pub use reserved::reserved_reason;
-
-/// Plugin names match `[a-z][a-z0-9_-]{0,63}`.
-pub fn valid_plugin_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
-}
+pub use reserved::{reserved_reason, valid_plugin_name};
 
 /// A plugin's state as shown by `status` and `get_session_info`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

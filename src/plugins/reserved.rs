@@ -57,6 +57,16 @@ pub fn refusal(name: &str, folder: &std::path::Path) -> Option<String> {
     })
 }
 
+/// Plugin names match `[a-z][a-z0-9_-]{0,63}`.
+pub fn valid_plugin_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

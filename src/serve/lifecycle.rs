@@ -1,7 +1,7 @@
 //! Opening, closing and restoring sessions: the directory, the socket, the table entry.
 //!
 //! A session's record lives in the core's private state (`state/sessions/<id>.json`,
-//! [`super::record`]), never in its directory, which is mounted into a container: a
+//! [`crate::session::record`]), never in its directory, which is mounted into a container: a
 //! core restarted after a crash rebinds the same sockets for the groups it recorded, and
 //! nothing in the directory is read back.
 
@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::record::{self, Record};
-use super::{new_session_id, Session, SessionSummary};
 use crate::config::valid_group_name;
 use crate::core::Core;
 use crate::paths::create_private_dir;
+use crate::session::record::{self, Record};
+use crate::session::{new_session_id, Session, SessionSummary};
 
 /// Why a session could not be opened or closed.
 #[derive(Debug, thiserror::Error)]

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::host::CallScope;
-use super::process::FromPlugin;
 use crate::audit::{RefusalKind, RefusalTally, SUMMARY_KIND};
 use crate::core::Core;
+use crate::plugins::host::CallScope;
+use crate::plugins::process::FromPlugin;
 
 /// Most audit entries one `services/audit_log` answer carries.
 const MAX_AUDIT_ENTRIES: usize = 100;
