@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod assemble;
 pub mod audit;
+pub mod bounded_line;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncReadExt, BufReader};
 
 use super::stream::Tally;
 use super::transcript::Transcript;
 use super::AgentError;
+use crate::bounded_line::read_line_cut;
 use crate::runtime::RunningContainer;
 
 /// Longest stdout line kept (the rest of a longer line is dropped).
@@ -87,12 +88,13 @@ async fn stream(
     };
     let mut reader = BufReader::new(stdout);
     loop {
-        let line = match tokio::time::timeout(idle, read_line(&mut reader, MAX_LINE_BYTES)).await {
-            Err(_) => return Err(AgentError::IdleTimeout(idle.as_secs())),
-            Ok(Err(e)) => return Err(AgentError::Output(e)),
-            Ok(Ok(None)) => return Ok(tally),
-            Ok(Ok(Some(line))) => line,
-        };
+        let line =
+            match tokio::time::timeout(idle, read_line_cut(&mut reader, MAX_LINE_BYTES)).await {
+                Err(_) => return Err(AgentError::IdleTimeout(idle.as_secs())),
+                Ok(Err(e)) => return Err(AgentError::Output(e)),
+                Ok(Ok(None)) => return Ok(tally),
+                Ok(Ok(Some(line))) => line,
+            };
         transcript
             .append(&line)
             .await
@@ -108,33 +110,6 @@ async fn stream(
             }
         }
         tally.push(&text);
-    }
-}
-
-/// One line without its `\n` (at most `max` bytes kept), or `None` at the end.
-pub async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-) -> std::io::Result<Option<Vec<u8>>> {
-    let mut line = Vec::new();
-    let mut any = false;
-    loop {
-        let buf = reader.fill_buf().await?;
-        if buf.is_empty() {
-            return Ok(any.then_some(line));
-        }
-        any = true;
-        let (taken, done) = match buf.iter().position(|b| *b == b'\n') {
-            Some(at) => (at + 1, true),
-            None => (buf.len(), false),
-        };
-        let content = if done { taken - 1 } else { taken };
-        let room = max.saturating_sub(line.len());
-        line.extend_from_slice(&buf[..content.min(room)]);
-        reader.consume(taken);
-        if done {
-            return Ok(Some(line));
-        }
     }
 }
 
@@ -157,17 +132,6 @@ async fn tail(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn lines_are_split_capped_and_the_last_one_kept() {
-        let input: &[u8] = b"one\ntoolong\n\nlast";
-        let mut reader = BufReader::with_capacity(2, input);
-        let mut lines = Vec::new();
-        while let Some(line) = read_line(&mut reader, 4).await.expect("read") {
-            lines.push(String::from_utf8(line).expect("utf8"));
-        }
-        assert_eq!(lines, ["one", "tool", "", "last"]);
-    }
 
     #[tokio::test]
     async fn the_stderr_tail_is_bounded() {

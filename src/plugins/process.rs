@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::bounded_line::{self, Line};
 
 /// Longest line accepted from a handler.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -407,29 +409,16 @@ fn dispatch_line(
     true
 }
 
-/// Reads one line of at most [`MAX_LINE_BYTES`] without buffering more than that.
-async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(
+/// Reads one line of at most [`MAX_LINE_BYTES`] without buffering more than that;
+/// a longer line is refused (its rest left unread).
+async fn read_bounded_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
 ) -> Result<Option<Vec<u8>>, String> {
-    let mut line = Vec::new();
-    loop {
-        let available = reader.fill_buf().await.map_err(|e| e.to_string())?;
-        if available.is_empty() {
-            return Ok(if line.is_empty() { None } else { Some(line) });
-        }
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(end) => (&available[..end], end + 1),
-            None => (available, available.len()),
-        };
-        if line.len() + chunk.len() > MAX_LINE_BYTES {
-            return Err(format!("a line is over {MAX_LINE_BYTES} bytes"));
-        }
-        line.extend_from_slice(chunk);
-        let found_newline = done > chunk.len();
-        reader.consume(done);
-        if found_newline {
-            return Ok(Some(line));
-        }
+    match bounded_line::read_line(reader, MAX_LINE_BYTES).await {
+        Ok(None) => Ok(None),
+        Ok(Some(Line::Whole(line))) => Ok(Some(line)),
+        Ok(Some(Line::Over(_))) => Err(format!("a line is over {MAX_LINE_BYTES} bytes")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -448,8 +437,8 @@ async fn forward_stderr(name: String, stderr: impl AsyncRead + Unpin) {
             // to stderr would fail (or block) and take its call down with it.
             Err(reason) => {
                 tracing::warn!(plugin = %name, %reason, "plugin stderr line dropped");
-                // The rest of the line, kept up to 0 bytes: read to its newline, dropped.
-                if crate::agent::run::read_line(&mut reader, 0).await.is_err() {
+                // The rest of the line: read to its newline, dropped.
+                if bounded_line::skip_line(&mut reader).await.is_err() {
                     return;
                 }
             }

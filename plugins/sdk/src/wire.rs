@@ -92,6 +92,11 @@ pub(crate) enum Line {
 }
 
 /// Reads one line of at most `max` bytes without ever buffering more than that.
+///
+/// The core's async readers share `src/bounded_line.rs`; this one stays apart
+/// because the SDK is blocking (no async runtime in a handler) and depends on
+/// nothing of the core. It behaves as the core's `read_line` followed by
+/// `skip_line` on an over-long line.
 pub(crate) fn read_line(reader: &mut impl BufRead, max: usize) -> Line {
     let mut line = Vec::new();
     let mut too_long = false;
