@@ -738,6 +738,33 @@ mod model_proxy_e2e {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unusable_credential_is_reported_without_its_host_path() {
+        let setup = Setup::new(|_| {}).await;
+        // A key file the proxy may not use (group-readable).
+        let dir = setup.home.root().join("keys/model");
+        for entry in std::fs::read_dir(&dir).expect("keys/model") {
+            let path = entry.expect("entry").path();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+                .expect("chmod");
+        }
+        let answer = setup.unix().await.call(messages(false)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            answer.body
+        );
+        assert!(
+            !answer
+                .body
+                .contains(setup.home.root().to_str().expect("utf-8")),
+            "a host path reached the container: {}",
+            answer.body
+        );
+        assert!(setup.fake.seen().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_oversize_request_is_refused() {
         let setup = Setup::new(|m| m.max_request_bytes = 4096).await;
         let mut client = setup.unix().await;

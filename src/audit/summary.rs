@@ -13,7 +13,7 @@
 //! probing of other tools behind a bare count: the first [`MAX_TOPICS`]
 //! distinct ones, each cut to [`MAX_TOPIC_CHARS`] characters, and
 //! `"topics_truncated":true` when there were more.
-//! The same tally serves a plugin's refusals (see `plugins::services`).
+//! The same tally serves a plugin's refusals (see `serve::plugin_services`).
 //! This file must never let a session's refusals grow the log faster than
 //! that, and never hold more than one window per kind (kinds are a closed set).
 

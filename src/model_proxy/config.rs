@@ -72,6 +72,19 @@ impl UpstreamBase {
     }
 }
 
+/// `upstream` as a message may show it: a `user:password@` part becomes `…@`.
+fn shown_upstream(upstream: &str) -> String {
+    let (scheme, rest) = match upstream.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), upstream),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}…@{}", &rest[at + 1..]),
+        None => upstream.to_owned(),
+    }
+}
+
 impl ModelConfig {
     /// [`ModelConfig::upstream_timeout_secs`] as a duration (at least one second).
     pub fn upstream_timeout(&self) -> Duration {
@@ -80,8 +93,9 @@ impl ModelConfig {
 
     /// Checks `upstream`: https anywhere, plain http only to a loopback address.
     pub fn upstream_base(&self) -> Result<UpstreamBase, ProxyError> {
-        let bad =
-            |why: &str| ProxyError::Config(format!("model.upstream `{}` {why}", self.upstream));
+        // The value is shown without any user name or password it may carry.
+        let shown = shown_upstream(&self.upstream);
+        let bad = |why: &str| ProxyError::Config(format!("model.upstream `{shown}` {why}"));
         let uri: Uri = self.upstream.parse().map_err(|_| bad("is not a URL"))?;
         let scheme = uri.scheme().cloned().ok_or_else(|| bad("has no scheme"))?;
         let authority = uri.authority().cloned().ok_or_else(|| bad("has no host"))?;
@@ -118,6 +132,25 @@ fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upstream_with_a_password_is_refused_without_showing_it() {
+        let password = format!("pw{}", std::process::id());
+        let config = ModelConfig {
+            upstream: format!("https://user:{password}@api.example.com/v1"),
+            ..ModelConfig::default()
+        };
+        let Err(error) = config.upstream_base() else {
+            panic!("an upstream with a password is refused");
+        };
+        let error = error.to_string();
+        assert!(
+            error.contains("must not carry a user name or password"),
+            "{error}"
+        );
+        assert!(!error.contains(&password), "{error}");
+        assert!(error.contains("https://…@api.example.com/v1"), "{error}");
+    }
 
     fn with_upstream(upstream: &str) -> ModelConfig {
         ModelConfig {

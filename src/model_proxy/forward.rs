@@ -13,7 +13,7 @@ use hyper::header::{
 };
 use hyper::{Request, Response};
 
-use super::credentials::X_API_KEY;
+use super::credentials::{CredentialLookupError, X_API_KEY};
 use super::meter::{MeteredBody, UsageParser};
 use super::respond::{refuse, ProxyBody, Refusal};
 use super::routes::{self, Endpoint};
@@ -109,7 +109,15 @@ async fn forward(
         }
         Err(e) => {
             tracing::error!(error = %e, "no usable model credential");
-            return refuse(Refusal::NoCredential, &e.to_string());
+            // The container is told what to do, never a host path.
+            let shown = match e {
+                CredentialLookupError::Missing => e.to_string(),
+                CredentialLookupError::Unusable { .. } => {
+                    "the model credential stored on the host is unusable; see the core's log"
+                        .to_owned()
+                }
+            };
+            return refuse(Refusal::NoCredential, &shown);
         }
     };
     let path_and_query = parts

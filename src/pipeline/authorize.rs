@@ -6,7 +6,8 @@ use crate::refusal::Refusal;
 
 use super::arguments::Validated;
 use super::envelope::Call;
-use crate::core::Core;
+use crate::config::Config;
+use crate::policy::{GroupPolicy, RateLimiter};
 use crate::tools::Tool;
 
 /// A call its group may make, now. Only [`authorize`] makes one.
@@ -23,18 +24,25 @@ pub struct Authorized {
 struct AuthorizedProof;
 
 /// Stage 4: checks the group's permission, then takes a rate-limit token.
-pub fn authorize(core: &Core, validated: Validated) -> Result<Authorized, Refusal> {
+/// It reads only what decides: the group policy, the group's limit in the
+/// config and the rate limiter (the parts of the core it is given).
+pub fn authorize(
+    policy: &GroupPolicy,
+    config: &Config,
+    rate_limiter: &RateLimiter,
+    validated: Validated,
+) -> Result<Authorized, Refusal> {
     let Validated { call, tool } = validated;
     let group = &call.session.group;
     let name = &tool.spec.name;
-    if !core.policy().allows(group, &tool.spec) {
+    if !policy.allows(group, &tool.spec) {
         return Err(Refusal::NotAllowed {
             group: group.clone(),
             tool: name.clone(),
         });
     }
-    let limit = core.config().rate_limit_for(group);
-    if let Err(retry_after) = core.rate_limiter.take(&call.session.id, name, limit) {
+    let limit = config.rate_limit_for(group);
+    if let Err(retry_after) = rate_limiter.take(&call.session.id, name, limit) {
         return Err(Refusal::RateLimited {
             tool: name.clone(),
             retry_after,

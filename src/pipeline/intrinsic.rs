@@ -9,13 +9,19 @@ use serde_json::{json, Value};
 use super::envelope::Call;
 use crate::core::Core;
 use crate::plugins::PluginHealth;
+use crate::policy::GroupPolicy;
 use crate::refusal::Refusal;
 use crate::tools::intrinsic::MAX_DIAGNOSTICS;
+use crate::tools::Catalog;
 
 /// Runs an intrinsic tool for `call`.
 pub fn call(core: &Core, call: &Call, name: &str) -> Result<Value, Refusal> {
     match name {
-        "list_tools" => Ok(list_tools(core, &call.session.group)),
+        "list_tools" => Ok(list_tools(
+            &core.catalog(),
+            &core.policy(),
+            &call.session.group,
+        )),
         "get_session_info" => Ok(session_info(core, call)),
         "get_diagnostics" => Ok(diagnostics(call)),
         _ => Err(Refusal::UnknownIntrinsic { name: name.into() }),
@@ -23,12 +29,11 @@ pub fn call(core: &Core, call: &Call, name: &str) -> Result<Value, Refusal> {
 }
 
 /// The tools `group` may call.
-pub fn list_tools(core: &Core, group: &str) -> Value {
-    let tools: Vec<Value> = core
-        .catalog()
+pub fn list_tools(catalog: &Catalog, policy: &GroupPolicy, group: &str) -> Value {
+    let tools: Vec<Value> = catalog
         .all()
         .into_iter()
-        .filter(|t| core.policy().allows(group, &t.spec))
+        .filter(|t| policy.allows(group, &t.spec))
         .map(|t| {
             json!({
                 "name": t.spec.name,

@@ -84,7 +84,12 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
         Ok(validated) => validated,
         Err(refusal) => return early(refusal.into()),
     };
-    let authorized = match authorize::authorize(core, validated) {
+    let authorized = match authorize::authorize(
+        &core.policy(),
+        &core.config(),
+        &core.rate_limiter,
+        validated,
+    ) {
         Ok(authorized) => authorized,
         Err(refusal) => return early(refusal.into()),
     };
