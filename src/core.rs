@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::agent::registry::AgentRegistry;
 use crate::audit::{AuditError, AuditLog, EventLine, RefusalKind, SUMMARY_KIND};
 use crate::config::Config;
 use crate::model_proxy::{MemoryLedger, UsageLedger};
@@ -15,6 +14,7 @@ use crate::paths::Home;
 use crate::plugins::PluginHost;
 use crate::policy::{Confirmations, GroupPolicy, RateLimiter};
 use crate::sanitize::Sanitizer;
+use crate::session::agents::AgentRegistry;
 use crate::session::{Session, SessionTable};
 use crate::tools::Catalog;
 use carapace_zmtp::server::socket::SocketServer;

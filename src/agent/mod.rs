@@ -12,7 +12,6 @@
 pub mod config;
 pub mod events;
 pub mod mounts;
-pub mod registry;
 pub mod run;
 pub mod spec;
 pub mod stream;
@@ -31,8 +30,8 @@ use crate::model_proxy::{
 };
 use crate::runtime::RuntimeError;
 use crate::serve::lifecycle::{self, SessionError};
+use crate::session::agents::{QueueError, RunningAgent};
 use crate::session::SessionSummary;
-use registry::{QueueError, RunningAgent};
 use transcript::Transcript;
 
 /// Why an agent run failed.

@@ -3,6 +3,7 @@
 //! A session's identity (id, group, start time) lives only here; nothing a
 //! container sends can change or claim it.
 
+pub mod agents;
 pub mod record;
 
 // The transport's frame bound leaves room over the wire's request limit to say
