@@ -10,6 +10,18 @@
 //! stale list costs memory, never correctness. `bash bench/code-order.sh`
 //! writes the list again; `CARAPACE_NO_CODE_ORDER=1` builds without it. Any
 //! other linker: the build goes on without it.
+//!
+//! Kept because it pays (issue 13 asked for ≥ 1 MB idle RSS or removal). Measured
+//! 2026-12-03 on x86-64 Linux, list freshly written by `bench/code-order.sh`, the core
+//! built with it and with `CARAPACE_NO_CODE_ORDER=1`, each started on a fresh home and
+//! read from `/proc/<pid>/status` after 2 s, alternating, 3 runs each (medians):
+//!
+//! | core                     | with the list         | without               |
+//! |--------------------------|-----------------------|-----------------------|
+//! | idle, no plugin          | 8.8 MB (file 6.2 MB)  | 13.7 MB (file 11.1 MB)|
+//! | echo plugin, one session | 10.0 MB (file 7.2 MB) | 15.0 MB (file 12.2 MB)|
+//!
+//! About 4.9 MB of resident code saved; allocated memory (`RssAnon`, 2.6 MB) is the same.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
