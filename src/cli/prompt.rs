@@ -41,7 +41,14 @@ pub fn run(
     if json {
         super::print_json(&answer);
     } else {
-        println!("{}", answer["answer"].as_str().unwrap_or_default());
+        let text = answer["answer"].as_str().unwrap_or_default();
+        // On a terminal the agent's words must not drive it (escapes, cursor
+        // moves, OSC clipboard writes); a script reading a pipe gets them as they are.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!("{}", printable(text));
+        } else {
+            println!("{text}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -49,7 +56,13 @@ pub fn run(
 /// The text without terminal control characters (the agent's words reach a terminal).
 fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -60,5 +73,10 @@ mod tests {
     #[test]
     fn escape_sequences_never_reach_the_terminal() {
         assert_eq!(printable("a\u{1b}[2Jb\r\nc\u{7}"), "a [2Jb \nc ");
+        assert_eq!(
+            printable("col\tcol\u{9b}31m"),
+            "col\tcol 31m",
+            "tabs stay, C1 goes"
+        );
     }
 }
