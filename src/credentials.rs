@@ -348,12 +348,20 @@ fn copy_private(
     Ok(target)
 }
 
-fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+/// A stored secret's content: a plain file, never through a symlink, never
+/// waiting on a FIFO (opened non-blocking), at most [`MAX_SECRET_BYTES`].
+pub fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a plain file",
+        ));
+    }
     let mut value = Vec::new();
     file.take(MAX_SECRET_BYTES as u64).read_to_end(&mut value)?;
     Ok(value)

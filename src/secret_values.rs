@@ -17,12 +17,10 @@
 //! Must never log a value: only counts and the names of values too short to match.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use crate::credentials::{self, MAX_SECRET_BYTES};
+use crate::credentials;
 use crate::model_proxy::{CredentialSource, StoreCredentials};
 use crate::paths::Home;
 use crate::sanitize::{KnownSecrets, MIN_SECRET_BYTES};
@@ -235,20 +233,9 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// A plain file's content, at most [`MAX_SECRET_BYTES`], never through a symlink.
+/// A stored secret's content, or nothing if it cannot be read safely.
 fn read_bounded(path: &Path) -> Option<Vec<u8>> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut value = Vec::new();
-    let limit = u64::try_from(MAX_SECRET_BYTES).unwrap_or(u64::MAX);
-    file.take(limit).read_to_end(&mut value).ok()?;
-    Some(value)
+    credentials::read_no_follow(path).ok()
 }
 
 #[cfg(test)]
