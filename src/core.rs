@@ -208,12 +208,7 @@ impl Core {
     /// Writes the summary lines of `session`'s refusal intervals that are over,
     /// or of all of them when the session is `closing`.
     pub fn summarize_refusals(&self, session: &Session, closing: bool) {
-        let summaries = if closing {
-            session.refusals.drain()
-        } else {
-            session.refusals.due(Instant::now())
-        };
-        for summary in summaries {
+        for summary in session.refusals.summaries(closing, Instant::now()) {
             self.audit(session, SUMMARY_KIND, summary.fields());
         }
     }

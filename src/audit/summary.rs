@@ -195,6 +195,16 @@ impl RefusalTally {
         windows.clear();
         out
     }
+
+    /// The summaries to write now: every window when `closing` ([`drain`](Self::drain)),
+    /// else those that are over ([`due`](Self::due)).
+    pub fn summaries(&self, closing: bool, now: Instant) -> Vec<Summary> {
+        if closing {
+            self.drain()
+        } else {
+            self.due(now)
+        }
+    }
 }
 
 fn close(kind: RefusalKind, window: &mut Window) -> Option<Summary> {

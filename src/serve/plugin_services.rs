@@ -183,12 +183,7 @@ fn summarize(core: &Core, guards: &HashMap<String, Arc<Guard>>, closing: bool) {
             (SUMMARY_KIND, &guard.refusals),
             (SERVED_SUMMARY_KIND, &guard.served),
         ] {
-            let summaries = if closing {
-                tally.drain()
-            } else {
-                tally.due(now)
-            };
-            for summary in summaries {
+            for summary in tally.summaries(closing, now) {
                 write_summary(core, kind, plugin, &summary);
             }
         }
