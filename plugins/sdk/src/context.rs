@@ -33,6 +33,37 @@ pub struct Envelope {
     /// The calling session.
     #[serde(default)]
     pub session: Option<SessionRef>,
+    /// What started the calling session, from the core's session table (DESIGN §8).
+    /// `None` only from a core older than origins: treat it as untrusted.
+    #[serde(default)]
+    pub origin: Option<Origin>,
+}
+
+/// What started a session: `kind` is `prompt`, `message`, `task` or `open`;
+/// `trust` is `owner`, `contact` or `unknown`. The core fills it from its own
+/// session table; the agent cannot set any of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// `prompt` (the person at the CLI), `message` (a channel's inbound message),
+    /// `task` (the scheduler) or `open` (`carapace session open`).
+    #[serde(default)]
+    pub kind: String,
+    /// The channel or scheduler plugin that started it, if any.
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// The sender that plugin reported, if any.
+    #[serde(default)]
+    pub sender: Option<String>,
+    /// `owner`, `contact` or `unknown`.
+    #[serde(default)]
+    pub trust: String,
+}
+
+impl Origin {
+    /// Whether the session counts as the owner's own: its trust is `owner`.
+    pub fn is_owner(&self) -> bool {
+        self.trust == "owner"
+    }
 }
 
 /// The session a call came from.
@@ -85,6 +116,11 @@ impl CallContext {
     /// The agent's correlation id.
     pub fn correlation(&self) -> &str {
         &self.envelope.correlation
+    }
+
+    /// What started the calling session (`None` from a core without origins).
+    pub fn origin(&self) -> Option<&Origin> {
+        self.envelope.origin.as_ref()
     }
 
     /// The calling session's id, if the envelope names one.

@@ -1,7 +1,7 @@
 //! Errors a plugin returns, and the JSON-RPC error objects they become on the wire.
 //!
 //! The mapping to the wire is here and nowhere else: a [`ToolError`] becomes
-//! `{code: -32000, message, data: {code: "HANDLER_ERROR", retriable}}`, an
+//! `{code: -32000, message, data: {code, retriable, field?}}` (`code` one of [`ToolCode`]), an
 //! [`InitError`] becomes `{code: -32000, message, data: {category}}`.
 
 use std::fmt;
@@ -71,6 +71,34 @@ pub struct ToolError {
     pub message: String,
     /// Whether the same call may succeed if tried again later.
     pub retriable: bool,
+    /// The public code the tool asks for (one of the few a tool may choose).
+    pub code: ToolCode,
+    /// The argument at fault, dotted, for [`ToolCode::ValidationFailed`].
+    pub field: Option<String>,
+}
+
+/// The codes a tool may give its own failure. The core passes exactly these on
+/// and turns anything else a handler claims into `HANDLER_ERROR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ToolCode {
+    /// The tool failed (the default).
+    HandlerError,
+    /// A limit the tool keeps (e.g. per session) is reached.
+    RateLimited,
+    /// An argument passed the schema but not the tool's own rules.
+    ValidationFailed,
+}
+
+impl ToolCode {
+    /// The wire name, e.g. `RATE_LIMITED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolCode::HandlerError => HANDLER_ERROR,
+            ToolCode::RateLimited => "RATE_LIMITED",
+            ToolCode::ValidationFailed => "VALIDATION_FAILED",
+        }
+    }
 }
 
 impl ToolError {
@@ -79,24 +107,49 @@ impl ToolError {
         ToolError {
             message: message.into(),
             retriable: false,
+            code: ToolCode::HandlerError,
+            field: None,
         }
     }
 
     /// A failure worth retrying later (a timeout, a busy upstream).
     pub fn retriable(message: impl Into<String>) -> ToolError {
         ToolError {
-            message: message.into(),
             retriable: true,
+            ..ToolError::new(message)
+        }
+    }
+
+    /// `RATE_LIMITED`: a limit the tool keeps is reached (retriable: a later session may).
+    pub fn rate_limited(message: impl Into<String>) -> ToolError {
+        ToolError {
+            retriable: true,
+            code: ToolCode::RateLimited,
+            ..ToolError::new(message)
+        }
+    }
+
+    /// `VALIDATION_FAILED` naming `field` (dotted): the value passed the schema but
+    /// not the tool's own rules (a cron text, a time zone, an unknown id).
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ToolError {
+        ToolError {
+            code: ToolCode::ValidationFailed,
+            field: Some(field.into()),
+            ..ToolError::new(message)
         }
     }
 }
 
 impl From<ToolError> for JsonRpcError {
     fn from(error: ToolError) -> JsonRpcError {
+        let mut data = json!({"code": error.code.as_str(), "retriable": error.retriable});
+        if let Some(field) = error.field {
+            data["field"] = json!(field);
+        }
         JsonRpcError {
             code: SERVER_ERROR,
             message: error.message,
-            data: Some(json!({"code": HANDLER_ERROR, "retriable": error.retriable})),
+            data: Some(data),
         }
     }
 }
@@ -217,6 +270,15 @@ mod tests {
         assert_eq!(
             wire,
             json!({"code": -32000, "message": "no token", "data": {"category": "AUTH_ERROR"}})
+        );
+        let wire = serde_json::to_value(JsonRpcError::from(ToolError::rate_limited("20 stores")))
+            .expect("serializable");
+        assert_eq!(wire["data"], json!({"code": "RATE_LIMITED", "retriable": true}));
+        let wire = serde_json::to_value(JsonRpcError::from(ToolError::invalid("tz", "unknown")))
+            .expect("serializable");
+        assert_eq!(
+            wire["data"],
+            json!({"code": "VALIDATION_FAILED", "retriable": false, "field": "tz"})
         );
     }
 }
