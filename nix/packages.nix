@@ -25,7 +25,7 @@ let
 
   carapace = craneLib.buildPackage (commonArgs // {
     inherit cargoArtifacts;
-    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo";
+    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory";
     # The tests run once, in checks.nextest.
     doCheck = false;
     nativeBuildInputs = [ pkgs.installShellFiles ];
@@ -34,6 +34,8 @@ let
     postInstall = ''
       install -Dm0644 plugins/echo/manifest.json $out/share/carapace/plugins/echo/manifest.json
       cp -r plugins/echo/skills $out/share/carapace/plugins/echo/skills
+      install -Dm0644 plugins/memory/manifest.json $out/share/carapace/plugins/memory/manifest.json
+      cp -r plugins/memory/skills $out/share/carapace/plugins/memory/skills
     '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
       installShellCompletion --cmd carapace \
         --bash <($out/bin/carapace completions bash) \
@@ -45,6 +47,7 @@ let
       runHook preInstallCheck
       $out/bin/carapace --version | grep -F ${lib.escapeShellArg version}
       test -x $out/bin/carapace-plugin-echo
+      test -x $out/bin/carapace-plugin-memory
       runHook postInstallCheck
     '';
     meta = meta // {

@@ -1,6 +1,6 @@
 # The source every Rust derivation sees: the Cargo sources plus the non-Rust files the code
 # compiles in (docs/manifest.schema.json), links by (link/code-order.txt, see build.rs),
-# installs (the echo plugin's manifest and skills) or its tests read (tests/fixtures).
+# installs (the echo and memory plugins' manifests and skills) or its tests read (tests/fixtures).
 # Editing flake.nix, nix/, modules/ or docs/*.md does not rebuild anything Rust.
 { lib, craneLib }:
 let
@@ -16,6 +16,8 @@ fs.toSource {
       (root + "/link/code-order.txt")
       (root + "/plugins/echo/manifest.json")
       (root + "/plugins/echo/skills")
+      (root + "/plugins/memory/manifest.json")
+      (root + "/plugins/memory/skills")
       (fs.maybeMissing (root + "/tests/fixtures"))
       (fs.maybeMissing (root + "/proptest-regressions"))
     ])

@@ -1,0 +1,294 @@
+//! The memory store in the handler (library calls, no process hop), on disk.
+//!
+//! For each size (default 5,000 and 100,000 entries; give others as arguments),
+//! fills one group with entries of 5 to 40 words drawn from a fixed vocabulary
+//! of 4,000 made-up words with a Zipf distribution (as in real text, a few
+//! words are in most entries), 0 to 3 tags from 40, four in five stored by the
+//! owner; then times `search` over a mix of 1 to 3 word queries drawn the same
+//! way, searches with a tag filter and newest-first listings, stores, and the
+//! brief. Prints percentiles; it asserts nothing.
+//!
+//! `cargo bench -p carapace-plugin-memory --bench memory [-- 5000 100000]`
+//! (or `bash bench/memory.sh`). Targets at 100k: search p50 <= 2 ms and p99 <= 10 ms,
+//! store p50 <= 1 ms, brief <= 20 ms.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use carapace_plugin_memory::{Actor, BriefLimits, EntryType, NewEntry, Search, Store};
+use carapace_plugin_sdk::Origin;
+
+const VOCABULARY: usize = 4000;
+const TAGS: usize = 40;
+const QUERIES: usize = 3000;
+const STORES: usize = 1000;
+const BRIEFS: usize = 50;
+
+/// splitmix64: a fixed, seeded sequence (no dependency, the same run each time).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Words made of 2 to 4 syllables, and a Zipf (s = 1) sampler over them.
+struct Words {
+    words: Vec<String>,
+    cumulative: Vec<f64>,
+}
+
+impl Words {
+    fn new(rng: &mut Rng) -> Words {
+        let consonants = [
+            "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "tr",
+        ];
+        let vowels = ["a", "e", "i", "o", "u", "ai", "ou"];
+        let mut words = std::collections::BTreeSet::new();
+        while words.len() < VOCABULARY {
+            let syllables = 2 + rng.below(3);
+            let word: String = (0..syllables)
+                .map(|_| {
+                    format!(
+                        "{}{}",
+                        consonants[rng.below(consonants.len())],
+                        vowels[rng.below(vowels.len())]
+                    )
+                })
+                .collect();
+            words.insert(word);
+        }
+        let mut words: Vec<String> = words.into_iter().collect();
+        // Shuffle so that rank does not follow spelling.
+        for i in (1..words.len()).rev() {
+            words.swap(i, rng.below(i + 1));
+        }
+        let mut total = 0.0;
+        let cumulative = (1..=words.len())
+            .map(|rank| {
+                total += 1.0 / rank as f64;
+                total
+            })
+            .collect();
+        Words { words, cumulative }
+    }
+
+    fn pick(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative.last().copied().unwrap_or(1.0);
+        let x = rng.unit() * total;
+        let rank = self
+            .cumulative
+            .partition_point(|&c| c < x)
+            .min(self.words.len() - 1);
+        &self.words[rank]
+    }
+
+    fn sentence(&self, rng: &mut Rng, min: usize, max: usize) -> String {
+        let n = min + rng.below(max - min + 1);
+        (0..n).map(|_| self.pick(rng)).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn origin(owner: bool) -> Option<Origin> {
+    Some(if owner {
+        Origin {
+            kind: "prompt".into(),
+            trust: "owner".into(),
+            ..Origin::default()
+        }
+    } else {
+        Origin {
+            kind: "message".into(),
+            plugin: Some("mail".into()),
+            sender: Some("someone@example.org".into()),
+            trust: "unknown".into(),
+        }
+    })
+}
+
+fn new_entry(rng: &mut Rng, words: &Words) -> NewEntry {
+    let kinds = EntryType::BRIEF_ORDER;
+    NewEntry {
+        kind: kinds[rng.below(kinds.len())],
+        content: words.sentence(rng, 5, 40),
+        tags: (0..rng.below(4))
+            .map(|_| format!("tag{}", rng.below(TAGS)))
+            .collect(),
+        supersedes: None,
+    }
+}
+
+/// Stores `count` entries; sessions of 20 stores each (the cap), one in five untrusted.
+fn fill(store: &Store, rng: &mut Rng, words: &Words, count: usize, first_session: usize) {
+    let mut actor = None;
+    for i in 0..count {
+        if i.is_multiple_of(20) {
+            let session = first_session + i / 20;
+            actor = Some(Actor::Session {
+                id: format!("bench-{session}"),
+                origin: origin(!session.is_multiple_of(5)),
+            });
+        }
+        if let Some(actor) = &actor {
+            store.store(actor, new_entry(rng, words)).expect("stored");
+        }
+    }
+}
+
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted.get(at).copied().unwrap_or_default()
+    }
+
+    fn line(&self, what: &str) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "{what:<34} n={:<5} p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
+            self.0.len(),
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.9)),
+            ms(self.percentile(0.99)),
+            ms(self.percentile(1.0)),
+        )
+    }
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let value = f();
+    (value, start.elapsed())
+}
+
+/// `n` timings of `f`.
+fn repeat(n: usize, mut f: impl FnMut() -> Duration) -> Timings {
+    Timings((0..n).map(|_| f()).collect())
+}
+
+fn search_time(store: &Store, search: Search) -> Duration {
+    time(|| store.search(&search).expect("search")).1
+}
+
+fn bench(size: usize, dir: &Path) {
+    let mut rng = Rng(0x5EED_0000 + size as u64);
+    let words = Words::new(&mut rng);
+    let store = Store::open(dir, "bench").expect("open");
+    let ((), filled) = time(|| fill(&store, &mut rng, &words, size, 0));
+    let bytes = std::fs::metadata(store.path())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "== {size} entries: filled in {:.1} s, database {:.1} MB",
+        filled.as_secs_f64(),
+        bytes as f64 / 1e6
+    );
+    // Reopen, as the plugin does at start: checked and migrated, cold statement cache.
+    drop(store);
+    let (store, opened) = time(|| Store::open(dir, "bench").expect("reopen"));
+    println!(
+        "open (quick_check, migrate)        {:.1} ms",
+        opened.as_secs_f64() * 1e3
+    );
+
+    let mut mixed = Timings(Vec::new());
+    let mut by_words = [
+        Timings(Vec::new()),
+        Timings(Vec::new()),
+        Timings(Vec::new()),
+    ];
+    let mut results = 0usize;
+    for _ in 0..QUERIES {
+        let n = 1 + rng.below(3);
+        let query = words.sentence(&mut rng, n, n);
+        let (found, took) = time(|| store.search(&Search::matching(query, 20)).expect("search"));
+        results += found.len();
+        mixed.0.push(took);
+        by_words[n - 1].0.push(took);
+    }
+    println!(
+        "{}  (mean {:.1} results)",
+        mixed.line("search, 1-3 words"),
+        results as f64 / QUERIES as f64
+    );
+    for (n, timings) in by_words.iter().enumerate() {
+        println!("{}", timings.line(&format!("  of which {} word(s)", n + 1)));
+    }
+    let common = words.words[0].clone();
+    let worst = repeat(100, || {
+        search_time(&store, Search::matching(common.clone(), 20))
+    });
+    println!("{}", worst.line("search, the most common word"));
+    let tagged = repeat(500, || {
+        let tag = format!("tag{}", rng.below(TAGS));
+        let query = words.sentence(&mut rng, 1, 1);
+        search_time(
+            &store,
+            Search {
+                tags: vec![tag],
+                ..Search::matching(query, 20)
+            },
+        )
+    });
+    println!("{}", tagged.line("search, 1 word + 1 tag"));
+    let newest = repeat(500, || {
+        let tag = format!("tag{}", rng.below(TAGS));
+        search_time(
+            &store,
+            Search {
+                tags: vec![tag],
+                ..Search::newest(20)
+            },
+        )
+    });
+    println!("{}", newest.line("newest 20 with 1 tag"));
+    let briefs = repeat(BRIEFS, || {
+        time(|| store.brief(BriefLimits::default()).expect("brief")).1
+    });
+    println!("{}", briefs.line("brief"));
+
+    let mut stores = Timings(Vec::new());
+    for i in 0..STORES {
+        let actor = Actor::Session {
+            id: format!("store-{}", i / 20),
+            origin: origin(true),
+        };
+        let new = new_entry(&mut rng, &words);
+        stores
+            .0
+            .push(time(|| store.store(&actor, new).expect("stored")).1);
+    }
+    println!("{}", stores.line("store"));
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![5_000, 100_000]
+    } else {
+        sizes
+    };
+    for size in sizes {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a dir on disk");
+        bench(size, dir.path());
+    }
+}

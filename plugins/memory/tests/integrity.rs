@@ -1,0 +1,176 @@
+//! Databases the plugin must refuse, and leave exactly as they were.
+//!
+//! Rule: a database that is newer than this code, not a database, corrupt,
+//! unreadable or behind a link makes `initialize` fail with `CONFIG_ERROR`
+//! whose message names the file (for `status` and `doctor`), and the file's
+//! bytes are the same afterwards: never deleted, renamed, migrated or repaired.
+
+mod common;
+
+use std::path::Path;
+
+use carapace_plugin_memory::MemoryHandler;
+use carapace_plugin_memory::{Actor, EntryType, NewEntry, Store, SCHEMA_VERSION};
+use carapace_plugin_sdk::testing::Harness;
+use common::init_params;
+use common::process::Process;
+use serde_json::json;
+
+/// A database of group `group` with `entries` entries, closed (its log checkpointed).
+fn database(dir: &Path, group: &str, entries: usize) -> std::path::PathBuf {
+    let store = Store::open(dir, group).expect("open");
+    let person = Actor::Person {
+        name: "test".into(),
+    };
+    for i in 0..entries {
+        let new = NewEntry::new(
+            EntryType::Fact,
+            format!("fact {i}: {}", "lorem ipsum ".repeat(10)),
+        );
+        store.store(&person, new).expect("stored");
+    }
+    let path = store.path().to_owned();
+    drop(store);
+    assert!(
+        !dir.join(format!("{group}.sqlite-wal")).exists(),
+        "closed cleanly"
+    );
+    path
+}
+
+/// Initializes the plugin in-process on `dir`; the error's category and message.
+fn refused(dir: &Path) -> (String, String) {
+    let harness = Harness::start(MemoryHandler::default());
+    let error = harness
+        .initialize_with(init_params(dir, json!({})))
+        .expect_err("initialize must fail");
+    (
+        error.data_str("category").unwrap_or("").to_owned(),
+        error.message,
+    )
+}
+
+#[test]
+fn a_newer_schema_is_refused_by_the_binary_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = database(dir.path(), "main", 3);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 7)
+        .expect("set version");
+    drop(conn);
+    let before = std::fs::read(&path).expect("read");
+
+    let (_process, answer) = Process::initialized(dir.path(), json!({}));
+    let error = &answer["error"];
+    assert_eq!(error["data"]["category"], "CONFIG_ERROR", "{answer}");
+    let message = error["message"].as_str().expect("a message");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!("version {}", SCHEMA_VERSION + 7)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("({SCHEMA_VERSION})")),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "the file is unchanged"
+    );
+}
+
+#[test]
+fn garbage_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A good group beside it: one bad file stops the plugin all the same.
+    database(dir.path(), "good", 1);
+    let path = dir.path().join("main.sqlite");
+    let garbage: Vec<u8> = (0..16_384u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, &garbage).expect("write");
+
+    let (category, message) = refused(dir.path());
+    assert_eq!(category, "CONFIG_ERROR");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains("corrupt") || message.contains("not a database"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&path).expect("read"), garbage);
+}
+
+#[test]
+fn an_overwritten_page_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = database(dir.path(), "main", 300);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    assert!(bytes.len() > 8 * page_size, "several pages");
+    // Page 2 is the root of `entries`, the first table created.
+    bytes[page_size..2 * page_size].fill(0xA5);
+    std::fs::write(&path, &bytes).expect("write");
+
+    let (category, message) = refused(dir.path());
+    assert_eq!(category, "CONFIG_ERROR");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        bytes,
+        "not repaired, not rewritten"
+    );
+    assert!(dir.path().join("main.sqlite").exists());
+}
+
+#[test]
+fn an_unreadable_database_or_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("main.sqlite");
+    std::fs::create_dir(&path).expect("a directory where the file should be");
+    let (category, message) = refused(dir.path());
+    assert_eq!(category, "CONFIG_ERROR");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(path.is_dir());
+
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let (category, message) = refused(&file);
+    assert_eq!(category, "CONFIG_ERROR");
+    assert!(message.contains(&file.display().to_string()), "{message}");
+}
+
+#[test]
+fn a_link_in_place_of_a_database_is_not_followed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let target = database(elsewhere.path(), "victim", 2);
+    let before = std::fs::read(&target).expect("read");
+    let link = dir.path().join("main.sqlite");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+
+    let (category, message) = refused(dir.path());
+    assert_eq!(category, "CONFIG_ERROR");
+    assert!(message.contains(&link.display().to_string()), "{message}");
+    assert_eq!(std::fs::read(&target).expect("read"), before);
+}
+
+#[test]
+fn wal_and_shm_files_and_other_names_are_not_groups() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    database(dir.path(), "main", 1);
+    // Empty logs as a crash may leave them: SQLite's to read, not groups of their own.
+    for log in ["main.sqlite-wal", "main.sqlite-shm"] {
+        std::fs::write(dir.path().join(log), b"").expect("write");
+    }
+    for other in ["notes.txt", "bad name.sqlite", "x.sqlite.bak"] {
+        std::fs::write(dir.path().join(other), b"not a database").expect("write");
+    }
+    let harness = Harness::start(MemoryHandler::default());
+    let answer = harness.initialize_with(init_params(dir.path(), json!({})));
+    assert_eq!(answer, Ok(json!({})));
+    assert_eq!(
+        std::fs::read(dir.path().join("bad name.sqlite")).expect("read"),
+        b"not a database"
+    );
+}
