@@ -382,7 +382,44 @@ fn check_audit_log(home: &Home) -> Check {
 
 fn check_core(home: &Home) -> Check {
     match super::ask(home, &crate::control::ControlRequest::Status) {
-        Ok(_) => ok("core", "running"),
+        Ok(status) => check_running_plugins(&status),
         Err(_) => problem("core", "warn", "not running", "carapace start"),
+    }
+}
+
+/// The running core's plugins: each that failed to start, with its category and
+/// what it said (e.g. the memory database it refused, by file).
+fn check_running_plugins(status: &serde_json::Value) -> Check {
+    let plugins = status
+        .get("plugins")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let failed: Vec<String> = plugins
+        .iter()
+        .filter(|p| p.get("state").and_then(|s| s.as_str()) == Some("failed"))
+        .map(|p| {
+            let field = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("");
+            let detail = match field("problem") {
+                "" => String::new(),
+                problem => format!(": {}", crate::display::escape_str(problem)),
+            };
+            format!(
+                "plugin {} failed ({}){detail}",
+                crate::display::escape_str(field("name")),
+                crate::display::escape_str(field("category"))
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        ok("core", format!("running, {} plugins, none failed", plugins.len()))
+    } else {
+        problem(
+            "core",
+            "fail",
+            format!("running; {}", failed.join("; ")),
+            "fix what each failed plugin names (a file it refused is left untouched: restore it \
+             from a backup or move it aside), then `carapace reload`",
+        )
     }
 }

@@ -11,6 +11,7 @@ mod demo_container;
 mod doctor;
 mod events;
 mod image;
+mod memory;
 mod plugin;
 mod prompt;
 mod session;
@@ -91,6 +92,9 @@ pub enum Command {
     /// List and decide high-risk calls waiting for approval.
     #[command(subcommand)]
     Confirm(confirm::ConfirmCommand),
+    /// What the agent remembers of a group: list, search, show, rm, promote, brief.
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
     /// Verify or read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -178,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions { json } => session::list(&home, json),
         Command::StopSession { id } => session::stop(&home, id),
         Command::Confirm(command) => confirm::run(&home, command),
+        Command::Memory(command) => memory::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),
         Command::Config(command) => config::run(&home, command),
         Command::Image(command) => image::run(&home, command),

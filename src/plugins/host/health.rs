@@ -31,7 +31,7 @@ impl PluginHost {
                     Ok(State::Running(p)) if p.is_alive() => ("running", None, None),
                     Ok(State::Running(_)) => ("restarting", None, None),
                     Ok(State::Restarting { attempt }) => ("restarting", None, Some(*attempt)),
-                    Ok(State::Failed(category)) => ("failed", Some(category.clone()), None),
+                    Ok(State::Failed(category, _)) => ("failed", Some(category.clone()), None),
                     Ok(State::Disabled) => ("disabled", None, None),
                     Ok(State::Stopped) | Err(_) => ("stopped", None, None),
                 };
@@ -52,7 +52,13 @@ impl PluginHost {
                 });
                 PluginHealth {
                     name: name.clone(),
-                    problem: (state == "failed").then(|| slot.problem.clone()).flatten(),
+                    problem: match slot.state.read().as_deref() {
+                        Ok(State::Failed(_, Some(detail))) => {
+                            slot.problem.clone().or_else(|| Some(detail.clone()))
+                        }
+                        Ok(State::Failed(_, None)) => slot.problem.clone(),
+                        _ => None,
+                    },
                     state: state.into(),
                     category,
                     restart_attempt,

@@ -21,8 +21,38 @@ use crate::plugins::identity;
 use crate::plugins::manifest::HandlerCommand;
 use crate::plugins::process::{HandlerProcess, Launch, RpcOutcome};
 
-/// Starts and initializes one handler; the error is a closed category.
-pub(super) async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerProcess>, String> {
+/// Most characters of a handler's `initialize` error kept for `status` and `doctor`.
+const MAX_INIT_DETAIL_CHARS: usize = 512;
+
+/// Why a handler did not start: a closed category, and what its `initialize` said
+/// (for the owner only: `status` and `doctor`; it may name host paths).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct LaunchFailure {
+    pub(super) category: String,
+    pub(super) detail: Option<String>,
+}
+
+impl From<String> for LaunchFailure {
+    fn from(category: String) -> LaunchFailure {
+        LaunchFailure {
+            category,
+            detail: None,
+        }
+    }
+}
+
+impl From<&str> for LaunchFailure {
+    fn from(category: &str) -> LaunchFailure {
+        LaunchFailure::from(category.to_owned())
+    }
+}
+
+/// Starts and initializes one handler; the error is a closed category (with the
+/// handler's own words when its `initialize` refused).
+pub(super) async fn launch(
+    shared: &Shared,
+    slot: &Slot,
+) -> Result<Arc<HandlerProcess>, LaunchFailure> {
     let plugin = &slot.plugin;
     if let Some(refusal) = crate::plugins::reserved::refusal(&plugin.name, &plugin.folder) {
         tracing::error!(plugin = %plugin.name, "{refusal}");
@@ -134,7 +164,10 @@ pub(super) async fn launch(shared: &Shared, slot: &Slot) -> Result<Arc<HandlerPr
         Ok(RpcOutcome::Result(_)) => Ok(Arc::new(process)),
         Ok(RpcOutcome::Error(error)) => {
             process.shutdown(Duration::from_secs(1)).await;
-            Err(init_category(&error))
+            Err(LaunchFailure {
+                category: init_category(&error),
+                detail: init_detail(&error),
+            })
         }
         Err(_) => {
             process.kill().await;
@@ -177,6 +210,15 @@ pub(super) fn handler_path() -> OsString {
     let inherited = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     dirs.extend(std::env::split_paths(&inherited));
     std::env::join_paths(dirs).unwrap_or(inherited)
+}
+
+/// A handler's `initialize` error message as the owner may read it: redacted,
+/// cut, every control or format character escaped.
+fn init_detail(error: &Value) -> Option<String> {
+    let message = error.get("message")?.as_str()?;
+    let cut: String = message.chars().take(MAX_INIT_DETAIL_CHARS).collect();
+    let (redacted, _) = crate::sanitize::shared().redact_str(&cut);
+    Some(crate::display::escape_str(&redacted))
 }
 
 /// The category a handler's `initialize` error names, if it is one of the closed set.

@@ -176,9 +176,9 @@ impl PluginHost {
                         slot.set(State::Running(Arc::clone(&process)));
                         tokio::spawn(supervise(shared, Arc::clone(&slot), process));
                     }
-                    Err(category) => {
-                        tracing::error!(plugin = %slot.plugin.name, %category, "plugin failed to start; its tools are left out");
-                        slot.set(State::Failed(category));
+                    Err(failure) => {
+                        tracing::error!(plugin = %slot.plugin.name, category = %failure.category, "plugin failed to start; its tools are left out");
+                        slot.set(State::Failed(failure.category, failure.detail));
                     }
                 }
             }

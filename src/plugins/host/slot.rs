@@ -21,7 +21,8 @@ use crate::plugins::Discovered;
 pub(super) enum State {
     Running(Arc<HandlerProcess>),
     Restarting { attempt: u32 },
-    Failed(String),
+    /// The closed category, and the handler's own words when it refused `initialize`.
+    Failed(String, Option<String>),
     Disabled,
     Stopped,
 }
@@ -53,11 +54,11 @@ impl Slot {
         let (config_value, state) = match checked {
             _ if !settings.enabled => (Value::Null, State::Disabled),
             // A link or an oversize file in its folder: never started, shown as failed.
-            _ if plugin.refused.is_some() => (Value::Null, State::Failed("CONFIG_ERROR".into())),
+            _ if plugin.refused.is_some() => (Value::Null, State::Failed("CONFIG_ERROR".into(), None)),
             Ok(value) => (value, State::Stopped),
             Err(problem) => {
                 tracing::error!(plugin = %plugin.name, %problem, "plugin left out");
-                (Value::Null, State::Failed("CONFIG_ERROR".into()))
+                (Value::Null, State::Failed("CONFIG_ERROR".into(), None))
             }
         };
         Slot {

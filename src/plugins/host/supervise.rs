@@ -48,8 +48,8 @@ pub(super) async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, first: Arc<H
                     current = process;
                     break;
                 }
-                Err(category) => {
-                    tracing::warn!(plugin = %slot.plugin.name, %category, "restart failed");
+                Err(failure) => {
+                    tracing::warn!(plugin = %slot.plugin.name, category = %failure.category, "restart failed");
                 }
             }
         }
