@@ -10,7 +10,7 @@ use carapace::core::{Core, CoreParts};
 use carapace::paths::Home;
 use carapace::pipeline;
 use carapace::plugins::PluginHost;
-use carapace::session::Session;
+use carapace::session::{Origin, Session};
 use carapace::tools::{intrinsic, Catalog};
 use carapace_zmtp::server::socket::SocketServer;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -68,6 +68,7 @@ fn bench_plugin_hop(c: &mut Criterion) {
         "bench".into(),
         "2026-01-01T00:00:00Z".into(),
         home.session_socket("0123456789abcdef"),
+        Origin::default(),
     ));
     let echo = br#"{"topic":"tool.invoke.echo","correlation":"c-4","arguments":{"text":"hello"}}"#;
     let intrinsic =
@@ -152,6 +153,7 @@ fn bench_pipeline(c: &mut Criterion) {
         "bench".into(),
         "2026-01-01T00:00:00Z".into(),
         home.session_socket("0123456789abcdef"),
+        Origin::default(),
     ));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

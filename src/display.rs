@@ -8,6 +8,10 @@
 //! written as JSON escapes (`\u202e`, surrogate pairs above U+FFFF), and a
 //! backslash as `\\`, so the shown text is unambiguous and decodes (as a JSON
 //! string) to exactly the value that runs.
+//!
+//! A short label that others supply and the core keeps (a sender a channel
+//! reported, the field a tool named) is instead [`strip`]ped: the same
+//! characters removed, and the text cut, so it is plain wherever it goes.
 
 use std::fmt::Write;
 use std::sync::OnceLock;
@@ -44,6 +48,16 @@ pub fn escape_str(text: &str) -> String {
 pub fn escape_json(value: &serde_json::Value) -> String {
     // serde_json escapes `"`, `\` and C0 already; DEL, C1 and the rest here.
     replace_each(&value.to_string(), pattern(false))
+}
+
+/// At most `max_chars` characters of `text`, every unsafe character (see the
+/// module doc) removed first.
+pub fn strip(text: &str, max_chars: usize) -> String {
+    pattern(false)
+        .split(text)
+        .flat_map(str::chars)
+        .take(max_chars)
+        .collect()
 }
 
 fn replace_each(text: &str, re: &Regex) -> String {
@@ -104,6 +118,15 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(escape_str(raw), shown, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn stripped_labels_lose_hidden_characters_and_are_cut() {
+        assert_eq!(strip("mallory\u{202e}bob\n\u{1b}[2J", 100), "mallorybob[2J");
+        assert_eq!(strip("café naïve", 4), "café");
+        assert_eq!(strip(&"\u{200b}".repeat(10_000), 5), "");
+        assert_eq!(strip(&format!("{}x", "\u{7}".repeat(300)), 1), "x");
+        assert!(is_safe(&strip("a\u{85}b\u{2028}c\u{e000}d", 10)));
     }
 
     #[test]

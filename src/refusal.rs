@@ -9,7 +9,9 @@
 //!
 //! What this file must never do: put a path, a plugin's stderr, a backtrace or
 //! an unredacted plugin message into a message, or let a plugin choose a code
-//! of the core's (a plugin's own error is always `HANDLER_ERROR`).
+//! of the core's. A plugin's own error is `HANDLER_ERROR`, unless it is one of
+//! the two a tool may choose (`RATE_LIMITED`, `VALIDATION_FAILED`); those carry
+//! no stage (no stage of the core refused the call) and no `retry_after`.
 
 use std::time::Duration;
 
@@ -87,6 +89,19 @@ pub enum Refusal {
         /// Whether the handler says a retry may succeed.
         retriable: bool,
     },
+    /// The tool's handler says a limit it keeps is reached (`RATE_LIMITED`, retriable).
+    ToolRateLimited {
+        /// The handler's message, redacted and cut where it came in.
+        message: String,
+    },
+    /// The handler says an argument that passed the schema breaks its own rules
+    /// (`VALIDATION_FAILED`, not retriable).
+    ToolInvalid {
+        /// The handler's message, redacted and cut where it came in.
+        message: String,
+        /// The argument it names: plain, redacted and cut where it came in.
+        field: Option<String>,
+    },
     /// The response path: the tool's answer is over the message limit.
     AnswerTooLarge {
         /// The limit in bytes.
@@ -154,6 +169,18 @@ impl From<Refusal> for ErrorBody {
                 retriable,
                 ..ErrorBody::new(ErrorCode::HandlerError, message)
             },
+            // Built whole: the code's own stage (4, 3) would say a core stage refused it.
+            Refusal::ToolRateLimited { message } => ErrorBody {
+                retriable: true,
+                stage: None,
+                ..ErrorBody::new(ErrorCode::RateLimited, message)
+            },
+            Refusal::ToolInvalid { message, field } => ErrorBody {
+                retriable: false,
+                stage: None,
+                field,
+                ..ErrorBody::new(ErrorCode::ValidationFailed, message)
+            },
             Refusal::AnswerTooLarge { limit } => ErrorBody::new(
                 ErrorCode::HandlerError,
                 format!("the tool's answer is over the {limit}-byte limit"),
@@ -209,6 +236,13 @@ mod tests {
                 message: "no such mailbox".into(),
                 retriable: true,
             },
+            Refusal::ToolRateLimited {
+                message: "20 stores in this session".into(),
+            },
+            Refusal::ToolInvalid {
+                message: "no such time zone".into(),
+                field: Some("tz".into()),
+            },
             Refusal::AnswerTooLarge { limit: 1 << 20 },
         ];
         for refusal in &all {
@@ -227,6 +261,8 @@ mod tests {
                 | Refusal::PluginTimedOut { .. }
                 | Refusal::PluginBroke
                 | Refusal::ToolFailed { .. }
+                | Refusal::ToolRateLimited { .. }
+                | Refusal::ToolInvalid { .. }
                 | Refusal::AnswerTooLarge { .. } => {}
             }
         }
@@ -253,6 +289,8 @@ mod tests {
             (PluginTimeout, Some(6), true, None),
             (PluginError, Some(6), false, None),
             (HandlerError, None, true, None),
+            (RateLimited, None, true, None),
+            (ValidationFailed, None, false, Some("tz")),
             (HandlerError, None, false, None),
         ];
         let all = every_refusal();

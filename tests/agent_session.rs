@@ -17,39 +17,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::TestCore;
-use harness::{build_rootfs, podman_or_skip};
+use harness::{agent_rootfs, config_with, podman_or_skip};
 use serde_json::Value;
-
-/// The busybox rootfs plus the scripted agents of `tests/fixtures/agent/`.
-fn agent_rootfs() -> tempfile::TempDir {
-    let rootfs = build_rootfs();
-    for script in [
-        "stream_agent.sh",
-        "hang_agent.sh",
-        "mounts_agent.sh",
-        "scan_agent.sh",
-        "model_agent.sh",
-        "exec_agent.sh",
-    ] {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/agent")
-            .join(script);
-        std::fs::copy(source, rootfs.path().join("bin").join(script)).expect("copy agent");
-    }
-    rootfs
-}
-
-/// The config of a core whose agent is `script` in `rootfs`, silent for at most
-/// `idle` seconds; `extra` goes into `[agent]`.
-fn config_with(rootfs: &Path, script: &str, idle: u64, extra: &str) -> String {
-    format!(
-        "[groups.main]\ntools = [\"*\"]\n\
-         [runtime]\nengine = \"podman\"\noci_runtime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n\
-         rootfs = \"{}\"\n\
-         [agent]\ncommand = [\"/bin/{script}\", \"{{prompt}}\"]\nidle_timeout_secs = {idle}\n{extra}\n",
-        rootfs.display()
-    )
-}
 
 /// A core whose agent is `script` in `rootfs`, with a 2 s idle timeout.
 fn core_with(rootfs: &Path, script: &str) -> TestCore {

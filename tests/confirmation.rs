@@ -28,6 +28,7 @@ fn approval_runs_the_call_once() {
     assert_eq!(pending["group"], "main");
     assert_eq!(pending["session"], session.id.as_str());
     assert_eq!(pending["arguments"]["to"], "alice");
+    assert_eq!(pending["origin"]["trust"], "unknown");
     let id = pending["id"].as_str().expect("id");
     assert!(core.cli(&["confirm", "approve", id]).status.success());
     let result = call.join().expect("thread").result();
@@ -71,6 +72,7 @@ fn what_the_approver_reads_is_escaped_for_display() {
         );
     }
     assert_eq!(shown.lines().count(), 2, "one entry, two lines: {shown:?}");
+    assert!(shown.contains(" origin=open/unknown\n"), "{shown}");
     assert!(
         shown.contains(
             r#"arguments: {"text":"pay bob\u202e\u001b\u009b\u0085\u200b\u2028\n","to":"mallory\u202ebob"}"#

@@ -17,6 +17,7 @@ use carapace::runtime::{ContainerRuntime, ImageError, ImageRef, ImageSource, Run
 use common::TestCore;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+#[allow(dead_code)]
 #[path = "fixtures/containers/harness.rs"]
 mod harness;
 

@@ -67,6 +67,11 @@ fn confirmations_are_published_on_the_bus() {
             let requested = next("confirmation.requested");
             assert_eq!(requested["payload"]["tool"], "send_message");
             assert_eq!(requested["payload"]["session"], session.id.as_str());
+            // Who the session acts for, so a channel can tell the person.
+            assert_eq!(
+                requested["payload"]["origin"],
+                serde_json::json!({"kind": "open", "plugin": null, "sender": null, "trust": "unknown"})
+            );
             // What a subscriber shows a person is escaped; it decodes to what runs.
             let display = &requested["payload"]["display"];
             assert_eq!(

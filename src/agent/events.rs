@@ -2,6 +2,8 @@
 //! (its `payload.text` is the prompt) and `task.triggered` from the scheduler
 //! (its `payload.prompt`), for the group the event names.
 //!
+//! The session records its origin from the event (`session::origin`: the
+//! publishing plugin as the core knows it, the sender and trust it reported).
 //! The event itself comes back on `agent.completed`/`agent.error` as
 //! `origin` (`{topic, plugin, payload}`), so the channel that asked can deliver
 //! the answer where the message came from. An event without a usable prompt is
@@ -12,13 +14,14 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::core::Core;
+use crate::session::Origin;
 
 /// Largest prompt an event may carry.
 pub const MAX_PROMPT_BYTES: usize = 32 << 10;
 
 /// The topics that start an agent session.
 pub fn starts_a_session(topic: &str) -> bool {
-    matches!(topic, "message.inbound" | "task.triggered")
+    Origin::of_event(topic, "", &Value::Null).is_some()
 }
 
 /// The prompt an event carries, or why it has none.
@@ -49,9 +52,10 @@ pub fn prompt_of(topic: &str, payload: &Value) -> Result<String, &'static str> {
 
 /// Starts an agent session for an allowed, published event; refusals are audited.
 pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payload: &Value) {
-    if !starts_a_session(topic) {
+    // Only the topics that start a session have an origin.
+    let Some(origin) = Origin::of_event(topic, plugin, payload) else {
         return;
-    }
+    };
     let prompt = match prompt_of(topic, payload) {
         Ok(prompt) => prompt,
         Err(reason) => {
@@ -62,11 +66,12 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
             return;
         }
     };
-    let origin = json!({"topic": topic, "plugin": plugin, "payload": payload});
+    let asked_by = json!({"topic": topic, "plugin": plugin, "payload": payload});
     let (core, group) = (Arc::clone(core), group.to_owned());
     tokio::spawn(async move {
         // The outcome is published and audited by `spawn`; nothing waits for it here.
-        if let Err(e) = super::spawn(&core, &group, &prompt, Some(origin), None).await {
+        let spawned = super::spawn(&core, &group, &prompt, origin, Some(asked_by), None).await;
+        if let Err(e) = spawned {
             tracing::warn!(%group, error = %e, "an event's agent session failed");
         }
     });

@@ -31,7 +31,7 @@ use crate::model_proxy::{
 use crate::runtime::RuntimeError;
 use crate::serve::lifecycle::{self, SessionError};
 use crate::session::agents::{QueueError, RunningAgent};
-use crate::session::SessionSummary;
+use crate::session::{Origin, SessionSummary};
 use transcript::Transcript;
 
 /// Why an agent run failed.
@@ -106,14 +106,17 @@ pub struct AgentRun {
 pub const MEMORY_BRIEF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs one agent session for `group` with `prompt`, to its end, once the group
-/// has a turn. `origin` (the event that asked, if any) rides along on
-/// `agent.completed`/`agent.error` so that its channel can deliver the answer;
-/// `progress` receives the model's text and tool calls as they come.
+/// has a turn. `origin` is what started it (the session keeps it; every
+/// envelope carries it); `asked_by` (the event that asked, if any) rides along
+/// as `origin` on `agent.completed`/`agent.error` so that its channel can
+/// deliver the answer, with the session's own as `session_origin`; `progress`
+/// receives the model's text and tool calls as they come.
 pub async fn spawn(
     core: &Arc<Core>,
     group: &str,
     prompt: &str,
-    origin: Option<Value>,
+    origin: Origin,
+    asked_by: Option<Value>,
     progress: Option<run::Progress>,
 ) -> Result<AgentRun, AgentError> {
     let agent = core.config().agent.clone();
@@ -125,7 +128,7 @@ pub async fn spawn(
         .agents
         .turn(group, agent.max_concurrent_per_group, agent.max_queued)
         .await?;
-    let session = lifecycle::open_for_agent(core, group).await?;
+    let session = lifecycle::open_for_agent(core, group, origin).await?;
     let stop = core.agents.started(RunningAgent {
         session: session.id.clone(),
         group: session.group.clone(),
@@ -137,7 +140,7 @@ pub async fn spawn(
         other => other,
     };
     core.agents.ended(&session.id);
-    report(core, &session, &outcome, origin);
+    report(core, &session, &outcome, asked_by);
     if let Err(e) = lifecycle::close(core, &session.id).await {
         tracing::warn!(session = %session.id, error = %e, "cannot close the agent session");
     }
@@ -238,7 +241,7 @@ async fn run_session(
         core,
         session,
         "agent.started",
-        json!({"container": spec.name}),
+        json!({"container": spec.name, "origin": session.origin}),
     );
     let ended = run::drive(
         &mut running,
@@ -317,16 +320,21 @@ async fn memory_brief(core: &Core, group: &str) -> Option<String> {
     Some(clean.into_owned())
 }
 
-/// Publishes and audits `agent.completed` or `agent.error` for a finished run.
+/// Publishes and audits `agent.completed` or `agent.error` for a finished run;
+/// what is published carries the event that asked (`origin`) and the session's
+/// own origin (`session_origin`).
 fn report(
     core: &Core,
     session: &SessionSummary,
     outcome: &Result<AgentRun, AgentError>,
-    origin: Option<Value>,
+    asked_by: Option<Value>,
 ) {
     let with_origin = |mut published: Value| {
-        if let (Some(origin), Value::Object(map)) = (&origin, &mut published) {
-            map.insert("origin".into(), origin.clone());
+        if let Value::Object(map) = &mut published {
+            if let Some(event) = &asked_by {
+                map.insert("origin".into(), event.clone());
+            }
+            map.insert("session_origin".into(), json!(session.origin));
         }
         published
     };

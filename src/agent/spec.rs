@@ -96,6 +96,7 @@ mod tests {
             group: "main".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             socket: "/h/run/sessions/0123456789abcdef/ipc.sock".into(),
+            origin: Default::default(),
         }
     }
 

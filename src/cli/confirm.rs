@@ -68,11 +68,12 @@ fn shown(pending: &serde_json::Value) -> String {
     };
     let id = pending.get("id").and_then(|v| v.as_str()).unwrap_or("");
     format!(
-        "{}  tool={} group={} session={}\n    arguments: {}",
+        "{}  tool={} group={} session={} origin={}\n    arguments: {}",
         escape_str(id),
         field("tool"),
         field("group"),
         field("session"),
+        super::session::shown_origin(pending.get("origin")),
         field("arguments"),
     )
 }

@@ -15,6 +15,7 @@ use anyhow::Context;
 
 use crate::control::{client, ControlRequest};
 use crate::paths::Home;
+use crate::session::Trust;
 
 /// The demo's configuration: one group that may list tools, read its session
 /// info and use the bundled echo plugin.
@@ -89,6 +90,7 @@ fn drive(home: &Home, ipc: &Path) -> anyhow::Result<()> {
         &home.control_socket(),
         &ControlRequest::SessionOpen {
             group: "assistant".into(),
+            trust: Trust::Unknown,
         },
         super::CONTROL_TIMEOUT,
     )?;

@@ -6,6 +6,7 @@ use clap::Subcommand;
 
 use crate::control::ControlRequest;
 use crate::paths::Home;
+use crate::session::Trust;
 
 /// Session subcommands.
 #[derive(Debug, Subcommand)]
@@ -15,6 +16,11 @@ pub enum SessionCommand {
         /// A group configured in config.toml.
         #[arg(long)]
         group: String,
+        /// Who the session acts for, as its plugins are told (`origin.trust`):
+        /// `owner` only when you yourself will drive it; whoever else is handed the
+        /// socket is `unknown` (the default) or a `contact`.
+        #[arg(long, default_value = "unknown", value_parser = ["owner", "contact", "unknown"])]
+        trust: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -29,8 +35,9 @@ pub enum SessionCommand {
 /// Runs a session subcommand.
 pub fn run(home: &Home, command: SessionCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SessionCommand::Open { group, json } => {
-            let summary = super::ask(home, &ControlRequest::SessionOpen { group })?;
+        SessionCommand::Open { group, trust, json } => {
+            let trust = trust.parse::<Trust>().map_err(anyhow::Error::msg)?;
+            let summary = super::ask(home, &ControlRequest::SessionOpen { group, trust })?;
             if json {
                 super::print_json(&summary);
             } else {
@@ -64,15 +71,38 @@ pub fn list(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
             c => c,
         };
         println!(
-            "{}  {:<16} {}  {}  {}",
+            "{}  {:<16} {}  {}  {}  {}",
             get("id"),
             get("group"),
             get("started_at"),
+            shown_origin(s.get("origin")),
             container,
             get("socket")
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A session's origin on one line, `kind/trust` and the plugin and sender if
+/// any, each escaped for the terminal (a sender is a channel's words).
+pub(super) fn shown_origin(origin: Option<&serde_json::Value>) -> String {
+    let part = |k: &str| {
+        origin
+            .and_then(|o| o.get(k))
+            .and_then(|v| v.as_str())
+            .map(crate::display::escape_str)
+    };
+    let mut shown = format!(
+        "{}/{}",
+        part("kind").unwrap_or_else(|| "open".into()),
+        part("trust").unwrap_or_else(|| "unknown".into())
+    );
+    for key in ["plugin", "sender"] {
+        if let Some(value) = part(key) {
+            shown.push_str(&format!(" {key}={value}"));
+        }
+    }
+    shown
 }
 
 /// Stops an agent session, or closes a session without a container.

@@ -9,6 +9,8 @@ pub mod server;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::session::Trust;
+
 /// Longest request line accepted.
 pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 
@@ -24,6 +26,10 @@ pub enum ControlRequest {
     SessionOpen {
         /// The configured group.
         group: String,
+        /// The trust the person at the host declares for it (`unknown` when absent:
+        /// whoever is handed the socket is not known to be the person).
+        #[serde(default = "unknown")]
+        trust: Trust,
     },
     /// Close a session.
     SessionClose {
@@ -61,6 +67,11 @@ pub enum ControlRequest {
         /// The prompt.
         text: String,
     },
+}
+
+/// What an older client's `session_open` (without `trust`) gets.
+fn unknown() -> Trust {
+    Trust::Unknown
 }
 
 /// The core's answer.
@@ -107,6 +118,41 @@ impl ControlResponse {
             data: Value::Null,
             error: None,
             progress: Some(progress),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_open_without_trust_is_unknown_and_a_bad_trust_is_refused() {
+        let old: ControlRequest =
+            serde_json::from_str(r#"{"op":"session_open","group":"main"}"#).expect("parses");
+        assert_eq!(
+            old,
+            ControlRequest::SessionOpen {
+                group: "main".into(),
+                trust: Trust::Unknown
+            }
+        );
+        let owner: ControlRequest =
+            serde_json::from_str(r#"{"op":"session_open","group":"main","trust":"owner"}"#)
+                .expect("parses");
+        assert!(matches!(
+            owner,
+            ControlRequest::SessionOpen {
+                trust: Trust::Owner,
+                ..
+            }
+        ));
+        for bad in [r#""admin""#, r#""Owner""#, "1", "null"] {
+            let line = format!(r#"{{"op":"session_open","group":"main","trust":{bad}}}"#);
+            assert!(
+                serde_json::from_str::<ControlRequest>(&line).is_err(),
+                "{line}"
+            );
         }
     }
 }

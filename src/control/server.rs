@@ -12,6 +12,7 @@ use super::{ControlRequest, ControlResponse, MAX_REQUEST_BYTES};
 use crate::core::Core;
 use crate::policy::Decision;
 use crate::serve::lifecycle;
+use crate::session::Origin;
 
 /// Binds `run/control.sock` with mode 0600, replacing a stale file.
 pub fn bind(core: &Core) -> std::io::Result<UnixListener> {
@@ -134,7 +135,8 @@ async fn prompt(
     let run = {
         let (core, group, text) = (Arc::clone(core), group.to_owned(), text.to_owned());
         tokio::spawn(async move {
-            crate::agent::spawn(&core, &group, &text, None, Some(progress)).await
+            let origin = Origin::prompt();
+            crate::agent::spawn(&core, &group, &text, origin, None, Some(progress)).await
         })
     };
     let mut listening = true;
@@ -179,10 +181,12 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             stop.notify_one();
             ControlResponse::ok(json!({"stopping": true}))
         }
-        ControlRequest::SessionOpen { group } => match lifecycle::open(core, &group).await {
-            Ok(summary) => ControlResponse::ok(json!(summary)),
-            Err(e) => ControlResponse::fail(e.to_string()),
-        },
+        ControlRequest::SessionOpen { group, trust } => {
+            match lifecycle::open(core, &group, Origin::open(trust)).await {
+                Ok(summary) => ControlResponse::ok(json!(summary)),
+                Err(e) => ControlResponse::fail(e.to_string()),
+            }
+        }
         ControlRequest::SessionClose { id } => match lifecycle::close(core, &id).await {
             Ok(()) => ControlResponse::ok(json!({"closed": id})),
             Err(e) => ControlResponse::fail(e.to_string()),

@@ -54,6 +54,7 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Refu
         session: call.session.id.clone(),
         arguments: call.arguments.clone(),
         requested_at: call.received_at.clone(),
+        origin: call.session.origin.clone(),
         display: DisplayedCall::new(
             &tool.spec.name,
             &call.session.group,

@@ -1,6 +1,6 @@
 //! Stage 1: build the call's identity from the core's session table.
 //!
-//! Must never take group, session or time from the message.
+//! Must never take group, session, origin or time from the message.
 
 use std::sync::Arc;
 
@@ -39,7 +39,9 @@ pub fn construct(session: &Arc<Session>, wire: WireRequest) -> Call {
 }
 
 impl Call {
-    /// The request envelope handed to a plugin (`payload.arguments` validated by then).
+    /// The request envelope handed to a plugin (`payload.arguments` validated by then);
+    /// `origin` is the session's, from the table: the agent's arguments stay under
+    /// `payload.arguments`, whatever keys they hold.
     pub fn envelope(&self) -> Value {
         json!({
             "id": self.request_id,
@@ -51,6 +53,7 @@ impl Call {
             "timestamp": self.received_at,
             "group": self.session.group,
             "session": {"id": self.session.id, "started_at": self.session.started_at},
+            "origin": self.session.origin,
             "payload": {"arguments": self.arguments},
         })
     }

@@ -51,6 +51,7 @@ fn session_info(core: &Core, call: &Call) -> Value {
         "session": call.session.id,
         "group": call.session.group,
         "started_at": call.session.started_at,
+        "origin": call.session.origin,
         "plugins": core.plugins().health().into_iter().map(PluginHealth::without_problem).collect::<Vec<_>>(),
     })
 }

@@ -61,7 +61,8 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
         }
     };
     // The one place a stage-6 refusal becomes the agent's error (`refusal`):
-    // a plugin can only ever produce `HANDLER_ERROR` there.
+    // a plugin can only ever produce `HANDLER_ERROR` there, or the two codes a
+    // tool may choose (`RATE_LIMITED`, `VALIDATION_FAILED`).
     let result = raw.map_err(ErrorBody::from);
     core.audit(
         &call.session,
@@ -69,7 +70,8 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
         match &result {
             Ok(_) => json!({"correlation": call.correlation, "ok": true}),
             // A plugin's message was redacted where it came in (`plugins::host`).
-            Err(e) => json!({"correlation": call.correlation, "ok": false, "code": e.code, "message": e.message}),
+            Err(e) => json!({"correlation": call.correlation, "ok": false, "code": e.code,
+                             "message": e.message, "field": e.field}),
         },
     );
     result

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::session::Origin;
+
 /// What `carapace confirm list` shows of a pending call.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PendingConfirmation {
@@ -26,6 +28,9 @@ pub struct PendingConfirmation {
     pub arguments: Value,
     /// RFC 3339 time the request arrived.
     pub requested_at: String,
+    /// What started the calling session (its sender is already plain text).
+    #[serde(default)]
+    pub origin: Origin,
     /// The same call as a person must be shown it: every value escaped for display.
     pub display: DisplayedCall,
 }

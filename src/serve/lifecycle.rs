@@ -13,7 +13,7 @@ use crate::config::valid_group_name;
 use crate::core::Core;
 use crate::paths::create_private_dir;
 use crate::session::record::{self, Record};
-use crate::session::{new_session_id, Session, SessionSummary};
+use crate::session::{new_session_id, Origin, Session, SessionSummary};
 
 /// Why a session could not be opened or closed.
 #[derive(Debug, thiserror::Error)]
@@ -40,18 +40,31 @@ pub enum SessionError {
     },
 }
 
-/// Opens a session for `group`: a fresh directory and a bound socket.
-pub async fn open(core: &Core, group: &str) -> Result<SessionSummary, SessionError> {
-    open_with(core, group, false).await
+/// Opens a session for `group` that `origin` started: a fresh directory and a bound socket.
+pub async fn open(
+    core: &Core,
+    group: &str,
+    origin: Origin,
+) -> Result<SessionSummary, SessionError> {
+    open_with(core, group, origin, false).await
 }
 
 /// Opens a session an agent container will serve; a restarted core does not
 /// restore it but removes its container ([`restore`] reports it as an orphan).
-pub async fn open_for_agent(core: &Core, group: &str) -> Result<SessionSummary, SessionError> {
-    open_with(core, group, true).await
+pub async fn open_for_agent(
+    core: &Core,
+    group: &str,
+    origin: Origin,
+) -> Result<SessionSummary, SessionError> {
+    open_with(core, group, origin, true).await
 }
 
-async fn open_with(core: &Core, group: &str, agent: bool) -> Result<SessionSummary, SessionError> {
+async fn open_with(
+    core: &Core,
+    group: &str,
+    origin: Origin,
+    agent: bool,
+) -> Result<SessionSummary, SessionError> {
     if !valid_group_name(group) || !core.policy().has_group(group) {
         return Err(SessionError::UnknownGroup(
             group.chars().take(64).filter(|c| !c.is_control()).collect(),
@@ -67,9 +80,14 @@ async fn open_with(core: &Core, group: &str, agent: bool) -> Result<SessionSumma
         group: group.to_owned(),
         started_at: crate::time::now_rfc3339(),
         agent,
+        origin,
     };
     let session = activate(core, record).await?;
-    core.audit(&session, "session.opened", json!({}));
+    core.audit(
+        &session,
+        "session.opened",
+        json!({"origin": session.origin}),
+    );
     Ok(session.summary())
 }
 
@@ -101,6 +119,7 @@ async fn activate(core: &Core, record: Record) -> Result<Arc<Session>, SessionEr
         record.group,
         record.started_at,
         socket,
+        record.origin,
     ));
     core.sessions.insert(Arc::clone(&session));
     Ok(session)
@@ -181,7 +200,11 @@ pub async fn restore(core: &Core) -> Restored {
         let _ = std::fs::remove_file(dir.join("session.json"));
         match activate(core, record).await {
             Ok(session) => {
-                core.audit(&session, "session.restored", json!({}));
+                core.audit(
+                    &session,
+                    "session.restored",
+                    json!({"origin": session.origin}),
+                );
                 restored.sessions += 1;
             }
             Err(e) => {

@@ -258,9 +258,8 @@ fn answer(core: &Core, plugin: &str, method: &str, params: &Value) -> Result<Val
                 .sessions
                 .get(&scope.session)
                 .ok_or("the session has ended")?;
-            Ok(
-                json!({"session": session.id, "group": session.group, "started_at": session.started_at}),
-            )
+            Ok(json!({"session": session.id, "group": session.group,
+                       "started_at": session.started_at, "origin": session.origin}))
         }
         "services/audit_log" => {
             let scope = scope()?;

@@ -1,9 +1,10 @@
 //! The session table: the core's own record of who is behind each socket.
 //!
-//! A session's identity (id, group, start time) lives only here; nothing a
-//! container sends can change or claim it.
+//! A session's identity (id, group, start time) and its origin live only here;
+//! nothing a container sends can change or claim them.
 
 pub mod agents;
+pub mod origin;
 pub mod record;
 
 // The transport's frame bound leaves room over the wire's request limit to say
@@ -20,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::{EventLine, RefusalTally};
+pub use origin::{Origin, OriginKind, Trust};
 
 /// How many recent audit events each session keeps for `get_diagnostics`.
 const DIAGNOSTICS_KEPT: usize = 256;
@@ -35,6 +37,8 @@ pub struct Session {
     pub started_at: String,
     /// The session's socket on the host.
     pub socket_path: PathBuf,
+    /// What started it; set when it opens, never changed.
+    pub origin: Origin,
     /// This session's cheap refusals, counted per kind and interval (`audit::summary`).
     pub refusals: RefusalTally,
     diagnostics: Mutex<VecDeque<EventLine>>,
@@ -51,16 +55,26 @@ pub struct SessionSummary {
     pub started_at: String,
     /// The socket an agent connects to.
     pub socket: PathBuf,
+    /// What started it (`open`/`unknown` from a core without origins).
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 impl Session {
     /// A new session record.
-    pub fn new(id: String, group: String, started_at: String, socket_path: PathBuf) -> Session {
+    pub fn new(
+        id: String,
+        group: String,
+        started_at: String,
+        socket_path: PathBuf,
+        origin: Origin,
+    ) -> Session {
         Session {
             id,
             group,
             started_at,
             socket_path,
+            origin,
             refusals: RefusalTally::default(),
             diagnostics: Mutex::new(VecDeque::new()),
         }
@@ -108,6 +122,7 @@ impl Session {
             group: self.group.clone(),
             started_at: self.started_at.clone(),
             socket: self.socket_path.clone(),
+            origin: self.origin.clone(),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use serde::{Deserialize, Serialize};
 
+use super::Origin;
 use crate::config::valid_group_name;
 use crate::paths::{create_private_dir, write_private_file, Home};
 
@@ -30,6 +31,10 @@ pub struct Record {
     /// Whether an agent container serves the session (it cannot outlive its core).
     #[serde(default)]
     pub agent: bool,
+    /// What started it; a record of an older core has none and restores as
+    /// `open`/`unknown`. Its sender is bounded, so the record stays under 4 KiB.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 /// Why a record cannot be restored; shown in the log and the audit line, never a value.
@@ -138,7 +143,40 @@ mod tests {
             group: "main".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             agent: false,
+            origin: Origin::default(),
         }
+    }
+
+    #[test]
+    fn the_origin_is_kept_and_an_older_record_restores_as_open_and_unknown() {
+        use crate::session::origin::{Trust, MAX_SENDER_CHARS};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().to_path_buf());
+        let id = "0123456789abcdef";
+        // The largest origin a channel can cause: the longest plugin name and a
+        // sender of characters of four bytes each (the most any takes, escaped or not).
+        let payload = serde_json::json!({
+            "sender": "\u{1d54f}".repeat(2 * MAX_SENDER_CHARS),
+            "trust": "owner",
+        });
+        let origin = Origin::of_event("message.inbound", &"p".repeat(64), &payload)
+            .expect("a message starts a session");
+        let largest = Record {
+            group: "g".repeat(64),
+            origin,
+            ..record(id)
+        };
+        write(&home, &largest).expect("write");
+        let size = std::fs::metadata(home.session_record(id))
+            .expect("meta")
+            .len();
+        assert!(size <= MAX_RECORD_BYTES, "{size} bytes");
+        assert_eq!(read(&home, id), Ok(largest));
+
+        let older = r#"{"id":"0123456789abcdef","group":"main","started_at":"x","agent":false}"#;
+        std::fs::write(home.session_record(id), older).expect("write");
+        let restored = read(&home, id).expect("an older record reads");
+        assert_eq!(restored.origin, Origin::open(Trust::Unknown));
     }
 
     #[test]

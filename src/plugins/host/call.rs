@@ -2,8 +2,10 @@
 //! per session, the in-flight registry that scopes a plugin's `services/*`
 //! requests, and the call's deadline (waiting for a slot counts against it).
 //!
-//! Must never give the agent a plugin's stderr, nor pass a tool's error
-//! message on unredacted.
+//! Must never give the agent a plugin's stderr, pass a tool's error message
+//! on unredacted, or let a tool claim a code of the core's: of what a handler
+//! names, only `RATE_LIMITED` and `VALIDATION_FAILED` pass, anything else is
+//! the tool's own failure (`HANDLER_ERROR`).
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,8 @@ pub(super) const MAX_IN_FLIGHT: usize = 32;
 pub(super) const MAX_IN_FLIGHT_PER_SESSION: usize = 8;
 /// Longest message of a tool's error, in characters.
 const MAX_TOOL_ERROR_CHARS: usize = 1000;
+/// Longest field a tool's `VALIDATION_FAILED` may name, in characters.
+pub const MAX_TOOL_FIELD_CHARS: usize = 128;
 
 /// Whose call a plugin is handling: the scope of its `services/*` requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,19 +90,104 @@ fn timeout(deadline: Duration) -> Refusal {
 }
 
 /// A JSON-RPC error from a handler becomes the tool's own error, its message
-/// redacted (the container, the audit log and the diagnostics all get this one).
+/// (and field) redacted (the container, the audit log and the diagnostics all
+/// get this one). `data.code` is read exactly: `RATE_LIMITED` and
+/// `VALIDATION_FAILED` (with `data.field`, plain and cut) are the tool's to
+/// choose; any other claim, a core code or garbage, is `HANDLER_ERROR` with the
+/// handler's `data.retriable`.
 fn tool_error(error: &Value) -> Refusal {
+    let sanitizer = crate::sanitize::shared();
     let message = error
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("the tool reported an error");
-    let retriable = error
-        .get("data")
-        .and_then(|d| d.get("retriable"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Refusal::ToolFailed {
-        message: crate::sanitize::shared().redact_cut(message, MAX_TOOL_ERROR_CHARS),
-        retriable,
+    let message = sanitizer.redact_cut(message, MAX_TOOL_ERROR_CHARS);
+    let data = |key: &str| error.get("data").and_then(|d| d.get(key));
+    match data("code").and_then(Value::as_str) {
+        Some("RATE_LIMITED") => Refusal::ToolRateLimited { message },
+        Some("VALIDATION_FAILED") => Refusal::ToolInvalid {
+            message,
+            field: data("field")
+                .and_then(Value::as_str)
+                .map(|field| {
+                    let plain = crate::display::strip(field, usize::MAX);
+                    sanitizer.redact_cut(&plain, MAX_TOOL_FIELD_CHARS)
+                })
+                .filter(|field| !field.is_empty()),
+        },
+        _ => Refusal::ToolFailed {
+            message,
+            retriable: data("retriable").and_then(Value::as_bool).unwrap_or(false),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(data: Value) -> Refusal {
+        tool_error(&json!({"code": -32000, "message": "no", "data": data}))
+    }
+
+    #[test]
+    fn a_tool_chooses_only_rate_limited_or_validation_failed() {
+        assert_eq!(
+            claim(json!({"code": "RATE_LIMITED", "retriable": false, "field": "x"})),
+            Refusal::ToolRateLimited {
+                message: "no".into()
+            }
+        );
+        assert_eq!(
+            claim(json!({"code": "VALIDATION_FAILED", "retriable": true, "field": "a.b"})),
+            Refusal::ToolInvalid {
+                message: "no".into(),
+                field: Some("a.b".into())
+            }
+        );
+        for code in [
+            json!("UNAUTHORIZED"),
+            json!("AUDIT_UNAVAILABLE"),
+            json!("CONFIRMATION_DENIED"),
+            json!("PLUGIN_ERROR"),
+            json!("rate_limited"),
+            json!("RATE_LIMITED "),
+            json!(["RATE_LIMITED"]),
+            json!(7),
+            Value::Null,
+        ] {
+            assert_eq!(
+                claim(json!({"code": code, "retriable": true, "field": "a"})),
+                Refusal::ToolFailed {
+                    message: "no".into(),
+                    retriable: true
+                },
+                "{code}"
+            );
+        }
+        assert_eq!(
+            tool_error(&json!({"message": 5})),
+            Refusal::ToolFailed {
+                message: "the tool reported an error".into(),
+                retriable: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_tools_field_is_plain_and_cut() {
+        let field = |raw: Value| match claim(json!({"code": "VALIDATION_FAILED", "field": raw})) {
+            Refusal::ToolInvalid { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(json!("to\u{202e}\n\u{1b}[2J")).as_deref(),
+            Some("to[2J")
+        );
+        let long = field(json!("f".repeat(10_000))).expect("a field");
+        assert_eq!(long.chars().count(), MAX_TOOL_FIELD_CHARS);
+        assert_eq!(field(json!(3)), None);
+        assert_eq!(field(json!("\u{7}")), None);
+        assert_eq!(field(Value::Null), None);
     }
 }
