@@ -27,6 +27,9 @@ mod scripted_provider;
 #[path = "fixtures/containers/claude_code.rs"]
 mod claude_code;
 
+#[path = "fixtures/containers/claude_memory.rs"]
+mod claude_memory;
+
 use harness::*;
 
 #[tokio::test]

@@ -412,7 +412,10 @@ fn check_running_plugins(status: &serde_json::Value) -> Check {
         })
         .collect();
     if failed.is_empty() {
-        ok("core", format!("running, {} plugins, none failed", plugins.len()))
+        ok(
+            "core",
+            format!("running, {} plugins, none failed", plugins.len()),
+        )
     } else {
         problem(
             "core",

@@ -186,7 +186,8 @@ pub fn run(home: &Home, command: MemoryCommand) -> anyhow::Result<ExitCode> {
 /// The group's store; a group without a database is an error, not a new file.
 fn open(home: &Home, group: &str) -> anyhow::Result<Store> {
     let dir = home.plugin_data_dir(MEMORY_PLUGIN);
-    Store::open_existing(&dir, group).with_context(|| format!("the memory of group `{}`", escape_str(group)))
+    Store::open_existing(&dir, group)
+        .with_context(|| format!("the memory of group `{}`", escape_str(group)))
 }
 
 fn existing(store: &Store, id: i64) -> anyhow::Result<Entry> {
@@ -257,7 +258,11 @@ fn print_detail(entry: &Entry) {
     if !entry.tags.is_empty() {
         println!("  tags:       {}", escape_str(&entry.tags.join(", ")));
     }
-    println!("  stored:     {} by {}", entry.created_at, escape_str(&entry.session));
+    println!(
+        "  stored:     {} by {}",
+        entry.created_at,
+        escape_str(&entry.session)
+    );
     if let Some(origin) = &entry.origin {
         let from = [origin.plugin.as_deref(), origin.sender.as_deref()]
             .into_iter()

@@ -144,6 +144,11 @@ impl TestCore {
         core
     }
 
+    /// Makes a prepared core use the bundled plugins (`plugins/`) at its launch.
+    pub fn use_bundled(&mut self) {
+        self.bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    }
+
     /// Starts (or restarts) the core process on this home.
     pub fn launch(&mut self) {
         let log = std::fs::File::create(self.home.path().join("core.log")).expect("log file");

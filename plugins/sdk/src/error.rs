@@ -273,7 +273,10 @@ mod tests {
         );
         let wire = serde_json::to_value(JsonRpcError::from(ToolError::rate_limited("20 stores")))
             .expect("serializable");
-        assert_eq!(wire["data"], json!({"code": "RATE_LIMITED", "retriable": true}));
+        assert_eq!(
+            wire["data"],
+            json!({"code": "RATE_LIMITED", "retriable": true})
+        );
         let wire = serde_json::to_value(JsonRpcError::from(ToolError::invalid("tz", "unknown")))
             .expect("serializable");
         assert_eq!(

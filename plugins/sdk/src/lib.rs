@@ -51,8 +51,9 @@ mod wire;
 pub use context::{typed, CallContext, Envelope, Origin, SessionRef};
 pub use crew::MAX_CONCURRENT_CALLS;
 pub use error::{
-    Category, CoreError, InitError, JsonRpcError, ToolCode, ToolError, HANDLER_ERROR, INTERNAL_ERROR,
-    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, NOT_INITIALIZED, SERVER_ERROR,
+    Category, CoreError, InitError, JsonRpcError, ToolCode, ToolError, HANDLER_ERROR,
+    INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, NOT_INITIALIZED,
+    SERVER_ERROR,
 };
 pub use init::{CredentialError, Init, Secret, MAX_CREDENTIAL_BYTES};
 pub use link::{CoreLink, Level, DEFAULT_REQUEST_TIMEOUT, MAX_LOG_MESSAGE_BYTES};

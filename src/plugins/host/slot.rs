@@ -20,7 +20,9 @@ use crate::plugins::Discovered;
 /// What a slot's handler is doing.
 pub(super) enum State {
     Running(Arc<HandlerProcess>),
-    Restarting { attempt: u32 },
+    Restarting {
+        attempt: u32,
+    },
     /// The closed category, and the handler's own words when it refused `initialize`.
     Failed(String, Option<String>),
     Disabled,
@@ -54,7 +56,9 @@ impl Slot {
         let (config_value, state) = match checked {
             _ if !settings.enabled => (Value::Null, State::Disabled),
             // A link or an oversize file in its folder: never started, shown as failed.
-            _ if plugin.refused.is_some() => (Value::Null, State::Failed("CONFIG_ERROR".into(), None)),
+            _ if plugin.refused.is_some() => {
+                (Value::Null, State::Failed("CONFIG_ERROR".into(), None))
+            }
             Ok(value) => (value, State::Stopped),
             Err(problem) => {
                 tracing::error!(plugin = %plugin.name, %problem, "plugin left out");
