@@ -17,6 +17,9 @@ use crate::schema;
 /// How long a statement waits for another connection (the host CLI) to let go.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `PRAGMA cache_size`: negative is KiB, so 16 MiB per connection.
+const CACHE_KIB: i64 = -16 * 1024;
+
 /// How many `quick_check` findings an error quotes.
 const QUICK_CHECK_FINDINGS: usize = 3;
 
@@ -72,6 +75,10 @@ pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sqlite)?;
     conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(sqlite)?;
+    // Up to 16 MiB of pages (the default is 2): a search reads entries scattered
+    // over the file, and at 100k entries (50 MB) this halves its time.
+    conn.pragma_update(None, "cache_size", CACHE_KIB)
         .map_err(sqlite)?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn, path)?;
