@@ -35,6 +35,14 @@ pub(crate) enum Create {
 /// The checked, configured and migrated connection to `path`.
 pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError> {
     match std::fs::symlink_metadata(path) {
+        // A link is refused by SQLite (no-follow); anything else but a file could
+        // block the open (a FIFO) or is not ours to read.
+        Ok(meta) if !meta.is_file() && !meta.file_type().is_symlink() => {
+            return Err(StoreError::Unreadable {
+                path: path.to_owned(),
+                detail: "not a regular file".into(),
+            })
+        }
         Ok(_) => check(path)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if create == Create::Never {
@@ -58,7 +66,7 @@ pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     // Once more on this connection before the first write: the file may have changed since.
-    schema::check_known(schema::version(&conn, path)?, path)?;
+    schema::check_ours(&conn, path)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(sqlite)?;
@@ -93,7 +101,7 @@ fn check(path: &Path) -> Result<(), StoreError> {
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-    schema::check_known(schema::version(&conn, path)?, path)?;
+    schema::check_ours(&conn, path)?;
     let findings = quick_check(&conn).map_err(sqlite)?;
     if findings.is_empty() {
         Ok(())
