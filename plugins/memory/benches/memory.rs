@@ -1,18 +1,31 @@
 //! The memory store in the handler (library calls, no process hop), on disk.
 //!
-//! For each size (default 5,000 and 100,000 entries; give others as arguments),
-//! fills one group with entries of 5 to 40 words drawn from a fixed vocabulary
-//! of 4,000 made-up words with a Zipf distribution (as in real text, a few
-//! words are in most entries), 0 to 3 tags from 40, four in five stored by the
-//! owner; then times `search` over a mix of 1 to 3 word queries drawn the same
-//! way, searches with a tag filter and newest-first listings, stores, and the
-//! brief. Prints percentiles; it asserts nothing.
+//! For each size (default 5,000 and 100,000 entries; give others as arguments)
+//! and each spread of words, fills one group with entries of 5 to 40 words
+//! drawn from a fixed vocabulary of 4,000 made-up words, 0 to 3 tags from 40,
+//! four in five stored by the owner; then times `search` over a mix of 1 to 3
+//! word queries drawn the same way, searches with a tag filter and newest-first
+//! listings, stores, and the brief. Prints percentiles; it asserts nothing.
+//!
+//! Two spreads: `uniform` (every word as likely: each in about 0.5% of the
+//! entries) and `zipf` (s = 1, as in real text: the commonest word is in about
+//! nine entries in ten, and queries hold such words as often as text does).
+//!
+//! What a search costs, and why (measured here at 100k entries): bm25 needs
+//! each word's document count for its IDF, which FTS5 counts by walking every
+//! entry that holds the word (about 4 ms for a word in nine entries in ten);
+//! ranking every match and joining each to its entry cost 50-100 ms for such a
+//! word, hence the window of the newest matches (`RANKED`); joins to entries
+//! scattered over the file halved with a 16 MiB page cache. Under `zipf`, what
+//! remains is those counts: a query of two or three very common words pays
+//! several. Common English words are left out of queries for that reason.
 //!
 //! `cargo bench -p carapace-plugin-memory --bench memory [-- 5000 100000]`
-//! (or `bash bench/memory.sh`). Targets at 100k: search p50 <= 2 ms and p99 <= 10 ms,
-//! store p50 <= 1 ms, brief <= 20 ms.
+//! (or `bash bench/memory.sh`); `MEMORY_BENCH_DIR=DIR` keeps the databases in
+//! `DIR/<spread>-<size>/` and reuses them on the next run. Targets at 100k:
+//! search p50 <= 2 ms and p99 <= 10 ms, store p50 <= 1 ms, brief <= 20 ms.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use carapace_plugin_memory::{Actor, BriefLimits, EntryType, NewEntry, Search, Store};
@@ -45,14 +58,23 @@ impl Rng {
     }
 }
 
-/// Words made of 2 to 4 syllables, and a Zipf (s = 1) sampler over them.
+/// How often each word of the vocabulary is drawn.
+#[derive(Clone, Copy, Debug)]
+enum Spread {
+    /// Every word as likely.
+    Uniform,
+    /// The word of rank r with weight 1/r.
+    Zipf,
+}
+
+/// Words made of 2 to 4 syllables, and a sampler over them.
 struct Words {
     words: Vec<String>,
     cumulative: Vec<f64>,
 }
 
 impl Words {
-    fn new(rng: &mut Rng) -> Words {
+    fn new(rng: &mut Rng, spread: Spread) -> Words {
         let consonants = [
             "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "tr",
         ];
@@ -79,7 +101,10 @@ impl Words {
         let mut total = 0.0;
         let cumulative = (1..=words.len())
             .map(|rank| {
-                total += 1.0 / rank as f64;
+                total += match spread {
+                    Spread::Uniform => 1.0,
+                    Spread::Zipf => 1.0 / rank as f64,
+                };
                 total
             })
             .collect();
@@ -186,17 +211,26 @@ fn search_time(store: &Store, search: Search) -> Duration {
     time(|| store.search(&search).expect("search")).1
 }
 
-fn bench(size: usize, dir: &Path) {
+fn bench(size: usize, spread: Spread, dir: &Path) {
     let mut rng = Rng(0x5EED_0000 + size as u64);
-    let words = Words::new(&mut rng);
+    let words = Words::new(&mut rng, spread);
+    let reused = dir.join("bench.sqlite").exists();
     let store = Store::open(dir, "bench").expect("open");
-    let ((), filled) = time(|| fill(&store, &mut rng, &words, size, 0));
+    let ((), filled) = time(|| {
+        if !reused {
+            fill(&store, &mut rng, &words, size, 0)
+        }
+    });
     let bytes = std::fs::metadata(store.path())
         .map(|m| m.len())
         .unwrap_or(0);
+    let filled = if reused {
+        "reused".to_owned()
+    } else {
+        format!("filled in {:.1} s", filled.as_secs_f64())
+    };
     println!(
-        "== {size} entries: filled in {:.1} s, database {:.1} MB",
-        filled.as_secs_f64(),
+        "== {size} entries, {spread:?} words: {filled}, database {:.1} MB",
         bytes as f64 / 1e6
     );
     // Reopen, as the plugin does at start: checked and migrated, cold statement cache.
@@ -264,9 +298,10 @@ fn bench(size: usize, dir: &Path) {
     println!("{}", briefs.line("brief"));
 
     let mut stores = Timings(Vec::new());
+    let run = store.current_count().expect("count");
     for i in 0..STORES {
         let actor = Actor::Session {
-            id: format!("store-{}", i / 20),
+            id: format!("store-{run}-{}", i / 20),
             origin: origin(true),
         };
         let new = new_entry(&mut rng, &words);
@@ -287,8 +322,18 @@ fn main() {
     } else {
         sizes
     };
+    // MEMORY_BENCH_DIR keeps each database in <dir>/<spread>-<size>/ and reuses it
+    // (for EXPLAIN QUERY PLAN and reruns); otherwise a temp dir under target/.
+    let keep = std::env::var_os("MEMORY_BENCH_DIR").map(PathBuf::from);
     for size in sizes {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a dir on disk");
-        bench(size, dir.path());
+        for spread in [Spread::Uniform, Spread::Zipf] {
+            let temp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a dir on disk");
+            let dir = match &keep {
+                Some(root) => root.join(format!("{spread:?}-{size}").to_lowercase()),
+                None => temp.path().to_owned(),
+            };
+            std::fs::create_dir_all(&dir).expect("bench dir");
+            bench(size, spread, &dir);
+        }
     }
 }

