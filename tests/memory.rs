@@ -446,6 +446,7 @@ fn a_database_from_a_newer_plugin_is_refused_and_left_untouched() {
             .arg(
                 "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
                  c.execute('create table t(x)'); c.execute('pragma user_version=999'); \
+                 c.execute('pragma application_id=1131572589'); \
                  c.commit(); c.close()",
             )
             .arg(path)
