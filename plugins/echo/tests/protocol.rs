@@ -3,64 +3,40 @@
 //! Rule: every stdout line is a JSON-RPC 2.0 object; `shutdown` and the end of
 //! stdin both end the process with status 0.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
 
+use carapace_plugin_sdk::testing::HandlerChild;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The running handler; killed if a test fails before it exits.
-struct Handler {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
+/// The running handler (the SDK's [`HandlerChild`], with echo's calls); killed on drop.
+struct Handler(HandlerChild);
+
+impl Deref for Handler {
+    type Target = HandlerChild;
+    fn deref(&self) -> &HandlerChild {
+        &self.0
+    }
+}
+
+impl DerefMut for Handler {
+    fn deref_mut(&mut self) -> &mut HandlerChild {
+        &mut self.0
+    }
 }
 
 impl Handler {
     /// Starts the binary the way the core does: cleared environment, data dir as cwd.
     fn start() -> Handler {
-        let data_dir = std::env::temp_dir();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_carapace-plugin-echo"))
-            .env_clear()
-            .env("HOME", &data_dir)
-            .current_dir(&data_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the echo handler starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Handler {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|()| stdin.flush())
-            .expect("write to the handler");
-    }
-
-    fn request(&mut self, id: u64, method: &str, params: Value) {
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send(&message.to_string());
+        Handler(HandlerChild::spawn(
+            Path::new(env!("CARGO_BIN_EXE_carapace-plugin-echo")),
+            &std::env::temp_dir(),
+            Stdio::inherit(),
+        ))
     }
 
     fn call(&mut self, id: u64, tool: &str, arguments: Value) {
@@ -75,41 +51,16 @@ impl Handler {
 
     /// The next stdout line, which must be a JSON-RPC 2.0 object.
     fn next(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(WAIT)
-            .expect("a line from the handler");
-        let message: Value = serde_json::from_str(&line).expect("stdout line is JSON");
-        assert_eq!(message["jsonrpc"], "2.0", "{line}");
-        message
+        self.0.next(WAIT)
     }
 
     /// The next answer (skipping notifications such as `log`).
     fn answer(&self) -> Value {
-        loop {
-            let message = self.next();
-            if message.get("method").is_none() {
-                return message;
-            }
-        }
+        self.0.answer(WAIT)
     }
 
     fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the handler did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Handler {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.wait_exit(WAIT)
     }
 }
 
@@ -159,7 +110,7 @@ fn echo_tools_answer_then_shutdown_exits_zero() {
 #[test]
 fn malformed_lines_are_logged_and_the_handler_keeps_answering() {
     let mut handler = initialized();
-    handler.send("garbage that is not json");
+    handler.send_line("garbage that is not json");
     let log = handler.next();
     assert_eq!(log["method"], "log");
     assert_eq!(log["params"]["level"], "warn");
@@ -188,6 +139,6 @@ fn pipelined_calls_each_get_their_own_id() {
 #[test]
 fn the_end_of_stdin_exits_zero() {
     let mut handler = initialized();
-    handler.stdin.take();
+    handler.close_input();
     assert!(handler.wait_exit().success());
 }

@@ -38,6 +38,7 @@
 //! This crate depends on nothing of the core and on no async runtime.
 //! [`testing::Harness`] runs a plugin in-process over real pipes for tests.
 
+mod child;
 mod context;
 mod crew;
 mod error;

@@ -4,6 +4,8 @@
 //! connected by two OS pipes, and speaks the real line protocol to it: what a
 //! test sees is what the core would see.
 
+pub use crate::child::HandlerChild;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, PipeWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
