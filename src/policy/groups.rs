@@ -47,6 +47,17 @@ impl GroupPolicy {
         self.groups.contains_key(group)
     }
 
+    /// Whether `plugin` serves `group`: the group is configured, and the plugin is
+    /// not limited to other groups (`[plugins.<name>] groups`). A plugin may publish
+    /// an event (and so start a session, with the trust it reports) only for such a group.
+    pub fn plugin_serves(&self, plugin: &str, group: &str) -> bool {
+        self.has_group(group)
+            && self
+                .plugin_groups
+                .get(plugin)
+                .is_none_or(|groups| groups.iter().any(|g| g == group))
+    }
+
     /// Whether `group` may call `tool`: its patterns match the name, and a plugin
     /// limited to some groups lists it. An unconfigured group may call nothing.
     pub fn allows(&self, group: &str, tool: &ToolSpec) -> bool {

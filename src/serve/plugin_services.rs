@@ -301,7 +301,9 @@ fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, par
         t if t.starts_with("task.") => plugin == "scheduler",
         _ => false,
     };
-    let known_group = core.policy().has_group(group);
+    // Only for a group the plugin serves: a channel limited to `public` must not
+    // start a session of `main`, least of all one it says the owner sent.
+    let known_group = core.policy().plugin_serves(plugin, group);
     let shown_topic = shown(core, topic);
     if !allowed || !known_group {
         // A plugin can do this at will: the first of a window in full, the rest counted.
