@@ -102,8 +102,13 @@ pub enum MemoryCommand {
     },
 }
 
-/// Runs a memory subcommand.
+/// Runs a memory subcommand. Its errors may quote what the file holds (a type
+/// name, SQLite's words): escaped like every other stored value.
 pub fn run(home: &Home, command: MemoryCommand) -> anyhow::Result<ExitCode> {
+    run_escaped(home, command).map_err(|e| anyhow::anyhow!("{}", escape_str(&format!("{e:#}"))))
+}
+
+fn run_escaped(home: &Home, command: MemoryCommand) -> anyhow::Result<ExitCode> {
     match command {
         MemoryCommand::List {
             group,
@@ -143,7 +148,7 @@ pub fn run(home: &Home, command: MemoryCommand) -> anyhow::Result<ExitCode> {
         MemoryCommand::Show { group, id, json } => {
             let entry = existing(&open(home, &group)?, id)?;
             if json {
-                super::print_json(&serde_json::to_value(&entry)?);
+                print_json(&serde_json::to_value(&entry)?);
             } else {
                 print_detail(&entry);
             }
@@ -185,7 +190,9 @@ pub fn run(home: &Home, command: MemoryCommand) -> anyhow::Result<ExitCode> {
 
 /// The group's store; a group without a database is an error, not a new file.
 fn open(home: &Home, group: &str) -> anyhow::Result<Store> {
+    // Resolved as the plugin resolves it (SQLite refuses a link anywhere in the path).
     let dir = home.plugin_data_dir(MEMORY_PLUGIN);
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     Store::open_existing(&dir, group)
         .with_context(|| format!("the memory of group `{}`", escape_str(group)))
 }
@@ -228,9 +235,15 @@ fn confirmed(entry: &Entry, question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// JSON for a terminal or a pipe: still JSON, but every character a terminal would
+/// act on (controls, C1, bidi, format) as a `\u` escape.
+fn print_json(value: &serde_json::Value) {
+    println!("{}", crate::display::escape_json(value));
+}
+
 fn print_entries(entries: &[Entry], json: bool) {
     if json {
-        super::print_json(&serde_json::json!(entries));
+        print_json(&serde_json::json!(entries));
         return;
     }
     if entries.is_empty() {
@@ -246,7 +259,7 @@ fn print_entries(entries: &[Entry], json: bool) {
             entry.id,
             entry.kind,
             entry.trust,
-            entry.created_at.get(..10).unwrap_or(&entry.created_at),
+            escape_str(entry.created_at.get(..10).unwrap_or(&entry.created_at)),
             escape_str(&entry.content)
         );
     }
@@ -260,7 +273,7 @@ fn print_detail(entry: &Entry) {
     }
     println!(
         "  stored:     {} by {}",
-        entry.created_at,
+        escape_str(&entry.created_at),
         escape_str(&entry.session)
     );
     if let Some(origin) = &entry.origin {
@@ -284,9 +297,9 @@ fn print_detail(entry: &Entry) {
         println!("  supersedes: #{old}");
     }
     if let (Some(by), Some(at)) = (entry.superseded_by, &entry.superseded_at) {
-        println!("  superseded: by #{by} at {at}");
+        println!("  superseded: by #{by} at {}", escape_str(at));
     }
     if let (Some(at), Some(by)) = (&entry.promoted_at, &entry.promoted_by) {
-        println!("  promoted:   {at} by {}", escape_str(by));
+        println!("  promoted:   {} by {}", escape_str(at), escape_str(by));
     }
 }

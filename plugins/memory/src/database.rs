@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::StoreError;
@@ -64,6 +65,7 @@ pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+    harden(&conn).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     // Once more on this connection before the first write: the file may have changed since.
     schema::check_ours(&conn, path)?;
@@ -93,6 +95,18 @@ pub(crate) fn open(path: &Path, create: Create) -> Result<Connection, StoreError
     Ok(conn)
 }
 
+/// What a connection refuses of the file's own schema, before it reads it: the
+/// file is written by the plugin (its own uid when the core is root) and read by
+/// `carapace memory` (the person, maybe root), so a schema object planted in it
+/// (a trigger or view calling functions, a write to `sqlite_schema`) must not run
+/// with the reader's rights. Defensive mode, untrusted schema, checked cells.
+fn harden(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+    conn.pragma_update(None, "cell_size_check", "ON")?;
+    Ok(())
+}
+
 /// Reads an existing file without writing it: a database, a known schema, `quick_check` ok.
 fn check(path: &Path) -> Result<(), StoreError> {
     let sqlite = |e| StoreError::sqlite(path, e);
@@ -100,6 +114,7 @@ fn check(path: &Path) -> Result<(), StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+    harden(&conn).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     schema::check_ours(&conn, path)?;
     let findings = quick_check(&conn).map_err(sqlite)?;

@@ -115,6 +115,10 @@ impl Opened {
             .to_init_error()
         };
         std::fs::create_dir_all(&data_dir).map_err(unreadable)?;
+        // SQLite's no-follow open refuses a link in any component of the path: a home
+        // under a linked directory (`/home` -> `/var/home`) must still work, so the
+        // directory is resolved once here; the database file itself is never followed.
+        let data_dir = std::fs::canonicalize(&data_dir).map_err(unreadable)?;
         let mut stores = HashMap::new();
         for group in groups_in(&data_dir).map_err(unreadable)? {
             let store = Store::open(&data_dir, &group).map_err(|e| e.to_init_error())?;

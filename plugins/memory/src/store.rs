@@ -163,8 +163,27 @@ impl Store {
     /// Marks entry `id` as the owner's word, recording when and `by` whom (the
     /// person approved it); an entry already the owner's is returned unchanged.
     pub fn promote(&self, id: i64, by: &str) -> Result<Entry, StoreError> {
+        self.promote_if(id, None, by)
+    }
+
+    /// Like [`Store::promote`], only if the entry's content is exactly `shown` (the
+    /// text the person approved); otherwise `VALIDATION_FAILED` on `content`.
+    pub fn promote_shown(&self, id: i64, shown: &str, by: &str) -> Result<Entry, StoreError> {
+        self.promote_if(id, Some(shown), by)
+    }
+
+    fn promote_if(&self, id: i64, shown: Option<&str>, by: &str) -> Result<Entry, StoreError> {
         self.write(|tx| {
             let entry = existing(tx, id, "id")?;
+            if shown.is_some_and(|shown| shown != entry.content) {
+                return Err(StoreError::invalid(
+                    "content",
+                    format!(
+                        "is not the text of entry #{id}: pass its exact content, which the owner approves"
+                    ),
+                )
+                .into());
+            }
             if entry.trust == Trust::Owner {
                 return Ok(entry);
             }

@@ -45,10 +45,18 @@ struct SearchArgs {
     limit: Option<usize>,
 }
 
-/// `memory_delete` and `memory_promote` arguments.
+/// `memory_delete` arguments.
 #[derive(Deserialize)]
 struct IdArgs {
     id: i64,
+}
+
+/// `memory_promote` arguments: the entry, and its text, so that the person who
+/// approves the call sees what becomes theirs (an approval covers exact arguments).
+#[derive(Deserialize)]
+struct PromoteArgs {
+    id: i64,
+    content: String,
 }
 
 /// Why a tool call failed: in the store (the handler logs and maps it), or before it.
@@ -113,9 +121,13 @@ pub(crate) fn call(
             Ok(json!({ "deleted": deleted.id }))
         }
         "memory_promote" => {
-            let args: IdArgs = ctx.args(arguments)?;
+            let args: PromoteArgs = ctx.args(arguments)?;
             let by = actor(ctx)?;
-            Ok(entry_json(&store.promote(args.id, by.name())?)?)
+            Ok(entry_json(&store.promote_shown(
+                args.id,
+                &args.content,
+                by.name(),
+            )?)?)
         }
         other => Err(ToolError::new(format!("unknown tool `{other}`")).into()),
     }

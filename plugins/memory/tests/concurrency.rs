@@ -69,7 +69,14 @@ fn sessions_in_parallel_and_the_host_cli_share_the_database() {
 
     let owner = Who::owner("main", "s-owner");
     for id in &promoted {
-        let seen = call(&memory, &owner, "memory_promote", json!({"id": id})).expect("promote");
+        let content = host.get(*id).expect("read").expect("there").content;
+        let seen = call(
+            &memory,
+            &owner,
+            "memory_promote",
+            json!({"id": id, "content": content}),
+        )
+        .expect("promote");
         assert_eq!(
             seen["promoted_by"], "host:test",
             "the plugin sees what the CLI changed"

@@ -264,15 +264,33 @@ fn promote_marks_an_untrusted_entry_as_the_owners_once() {
         "The school trip is on the 12th.",
     ));
     let owner = Who::owner("main", "s-owner");
-    let promoted = call(&memory, &owner, "memory_promote", json!({"id": tip})).expect("promoted");
+    // The text the person approves must be the entry's own.
+    let error = call(
+        &memory,
+        &owner,
+        "memory_promote",
+        json!({"id": tip, "content": "The school trip is on the 13th."}),
+    )
+    .expect_err("not its text");
+    assert_eq!(
+        code_and_field(&error),
+        (Some("VALIDATION_FAILED"), Some("content"))
+    );
+    let shown = json!({"id": tip, "content": "The school trip is on the 12th."});
+    let promoted = call(&memory, &owner, "memory_promote", shown.clone()).expect("promoted");
     assert_eq!(promoted["trust"], "owner");
     assert_eq!(promoted["promoted_by"], "s-owner");
     assert_eq!(promoted["session"], "s-eve", "provenance is kept");
     assert_eq!(promoted["origin"]["trust"], "unknown");
-    let again = call(&memory, &owner, "memory_promote", json!({"id": tip})).expect("unchanged");
+    let again = call(&memory, &owner, "memory_promote", shown).expect("unchanged");
     assert_eq!(again, promoted);
-    let error =
-        call(&memory, &owner, "memory_promote", json!({"id": 424242})).expect_err("no entry");
+    let error = call(
+        &memory,
+        &owner,
+        "memory_promote",
+        json!({"id": 424242, "content": "x"}),
+    )
+    .expect_err("no entry");
     assert_eq!(
         code_and_field(&error),
         (Some("VALIDATION_FAILED"), Some("id"))
