@@ -201,7 +201,7 @@ async fn run_session(
         None
     };
     let socket_dir = core.home.session_dir(&session.id);
-    let brief = memory_brief(core, &session.group).await;
+    let brief = memory_brief(core, session).await;
     let spec = spec::build(
         &config.runtime,
         &socket_dir,
@@ -307,10 +307,11 @@ async fn serve_proxy(core: &Core, session: &SessionSummary) -> Result<SessionPro
 }
 
 /// The memory brief for `group`, sanitized, from the plugin that provides the hook.
-async fn memory_brief(core: &Core, group: &str) -> Option<String> {
+async fn memory_brief(core: &Core, session: &SessionSummary) -> Option<String> {
+    let group = session.group.as_str();
     let (plugin, markdown) = core
         .plugins()
-        .memory_brief(group, MEMORY_BRIEF_DEADLINE)
+        .memory_brief(group, &session.id, &session.origin, MEMORY_BRIEF_DEADLINE)
         .await?;
     let (clean, redacted) = core.sanitizer.redact_str(&markdown);
     core.audit_core(

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use carapace_plugin_sdk::{CallContext, Init, InitError, Level, MemoryBrief, Plugin, ToolError};
+use carapace_plugin_sdk::{
+    BriefRequest, CallContext, Init, InitError, Level, MemoryBrief, Plugin, ToolError,
+};
 use serde_json::Value;
 
 use crate::brief::BriefLimits;
@@ -46,12 +48,16 @@ impl MemoryHandler {
             .ok_or_else(|| ToolError::new("the memory plugin is not initialized"))
     }
 
-    fn brief(&self, group: &str) -> Result<MemoryBrief, StoreError> {
+    /// The brief of `group`, for the new session `session` when the core names it.
+    fn brief(&self, group: &str, session: Option<&str>) -> Result<MemoryBrief, StoreError> {
         let Some(opened) = self.opened.as_ref() else {
             return Err(StoreError::InvalidGroup);
         };
         match opened.existing_store(group)? {
-            Some(store) => store.brief(BriefLimits::default()),
+            Some(store) => match session.filter(|s| !s.is_empty()) {
+                Some(session) => store.brief_for(BriefLimits::default(), session),
+                None => store.brief(BriefLimits::default()),
+            },
             None => Ok(MemoryBrief {
                 markdown: String::new(),
                 entry_count: 0,
@@ -79,11 +85,22 @@ impl Plugin for MemoryHandler {
     }
 
     fn memory_brief(&self, group: &str) -> Option<Result<MemoryBrief, ToolError>> {
-        Some(self.brief(group).map_err(|error| {
-            // stderr goes to the core's log; the message names the file.
-            eprintln!("carapace-plugin-memory: brief of group {group:?}: {error}");
-            error.to_tool_error()
-        }))
+        self.memory_brief_for(&BriefRequest {
+            group: group.to_owned(),
+            ..BriefRequest::default()
+        })
+    }
+
+    fn memory_brief_for(&self, request: &BriefRequest) -> Option<Result<MemoryBrief, ToolError>> {
+        let group = &request.group;
+        Some(
+            self.brief(group, request.session.as_deref())
+                .map_err(|error| {
+                    // stderr goes to the core's log; the message names the file.
+                    eprintln!("carapace-plugin-memory: brief of group {group:?}: {error}");
+                    error.to_tool_error()
+                }),
+        )
     }
 }
 

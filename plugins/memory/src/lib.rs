@@ -43,6 +43,7 @@ mod row;
 mod schema;
 mod search;
 mod store;
+mod taint;
 mod tools;
 
 pub use actor::Actor;

@@ -73,11 +73,19 @@ CREATE TABLE session_caps (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: the sessions that were shown untrusted entries (see `taint`).
+const V2: &str = "
+CREATE TABLE sessions_shown_untrusted (
+    session  TEXT PRIMARY KEY,
+    first_at TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
 /// `PRAGMA application_id` of a memory database (`CrMm`), set with the first migration.
 pub(crate) const APPLICATION_ID: i64 = 0x4372_6D6D;
 
 /// The migrations, in order: the one at index `i` takes version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -19,6 +19,7 @@ use crate::error::StoreError;
 use crate::group::database_path;
 use crate::row;
 use crate::search::{self, Search};
+use crate::taint;
 
 /// The current time as stored: RFC 3339, UTC, milliseconds.
 pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -88,8 +89,9 @@ impl Store {
     pub fn store(&self, actor: &Actor, new: NewEntry) -> Result<Entry, StoreError> {
         let new = new.checked()?;
         self.write(|tx| {
+            let trust = taint::stored_trust(tx, actor.capped_session(), new.kind, actor.trust())?;
             if let Some(old_id) = new.supersedes {
-                replaceable(tx, actor, old_id)?;
+                replaceable(tx, actor, trust, old_id)?;
             }
             count(tx, actor, store_caps(new.supersedes.is_some()))?;
             // Origin and tags serialize infallibly (strings only).
@@ -108,7 +110,7 @@ impl Store {
                 actor.name(),
                 self.group,
                 origin,
-                actor.trust(),
+                trust,
             ])?;
             let id = tx.last_insert_rowid();
             let mut tag =
@@ -136,6 +138,22 @@ impl Store {
     /// The entries `search` asks for, best match (or newest) first.
     pub fn search(&self, search: &Search) -> Result<Vec<Entry>, StoreError> {
         self.read(|conn| search::run(conn, search))
+    }
+
+    /// Like [`Store::search`], for `actor`: an owner's session shown an untrusted
+    /// entry is recorded as such (see [`crate::taint`]).
+    pub fn search_as(&self, actor: &Actor, search: &Search) -> Result<Vec<Entry>, StoreError> {
+        self.read(|conn| {
+            let found = search::run(conn, search)?;
+            if let Some(session) = actor.capped_session() {
+                if actor.trust() == Trust::Owner
+                    && found.iter().any(|e| e.trust == Trust::Untrusted)
+                {
+                    taint::mark(conn, session)?;
+                }
+            }
+            Ok(found)
+        })
     }
 
     /// Removes entry `id` for good (its row, tags and index entries), as asked by
@@ -206,6 +224,7 @@ impl Store {
                 params![format!("-{days} days")],
             )?;
             caps::forget_older_than(tx, FORGET_CAPS_AFTER_DAYS)?;
+            taint::forget_older_than(tx, FORGET_CAPS_AFTER_DAYS)?;
             Ok(purged)
         })
     }
@@ -218,6 +237,18 @@ impl Store {
     /// The brief for a new session of this group (see [`crate::brief`]).
     pub fn brief(&self, limits: BriefLimits) -> Result<MemoryBrief, StoreError> {
         self.read(|conn| brief::build(conn, limits))
+    }
+
+    /// The brief for the new session `session`: when it shows untrusted entries,
+    /// the session is recorded as shown them (see [`crate::taint`]).
+    pub fn brief_for(&self, limits: BriefLimits, session: &str) -> Result<MemoryBrief, StoreError> {
+        self.read(|conn| {
+            let brief = brief::build(conn, limits)?;
+            if brief.markdown.contains(brief::OTHERS_HEADING) {
+                taint::mark(conn, session)?;
+            }
+            Ok(brief)
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -261,7 +292,13 @@ fn existing(tx: &Transaction<'_>, id: i64, field: &'static str) -> Result<Entry,
 }
 
 /// Refuses to replace entry `old_id` unless it exists, is current, and `actor` may change it.
-fn replaceable(tx: &Transaction<'_>, actor: &Actor, old_id: i64) -> Result<(), Failure> {
+/// `trust` is what the new entry will count as.
+fn replaceable(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    trust: Trust,
+    old_id: i64,
+) -> Result<(), Failure> {
     let old = existing(tx, old_id, "supersedes")?;
     if !old.is_current() {
         let newer = old
@@ -275,6 +312,14 @@ fn replaceable(tx: &Transaction<'_>, actor: &Actor, old_id: i64) -> Result<(), F
         let reason = format!(
             "entry #{old_id} is the owner's, and this session was not started by the owner: \
              it cannot replace it (store a new entry instead)"
+        );
+        return Err(StoreError::invalid("supersedes", reason).into());
+    }
+    if old.trust == Trust::Owner && trust == Trust::Untrusted {
+        let reason = format!(
+            "this session was shown entries from others, so what it stores as an instruction, \
+             correction or preference counts as untrusted and cannot replace the owner's entry \
+             #{old_id}: store it without `supersedes` and ask the owner to promote it"
         );
         return Err(StoreError::invalid("supersedes", reason).into());
     }

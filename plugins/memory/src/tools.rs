@@ -104,7 +104,7 @@ pub(crate) fn call(
                 include_superseded: args.include_superseded,
                 limit: args.limit.unwrap_or(DEFAULT_LIMIT),
             };
-            let entries = store.search(&search)?;
+            let entries = store.search_as(&actor(ctx)?, &search)?;
             let shown = entries
                 .iter()
                 .map(entry_json)

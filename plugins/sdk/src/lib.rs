@@ -58,6 +58,6 @@ pub use error::{
 };
 pub use init::{CredentialError, Init, Secret, MAX_CREDENTIAL_BYTES};
 pub use link::{CoreLink, Level, DEFAULT_REQUEST_TIMEOUT, MAX_LOG_MESSAGE_BYTES};
-pub use plugin::{MemoryBrief, Plugin};
+pub use plugin::{BriefRequest, MemoryBrief, Plugin};
 pub use runtime::{run, serve, Stopped, SHUTDOWN_DRAIN};
 pub use wire::{MAX_INPUT_LINE_BYTES, MAX_OUTPUT_LINE_BYTES};

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::context::CallContext;
+use crate::context::{CallContext, Origin};
 use crate::error::{InitError, ToolError};
 use crate::init::Init;
 use crate::link::CoreLink;
@@ -36,6 +36,27 @@ pub trait Plugin: Send + Sync + 'static {
         let _ = group;
         None
     }
+
+    /// Answers `hook/memory_brief {group, session, origin}` knowing which session
+    /// the brief is for (a plugin may then record what that session was shown).
+    /// The default answers [`Plugin::memory_brief`] for the group.
+    fn memory_brief_for(&self, request: &BriefRequest) -> Option<Result<MemoryBrief, ToolError>> {
+        self.memory_brief(&request.group)
+    }
+}
+
+/// What `hook/memory_brief` asks: the group, and the new session it briefs (its id
+/// and origin, from the core's session table; `None` from an older core).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct BriefRequest {
+    /// The session's group.
+    pub group: String,
+    /// The new session's id.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// What started it.
+    #[serde(default)]
+    pub origin: Option<Origin>,
 }
 
 /// The answer to `hook/memory_brief`.

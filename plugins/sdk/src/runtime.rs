@@ -22,7 +22,7 @@ use crate::error::{
 };
 use crate::init::Init;
 use crate::link::{CoreLink, Level, Peer};
-use crate::plugin::Plugin;
+use crate::plugin::{BriefRequest, Plugin};
 use crate::wire::{self, Incoming, Line, MAX_INPUT_LINE_BYTES};
 
 /// How long `shutdown` waits for calls in flight before answering.
@@ -267,19 +267,22 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
             self.link.peer.respond(&id, Err(refusal));
             return None;
         }
-        let Some(group) = params
-            .get("group")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            let refusal = JsonRpcError::new(INVALID_PARAMS, "`group` must be a string");
-            self.link.peer.respond(&id, Err(refusal));
-            return None;
+        let request = match serde_json::from_value::<BriefRequest>(params) {
+            Ok(request) => request,
+            Err(_) => {
+                let refusal = JsonRpcError::new(
+                    INVALID_PARAMS,
+                    "`group` must be a string (`session` a string, `origin` an origin)",
+                );
+                self.link.peer.respond(&id, Err(refusal));
+                return None;
+            }
         };
         let server = Arc::clone(self);
         Some(Box::new(move || {
             let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
-            let answer = match catch_unwind(AssertUnwindSafe(|| plugin.memory_brief(&group))) {
+            let answer = match catch_unwind(AssertUnwindSafe(|| plugin.memory_brief_for(&request)))
+            {
                 Ok(Some(Ok(brief))) => Ok(json!(brief)),
                 Ok(Some(Err(error))) => Err(JsonRpcError::from(error)),
                 Ok(None) => Err(JsonRpcError::new(

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::PluginHost;
 use crate::plugins::process::RpcOutcome;
+use crate::session::Origin;
 
 /// The hook a memory plugin provides to brief each new agent session.
 pub const MEMORY_BRIEF_HOOK: &str = "memory_brief";
@@ -35,9 +36,16 @@ impl PluginHost {
         }
     }
 
-    /// The memory brief for `group` from the first running plugin that provides
-    /// the `memory_brief` hook, within `deadline`; `None` when none answers in time.
-    pub async fn memory_brief(&self, group: &str, deadline: Duration) -> Option<(String, String)> {
+    /// The memory brief for a new session of `group` (its id and origin told, so the
+    /// plugin knows whom it briefs) from the first running plugin that provides the
+    /// `memory_brief` hook, within `deadline`; `None` when none answers in time.
+    pub async fn memory_brief(
+        &self,
+        group: &str,
+        session: &str,
+        origin: &Origin,
+        deadline: Duration,
+    ) -> Option<(String, String)> {
         let (name, slot) = self.slots.iter().find(|(_, slot)| {
             slot.plugin
                 .manifest
@@ -47,7 +55,7 @@ impl PluginHost {
                 .any(|h| h == MEMORY_BRIEF_HOOK)
         })?;
         let process = slot.process()?;
-        let params = json!({ "group": group });
+        let params = json!({ "group": group, "session": session, "origin": origin });
         match process.request("hook/memory_brief", params, deadline).await {
             Ok(RpcOutcome::Result(answer)) => {
                 let markdown = answer.get("markdown")?.as_str()?;

@@ -1,0 +1,69 @@
+//! Sessions shown what others wrote: an owner's session whose brief or search
+//! answer held untrusted entries has read a stranger's words, and may have been
+//! talked into repeating them. What such a session stores as an instruction, a
+//! correction or a preference counts as untrusted (the owner can promote it), and
+//! it cannot replace the owner's entries with it.
+//!
+//! Must never let a session shown untrusted text store a behavioural entry as
+//! the owner's, nor forget a session while its caps are still counted.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::entry::{EntryType, Trust};
+use crate::store::NOW;
+
+/// Records that `session` was shown untrusted entries (once; the first time kept).
+pub(crate) fn mark(conn: &Connection, session: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO sessions_shown_untrusted (session, first_at) VALUES (?1, {NOW})"
+    ))?
+    .execute(params![session])?;
+    Ok(())
+}
+
+/// Whether `session` was shown untrusted entries.
+pub(crate) fn is_marked(conn: &Connection, session: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sessions_shown_untrusted WHERE session = ?1")?
+        .query_row(params![session], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Whether an entry of `kind` tells the agent how to behave (and so must not pass
+/// from a stranger's words into the owner's).
+pub(crate) fn is_behavioural(kind: EntryType) -> bool {
+    matches!(
+        kind,
+        EntryType::Instruction | EntryType::Correction | EntryType::Preference
+    )
+}
+
+/// The trust of an entry of `kind` stored with `trust` by `session`: an owner's
+/// behavioural entry from a session shown untrusted text counts as untrusted.
+pub(crate) fn stored_trust(
+    conn: &Connection,
+    session: Option<&str>,
+    kind: EntryType,
+    trust: Trust,
+) -> rusqlite::Result<Trust> {
+    match session {
+        Some(session) if trust == Trust::Owner && is_behavioural(kind) => {
+            Ok(if is_marked(conn, session)? {
+                Trust::Untrusted
+            } else {
+                Trust::Owner
+            })
+        }
+        _ => Ok(trust),
+    }
+}
+
+/// Forgets sessions first shown untrusted text more than `days` ago.
+pub(crate) fn forget_older_than(tx: &Transaction<'_>, days: u32) -> rusqlite::Result<usize> {
+    tx.execute(
+        "DELETE FROM sessions_shown_untrusted
+         WHERE first_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",
+        params![format!("-{days} days")],
+    )
+}
