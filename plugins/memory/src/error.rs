@@ -70,6 +70,19 @@ pub enum StoreError {
     /// A per-session cap is reached.
     #[error("{0}")]
     CapReached(Cap),
+    /// The group already holds as many current untrusted entries as it keeps
+    /// (in all, or from this sender).
+    #[error(
+        "the group holds {limit} current entries from others{}; the owner can review them \
+         (`carapace memory list`) before more are kept",
+        if *.per_sender { " from this sender" } else { "" }
+    )]
+    OthersFull {
+        /// The bound reached.
+        limit: i64,
+        /// Whether it is the bound per sender.
+        per_sender: bool,
+    },
     /// Another connection held the database past the busy timeout.
     #[error("the memory database is busy")]
     Busy,
@@ -120,6 +133,7 @@ impl StoreError {
         match self {
             StoreError::Invalid { field, reason } => ToolError::invalid(*field, reason.clone()),
             StoreError::CapReached(cap) => ToolError::rate_limited(cap.to_string()),
+            StoreError::OthersFull { .. } => ToolError::rate_limited(self.to_string()),
             StoreError::Busy => {
                 ToolError::retriable("the memory database is busy; try again in a moment")
             }

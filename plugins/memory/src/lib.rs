@@ -43,7 +43,7 @@ mod row;
 mod schema;
 mod search;
 mod store;
-mod taint;
+pub(crate) mod taint;
 mod tools;
 
 pub use actor::Actor;
@@ -59,5 +59,6 @@ pub use handler::MemoryHandler;
 pub use schema::SCHEMA_VERSION;
 pub use search::{Search, DEFAULT_LIMIT, MAX_LIMIT, RANKED};
 pub use store::Store;
+pub use taint::{MAX_OTHERS_CURRENT, MAX_OTHERS_PER_SENDER};
 
 pub use carapace_plugin_sdk::{MemoryBrief, Origin};

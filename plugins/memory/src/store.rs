@@ -92,6 +92,8 @@ impl Store {
             let trust = taint::stored_trust(tx, actor.capped_session(), new.kind, actor.trust())?;
             if let Some(old_id) = new.supersedes {
                 replaceable(tx, actor, trust, old_id)?;
+            } else if trust == Trust::Untrusted {
+                taint::room_for_others(tx, actor.origin())??;
             }
             count(tx, actor, store_caps(new.supersedes.is_some()))?;
             // Origin and tags serialize infallibly (strings only).

@@ -67,3 +67,50 @@ pub(crate) fn forget_older_than(tx: &Transaction<'_>, days: u32) -> rusqlite::Re
         params![format!("-{days} days")],
     )
 }
+
+/// Most current untrusted entries one group keeps: each stranger's message is a
+/// new session with fresh caps, so the caps alone do not bound them.
+pub const MAX_OTHERS_CURRENT: i64 = 1000;
+/// Most current untrusted entries from one sender (a channel plugin and the sender
+/// it reported), so that one stranger cannot push the others' entries out.
+pub const MAX_OTHERS_PER_SENDER: i64 = 100;
+
+/// Refuses another untrusted entry when the group, or `origin`'s sender, holds
+/// its bound of current ones.
+pub(crate) fn room_for_others(
+    conn: &Connection,
+    origin: Option<&carapace_plugin_sdk::Origin>,
+) -> rusqlite::Result<Result<(), crate::error::StoreError>> {
+    let held: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM entries WHERE trust = 'untrusted' AND superseded_at IS NULL",
+        )?
+        .query_row([], |row| row.get(0))?;
+    if held >= MAX_OTHERS_CURRENT {
+        return Ok(Err(crate::error::StoreError::OthersFull {
+            limit: MAX_OTHERS_CURRENT,
+            per_sender: false,
+        }));
+    }
+    let Some((plugin, sender)) =
+        origin.and_then(|o| Some((o.plugin.as_deref()?, o.sender.as_deref()?)))
+    else {
+        return Ok(Ok(()));
+    };
+    let from_sender: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM entries
+             WHERE trust = 'untrusted' AND superseded_at IS NULL
+               AND json_extract(origin, '$.plugin') = ?1
+               AND json_extract(origin, '$.sender') = ?2",
+        )?
+        .query_row(params![plugin, sender], |row| row.get(0))?;
+    Ok(if from_sender >= MAX_OTHERS_PER_SENDER {
+        Err(crate::error::StoreError::OthersFull {
+            limit: MAX_OTHERS_PER_SENDER,
+            per_sender: true,
+        })
+    } else {
+        Ok(())
+    })
+}

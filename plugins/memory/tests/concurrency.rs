@@ -29,7 +29,13 @@ fn sessions_in_parallel_and_the_host_cli_share_the_database() {
                 .map(|t| {
                     let memory = &memory;
                     scope.spawn(move || {
-                        let who = Who::stranger("main", &format!("s-{t}"));
+                        // A sender each: one sender's entries are bounded (100).
+                        let who = Who::with_origin(
+                            "main",
+                            &format!("s-{t}"),
+                            Some(json!({"kind": "message", "plugin": "mail",
+                                        "sender": format!("sender-{t}"), "trust": "unknown"})),
+                        );
                         (0..20)
                             .map(|i| {
                                 let entry = call(memory, &who, "memory_store",

@@ -126,3 +126,67 @@ fn a_database_of_the_first_version_is_migrated_with_its_entries() {
         .expect("version");
     assert_eq!(version, carapace_plugin_memory::SCHEMA_VERSION);
 }
+
+/// A session of a message from `sender` (each message is a new session).
+fn message_from(sender: &str, session: usize) -> Who {
+    Who::with_origin(
+        "main",
+        &format!("s-{sender}-{session}"),
+        Some(json!({"kind": "message", "plugin": "mail", "sender": sender, "trust": "unknown"})),
+    )
+}
+
+#[test]
+fn strangers_cannot_fill_the_group_with_their_entries() {
+    use carapace_plugin_memory::{MAX_OTHERS_CURRENT, MAX_OTHERS_PER_SENDER};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let memory = start(dir.path());
+    let per_sender = usize::try_from(MAX_OTHERS_PER_SENDER).expect("small");
+    // One sender, over many messages (sessions of 20 stores each): its bound holds.
+    for n in 0..per_sender {
+        store(
+            &memory,
+            &message_from("eve", n / 20),
+            "fact",
+            &format!("eve says {n}"),
+        );
+    }
+    let error = call(
+        &memory,
+        &message_from("eve", 99),
+        "memory_store",
+        json!({"type": "fact", "content": "one more from eve"}),
+    )
+    .expect_err("eve's bound");
+    assert_eq!(code_and_field(&error), (Some("RATE_LIMITED"), None));
+    assert!(error.message.contains("from this sender"), "{error:?}");
+    // Another sender still has room; the owner always has.
+    store(&memory, &message_from("bob", 0), "fact", "bob says hi");
+    store(&memory, &Who::owner("main", "s-owner"), "fact", "mine");
+    // The group's bound over all senders.
+    let total = usize::try_from(MAX_OTHERS_CURRENT).expect("small");
+    for n in (per_sender + 1)..total {
+        let sender = format!("sender-{}", n / per_sender);
+        store(
+            &memory,
+            &message_from(&sender, n / 20),
+            "fact",
+            &format!("entry {n}"),
+        );
+    }
+    let error = call(
+        &memory,
+        &message_from("carol", 0),
+        "memory_store",
+        json!({"type": "fact", "content": "one too many"}),
+    )
+    .expect_err("the group's bound");
+    assert_eq!(code_and_field(&error), (Some("RATE_LIMITED"), None));
+    assert!(!error.message.contains("from this sender"), "{error:?}");
+    store(
+        &memory,
+        &Who::owner("main", "s-owner-2"),
+        "fact",
+        "still mine",
+    );
+}
