@@ -472,7 +472,9 @@ fn a_skill_linked_to_the_model_key_never_reaches_the_container() {
     let plugins = common::plugins_dir();
     let config = format!(
         "{}\n[plugins]\ndirs = [\"{}\"]\n",
-        config_with(rootfs.path(), "scan_agent.sh", 2, ""),
+        // The scan reads every file it can and prints nothing meanwhile: on a loaded
+        // machine that takes seconds, so its silence is allowed longer than 2 s.
+        config_with(rootfs.path(), "scan_agent.sh", 30, ""),
         plugins.path().display()
     );
     let core = TestCore::start(&config);
