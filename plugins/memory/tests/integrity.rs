@@ -213,3 +213,24 @@ fn wal_and_shm_files_and_other_names_are_not_groups() {
         b"not a database"
     );
 }
+
+/// A data dir reached through a linked directory (`/home -> /var/home`, a home on
+/// another disk) still works: SQLite's no-follow open refuses a link anywhere in
+/// the path, so the handler resolves the directory once at `initialize`.
+#[test]
+fn a_data_dir_under_a_linked_directory_works() {
+    let real = tempfile::tempdir().expect("temp dir");
+    let links = tempfile::tempdir().expect("temp dir");
+    let linked = links.path().join("home");
+    std::os::unix::fs::symlink(real.path(), &linked).expect("link");
+    let data_dir = linked.join("memory");
+    let memory = common::start(&data_dir);
+    let stored = common::store(
+        &memory,
+        &common::Who::owner("main", "s1"),
+        "fact",
+        "Still here",
+    );
+    assert_eq!(stored["trust"], "owner");
+    assert!(real.path().join("memory/main.sqlite").is_file());
+}
