@@ -28,7 +28,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use carapace_plugin_memory::{Actor, BriefLimits, EntryType, NewEntry, Search, Store};
+use carapace_plugin_memory::{
+    Actor, BriefLimits, EntryType, NewEntry, Search, Store, MAX_OTHERS_CURRENT,
+};
 use carapace_plugin_sdk::Origin;
 
 const VOCABULARY: usize = 4000;
@@ -127,7 +129,12 @@ impl Words {
     }
 }
 
-fn origin(owner: bool) -> Option<Origin> {
+/// Sessions whose entries are the others' (each from its own sender): at most
+/// [`MAX_OTHERS_CURRENT`] entries in all, as the plugin keeps no more.
+const OTHERS_SESSIONS: usize = 45;
+const _: () = assert!((OTHERS_SESSIONS * 20) as i64 <= MAX_OTHERS_CURRENT);
+
+fn origin(owner: bool, session: usize) -> Option<Origin> {
     Some(if owner {
         Origin {
             kind: "prompt".into(),
@@ -138,7 +145,7 @@ fn origin(owner: bool) -> Option<Origin> {
         Origin {
             kind: "message".into(),
             plugin: Some("mail".into()),
-            sender: Some("someone@example.org".into()),
+            sender: Some(format!("someone-{session}@example.org")),
             trust: "unknown".into(),
         }
     })
@@ -156,7 +163,9 @@ fn new_entry(rng: &mut Rng, words: &Words) -> NewEntry {
     }
 }
 
-/// Stores `count` entries; sessions of 20 stores each (the cap), one in five untrusted.
+/// Stores `count` entries; sessions of 20 stores each (the cap); one session in
+/// five untrusted, up to [`OTHERS_SESSIONS`] of them (the plugin's bound on
+/// entries from others), the rest the owner's.
 fn fill(store: &Store, rng: &mut Rng, words: &Words, count: usize, first_session: usize) {
     let mut actor = None;
     for i in 0..count {
@@ -164,7 +173,10 @@ fn fill(store: &Store, rng: &mut Rng, words: &Words, count: usize, first_session
             let session = first_session + i / 20;
             actor = Some(Actor::Session {
                 id: format!("bench-{session}"),
-                origin: origin(!session.is_multiple_of(5)),
+                origin: origin(
+                    !session.is_multiple_of(5) || session / 5 >= OTHERS_SESSIONS,
+                    session,
+                ),
             });
         }
         if let Some(actor) = &actor {
@@ -302,7 +314,7 @@ fn bench(size: usize, spread: Spread, dir: &Path) {
     for i in 0..STORES {
         let actor = Actor::Session {
             id: format!("store-{run}-{}", i / 20),
-            origin: origin(true),
+            origin: origin(true, 0),
         };
         let new = new_entry(&mut rng, &words);
         stores
