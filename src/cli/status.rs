@@ -49,7 +49,8 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
                 println!("    not enforced: {gap}");
             }
             if let Some(problem) = plugin.get("problem").and_then(|v| v.as_str()) {
-                println!("    {problem}");
+                // A plugin's own words (or a file name it refused): escaped for the terminal.
+                println!("    {}", crate::display::escape_str(problem));
             }
         }
     }

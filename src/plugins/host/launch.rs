@@ -212,13 +212,11 @@ pub(super) fn handler_path() -> OsString {
     std::env::join_paths(dirs).unwrap_or(inherited)
 }
 
-/// A handler's `initialize` error message as the owner may read it: redacted,
-/// cut, every control or format character escaped.
+/// A handler's `initialize` error message as the owner may read it: redacted, then
+/// cut (the terminal commands escape it where they print it).
 fn init_detail(error: &Value) -> Option<String> {
     let message = error.get("message")?.as_str()?;
-    let cut: String = message.chars().take(MAX_INIT_DETAIL_CHARS).collect();
-    let (redacted, _) = crate::sanitize::shared().redact_str(&cut);
-    Some(crate::display::escape_str(&redacted))
+    Some(crate::sanitize::shared().redact_cut(message, MAX_INIT_DETAIL_CHARS))
 }
 
 /// The category a handler's `initialize` error names, if it is one of the closed set.
