@@ -116,6 +116,35 @@ fn a_group_never_reads_another_groups_memory() {
     assert!(!brief(&core, "b").contains("Miso"));
 }
 
+/// A session someone else started answers that someone: through the real core it
+/// reads the owner's rules, never the owner's facts (see `plugins/memory/tests/sight.rs`).
+#[test]
+fn a_session_someone_else_started_reads_the_owners_rules_not_the_owners_facts() {
+    let core = TestCore::start_with_bundled(CONFIG);
+    let owner = open(&core, "a", "owner");
+    store(
+        &owner,
+        json!({"type": "fact", "content": "Passport number 12AB34567"}),
+    );
+    store(
+        &owner,
+        json!({"type": "instruction", "content": "Never book flights before 9"}),
+    );
+    for trust in ["unknown", "contact"] {
+        let other = open(&core, "a", trust);
+        let seen: Vec<Value> = search(&other, json!({}))
+            .into_iter()
+            .map(|e| e["content"].clone())
+            .collect();
+        assert_eq!(seen, [json!("Never book flights before 9")], "{trust}");
+        assert!(
+            search(&other, json!({"query": "passport"})).is_empty(),
+            "{trust}"
+        );
+    }
+    assert_eq!(search(&owner, json!({"query": "passport"})).len(), 1);
+}
+
 #[test]
 fn provenance_and_trust_come_from_the_session_never_the_arguments() {
     let core = TestCore::start_with_bundled(CONFIG);
@@ -353,8 +382,11 @@ fn the_person_reads_and_corrects_memory_while_the_core_runs() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("owner"), "{out}");
 
-    // The plugin sees what the person did, at once.
-    let entries = search(&stranger, json!({}));
+    // The plugin sees what the person did, at once (the owner's fact is now
+    // hidden from the stranger's session; an owner's session reads it).
+    assert!(search(&stranger, json!({})).is_empty());
+    let owner = open(&core, "a", "owner");
+    let entries = search(&owner, json!({}));
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["trust"], "owner");
     assert!(entries[0]["promoted_by"]
@@ -470,4 +502,58 @@ fn a_database_from_a_newer_plugin_is_refused_and_left_untouched() {
     });
     let path = database(&core, "a");
     refused_database_is_named_and_untouched(&core, &path, &before, "999");
+}
+
+/// Two plugins that both provide the `memory_brief` hook (the bundled memory and
+/// the test channel): nobody's brief is used until config names one, and
+/// `status` and `doctor` say so, naming both and the key to set.
+#[test]
+fn two_brief_providers_brief_nobody_until_config_names_one() {
+    let channel =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/channel-plugins");
+    let base = format!("{CONFIG}[plugins]\ndirs = [\"{}\"]\n", channel.display());
+    let core = TestCore::start_with_bundled(&base);
+    let status = core.cli_json(&["status", "--json"]);
+    assert_eq!(status["memory_brief"]["plugin"], Value::Null, "{status}");
+    let problem = status["memory_brief"]["problem"]
+        .as_str()
+        .expect("a problem");
+    assert!(
+        problem.contains("memory, pychannel") && problem.contains("memory_brief"),
+        "{problem}"
+    );
+    let doctor = core.cli(&["doctor", "--json"]);
+    let checks: Value = serde_json::from_slice(&doctor.stdout).expect("JSON");
+    let brief = checks["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "memory brief")
+        .cloned()
+        .expect("a memory brief check");
+    assert_eq!(brief["status"], "warn", "{brief}");
+    assert!(
+        brief["fix"].as_str().is_some_and(|f| f.contains("[agent]")),
+        "{brief}"
+    );
+    drop(core);
+
+    let core = TestCore::start_with_bundled(&format!("{base}[agent]\nmemory_brief = \"memory\"\n"));
+    let status = core.cli_json(&["status", "--json"]);
+    assert_eq!(
+        status["memory_brief"],
+        json!({"plugin": "memory", "problem": null}),
+        "{status}"
+    );
+    drop(core);
+
+    let core = TestCore::start_with_bundled(&format!("{base}[agent]\nmemory_brief = \"echo\"\n"));
+    let status = core.cli_json(&["status", "--json"]);
+    assert_eq!(status["memory_brief"]["plugin"], Value::Null, "{status}");
+    assert!(
+        status["memory_brief"]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("`echo`")),
+        "{status}"
+    );
 }

@@ -27,6 +27,9 @@ pub struct AgentConfig {
     pub max_concurrent_per_group: usize,
     /// Agent sessions that may wait for a turn, over all groups; past it an event is refused.
     pub max_queued: usize,
+    /// The plugin that briefs new sessions (`memory_brief` hook); needed only when
+    /// more than one provides it.
+    pub memory_brief: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -53,6 +56,7 @@ impl Default for AgentConfig {
             relay_port: 8377,
             max_concurrent_per_group: 2,
             max_queued: 256,
+            memory_brief: None,
         }
     }
 }
@@ -72,6 +76,14 @@ impl AgentConfig {
         }
         if self.relay_port == 0 {
             return Err("key `agent.relay_port`: must be a port, 1-65535".into());
+        }
+        if let Some(name) = &self.memory_brief {
+            if !crate::plugins::valid_plugin_name(name) {
+                return Err(format!(
+                    "key `agent.memory_brief`: `{}` is not a plugin name",
+                    crate::display::escape_str(name)
+                ));
+            }
         }
         if self.max_concurrent_per_group == 0 {
             return Err("key `agent.max_concurrent_per_group`: must be at least 1".into());

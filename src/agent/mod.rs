@@ -306,12 +306,19 @@ async fn serve_proxy(core: &Core, session: &SessionSummary) -> Result<SessionPro
     Ok(running)
 }
 
-/// The memory brief for `group`, sanitized, from the plugin that provides the hook.
+/// The memory brief for `group`, sanitized, from the plugin chosen to provide it.
 async fn memory_brief(core: &Core, session: &SessionSummary) -> Option<String> {
     let group = session.group.as_str();
+    let chosen = core.config().agent.memory_brief.clone();
     let (plugin, markdown) = core
         .plugins()
-        .memory_brief(group, &session.id, &session.origin, MEMORY_BRIEF_DEADLINE)
+        .memory_brief(
+            chosen.as_deref(),
+            group,
+            &session.id,
+            &session.origin,
+            MEMORY_BRIEF_DEADLINE,
+        )
         .await?;
     let (clean, redacted) = core.sanitizer.redact_str(&markdown);
     core.audit_core(

@@ -56,6 +56,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_model_key(home),
         check_confinement(),
         check_core(home),
+        check_memory_brief(home),
         check_audit_log(home),
     ];
     let failed = checks.iter().any(|c| c.status == "fail");
@@ -384,6 +385,29 @@ fn check_core(home: &Home) -> Check {
     match super::ask(home, &crate::control::ControlRequest::Status) {
         Ok(status) => check_running_plugins(&status),
         Err(_) => problem("core", "warn", "not running", "carapace start"),
+    }
+}
+
+/// Which plugin briefs new sessions, when the running core found it could not tell.
+fn check_memory_brief(home: &Home) -> Check {
+    let Ok(status) = super::ask(home, &crate::control::ControlRequest::Status) else {
+        return ok("memory brief", "core not running");
+    };
+    let text = |k: &str| {
+        status
+            .pointer(&format!("/memory_brief/{k}"))
+            .and_then(|v| v.as_str())
+            .map(crate::display::escape_str)
+    };
+    match (text("plugin"), text("problem")) {
+        (_, Some(why)) => problem(
+            "memory brief",
+            "warn",
+            why,
+            "set `memory_brief = \"<plugin>\"` under `[agent]` in config.toml, then `carapace reload`",
+        ),
+        (Some(plugin), None) => ok("memory brief", format!("from plugin {plugin}")),
+        (None, None) => ok("memory brief", "no plugin provides one"),
     }
 }
 

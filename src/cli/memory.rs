@@ -11,7 +11,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use carapace_plugin_memory::{Actor, BriefLimits, Entry, EntryType, Search, Store, MAX_LIMIT};
+use carapace_plugin_memory::{
+    Actor, BriefLimits, Entry, EntryType, Search, Sight, Store, MAX_LIMIT,
+};
 use clap::Subcommand;
 
 use crate::display::escape_str;
@@ -174,7 +176,7 @@ fn run_escaped(home: &Home, command: MemoryCommand) -> anyhow::Result<ExitCode> 
             println!("#{id} is now {}", promoted.trust);
         }
         MemoryCommand::Brief { group } => {
-            let brief = open(home, &group)?.brief(BriefLimits::default())?;
+            let brief = open(home, &group)?.brief(BriefLimits::default(), Sight::All)?;
             // The brief folds control characters itself; escaped again for the terminal.
             for line in brief.markdown.lines() {
                 println!("{}", escape_str(line));

@@ -26,6 +26,19 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         "  pending confirmations: {}",
         field("pending_confirmations")
     );
+    let brief = |k: &str| {
+        status
+            .pointer(&format!("/memory_brief/{k}"))
+            .and_then(|v| v.as_str())
+    };
+    match (brief("plugin"), brief("problem")) {
+        (_, Some(problem)) => println!(
+            "  memory brief: none: {}",
+            crate::display::escape_str(problem)
+        ),
+        (Some(plugin), None) => println!("  memory brief: plugin {plugin}"),
+        (None, None) => {}
+    }
     if let Some(audit) = status.get("audit") {
         println!("  audit log: {}", audit_line(audit));
     }

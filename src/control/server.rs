@@ -258,6 +258,7 @@ fn status(core: &Core) -> Value {
         "pending_confirmations": core.confirmations.list().len(),
         "tools": core.catalog().all().len(),
         "plugins": core.plugins().health(),
+        "memory_brief": core.plugins().brief_provider(core.config().agent.memory_brief.as_deref()),
         "audit": core.audit_log().health(),
     })
 }

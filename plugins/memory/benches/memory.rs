@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use carapace_plugin_memory::{
-    Actor, BriefLimits, EntryType, NewEntry, Search, Store, MAX_OTHERS_CURRENT,
+    Actor, BriefLimits, EntryType, NewEntry, Search, Sight, Store, MAX_OTHERS_CURRENT,
 };
 use carapace_plugin_sdk::Origin;
 
@@ -305,7 +305,12 @@ fn bench(size: usize, spread: Spread, dir: &Path) {
     });
     println!("{}", newest.line("newest 20 with 1 tag"));
     let briefs = repeat(BRIEFS, || {
-        time(|| store.brief(BriefLimits::default()).expect("brief")).1
+        time(|| {
+            store
+                .brief(BriefLimits::default(), Sight::All)
+                .expect("brief")
+        })
+        .1
     });
     println!("{}", briefs.line("brief"));
 

@@ -18,8 +18,10 @@
 //! that breaks a line anywhere.
 
 use carapace_plugin_sdk::MemoryBrief;
-use rusqlite::{params, Connection};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
 
+use crate::actor::Sight;
 use crate::entry::{Entry, EntryType, Trust};
 use crate::fold::{fold, quoted};
 use crate::row::{self, ENTRY_COLUMNS, ENTRY_COLUMN_COUNT};
@@ -68,41 +70,70 @@ struct Candidate {
 
 /// How many current entries the group holds.
 pub(crate) fn current_count(conn: &Connection) -> rusqlite::Result<u64> {
+    visible_count(conn, Sight::All)
+}
+
+/// How many current entries `sight` sees.
+fn visible_count(conn: &Connection, sight: Sight<'_>) -> rusqlite::Result<u64> {
+    let mut values = Vec::new();
+    let filter = sight.sql(&mut values);
     let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM entries WHERE superseded_at IS NULL")?
-        .query_row([], |row| row.get(0))?;
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM entries e WHERE e.superseded_at IS NULL{filter}"
+        ))?
+        .query_row(params_from_iter(values), |row| row.get(0))?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
-/// The brief of the group in `conn`.
-pub(crate) fn build(conn: &Connection, limits: BriefLimits) -> rusqlite::Result<MemoryBrief> {
-    let total = current_count(conn)?;
+/// A brief, and whether it shows any untrusted entry.
+pub(crate) struct Built {
+    /// The brief.
+    pub(crate) brief: MemoryBrief,
+    /// Whether its second section holds an entry.
+    pub(crate) shows_others: bool,
+}
+
+/// The brief of the group in `conn`, of the entries `sight` sees.
+pub(crate) fn build(
+    conn: &Connection,
+    limits: BriefLimits,
+    sight: Sight<'_>,
+) -> rusqlite::Result<Built> {
+    let total = visible_count(conn, sight)?;
     let mut owner = Vec::new();
     let mut others = Vec::new();
     for kind in EntryType::BRIEF_ORDER {
-        owner.extend(newest(conn, Trust::Owner, kind, limits.entries)?);
-        others.extend(newest(conn, Trust::Untrusted, kind, limits.entries)?);
+        owner.extend(newest(conn, Trust::Owner, kind, limits.entries, sight)?);
+        others.extend(newest(conn, Trust::Untrusted, kind, limits.entries, sight)?);
     }
     others.sort_by_key(|c| std::cmp::Reverse(c.entry.id));
     others.truncate(limits.entries);
     Ok(render(&owner, &others, total, limits))
 }
 
-/// The newest `limit` current entries of `trust` and `kind` (one index range each).
+/// The newest `limit` current entries of `trust` and `kind` that `sight` sees
+/// (one index range each).
 fn newest(
     conn: &Connection,
     trust: Trust,
     kind: EntryType,
     limit: usize,
+    sight: Sight<'_>,
 ) -> rusqlite::Result<Vec<Candidate>> {
+    let mut values = vec![
+        Value::Text(trust.as_str().to_owned()),
+        Value::Text(kind.as_str().to_owned()),
+    ];
+    let filter = sight.sql(&mut values);
+    // An integer written into the statement, as in `search` (a bound LIMIT makes
+    // SQLite re-prepare the statement at every call).
     let mut statement = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS}, CAST(julianday('now') - julianday(e.created_at) AS INTEGER)
          FROM entries e
-         WHERE e.superseded_at IS NULL AND e.trust = ?1 AND e.type = ?2
-         ORDER BY e.id DESC LIMIT ?3"
+         WHERE e.superseded_at IS NULL AND e.trust = ?1 AND e.type = ?2{filter}
+         ORDER BY e.id DESC LIMIT {limit}"
     ))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = statement.query_map(params![trust, kind, limit], |row| {
+    let rows = statement.query_map(params_from_iter(values), |row| {
         Ok(Candidate {
             entry: row::entry(row)?,
             age_days: row.get(ENTRY_COLUMN_COUNT)?,
@@ -112,12 +143,7 @@ fn newest(
 }
 
 /// The brief's text from candidates in the order they should be shown.
-fn render(
-    owner: &[Candidate],
-    others: &[Candidate],
-    total: u64,
-    limits: BriefLimits,
-) -> MemoryBrief {
+fn render(owner: &[Candidate], others: &[Candidate], total: u64, limits: BriefLimits) -> Built {
     let mut page = Page {
         text: String::new(),
         chars: 0,
@@ -126,19 +152,24 @@ fn render(
         max_entries: limits.entries,
     };
     page.section(OWNER_HEADING, None, owner.iter().map(owner_line));
+    let owners_shown = page.shown;
     page.section(
         OTHERS_HEADING,
         Some(OTHERS_NOTE),
         others.iter().map(other_line),
     );
+    let shows_others = page.shown > owners_shown;
     let mut markdown = page.text;
     if page.shown < total {
         markdown.insert_str(0, &intro(page.shown, total));
     }
-    MemoryBrief {
-        markdown,
-        entry_count: total,
-        brief_count: page.shown,
+    Built {
+        brief: MemoryBrief {
+            markdown,
+            entry_count: total,
+            brief_count: page.shown,
+        },
+        shows_others,
     }
 }
 
@@ -312,7 +343,7 @@ mod tests {
             })
             .rev()
             .collect();
-        let brief = render(&owner, &[], 8, BriefLimits::default());
+        let brief = render(&owner, &[], 8, BriefLimits::default()).brief;
         assert!(brief.markdown.chars().count() <= MAX_BRIEF_CHARS);
         assert_eq!(brief.brief_count, 5, "four big ones and the small one");
         assert!(brief
@@ -330,9 +361,10 @@ mod tests {
                 entries: 2,
                 chars: MAX_BRIEF_CHARS,
             },
-        );
+        )
+        .brief;
         assert_eq!(few.brief_count, 2);
-        let none = render(&[], &[], 0, BriefLimits::default());
+        let none = render(&[], &[], 0, BriefLimits::default()).brief;
         assert_eq!((none.markdown.as_str(), none.brief_count), ("", 0));
     }
 

@@ -45,6 +45,18 @@ impl EntryType {
         EntryType::Context,
     ];
 
+    /// The types that say how the agent is to behave (rather than what is so).
+    pub const BEHAVIOURAL: [EntryType; 3] = [
+        EntryType::Instruction,
+        EntryType::Correction,
+        EntryType::Preference,
+    ];
+
+    /// Whether this type says how the agent is to behave ([`EntryType::BEHAVIOURAL`]).
+    pub fn is_behavioural(self) -> bool {
+        EntryType::BEHAVIOURAL.contains(&self)
+    }
+
     /// The name stored and shown, e.g. `instruction`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,6 +16,7 @@ use carapace_plugin_sdk::{
 };
 use serde_json::Value;
 
+use crate::actor::Actor;
 use crate::brief::BriefLimits;
 use crate::config::Config;
 use crate::error::StoreError;
@@ -48,15 +49,28 @@ impl MemoryHandler {
             .ok_or_else(|| ToolError::new("the memory plugin is not initialized"))
     }
 
-    /// The brief of `group`, for the new session `session` when the core names it.
-    fn brief(&self, group: &str, session: Option<&str>) -> Result<MemoryBrief, StoreError> {
+    /// The brief of the request's group, for the new session it names; a request
+    /// naming no session (an older core) sees what its origin allows, none: the least.
+    fn brief(&self, request: &BriefRequest) -> Result<MemoryBrief, StoreError> {
         let Some(opened) = self.opened.as_ref() else {
             return Err(StoreError::InvalidGroup);
         };
-        match opened.existing_store(group)? {
-            Some(store) => match session.filter(|s| !s.is_empty()) {
-                Some(session) => store.brief_for(BriefLimits::default(), session),
-                None => store.brief(BriefLimits::default()),
+        match opened.existing_store(&request.group)? {
+            Some(store) => match request.session.as_deref().filter(|s| !s.is_empty()) {
+                Some(session) => {
+                    let actor = Actor::Session {
+                        id: session.to_owned(),
+                        origin: request.origin.clone(),
+                    };
+                    store.brief_for(BriefLimits::default(), &actor)
+                }
+                None => {
+                    let nobody = Actor::Session {
+                        id: String::new(),
+                        origin: request.origin.clone(),
+                    };
+                    store.brief(BriefLimits::default(), nobody.sight())
+                }
             },
             None => Ok(MemoryBrief {
                 markdown: String::new(),
@@ -93,14 +107,11 @@ impl Plugin for MemoryHandler {
 
     fn memory_brief_for(&self, request: &BriefRequest) -> Option<Result<MemoryBrief, ToolError>> {
         let group = &request.group;
-        Some(
-            self.brief(group, request.session.as_deref())
-                .map_err(|error| {
-                    // stderr goes to the core's log; the message names the file.
-                    eprintln!("carapace-plugin-memory: brief of group {group:?}: {error}");
-                    error.to_tool_error()
-                }),
-        )
+        Some(self.brief(request).map_err(|error| {
+            // stderr goes to the core's log; the message names the file.
+            eprintln!("carapace-plugin-memory: brief of group {group:?}: {error}");
+            error.to_tool_error()
+        }))
     }
 }
 

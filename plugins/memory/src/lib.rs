@@ -7,7 +7,8 @@
 //! (anything else, or no origin). What came from a stranger stays data: an
 //! untrusted session may not supersede or delete an owner's entry, and the brief
 //! shows untrusted entries only quoted, under a statement that they are not
-//! instructions, until the person promotes one.
+//! instructions, until the person promotes one. A session someone else started
+//! reads only the owner's behavioural entries and its own sender's ([`Sight`]).
 //!
 //! The library is the whole plugin; the binary only runs [`MemoryHandler`] on the
 //! SDK, and the host's `carapace memory` commands use [`Store`] directly:
@@ -46,7 +47,7 @@ mod store;
 pub(crate) mod taint;
 mod tools;
 
-pub use actor::Actor;
+pub use actor::{Actor, Sight};
 pub use brief::{BriefLimits, MAX_BRIEF_CHARS, MAX_BRIEF_ENTRIES};
 pub use caps::{Cap, MAX_DELETES, MAX_STORES, MAX_SUPERSEDES};
 pub use config::{Config, DEFAULT_PURGE_SUPERSEDED_DAYS};

@@ -15,6 +15,7 @@
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
+use crate::actor::Sight;
 use crate::entry::{Entry, EntryType};
 use crate::fts::{tag_phrase, Query};
 use crate::row::{self, ENTRY_COLUMNS};
@@ -70,8 +71,12 @@ impl Search {
     }
 }
 
-/// Runs `search` on `conn`.
-pub(crate) fn run(conn: &Connection, search: &Search) -> rusqlite::Result<Vec<Entry>> {
+/// Runs `search` on `conn`, over the entries `sight` allows.
+pub(crate) fn run(
+    conn: &Connection,
+    search: &Search,
+    sight: Sight<'_>,
+) -> rusqlite::Result<Vec<Entry>> {
     let mut values: Vec<Value> = Vec::new();
     let query = Query::parse(search.query.as_deref());
     if query == Query::NothingSearchable {
@@ -102,6 +107,7 @@ pub(crate) fn run(conn: &Connection, search: &Search) -> rusqlite::Result<Vec<En
             values.len()
         ));
     }
+    filters.push_str(&sight.sql(&mut values));
     let limit = search.limit.clamp(1, MAX_LIMIT);
     let ranked = RANKED.max(3 * limit);
     // The limit is written into the statement (a clamped integer, 1 to MAX_LIMIT),

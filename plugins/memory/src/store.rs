@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use carapace_plugin_sdk::MemoryBrief;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-use crate::actor::{store_caps, Actor};
+use crate::actor::{store_caps, Actor, Sight};
 use crate::brief::{self, BriefLimits};
 use crate::caps::{self, Cap};
 use crate::database::{self, Create};
@@ -139,14 +139,15 @@ impl Store {
 
     /// The entries `search` asks for, best match (or newest) first.
     pub fn search(&self, search: &Search) -> Result<Vec<Entry>, StoreError> {
-        self.read(|conn| search::run(conn, search))
+        self.read(|conn| search::run(conn, search, Sight::All))
     }
 
-    /// Like [`Store::search`], for `actor`: an owner's session shown an untrusted
-    /// entry is recorded as such (see [`crate::taint`]).
+    /// Like [`Store::search`], for `actor` and over what it may see (see
+    /// [`crate::actor`]): an owner's session shown an untrusted entry is recorded
+    /// as such (see [`crate::taint`]).
     pub fn search_as(&self, actor: &Actor, search: &Search) -> Result<Vec<Entry>, StoreError> {
         self.read(|conn| {
-            let found = search::run(conn, search)?;
+            let found = search::run(conn, search, actor.sight())?;
             if let Some(session) = actor.capped_session() {
                 if actor.trust() == Trust::Owner
                     && found.iter().any(|e| e.trust == Trust::Untrusted)
@@ -162,7 +163,7 @@ impl Store {
     /// `actor`; returns what it was. An untrusted session cannot delete the owner's.
     pub fn delete(&self, actor: &Actor, id: i64) -> Result<Entry, StoreError> {
         self.write(|tx| {
-            let entry = existing(tx, id, "id")?;
+            let entry = visible(tx, actor, id, "id")?;
             if !actor.may_change(entry.trust) {
                 return Err(StoreError::invalid(
                     "id",
@@ -183,18 +184,23 @@ impl Store {
     /// Marks entry `id` as the owner's word, recording when and `by` whom (the
     /// person approved it); an entry already the owner's is returned unchanged.
     pub fn promote(&self, id: i64, by: &str) -> Result<Entry, StoreError> {
-        self.promote_if(id, None, by)
+        let person = Actor::Person {
+            name: by.to_owned(),
+        };
+        self.promote_if(&person, id, None)
     }
 
-    /// Like [`Store::promote`], only if the entry's content is exactly `shown` (the
-    /// text the person approved); otherwise `VALIDATION_FAILED` on `content`.
-    pub fn promote_shown(&self, id: i64, shown: &str, by: &str) -> Result<Entry, StoreError> {
-        self.promote_if(id, Some(shown), by)
+    /// Like [`Store::promote`], asked by the session `actor` (an entry it cannot
+    /// see is not there), only if the entry's content is exactly `shown` (the text
+    /// the person approved); otherwise `VALIDATION_FAILED` on `content`.
+    pub fn promote_shown(&self, actor: &Actor, id: i64, shown: &str) -> Result<Entry, StoreError> {
+        self.promote_if(actor, id, Some(shown))
     }
 
-    fn promote_if(&self, id: i64, shown: Option<&str>, by: &str) -> Result<Entry, StoreError> {
+    fn promote_if(&self, actor: &Actor, id: i64, shown: Option<&str>) -> Result<Entry, StoreError> {
+        let by = actor.name();
         self.write(|tx| {
-            let entry = existing(tx, id, "id")?;
+            let entry = visible(tx, actor, id, "id")?;
             if shown.is_some_and(|shown| shown != entry.content) {
                 return Err(StoreError::invalid(
                     "content",
@@ -236,20 +242,24 @@ impl Store {
         self.read(brief::current_count)
     }
 
-    /// The brief for a new session of this group (see [`crate::brief`]).
-    pub fn brief(&self, limits: BriefLimits) -> Result<MemoryBrief, StoreError> {
-        self.read(|conn| brief::build(conn, limits))
+    /// The brief of what `sight` sees of this group (see [`crate::brief`]); the
+    /// person's view is [`Sight::All`].
+    pub fn brief(&self, limits: BriefLimits, sight: Sight<'_>) -> Result<MemoryBrief, StoreError> {
+        self.read(|conn| Ok(brief::build(conn, limits, sight)?.brief))
     }
 
-    /// The brief for the new session `session`: when it shows untrusted entries,
-    /// the session is recorded as shown them (see [`crate::taint`]).
-    pub fn brief_for(&self, limits: BriefLimits, session: &str) -> Result<MemoryBrief, StoreError> {
+    /// The brief for the new session `actor`, of what it may see: when an owner's
+    /// session is shown untrusted entries, it is recorded as shown them (see
+    /// [`crate::taint`]).
+    pub fn brief_for(&self, limits: BriefLimits, actor: &Actor) -> Result<MemoryBrief, StoreError> {
         self.read(|conn| {
-            let brief = brief::build(conn, limits)?;
-            if brief.markdown.contains(brief::OTHERS_HEADING) {
-                taint::mark(conn, session)?;
+            let built = brief::build(conn, limits, actor.sight())?;
+            if let Some(session) = actor.capped_session() {
+                if built.shows_others && actor.trust() == Trust::Owner {
+                    taint::mark(conn, session)?;
+                }
             }
-            Ok(brief)
+            Ok(built.brief)
         })
     }
 
@@ -284,13 +294,31 @@ impl Store {
 
 /// The entry `id`, or [`StoreError::Invalid`] on `field` saying there is none.
 fn existing(tx: &Transaction<'_>, id: i64, field: &'static str) -> Result<Entry, Failure> {
-    row::by_id(tx, id)?.ok_or_else(|| {
-        StoreError::invalid(
-            field,
-            format!("there is no entry #{id} in this group's memory"),
-        )
-        .into()
-    })
+    row::by_id(tx, id)?.ok_or_else(|| no_entry(id, field))
+}
+
+fn no_entry(id: i64, field: &'static str) -> Failure {
+    StoreError::invalid(
+        field,
+        format!("there is no entry #{id} in this group's memory"),
+    )
+    .into()
+}
+
+/// The entry `id` if `actor` may see it; else the same error as for no entry
+/// (a session is not told what it cannot see).
+fn visible(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    id: i64,
+    field: &'static str,
+) -> Result<Entry, Failure> {
+    let entry = existing(tx, id, field)?;
+    if actor.sight().sees(&entry) {
+        Ok(entry)
+    } else {
+        Err(no_entry(id, field))
+    }
 }
 
 /// Refuses to replace entry `old_id` unless it exists, is current, and `actor` may change it.
@@ -301,7 +329,7 @@ fn replaceable(
     trust: Trust,
     old_id: i64,
 ) -> Result<(), Failure> {
-    let old = existing(tx, old_id, "supersedes")?;
+    let old = visible(tx, actor, old_id, "supersedes")?;
     if !old.is_current() {
         let newer = old
             .superseded_by

@@ -30,15 +30,6 @@ pub(crate) fn is_marked(conn: &Connection, session: &str) -> rusqlite::Result<bo
         .is_some())
 }
 
-/// Whether an entry of `kind` tells the agent how to behave (and so must not pass
-/// from a stranger's words into the owner's).
-pub(crate) fn is_behavioural(kind: EntryType) -> bool {
-    matches!(
-        kind,
-        EntryType::Instruction | EntryType::Correction | EntryType::Preference
-    )
-}
-
 /// The trust of an entry of `kind` stored with `trust` by `session`: an owner's
 /// behavioural entry from a session shown untrusted text counts as untrusted.
 pub(crate) fn stored_trust(
@@ -48,7 +39,7 @@ pub(crate) fn stored_trust(
     trust: Trust,
 ) -> rusqlite::Result<Trust> {
     match session {
-        Some(session) if trust == Trust::Owner && is_behavioural(kind) => {
+        Some(session) if trust == Trust::Owner && kind.is_behavioural() => {
             Ok(if is_marked(conn, session)? {
                 Trust::Untrusted
             } else {

@@ -124,9 +124,9 @@ pub(crate) fn call(
             let args: PromoteArgs = ctx.args(arguments)?;
             let by = actor(ctx)?;
             Ok(entry_json(&store.promote_shown(
+                &by,
                 args.id,
                 &args.content,
-                by.name(),
             )?)?)
         }
         other => Err(ToolError::new(format!("unknown tool `{other}`")).into()),

@@ -72,7 +72,12 @@ fn the_binary_stores_searches_briefs_and_shuts_down() {
         json!({"code": "VALIDATION_FAILED", "retriable": false, "field": "content"})
     );
 
-    process.request(6, "hook/memory_brief", json!({"group": "family"}));
+    process.request(
+        6,
+        "hook/memory_brief",
+        json!({"group": "family", "session": "s-next",
+               "origin": {"kind": "prompt", "trust": "owner"}}),
+    );
     let brief = process.answer();
     assert_eq!(brief["result"]["entry_count"], 2);
     let markdown = brief["result"]["markdown"].as_str().expect("markdown");

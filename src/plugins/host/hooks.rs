@@ -1,6 +1,11 @@
 //! What the core sends a plugin besides tool calls: events to the plugins
 //! subscribed to their topic, and the `memory_brief` hook at session start.
 //!
+//! One plugin briefs: the one `[agent] memory_brief` names, else the only one
+//! whose manifest provides the hook. When several provide it and none is named,
+//! nobody briefs (a brief chosen by plugin name order could come from a plugin
+//! the person never meant as memory) and `status`/`doctor` say how to choose.
+//!
 //! Fire-and-forget or bounded by a deadline: must never hold a caller past it,
 //! nor send an event to a plugin not subscribed to its topic.
 
@@ -15,6 +20,15 @@ use crate::session::Origin;
 
 /// The hook a memory plugin provides to brief each new agent session.
 pub const MEMORY_BRIEF_HOOK: &str = "memory_brief";
+
+/// Which plugin briefs new sessions, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BriefProvider {
+    /// The plugin asked for the brief; `None`: sessions start without one.
+    pub plugin: Option<String>,
+    /// Why none is asked although some plugin could be (the fix included).
+    pub problem: Option<String>,
+}
 
 impl PluginHost {
     /// Sends an `event` notification to every running plugin subscribed to a prefix of `topic`.
@@ -36,25 +50,79 @@ impl PluginHost {
         }
     }
 
+    /// Which plugin briefs new sessions: `chosen` (`[agent] memory_brief`) if
+    /// its manifest provides the hook, else the only plugin that does.
+    pub fn brief_provider(&self, chosen: Option<&str>) -> BriefProvider {
+        let providers: Vec<&String> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| {
+                slot.plugin
+                    .manifest
+                    .provides
+                    .hooks
+                    .iter()
+                    .any(|h| h == MEMORY_BRIEF_HOOK)
+            })
+            .map(|(name, _)| name)
+            .collect();
+        let names = || {
+            providers
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let none = |problem: String| BriefProvider {
+            plugin: None,
+            problem: Some(problem),
+        };
+        match (chosen, providers.as_slice()) {
+            (Some(chosen), _) if providers.iter().any(|n| n.as_str() == chosen) => BriefProvider {
+                plugin: Some(chosen.to_owned()),
+                problem: None,
+            },
+            (Some(chosen), _) => {
+                none(format!(
+                "`agent.memory_brief` names plugin `{chosen}`, which is not loaded or does not \
+                 provide the memory_brief hook (plugins that do: {}); sessions start without a \
+                 brief",
+                if providers.is_empty() { "none".into() } else { names() }
+            ))
+            }
+            (None, []) => BriefProvider {
+                plugin: None,
+                problem: None,
+            },
+            (None, [only]) => BriefProvider {
+                plugin: Some((*only).clone()),
+                problem: None,
+            },
+            (None, _) => none(format!(
+                "plugins {} all provide the memory_brief hook; sessions start without a brief \
+                 until `[agent] memory_brief = \"<name>\"` in config.toml names the one to ask",
+                names()
+            )),
+        }
+    }
+
     /// The memory brief for a new session of `group` (its id and origin told, so the
-    /// plugin knows whom it briefs) from the first running plugin that provides the
-    /// `memory_brief` hook, within `deadline`; `None` when none answers in time.
+    /// plugin knows whom it briefs) from the plugin [`PluginHost::brief_provider`]
+    /// picks, within `deadline`; `None` when there is none or it does not answer in time.
     pub async fn memory_brief(
         &self,
+        chosen: Option<&str>,
         group: &str,
         session: &str,
         origin: &Origin,
         deadline: Duration,
     ) -> Option<(String, String)> {
-        let (name, slot) = self.slots.iter().find(|(_, slot)| {
-            slot.plugin
-                .manifest
-                .provides
-                .hooks
-                .iter()
-                .any(|h| h == MEMORY_BRIEF_HOOK)
-        })?;
-        let process = slot.process()?;
+        let provider = self.brief_provider(chosen);
+        if let Some(problem) = &provider.problem {
+            tracing::warn!(%problem, "no memory brief");
+        }
+        let name = provider.plugin?;
+        let process = self.slots.get(&name)?.process()?;
         let params = json!({ "group": group, "session": session, "origin": origin });
         match process.request("hook/memory_brief", params, deadline).await {
             Ok(RpcOutcome::Result(answer)) => {

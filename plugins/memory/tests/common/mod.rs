@@ -107,10 +107,18 @@ pub fn store(harness: &Harness, who: &Who, kind: &str, content: &str) -> Value {
     .unwrap_or_else(|e| panic!("store {content:?}: {e:?}"))
 }
 
-/// The brief of `group`'s markdown.
+/// The brief a new session the owner started in `group` gets.
 pub fn brief(harness: &Harness, group: &str) -> Value {
+    brief_as(harness, &Who::owner(group, "s-new-owner-session"))
+}
+
+/// The brief the new session `who` gets, as the core asks for it.
+pub fn brief_as(harness: &Harness, who: &Who) -> Value {
     harness
-        .request("hook/memory_brief", json!({"group": group}))
+        .request(
+            "hook/memory_brief",
+            json!({"group": who.group, "session": who.session, "origin": who.origin}),
+        )
         .expect("a brief")
 }
 
