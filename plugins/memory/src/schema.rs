@@ -130,7 +130,73 @@ pub(crate) fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreErro
             path: path.to_owned(),
         });
     }
-    check_known(found, path)
+    check_known(found, path)?;
+    check_objects(conn, path, found)
+}
+
+/// One schema object as `sqlite_schema` lists it: type, name, table, SQL text.
+type SchemaObject = (String, String, String, Option<String>);
+
+/// The schema objects of `conn`, sorted (statistics tables aside: data, not code).
+fn objects(conn: &Connection) -> rusqlite::Result<Vec<SchemaObject>> {
+    let mut statement = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema
+         WHERE name NOT LIKE 'sqlite\\_stat%' ESCAPE '\\'
+         ORDER BY type, name",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })?;
+    rows.collect()
+}
+
+/// Refuses a file whose tables, indexes, triggers and views are not exactly what
+/// the migrations up to `version` create, SQL text and all: the plugin's uid can
+/// write the file, and a trigger or view planted in it would otherwise run in
+/// whoever opens it next (the host CLI, perhaps as root). The expected objects
+/// come from running the same migrations on an empty database in memory.
+fn check_objects(conn: &Connection, path: &Path, version: i64) -> Result<(), StoreError> {
+    if version == 0 {
+        return Ok(());
+    }
+    let sqlite = |e| StoreError::sqlite(path, e);
+    let expected = expected_objects(version).map_err(sqlite)?;
+    let found = objects(conn).map_err(sqlite)?;
+    if found == expected {
+        return Ok(());
+    }
+    let unexpected = found
+        .iter()
+        .find(|object| !expected.contains(object))
+        .map(|(kind, name, _, _)| {
+            format!(
+                "{kind} `{}` is not one this plugin made",
+                name.escape_debug()
+            )
+        })
+        .or_else(|| {
+            expected
+                .iter()
+                .find(|object| !found.contains(object))
+                .map(|(kind, name, _, _)| format!("{kind} `{name}` is missing"))
+        })
+        .unwrap_or_else(|| "its schema is not this plugin's".into());
+    Err(StoreError::Corrupt {
+        path: path.to_owned(),
+        detail: format!("schema: {unexpected}"),
+    })
+}
+
+/// The objects the migrations up to `version` create on an empty database.
+fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
+    let conn = Connection::open_in_memory()?;
+    for step in MIGRATIONS
+        .iter()
+        .take(usize::try_from(version).unwrap_or(0))
+    {
+        conn.execute_batch(step)?;
+    }
+    objects(&conn)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction (nothing to do when it is there).

@@ -234,3 +234,65 @@ fn a_data_dir_under_a_linked_directory_works() {
     assert_eq!(stored["trust"], "owner");
     assert!(real.path().join("memory/main.sqlite").is_file());
 }
+
+/// The file is the plugin's uid's to write, and `carapace memory` (the person,
+/// perhaps root) opens it: a trigger, view or index planted in it, or one of
+/// ours with its SQL changed, must never run in the reader. Every schema object
+/// is compared with what the migrations make, SQL text and all, before anything
+/// is read. Seen failing without `schema::check_objects` (the file opened with
+/// the trigger in place).
+#[test]
+fn a_planted_trigger_view_or_index_is_refused_before_anything_runs() {
+    let plants = [
+        ("trigger `planted`", "CREATE TRIGGER planted AFTER DELETE ON entries BEGIN DELETE FROM entries; END;"),
+        ("view `everything`", "CREATE VIEW everything AS SELECT * FROM entries"),
+        ("index `by_content`", "CREATE INDEX by_content ON entries (content)"),
+        (
+            "trigger `entries_fts_insert`",
+            "DROP TRIGGER entries_fts_insert;
+             CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+                 INSERT INTO entries_fts (rowid, content, tags) VALUES (new.id, new.content, new.tags);
+                 DELETE FROM entries WHERE id < new.id;
+             END;",
+        ),
+        ("table `extra`", "CREATE TABLE extra (x)"),
+    ];
+    for (named, sql) in plants {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = database(dir.path(), "main", 3);
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(sql).expect("planted");
+        drop(conn);
+        let before = std::fs::read(&path).expect("read");
+
+        let error = Store::open_existing(dir.path(), "main")
+            .err()
+            .unwrap_or_else(|| panic!("{named}: opened"));
+        let message = error.to_string();
+        assert!(message.contains(named), "{named}: {message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        let (category, message) = refused(dir.path());
+        assert_eq!(category, "CONFIG_ERROR", "{named}: {message}");
+        assert!(message.contains(named), "{message}");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            before,
+            "{named}: untouched"
+        );
+    }
+}
+
+/// What the migrations make is accepted as it is: a database made at every
+/// earlier version, migrated, then opened again.
+#[test]
+fn a_database_migrated_from_version_one_has_exactly_the_expected_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = database(dir.path(), "main", 2);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch("DROP TABLE sessions_shown_untrusted; PRAGMA user_version = 1;")
+        .expect("back to v1");
+    drop(conn);
+    drop(Store::open(dir.path(), "main").expect("migrated"));
+    let store = Store::open_existing(dir.path(), "main").expect("opens again");
+    assert_eq!(store.current_count().expect("count"), 2);
+}
