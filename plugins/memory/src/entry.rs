@@ -120,7 +120,9 @@ impl fmt::Display for Trust {
     }
 }
 
-/// A stored entry with its provenance, as tools answer and the host CLI shows it.
+/// A stored entry with its provenance, as tools answer and the host CLI shows it
+/// (a field that is `None` is left out: fewer bytes on every answer, and fewer
+/// tokens for the model).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     /// The entry's id in its group's database (never reused).
@@ -133,6 +135,7 @@ pub struct Entry {
     /// Its tags, deduplicated, in the order given.
     pub tags: Vec<String>,
     /// The entry this one replaced, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub supersedes: Option<i64>,
     /// `owner` or `untrusted`, from the storing session's origin (or a promotion).
     pub trust: Trust,
@@ -143,14 +146,19 @@ pub struct Entry {
     /// When it was stored (RFC 3339, UTC).
     pub created_at: String,
     /// What started the storing session, as the core reported it (`None`: not reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     /// The entry that replaced this one, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<i64>,
     /// When it was replaced (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub superseded_at: Option<String>,
     /// When the person promoted it to `owner`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<String>,
     /// Who promoted it (the session whose approved call did).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub promoted_by: Option<String>,
 }
 
