@@ -5,7 +5,10 @@
 //! drawn from a fixed vocabulary of 4,000 made-up words, 0 to 3 tags from 40,
 //! four in five stored by the owner; then times `search` over a mix of 1 to 3
 //! word queries drawn the same way, searches with a tag filter and newest-first
-//! listings, stores, and the brief. Prints percentiles; it asserts nothing.
+//! listings, stores, and the brief. The 1-3 word mix is timed twice: on the
+//! index as grown (one segment per write, merged as FTS5 goes), and after
+//! `Store::compact_index`, as the plugin leaves it when it opens the group.
+//! Prints percentiles; it asserts nothing.
 //!
 //! Two spreads: `uniform` (every word as likely: each in about 0.5% of the
 //! entries) and `zipf` (s = 1, as in real text: the commonest word is in about
@@ -223,6 +226,33 @@ fn search_time(store: &Store, search: Search) -> Duration {
     time(|| store.search(&search).expect("search")).1
 }
 
+/// [`QUERIES`] searches of 1-3 words, by number of words.
+fn mixed_searches(store: &Store, rng: &mut Rng, words: &Words, label: &str) {
+    let mut mixed = Timings(Vec::new());
+    let mut by_words = [
+        Timings(Vec::new()),
+        Timings(Vec::new()),
+        Timings(Vec::new()),
+    ];
+    let mut results = 0usize;
+    for _ in 0..QUERIES {
+        let n = 1 + rng.below(3);
+        let query = words.sentence(rng, n, n);
+        let (found, took) = time(|| store.search(&Search::matching(query, 20)).expect("search"));
+        results += found.len();
+        mixed.0.push(took);
+        by_words[n - 1].0.push(took);
+    }
+    println!(
+        "{}  (mean {:.1} results)",
+        mixed.line(&format!("search, 1-3 words, {label}")),
+        results as f64 / QUERIES as f64
+    );
+    for (n, timings) in by_words.iter().enumerate() {
+        println!("{}", timings.line(&format!("  of which {} word(s)", n + 1)));
+    }
+}
+
 fn bench(size: usize, spread: Spread, dir: &Path) {
     let mut rng = Rng(0x5EED_0000 + size as u64);
     let words = Words::new(&mut rng, spread);
@@ -253,29 +283,16 @@ fn bench(size: usize, spread: Spread, dir: &Path) {
         opened.as_secs_f64() * 1e3
     );
 
-    let mut mixed = Timings(Vec::new());
-    let mut by_words = [
-        Timings(Vec::new()),
-        Timings(Vec::new()),
-        Timings(Vec::new()),
-    ];
-    let mut results = 0usize;
-    for _ in 0..QUERIES {
-        let n = 1 + rng.below(3);
-        let query = words.sentence(&mut rng, n, n);
-        let (found, took) = time(|| store.search(&Search::matching(query, 20)).expect("search"));
-        results += found.len();
-        mixed.0.push(took);
-        by_words[n - 1].0.push(took);
-    }
+    // As grown one entry at a time (many index segments), then as the plugin
+    // leaves it when it opens the group (compacted).
+    mixed_searches(&store, &mut rng, &words, "as grown");
+    let (compacted, took) = time(|| store.compact_index().expect("compact"));
     println!(
-        "{}  (mean {:.1} results)",
-        mixed.line("search, 1-3 words"),
-        results as f64 / QUERIES as f64
+        "compact the index (at the plugin's open) {:.0} ms{}",
+        took.as_secs_f64() * 1e3,
+        if compacted { "" } else { " (nothing to do)" }
     );
-    for (n, timings) in by_words.iter().enumerate() {
-        println!("{}", timings.line(&format!("  of which {} word(s)", n + 1)));
-    }
+    mixed_searches(&store, &mut rng, &words, "compacted");
     let common = words.words[0].clone();
     let worst = repeat(100, || {
         search_time(&store, Search::matching(common.clone(), 20))

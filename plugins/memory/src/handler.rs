@@ -153,6 +153,7 @@ impl Opened {
             store
                 .purge_superseded(config.purge_superseded_days)
                 .map_err(|e| e.to_init_error())?;
+            store.compact_index().map_err(|e| e.to_init_error())?;
             stores.insert(group, Arc::new(store));
         }
         Ok(Opened {
@@ -189,6 +190,7 @@ impl Opened {
             Err(error) => return Err(error),
         };
         store.purge_superseded(self.config.purge_superseded_days)?;
+        store.compact_index()?;
         stores.insert(group.to_owned(), Arc::clone(&store));
         Ok(Some(store))
     }

@@ -59,7 +59,7 @@ pub use group::{database_path, valid_group_name, DATABASE_EXTENSION};
 pub use handler::MemoryHandler;
 pub use schema::SCHEMA_VERSION;
 pub use search::{Search, DEFAULT_LIMIT, MAX_LIMIT, RANKED};
-pub use store::Store;
+pub use store::{Store, MAX_INDEX_SEGMENTS};
 pub use taint::{MAX_OTHERS_CURRENT, MAX_OTHERS_PER_SENDER};
 
 pub use carapace_plugin_sdk::{MemoryBrief, Origin};

@@ -13,7 +13,11 @@ use crate::entry::{EntryType, Trust};
 use crate::store::NOW;
 
 /// Records that `session` was shown untrusted entries (once; the first time kept).
+/// A session already recorded costs a read, not a write transaction.
 pub(crate) fn mark(conn: &Connection, session: &str) -> rusqlite::Result<()> {
+    if is_marked(conn, session)? {
+        return Ok(());
+    }
     conn.prepare_cached(&format!(
         "INSERT OR IGNORE INTO sessions_shown_untrusted (session, first_at) VALUES (?1, {NOW})"
     ))?

@@ -144,3 +144,54 @@ fn many_matches_rank_the_newest() {
         MAX_LIMIT
     );
 }
+
+/// The index compaction the plugin runs when it opens a group merges a
+/// fragmented index and changes no answer; an index already small is left alone.
+#[test]
+fn compacting_the_index_changes_no_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path(), "main").expect("open");
+    // Without automatic merging every stored entry leaves its own segment.
+    let raw = rusqlite::Connection::open(store.path()).expect("raw");
+    raw.execute(
+        "INSERT INTO entries_fts (entries_fts, rank) VALUES ('automerge', 0)",
+        [],
+    )
+    .expect("automerge off");
+    for i in 0..40 {
+        let words = ["heron", "willow", "granite", "lantern"];
+        let content = format!("entry {i}: {} and {}", words[i % 4], words[(i / 4) % 4]);
+        add(&store, EntryType::Fact, &content, &[]);
+    }
+    let segments = |raw: &rusqlite::Connection| -> i64 {
+        raw.query_row(
+            "SELECT count(DISTINCT segid) FROM entries_fts_idx",
+            [],
+            |r| r.get(0),
+        )
+        .expect("segments")
+    };
+    assert!(segments(&raw) > carapace_plugin_memory::MAX_INDEX_SEGMENTS);
+    let queries = [
+        "heron",
+        "willow granite",
+        "lantern heron",
+        "entry 17",
+        "nothing",
+    ];
+    let before: Vec<Vec<i64>> = queries
+        .iter()
+        .map(|q| ids(store.search(&Search::matching(*q, 100)).expect("search")))
+        .collect();
+    assert!(store.compact_index().expect("compact"));
+    assert_eq!(segments(&raw), 1);
+    let after: Vec<Vec<i64>> = queries
+        .iter()
+        .map(|q| ids(store.search(&Search::matching(*q, 100)).expect("search")))
+        .collect();
+    assert_eq!(before, after);
+    assert!(
+        !store.compact_index().expect("compact again"),
+        "nothing to do"
+    );
+}
