@@ -4,6 +4,7 @@
 # Usage: bench/ipc.sh [CALLS]   (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 calls=${1:-100000}
 
 # The core alone, as `cargo build --release` builds it: built together with the
@@ -22,9 +23,8 @@ echo "code order (build.rs): $present of $listed listed functions are in this bu
 
 rss() { awk '/VmRSS|RssAnon|RssFile/ {printf "%s %s kB  ", $1, $2} END {print ""}' "/proc/$1/status"; }
 bare=$(mktemp -d /tmp/cbench-XXXXXX)
-CARAPACE_BUNDLED_PLUGINS= "$carapace" --home "$bare" start 2>"$bare/core.log" &
-bare_pid=$!
-for _ in $(seq 100); do "$carapace" --home "$bare" status >/dev/null 2>&1 && break; sleep 0.05; done
+CARAPACE_BUNDLED_PLUGINS= start_core "$carapace" "$bare"
+bare_pid=$core_pid
 sleep 2
 echo "core RSS idle (no plugin, no session): $(rss $bare_pid)"
 "$carapace" --home "$bare" stop >/dev/null
@@ -33,16 +33,8 @@ rm -rf "$bare"
 
 home=$(mktemp -d /tmp/cbench-XXXXXX)
 trap '"$carapace" --home "$home" stop >/dev/null 2>&1 || true; sleep 0.5; rm -rf "$home"' EXIT
-cat > "$home/config.toml" <<'TOML'
-[core]
-log_level = "warn"
-[groups.bench]
-tools = ["*"]
-rate_limit = { per_minute = 1000000000, burst = 1000000000 }
-TOML
-"$carapace" --home "$home" start 2>"$home/core.log" &
-core_pid=$!
-for _ in $(seq 100); do "$carapace" --home "$home" status >/dev/null 2>&1 && break; sleep 0.05; done
+bench_config "$home"
+start_core "$carapace" "$home"
 socket=$("$carapace" --home "$home" session open --group bench)
 sleep 2
 
