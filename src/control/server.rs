@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::{ControlRequest, ControlResponse, MAX_REQUEST_BYTES};
 use crate::core::Core;
-use crate::policy::Decision;
+use crate::policy::{Decision, Resolution};
 use crate::serve::lifecycle;
 use crate::session::Origin;
 
@@ -230,12 +230,18 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             } else {
                 Decision::Deny
             };
-            match core.confirmations.decide(&id, decision) {
+            let resolution = Resolution {
+                decision,
+                by: "cli".into(),
+                plugin: None,
+            };
+            match core.confirmations.decide(&id, resolution) {
                 Some(shown) => {
                     core.audit_core(
                         "confirmation.decided",
                         json!({"confirmation": shown.id, "tool": shown.tool, "session": shown.session,
-                               "group": shown.group, "approved": approve, "by": "cli"}),
+                               "group": shown.group, "approved": approve, "decision": decision,
+                               "by": "cli"}),
                     );
                     ControlResponse::ok(json!({"id": shown.id, "approved": approve}))
                 }

@@ -10,6 +10,8 @@ pub mod groups;
 pub mod rate_limit;
 
 pub use args_hash::args_hash;
-pub use confirmations::{Confirmations, Decision, DisplayedCall, PendingConfirmation};
+pub use confirmations::{
+    Confirmations, Decision, DisplayedCall, PendingConfirmation, Resolution, Undecided,
+};
 pub use groups::GroupPolicy;
 pub use rate_limit::RateLimiter;
