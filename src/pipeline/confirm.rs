@@ -4,7 +4,8 @@
 //! the entry, so the same id can never approve a second call. The call is
 //! published (`confirmation.requested`) with its arguments redacted and the
 //! hash of the exact ones; its end as `confirmation.resolved` (who decided)
-//! or `confirmation.expired` (timed out, or withdrawn with its session).
+//! or `confirmation.expired` (timed out, or withdrawn with its session). An
+//! approval of a group that was paused meanwhile does not run (`GROUP_PAUSED`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,11 +104,19 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Refu
         }
     }
     match ended {
-        Ended::Decided(r) if r.decision == Decision::Approve => Ok(Confirmed {
-            call,
-            tool,
-            _proof: ConfirmedProof,
-        }),
+        // An approval that raced a pause does not run: the group is stopped.
+        Ended::Decided(r) if r.decision == Decision::Approve => {
+            if core.paused.is_paused(&call.session.group) {
+                return Err(Refusal::GroupPaused {
+                    group: call.session.group.clone(),
+                });
+            }
+            Ok(Confirmed {
+                call,
+                tool,
+                _proof: ConfirmedProof,
+            })
+        }
         Ended::Decided(_) | Ended::Expired("withdrawn") => Err(Refusal::Denied {
             tool: tool.spec.name.clone(),
         }),
