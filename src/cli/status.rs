@@ -62,6 +62,14 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
                 Some(category) => println!("  plugin {name}: {state} ({category})"),
                 None => println!("  plugin {name}: {state}"),
             }
+            let capabilities: Vec<&str> = plugin
+                .get("capabilities")
+                .and_then(|v| v.as_array())
+                .map(|all| all.iter().filter_map(|c| c.as_str()).collect())
+                .unwrap_or_default();
+            if !capabilities.is_empty() {
+                println!("    capabilities: {}", capabilities.join(", "));
+            }
             if let Some(confinement) = plugin.get("confinement").and_then(|v| v.as_str()) {
                 println!("    {confinement}");
             }

@@ -1,9 +1,10 @@
 //! The running core's work, above the core and what it holds: sessions opened,
 //! closed and restored ([`lifecycle`]), each socket message taken to the
 //! pipeline ([`dispatch`]), what plugins may ask of the core
-//! ([`plugin_services`]), and the kill switch ([`pause`]). These take the
-//! `Core`; nothing below them may.
+//! ([`plugin_services`], and by a declared capability [`capabilities`]), and
+//! the kill switch ([`pause`]). These take the `Core`; nothing below them may.
 
+pub mod capabilities;
 pub mod dispatch;
 pub mod lifecycle;
 pub mod pause;
