@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::TestCore;
-use harness::{agent_rootfs, config_with, podman_or_skip};
+use harness::{agent_rootfs, config_with, containers_of, podman_or_skip, wait_for_container};
 use serde_json::Value;
 
 /// A core whose agent is `script` in `rootfs`, with a 2 s idle timeout.
@@ -38,22 +38,6 @@ fn core_with_channel(rootfs: &Path) -> (TestCore, common::TestSession) {
     let chat = core.open_session("main");
     chat.wait_plugin_running();
     (core, chat)
-}
-
-/// Waits until `session` has a container podman knows, and returns its name.
-fn wait_for_container(session: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let name = containers_of(session);
-        if !name.is_empty() {
-            return name;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no container for {session}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// Runs `carapace prompt --group GROUP TEXT` on a thread of its own.
@@ -99,17 +83,6 @@ fn stop_and_expect_stopped(
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success());
-}
-
-/// Containers of `session` podman still knows, running or not.
-fn containers_of(session: &str) -> String {
-    let out = Command::new("podman")
-        .args(["ps", "-a", "--filter", "label=carapace.managed=1"])
-        .args(["--filter", &format!("label=carapace.session={session}")])
-        .args(["--format", "{{.Names}}"])
-        .output()
-        .expect("podman ps");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]
