@@ -56,6 +56,7 @@ fn core_with_echo(home: &Home, runtime: &tokio::runtime::Runtime) -> Core {
             .block_on(async { SocketServer::start(inbound, None) })
             .expect("sockets"),
         audit: AuditLog::start(writer),
+        paused: Default::default(),
     })
 }
 
@@ -146,6 +147,7 @@ fn core_on(home: &Home) -> Core {
         plugins: Arc::new(PluginHost::default()),
         sockets: SocketServer::start(inbound, None).expect("sockets"),
         audit: AuditLog::start(writer),
+        paused: Default::default(),
     })
 }
 

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::model_proxy::{MemoryLedger, UsageLedger};
 use crate::paths::Home;
 use crate::plugins::PluginHost;
-use crate::policy::{Confirmations, GroupPolicy, RateLimiter};
+use crate::policy::{Confirmations, GroupPolicy, PausedGroups, RateLimiter};
 use crate::sanitize::Sanitizer;
 use crate::session::agents::AgentRegistry;
 use crate::session::{Session, SessionTable};
@@ -58,6 +58,8 @@ pub struct Core {
     pub rate_limiter: RateLimiter,
     /// High-risk calls waiting for the user.
     pub confirmations: Confirmations,
+    /// Groups the kill switch paused (persisted in `state/paused.json`).
+    pub paused: PausedGroups,
     /// The response sanitizer: the process's one, compiled once and shared
     /// with the log paths (plugin stderr, container output).
     pub sanitizer: &'static Sanitizer,
@@ -86,6 +88,8 @@ pub struct CoreParts {
     pub sockets: SocketServer,
     /// The audit log.
     pub audit: AuditLog,
+    /// The paused groups, as read at start.
+    pub paused: PausedGroups,
 }
 
 impl Core {
@@ -98,6 +102,7 @@ impl Core {
             sessions: SessionTable::default(),
             rate_limiter: RateLimiter::default(),
             confirmations: Confirmations::default(),
+            paused: parts.paused,
             sanitizer: crate::sanitize::shared(),
             sockets: parts.sockets,
             model_ledger: Arc::new(MemoryLedger::new()),

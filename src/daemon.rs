@@ -1,7 +1,7 @@
 //! `carapace start`: assemble the core, serve sessions and the CLI, drain on a signal.
 //!
-//! Order at start: home layout, config, non-dumpable, audit log, plugins,
-//! catalog, sockets, restored sessions, control socket. At stop: stop taking
+//! Order at start: home layout, config, paused groups, non-dumpable, audit
+//! log, plugins, catalog, sockets, restored sessions, control socket. At stop: stop taking
 //! calls, let those in flight finish (bounded), stop plugins, flush the audit log.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +54,9 @@ pub enum StartError {
     /// A socket could not be bound.
     #[error("socket: {0}")]
     Socket(String),
+    /// The paused groups' state file is not one the core wrote.
+    #[error("paused groups: {0}")]
+    Paused(#[from] crate::policy::paused::PausedError),
 }
 
 /// Runs the core in the foreground until SIGTERM, SIGINT or `carapace stop`.
@@ -76,6 +79,9 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         ));
     }
     let migrated = crate::migrate::migrate_home(&home)?;
+    // Before anything runs: a paused group must never start a session, not even
+    // one restored, and a state file that cannot be read never unpauses it.
+    let paused = crate::policy::PausedGroups::load(&home.paused_groups_file())?;
     make_non_dumpable();
     raise_descriptor_limit();
     crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
@@ -111,6 +117,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         plugins: Arc::new(assembled.host),
         sockets: sockets.clone(),
         audit,
+        paused,
     }));
     tokio::spawn(crate::serve::plugin_services::serve(
         Arc::clone(&core),
@@ -129,9 +136,11 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     let listener =
         crate::control::server::bind(&core).map_err(|e| StartError::Socket(e.to_string()))?;
     let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
+    let paused_groups: Vec<String> = core.paused.all().into_keys().collect();
     core.audit_core(
         "core.started",
-        json!({"version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(), "restored_sessions": restored}),
+        json!({"version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(),
+               "restored_sessions": restored, "paused_groups": paused_groups}),
     );
     crate::assemble::publish_health(&core);
     tracing::info!(home = %home.root().display(), restored, "carapace core ready");

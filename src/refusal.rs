@@ -56,6 +56,11 @@ pub enum Refusal {
         /// Seconds until a token is free.
         retry_after: u64,
     },
+    /// Stage 4 (and stage 5 after an approval): the session's group is paused.
+    GroupPaused {
+        /// The group.
+        group: String,
+    },
     /// Stage 5: the person denied the high-risk call.
     Denied {
         /// The tool.
@@ -138,6 +143,10 @@ impl From<Refusal> for ErrorBody {
                 format!("rate limit for `{tool}` reached; retry in {retry_after} s"),
             )
             .with_retry_after(retry_after),
+            Refusal::GroupPaused { group } => ErrorBody::new(
+                ErrorCode::GroupPaused,
+                format!("group `{group}` is paused; no call runs until the person resumes it"),
+            ),
             Refusal::Denied { tool } => ErrorBody::new(
                 ErrorCode::ConfirmationDenied,
                 format!("the user denied the call to `{tool}`"),
@@ -217,6 +226,9 @@ mod tests {
                 tool: "send".into(),
                 retry_after: 3,
             },
+            Refusal::GroupPaused {
+                group: "main".into(),
+            },
             Refusal::Denied {
                 tool: "send".into(),
             },
@@ -254,6 +266,7 @@ mod tests {
                 | Refusal::InvalidArgument { .. }
                 | Refusal::NotAllowed { .. }
                 | Refusal::RateLimited { .. }
+                | Refusal::GroupPaused { .. }
                 | Refusal::Denied { .. }
                 | Refusal::NotApproved { .. }
                 | Refusal::AuditUnavailable
@@ -282,6 +295,7 @@ mod tests {
             (ValidationFailed, Some(3), false, Some("a.b")),
             (Unauthorized, Some(4), false, None),
             (RateLimited, Some(4), true, None),
+            (GroupPaused, Some(4), false, None),
             (ConfirmationDenied, Some(5), false, None),
             (ConfirmationTimeout, Some(5), true, None),
             (AuditUnavailable, Some(6), true, None),

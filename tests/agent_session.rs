@@ -17,12 +17,18 @@ use std::path::Path;
 use std::process::Command;
 
 use common::TestCore;
-use harness::{agent_rootfs, config_with, podman_or_skip};
+use harness::{agent_rootfs, config_with, containers_of, podman_or_skip, wait_for_container};
 use serde_json::Value;
 
-/// A core whose agent is `script` in `rootfs`, with a 2 s idle timeout.
+/// A core whose agent is `script` in `rootfs`; an agent silent for 30 s is
+/// killed (a loaded machine can hold a container's start past a few seconds).
 fn core_with(rootfs: &Path, script: &str) -> TestCore {
-    TestCore::start(&config_with(rootfs, script, 2, ""))
+    core_with_idle(rootfs, script, 30)
+}
+
+/// Like [`core_with`], with an idle timeout of `secs`.
+fn core_with_idle(rootfs: &Path, script: &str, secs: u64) -> TestCore {
+    TestCore::start(&config_with(rootfs, script, secs, ""))
 }
 
 /// A core running `mounts_agent.sh` with the test channel plugin, and a
@@ -31,29 +37,13 @@ fn core_with_channel(rootfs: &Path) -> (TestCore, common::TestSession) {
     let channel = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/channel-plugins");
     let config = format!(
         "{}\n[plugins]\ndirs = [\"{}\"]\n",
-        config_with(rootfs, "mounts_agent.sh", 2, ""),
+        config_with(rootfs, "mounts_agent.sh", 30, ""),
         channel.display()
     );
     let core = TestCore::start(&config);
     let chat = core.open_session("main");
     chat.wait_plugin_running();
     (core, chat)
-}
-
-/// Waits until `session` has a container podman knows, and returns its name.
-fn wait_for_container(session: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let name = containers_of(session);
-        if !name.is_empty() {
-            return name;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no container for {session}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// Runs `carapace prompt --group GROUP TEXT` on a thread of its own.
@@ -99,17 +89,6 @@ fn stop_and_expect_stopped(
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success());
-}
-
-/// Containers of `session` podman still knows, running or not.
-fn containers_of(session: &str) -> String {
-    let out = Command::new("podman")
-        .args(["ps", "-a", "--filter", "label=carapace.managed=1"])
-        .args(["--filter", &format!("label=carapace.session={session}")])
-        .args(["--format", "{{.Names}}"])
-        .output()
-        .expect("podman ps");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]
@@ -169,7 +148,7 @@ fn a_silent_agent_is_killed_at_the_idle_timeout() {
         return;
     }
     let rootfs = agent_rootfs();
-    let core = core_with(rootfs.path(), "hang_agent.sh");
+    let core = core_with_idle(rootfs.path(), "hang_agent.sh", 2);
     let started = std::time::Instant::now();
     let out = core.cli(&["prompt", "--group", "main", "hang"]);
     let took = started.elapsed();

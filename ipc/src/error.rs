@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Stage 4: the session is over its rate limit for this tool.
     RateLimited,
+    /// Stage 4: the session's group is paused (the kill switch).
+    GroupPaused,
     /// Stage 5: nobody decided on the high-risk call in time.
     ConfirmationTimeout,
     /// Stage 5: the user refused the high-risk call.
@@ -44,7 +46,7 @@ impl ErrorCode {
         match self {
             ErrorCode::UnknownTool => Some(2),
             ErrorCode::ValidationFailed => Some(3),
-            ErrorCode::Unauthorized | ErrorCode::RateLimited => Some(4),
+            ErrorCode::Unauthorized | ErrorCode::RateLimited | ErrorCode::GroupPaused => Some(4),
             ErrorCode::ConfirmationTimeout | ErrorCode::ConfirmationDenied => Some(5),
             ErrorCode::PluginTimeout
             | ErrorCode::PluginUnavailable
@@ -77,6 +79,7 @@ impl ErrorCode {
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::GroupPaused => "GROUP_PAUSED",
             ErrorCode::ConfirmationTimeout => "CONFIRMATION_TIMEOUT",
             ErrorCode::ConfirmationDenied => "CONFIRMATION_DENIED",
             ErrorCode::PluginTimeout => "PLUGIN_TIMEOUT",
@@ -166,6 +169,7 @@ mod tests {
             ErrorCode::ValidationFailed,
             ErrorCode::Unauthorized,
             ErrorCode::RateLimited,
+            ErrorCode::GroupPaused,
             ErrorCode::ConfirmationTimeout,
             ErrorCode::ConfirmationDenied,
             ErrorCode::PluginTimeout,

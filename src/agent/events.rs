@@ -6,8 +6,10 @@
 //! publishing plugin as the core knows it, the sender and trust it reported).
 //! The event itself comes back on `agent.completed`/`agent.error` as
 //! `origin` (`{topic, plugin, payload}`), so the channel that asked can deliver
-//! the answer where the message came from. An event without a usable prompt is
-//! refused and audited; it never becomes a session.
+//! the answer where the message came from. An event without a usable prompt,
+//! or for a paused group (`GROUP_PAUSED`), is refused, audited and published as
+//! `agent.refused {group, code, reason, origin}` (so the channel can say so);
+//! it never becomes a session.
 
 use std::sync::Arc;
 
@@ -56,17 +58,28 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
     let Some(origin) = Origin::of_event(topic, plugin, payload) else {
         return;
     };
+    let asked_by = json!({"topic": topic, "plugin": plugin, "payload": payload});
+    let refused = |code: &str, reason: &str| {
+        core.audit_core(
+            "agent.refused",
+            json!({"topic": topic, "plugin": plugin, "group": group, "code": code, "reason": reason}),
+        );
+        core.publish(
+            "agent.refused",
+            json!({"group": group, "code": code, "reason": reason, "origin": asked_by}),
+        );
+    };
+    if core.paused.is_paused(group) {
+        refused("GROUP_PAUSED", "the group is paused");
+        return;
+    }
     let prompt = match prompt_of(topic, payload) {
         Ok(prompt) => prompt,
         Err(reason) => {
-            core.audit_core(
-                "agent.refused",
-                json!({"topic": topic, "plugin": plugin, "group": group, "reason": reason}),
-            );
+            refused("NO_PROMPT", reason);
             return;
         }
     };
-    let asked_by = json!({"topic": topic, "plugin": plugin, "payload": payload});
     let (core, group) = (Arc::clone(core), group.to_owned());
     tokio::spawn(async move {
         // The outcome is published and audited by `spawn`; nothing waits for it here.

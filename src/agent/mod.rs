@@ -119,6 +119,9 @@ pub async fn spawn(
     asked_by: Option<Value>,
     progress: Option<run::Progress>,
 ) -> Result<AgentRun, AgentError> {
+    if core.paused.is_paused(group) {
+        return Err(SessionError::GroupPaused(group.to_owned()).into());
+    }
     let agent = core.config().agent.clone();
     agent.check().map_err(AgentError::Config)?;
     if !core.policy().has_group(group) {

@@ -67,8 +67,12 @@ fn shown(pending: &serde_json::Value) -> String {
         },
     };
     let id = pending.get("id").and_then(|v| v.as_str()).unwrap_or("");
+    let plugin = match pending.get("plugin").and_then(|v| v.as_str()) {
+        Some(plugin) => escape_str(plugin),
+        None => "core".into(),
+    };
     format!(
-        "{}  tool={} group={} session={} origin={}\n    arguments: {}",
+        "{}  tool={} plugin={plugin} group={} session={} origin={}\n    arguments: {}",
         escape_str(id),
         field("tool"),
         field("group"),

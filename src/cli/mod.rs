@@ -12,6 +12,7 @@ mod doctor;
 mod events;
 mod image;
 mod memory;
+mod pause;
 mod plugin;
 mod prompt;
 mod session;
@@ -88,6 +89,20 @@ pub enum Command {
     StopSession {
         /// The session id.
         id: String,
+    },
+    /// Pause GROUP (kill switch): stop its sessions, deny its pending calls, and
+    /// start nothing for it until `carapace resume GROUP`; kept across restarts.
+    Pause {
+        /// A group configured in config.toml.
+        group: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a paused GROUP.
+    Resume {
+        /// The paused group.
+        group: String,
     },
     /// List and decide high-risk calls waiting for approval.
     #[command(subcommand)]
@@ -181,6 +196,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => prompt::run(&home, group, text, json, quiet),
         Command::Sessions { json } => session::list(&home, json),
         Command::StopSession { id } => session::stop(&home, id),
+        Command::Pause { group, json } => pause::pause(&home, group, json),
+        Command::Resume { group } => pause::resume(&home, group),
         Command::Confirm(command) => confirm::run(&home, command),
         Command::Memory(command) => memory::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),

@@ -49,6 +49,15 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 plugin.name,
                 plugin.manifest.provides.tools.len()
             );
+            if !plugin.manifest.capabilities.is_empty() {
+                let names: Vec<&str> = plugin
+                    .manifest
+                    .capabilities
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect();
+                println!("  capabilities: {}", names.join(", "));
+            }
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::Test { dir, json } => {

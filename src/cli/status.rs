@@ -39,6 +39,31 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         (Some(plugin), None) => println!("  memory brief: plugin {plugin}"),
         (None, None) => {}
     }
+    let paused = status
+        .get("paused_groups")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if paused.is_empty() {
+        println!("  paused groups: none");
+    }
+    for pause in &paused {
+        let text = |k: &str| {
+            let value = pause.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+            crate::display::escape_str(value)
+        };
+        let via = match pause.get("plugin").and_then(|v| v.as_str()) {
+            Some(plugin) => format!(" via {}", crate::display::escape_str(plugin)),
+            None => String::new(),
+        };
+        println!(
+            "  PAUSED group {}: by {}{via} at {} (`carapace resume {}` lifts it)",
+            text("group"),
+            text("by"),
+            text("at"),
+            text("group")
+        );
+    }
     if let Some(audit) = status.get("audit") {
         println!("  audit log: {}", audit_line(audit));
     }
@@ -49,6 +74,14 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
             match plugin.get("category").and_then(|v| v.as_str()) {
                 Some(category) => println!("  plugin {name}: {state} ({category})"),
                 None => println!("  plugin {name}: {state}"),
+            }
+            let capabilities: Vec<&str> = plugin
+                .get("capabilities")
+                .and_then(|v| v.as_array())
+                .map(|all| all.iter().filter_map(|c| c.as_str()).collect())
+                .unwrap_or_default();
+            if !capabilities.is_empty() {
+                println!("    capabilities: {}", capabilities.join(", "));
             }
             if let Some(confinement) = plugin.get("confinement").and_then(|v| v.as_str()) {
                 println!("    {confinement}");

@@ -60,6 +60,17 @@ pub enum ControlRequest {
         /// True to approve, false to deny.
         approve: bool,
     },
+    /// Pause a group (the kill switch): stop its sessions, deny its pending
+    /// calls, start nothing for it until it is resumed; persisted.
+    Pause {
+        /// The configured group.
+        group: String,
+    },
+    /// Resume a paused group.
+    Resume {
+        /// The group.
+        group: String,
+    },
     /// Run one agent session for a group with a prompt; answers when it ends.
     Prompt {
         /// The configured group.

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use super::{ControlRequest, ControlResponse, MAX_REQUEST_BYTES};
 use crate::core::Core;
-use crate::policy::Decision;
-use crate::serve::lifecycle;
+use crate::policy::{Decision, Resolution};
+use crate::serve::{lifecycle, pause};
 use crate::session::Origin;
 
 /// Binds `run/control.sock` with mode 0600, replacing a stale file.
@@ -219,6 +219,18 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             Err(e) => ControlResponse::fail(e.to_string()),
         },
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
+        ControlRequest::Pause { group } => {
+            match pause::pause(core, &group, &pause::Actor::cli()).await {
+                Ok(report) => ControlResponse::ok(json!(report)),
+                Err(e) => ControlResponse::fail(e.to_string()),
+            }
+        }
+        ControlRequest::Resume { group } => {
+            match pause::resume(core, &group, &pause::Actor::cli()) {
+                Ok(was) => ControlResponse::ok(json!({"group": group, "resumed": was.is_some()})),
+                Err(e) => ControlResponse::fail(e.to_string()),
+            }
+        }
         // `converse` answers a prompt itself (it streams progress first); this
         // arm only keeps the match whole.
         ControlRequest::Prompt { .. } => {
@@ -230,12 +242,18 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             } else {
                 Decision::Deny
             };
-            match core.confirmations.decide(&id, decision) {
+            let resolution = Resolution {
+                decision,
+                by: "cli".into(),
+                plugin: None,
+            };
+            match core.confirmations.decide(&id, resolution) {
                 Some(shown) => {
                     core.audit_core(
                         "confirmation.decided",
                         json!({"confirmation": shown.id, "tool": shown.tool, "session": shown.session,
-                               "group": shown.group, "approved": approve, "by": "cli"}),
+                               "group": shown.group, "approved": approve, "decision": decision,
+                               "by": "cli"}),
                     );
                     ControlResponse::ok(json!({"id": shown.id, "approved": approve}))
                 }
@@ -256,6 +274,7 @@ fn status(core: &Core) -> Value {
         "started_at": core.started_at,
         "sessions": core.sessions.len(),
         "pending_confirmations": core.confirmations.list().len(),
+        "paused_groups": pause::status(&core.paused),
         "tools": core.catalog().all().len(),
         "plugins": core.plugins().health(),
         "memory_brief": core.plugins().brief_provider(core.config().agent.memory_brief.as_deref()),

@@ -1,4 +1,5 @@
-//! Stage 4: the session's group must be allowed the tool, and under its rate limit.
+//! Stage 4: the session's group must not be paused, must be allowed the tool,
+//! and must be under its rate limit.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use crate::refusal::Refusal;
 use super::arguments::Validated;
 use super::envelope::Call;
 use crate::config::Config;
-use crate::policy::{GroupPolicy, RateLimiter};
+use crate::policy::{GroupPolicy, PausedGroups, RateLimiter};
 use crate::tools::Tool;
 
 /// A call its group may make, now. Only [`authorize`] makes one.
@@ -23,10 +24,12 @@ pub struct Authorized {
 #[derive(Debug)]
 struct AuthorizedProof;
 
-/// Stage 4: checks the group's permission, then takes a rate-limit token.
-/// It reads only what decides: the group policy, the group's limit in the
-/// config and the rate limiter (the parts of the core it is given).
+/// Stage 4: checks that the group is not paused and may call the tool, then
+/// takes a rate-limit token. It reads only what decides: the paused groups,
+/// the group policy, the group's limit in the config and the rate limiter (the
+/// parts of the core it is given).
 pub fn authorize(
+    paused: &PausedGroups,
     policy: &GroupPolicy,
     config: &Config,
     rate_limiter: &RateLimiter,
@@ -35,6 +38,11 @@ pub fn authorize(
     let Validated { call, tool } = validated;
     let group = &call.session.group;
     let name = &tool.spec.name;
+    if paused.is_paused(group) {
+        return Err(Refusal::GroupPaused {
+            group: group.clone(),
+        });
+    }
     if !policy.allows(group, &tool.spec) {
         return Err(Refusal::NotAllowed {
             group: group.clone(),

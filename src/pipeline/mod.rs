@@ -85,6 +85,7 @@ async fn run_stages(core: &Core, session: &Arc<Session>, raw: &[u8]) -> Outcome 
         Err(refusal) => return early(refusal.into()),
     };
     let authorized = match authorize::authorize(
+        &core.paused,
         &core.policy(),
         &core.config(),
         &core.rate_limiter,

@@ -38,6 +38,42 @@ mod tests {
     }
 
     #[test]
+    fn capabilities_are_read_and_an_unknown_one_is_refused_by_name() {
+        let manifest = Manifest::parse(
+            br#"{"description":"d","version":"1.0.0","handler":"h",
+                 "capabilities":["approvals","kill_switch","budgets"]}"#,
+            "m",
+        )
+        .expect("valid");
+        assert_eq!(manifest.capabilities, Capability::ALL.to_vec());
+        let none = Manifest::parse(
+            br#"{"description":"d","version":"1.0.0","handler":"h"}"#,
+            "m",
+        )
+        .expect("valid");
+        assert!(none.capabilities.is_empty());
+        for (bad, named) in [
+            (r#"["approvals","root"]"#, "`root`"),
+            (r#"["Approvals"]"#, "`Approvals`"),
+            (r#"[7]"#, "`7`"),
+            (r#"["kill\u001bswitch"]"#, r"`kill\u001bswitch`"),
+        ] {
+            let text = format!(
+                r#"{{"description":"d","version":"1.0.0","handler":"h","capabilities":{bad}}}"#
+            );
+            let err = Manifest::parse(text.as_bytes(), "m")
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains(&format!("unknown capability {named}")),
+                "{err}"
+            );
+        }
+        let twice = br#"{"description":"d","version":"1.0.0","handler":"h","capabilities":["approvals","approvals"]}"#;
+        assert!(Manifest::parse(twice, "m").is_err());
+    }
+
+    #[test]
     fn app_compat_is_a_semver_range() {
         let mut manifest = Manifest::parse(
             br#"{"description":"d","version":"1.0.0","handler":"h"}"#,
@@ -82,8 +118,65 @@ pub struct Manifest {
     /// Names of the secrets it needs.
     #[serde(default)]
     pub credentials: Vec<String>,
+    /// What it may ask of the core beyond `services/*` (DESIGN §8).
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
     /// The command to run: relative to the plugin folder, or on PATH.
     pub handler: HandlerCommand,
+}
+
+/// A power over the core a plugin declares in its manifest, each a plugin ->
+/// core request on its own JSON-RPC channel (never reachable from a session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// `confirm/resolve`: decide pending confirmations of the groups it serves.
+    Approvals,
+    /// `group/pause`, `group/resume`, `group/status` for the groups it serves.
+    KillSwitch,
+    /// `budget/extend`: accepted in a manifest, not yet served.
+    Budgets,
+}
+
+impl Capability {
+    /// Every capability, as a manifest names it.
+    pub const ALL: [Capability; 3] = [
+        Capability::Approvals,
+        Capability::KillSwitch,
+        Capability::Budgets,
+    ];
+
+    /// The name a manifest uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Approvals => "approvals",
+            Capability::KillSwitch => "kill_switch",
+            Capability::Budgets => "budgets",
+        }
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first entry of `capabilities` that names no capability, as it may be shown.
+fn unknown_capability(value: &Value) -> Option<String> {
+    let listed = value.get("capabilities")?.as_array()?;
+    listed.iter().find_map(|entry| {
+        let known = entry
+            .as_str()
+            .is_some_and(|name| Capability::ALL.iter().any(|c| c.as_str() == name));
+        (!known).then(|| match entry.as_str() {
+            Some(name) => crate::display::escape_str(&name.chars().take(64).collect::<String>()),
+            None => crate::display::escape_json(entry)
+                .chars()
+                .take(64)
+                .collect(),
+        })
+    })
 }
 
 /// The handler command: a program, or a program and its arguments.
@@ -217,6 +310,13 @@ impl Manifest {
                 e.column()
             ))
         })?;
+        if let Some(name) = unknown_capability(&value) {
+            let known: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+            return Err(invalid(format!(
+                "unknown capability `{name}` in `capabilities` (known: {})",
+                known.join(", ")
+            )));
+        }
         let schema = manifest_schema().map_err(|e| invalid(e.clone()))?;
         if let Err(error) = schema.validate(&value) {
             let at = error.instance_path().to_string();

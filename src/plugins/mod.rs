@@ -27,6 +27,9 @@ pub struct PluginHealth {
     pub name: String,
     /// `running`, `restarting`, `failed`, `disabled` or `stopped`.
     pub state: String,
+    /// What its manifest lets it ask of the core (`approvals`, `kill_switch`, `budgets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<manifest::Capability>,
     /// For a failed plugin: `NETWORK_ERROR`, `AUTH_ERROR`, `CONFIG_ERROR` or `INTERNAL_ERROR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,

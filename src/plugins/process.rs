@@ -190,12 +190,14 @@ impl HandlerProcess {
         self.child.lock().await.id()
     }
 
-    /// Answers a request the handler made.
-    pub async fn respond(&self, id: Value, outcome: Result<Value, String>) {
+    /// Answers a request the handler made: its result, or an error whose
+    /// `data.code` says why (`(code, message)`).
+    pub async fn respond(&self, id: Value, outcome: Result<Value, (&'static str, String)>) {
         let line = match outcome {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-            Err(message) => json!({"jsonrpc": "2.0", "id": id,
-                                   "error": {"code": -32000, "message": message}}),
+            Err((code, message)) => json!({"jsonrpc": "2.0", "id": id,
+                                   "error": {"code": -32000, "message": message,
+                                             "data": {"code": code}}}),
         };
         if self.write_line(&line).await.is_err() {
             tracing::debug!(plugin = %self.name, "could not answer a plugin request");

@@ -21,6 +21,9 @@ pub enum SessionError {
     /// The group is not in the configuration.
     #[error("group `{0}` is not configured; add [groups.{0}] to config.toml")]
     UnknownGroup(String),
+    /// The group is paused (the kill switch): no session starts until it is resumed.
+    #[error("group `{0}` is paused (GROUP_PAUSED): no session starts until `carapace resume {0}`")]
+    GroupPaused(String),
     /// Too many sessions.
     #[error("{0} sessions are open, the configured maximum")]
     TooMany(usize),
@@ -70,6 +73,9 @@ async fn open_with(
             group.chars().take(64).filter(|c| !c.is_control()).collect(),
         ));
     }
+    if core.paused.is_paused(group) {
+        return Err(SessionError::GroupPaused(group.to_owned()));
+    }
     let max = core.config().core.max_sessions;
     if core.sessions.len() >= max {
         return Err(SessionError::TooMany(max));
@@ -83,6 +89,12 @@ async fn open_with(
         origin,
     };
     let session = activate(core, record).await?;
+    // A pause that came while the session was being set up swept the table
+    // before this session was in it: it must not outlive the pause either.
+    if core.paused.is_paused(group) {
+        let _ = close(core, &session.id).await;
+        return Err(SessionError::GroupPaused(group.to_owned()));
+    }
     core.audit(
         &session,
         "session.opened",
@@ -178,6 +190,12 @@ pub async fn restore(core: &Core) -> Restored {
             continue;
         };
         let record = match record::read(&core.home, &id) {
+            // An agent session's record goes on below: its container is an orphan to remove.
+            Ok(record) if !record.agent && core.paused.is_paused(&record.group) => {
+                let why = format!("group `{}` is paused", record.group);
+                refuse_restore(core, &id, &why);
+                continue;
+            }
             Ok(record) if core.policy().has_group(&record.group) => record,
             Ok(record) => {
                 let why = format!("group `{}` is no longer configured", record.group);

@@ -1,8 +1,11 @@
-//! What the core offers plugins: `services/*` requests and `event/publish`.
+//! What the core offers plugins: `services/*` requests and `event/publish`;
+//! the capability requests (`confirm/resolve`, `group/*`) are handed to
+//! `serve::capabilities` under the same limits and tallies.
 //!
 //! Every service is scoped to the group of a `tool/call` the plugin is
 //! handling right now and names; an unknown or finished call is refused. Must
 //! never let a plugin see another group's data or publish a topic it may not.
+//! A refused request is answered with an error whose `data.code` says why.
 //!
 //! A plugin can send as fast as it can write, so nothing it sends may grow the
 //! audit log (or the core's work) at its pace. Per plugin: at most
@@ -26,6 +29,7 @@ use crate::audit::{RefusalKind, RefusalTally, SUMMARY_KIND};
 use crate::core::Core;
 use crate::plugins::host::CallScope;
 use crate::plugins::process::FromPlugin;
+use crate::serve::capabilities::{self, Refused};
 
 /// Most audit entries one `services/audit_log` answer carries.
 const MAX_AUDIT_ENTRIES: usize = 100;
@@ -117,11 +121,11 @@ pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<Fr
                 );
                 let shown = shown(&core, &method);
                 let outcome = match Arc::clone(&guard.in_flight).try_acquire_owned() {
-                    Err(_) => Err((
+                    Err(_) => Err(Refused::new(
                         "BUSY",
                         format!("more than {MAX_IN_FLIGHT} services requests in flight; wait for their answers"),
                     )),
-                    Ok(_) if !guard.take_token(Instant::now()) => Err((
+                    Ok(_) if !guard.take_token(Instant::now()) => Err(Refused::new(
                         "RATE_LIMITED",
                         format!("more than {RATE_PER_SEC} services requests a second; slow down"),
                     )),
@@ -132,20 +136,26 @@ pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<Fr
                     let _queued = queued;
                     let outcome = match outcome {
                         Ok(_permit) => {
-                            let outcome = answer(&core, &plugin, &method, &params);
+                            let outcome = if capabilities::handles(&method) {
+                                capabilities::answer(&core, &plugin, &method, &params).await
+                            } else {
+                                answer(&core, &plugin, &method, &params)
+                                    .map_err(|message| Refused::new("REFUSED", message))
+                            };
                             match &outcome {
                                 Ok(_) => served(&core, &guard, &plugin, &shown),
-                                Err(_) => {
-                                    refused_service(&core, &guard, &plugin, &shown, "REFUSED")
+                                Err(refused) => {
+                                    refused_service(&core, &guard, &plugin, &shown, refused)
                                 }
                             }
                             outcome
                         }
-                        Err((code, message)) => {
-                            refused_service(&core, &guard, &plugin, &shown, code);
-                            Err(message)
+                        Err(refused) => {
+                            refused_service(&core, &guard, &plugin, &shown, &refused);
+                            Err(refused)
                         }
                     };
+                    let outcome = outcome.map_err(|r| (r.code, r.message));
                     if let Some(process) = core.plugins().process(&plugin) {
                         process.respond(id, outcome).await;
                     }
@@ -205,12 +215,24 @@ fn admit_refusal(core: &Core, guard: &Guard, plugin: &str, kind: RefusalKind, to
     full
 }
 
-fn refused_service(core: &Core, guard: &Guard, plugin: &str, method: &str, code: &'static str) {
-    if admit_refusal(core, guard, plugin, ("plugin.service", code), method) {
-        core.audit_core(
-            "plugin.service",
-            json!({"plugin": plugin, "method": method, "ok": false, "code": code}),
-        );
+/// Tallies one refused request; the first of its code and method in a window
+/// is recorded in full, with what the refusal adds (a confirmation id, a group, `by`).
+fn refused_service(core: &Core, guard: &Guard, plugin: &str, method: &str, refused: &Refused) {
+    if admit_refusal(
+        core,
+        guard,
+        plugin,
+        ("plugin.service", refused.code),
+        method,
+    ) {
+        let mut fields =
+            json!({"plugin": plugin, "method": method, "ok": false, "code": refused.code});
+        if let (Value::Object(line), Value::Object(detail)) = (&mut fields, &refused.detail) {
+            for (key, value) in detail {
+                line.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        core.audit_core("plugin.service", fields);
     }
 }
 

@@ -6,14 +6,13 @@
 //! can write decides a restored session's group. A record that is missing, not a private
 //! file of ours, too large, malformed or about another session is refused with a reason.
 
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-
 use serde::{Deserialize, Serialize};
 
 use super::Origin;
 use crate::config::valid_group_name;
-use crate::paths::{create_private_dir, write_private_file, Home};
+use crate::paths::{
+    create_private_dir, read_private_file, write_private_file, Home, PrivateReadError,
+};
 
 /// Largest record read back.
 const MAX_RECORD_BYTES: u64 = 4096;
@@ -73,36 +72,12 @@ pub fn read(home: &Home, id: &str) -> Result<Record, RecordError> {
     if !valid_session_id(id) {
         return Err(RecordError::Mismatch);
     }
-    let path = home.session_record(id);
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(&path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RecordError::Missing),
-        Err(e) => return Err(RecordError::Unsafe(e.to_string())),
+    let bytes = match read_private_file(&home.session_record(id), MAX_RECORD_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(RecordError::Missing),
+        Err(PrivateReadError::Unsafe(why)) => return Err(RecordError::Unsafe(why)),
+        Err(PrivateReadError::TooLarge(_)) => return Err(RecordError::Corrupt),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| RecordError::Unsafe(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(RecordError::Unsafe("not a plain file".into()));
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o077 != 0 {
-        return Err(RecordError::Unsafe(format!(
-            "owner {} mode {:04o}",
-            meta.uid(),
-            meta.mode() & 0o7777
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RecordError::Unsafe(e.to_string()))?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Err(RecordError::Corrupt);
-    }
     let record: Record = serde_json::from_slice(&bytes).map_err(|_| RecordError::Corrupt)?;
     if record.id != id || !valid_group_name(&record.group) {
         return Err(RecordError::Mismatch);

@@ -60,6 +60,7 @@ impl PluginHost {
                         _ => None,
                     },
                     state: state.into(),
+                    capabilities: slot.plugin.manifest.capabilities.clone(),
                     category,
                     restart_attempt,
                     confinement: enforcement.as_ref().map(confine::Enforced::summary),

@@ -199,6 +199,13 @@ impl PluginHost {
             .is_some_and(|s| !s.plugin.manifest.provides.channels.is_empty())
     }
 
+    /// Whether `plugin`'s manifest declares `capability`.
+    pub fn has_capability(&self, plugin: &str, capability: super::manifest::Capability) -> bool {
+        self.slots
+            .get(plugin)
+            .is_some_and(|s| s.plugin.manifest.capabilities.contains(&capability))
+    }
+
     /// Shuts every plugin down in parallel: no restarts, `shutdown`, then kill after the grace.
     pub async fn shutdown(&self) {
         self.retire(|_| true, |_| false).await;
