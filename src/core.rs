@@ -230,7 +230,15 @@ impl Core {
             "timestamp": crate::time::now_rfc3339(),
             "payload": payload,
         });
-        self.plugins().forward_event(topic, &envelope);
+        // An event about one group goes only to plugins serving that group: a
+        // plugin limited to `public` must not read `main`'s pending calls or answers.
+        let group = envelope
+            .pointer("/payload/group")
+            .and_then(serde_json::Value::as_str);
+        let policy = self.policy();
+        self.plugins().forward_event(topic, &envelope, |plugin| {
+            group.is_none_or(|group| policy.plugin_serves(plugin, group))
+        });
     }
 
     /// Records an event that belongs to no session.

@@ -419,3 +419,36 @@ fn a_pause_removes_a_running_agents_container() {
         .iter()
         .any(|e| e["kind"] == "agent.stop_requested" && e["session"] == session.as_str()));
 }
+
+/// A pause made at the host is lifted only at the host: the person may have
+/// paused because the chat (or the plugin) is not to be trusted. Seen failing
+/// without the check: the plugin's `group/resume` lifted it.
+#[test]
+fn a_pause_made_at_the_host_is_not_lifted_from_a_chat() {
+    let rig = Rig::start("");
+    let report = rig.core.cli_json(&["pause", "main", "--json"]);
+    assert_eq!(report["newly"], true, "{report}");
+    let answer = rig.ask(
+        "approver",
+        "group/resume",
+        json!({"group": "main", "by": "mallory"}),
+    );
+    assert_eq!(code(&answer), "PAUSED_AT_HOST", "{answer}");
+    let status = rig.core.cli_json(&["status", "--json"]);
+    assert_eq!(status["paused_groups"][0]["group"], "main", "{status}");
+    let out = rig.core.cli(&["resume", "main"]);
+    assert!(out.status.success(), "{out:?}");
+    // Paused from the chat, it may be resumed from the chat.
+    let paused = rig.ask(
+        "approver",
+        "group/pause",
+        json!({"group": "main", "by": "alice"}),
+    );
+    assert!(paused.get("result").is_some(), "{paused}");
+    let resumed = rig.ask(
+        "approver",
+        "group/resume",
+        json!({"group": "main", "by": "alice"}),
+    );
+    assert_eq!(resumed["result"]["resumed"], true, "{resumed}");
+}

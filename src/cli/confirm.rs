@@ -1,4 +1,4 @@
-//! `carapace confirm list|approve|deny`.
+//! `carapace confirm list|show|approve|deny`.
 
 use std::process::ExitCode;
 
@@ -13,6 +13,14 @@ pub enum ConfirmCommand {
     /// List high-risk calls waiting for a decision.
     List {
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one pending call with its exact arguments (nothing hidden), escaped.
+    Show {
+        /// The confirmation id from `confirm list`.
+        id: String,
+        /// Print JSON (the raw arguments unescaped, inside JSON strings).
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +51,34 @@ pub fn run(home: &Home, command: ConfirmCommand) -> anyhow::Result<ExitCode> {
             }
             for p in all {
                 println!("{}", shown(&p));
+            }
+        }
+        ConfirmCommand::Show { id, json } => {
+            let shown_call = super::ask(home, &ControlRequest::ConfirmShow { id })?;
+            if json {
+                super::print_json(&shown_call);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let pending = shown_call.get("pending").cloned().unwrap_or_default();
+            println!("{}", shown(&pending));
+            let raw = shown_call
+                .get("raw_display")
+                .and_then(|v| v.as_str())
+                .map(|text| match crate::display::is_safe(text) {
+                    true => text.to_owned(),
+                    false => crate::display::escape_str(text),
+                })
+                .unwrap_or_default();
+            println!("    exact arguments (what runs): {raw}");
+            let hidden = pending
+                .get("redactions")
+                .and_then(|v| v.as_array())
+                .map_or(0, Vec::len);
+            if hidden > 0 {
+                println!(
+                    "    {hidden} part(s) looked like credentials and were hidden from chat cards: \
+                     a plugin cannot approve this call, only you can here"
+                );
             }
         }
         ConfirmCommand::Approve { id } => decide(home, id, true)?,

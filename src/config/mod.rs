@@ -155,6 +155,10 @@ pub struct PluginSettings {
     pub enabled: bool,
     /// Groups that may call its tools (all groups whose patterns match, when unset).
     pub groups: Option<Vec<String>>,
+    /// The capabilities its manifest declares that the person grants (e.g.
+    /// `approvals`): a manifest alone grants nothing, since a plugin's update
+    /// could otherwise give itself the power to approve every call.
+    pub capabilities: Vec<String>,
     /// The plugin's own configuration, checked against its manifest's `config_schema`.
     pub config: toml::Table,
 }
@@ -164,6 +168,7 @@ impl Default for PluginSettings {
         PluginSettings {
             enabled: true,
             groups: None,
+            capabilities: Vec::new(),
             config: toml::Table::new(),
         }
     }

@@ -53,6 +53,11 @@ pub enum ControlRequest {
     SecretsChanged,
     /// List pending high-risk calls.
     ConfirmList,
+    /// One pending call with its exact (unredacted) arguments, for the person at the host.
+    ConfirmShow {
+        /// The confirmation id.
+        id: String,
+    },
     /// Approve or deny a pending call.
     ConfirmDecide {
         /// The confirmation id.

@@ -219,6 +219,17 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
             Err(e) => ControlResponse::fail(e.to_string()),
         },
         ControlRequest::ConfirmList => ControlResponse::ok(json!(core.confirmations.list())),
+        ControlRequest::ConfirmShow { id } => match core.confirmations.get_raw(&id) {
+            Some((pending, raw)) => ControlResponse::ok(json!({
+                "pending": pending,
+                "raw_arguments": raw,
+                "raw_display": crate::display::escape_json(&raw),
+            })),
+            None => ControlResponse::fail(format!(
+                "no pending confirmation `{}`",
+                crate::display::escape_str(&id)
+            )),
+        },
         ControlRequest::Pause { group } => {
             match pause::pause(core, &group, &pause::Actor::cli()).await {
                 Ok(report) => ControlResponse::ok(json!(report)),

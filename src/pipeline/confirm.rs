@@ -16,7 +16,7 @@ use serde_json::json;
 use super::authorize::Authorized;
 use super::envelope::Call;
 use crate::core::Core;
-use crate::policy::{Decision, DisplayedCall, PendingConfirmation, Resolution};
+use crate::policy::{Decision, DisplayedCall, PendingConfirmation, RedactedPart, Resolution};
 use crate::tools::{RiskLevel, Tool, ToolOwner};
 
 /// A call that may be routed: low risk, or approved by the user. Only [`gate`] makes one.
@@ -53,8 +53,10 @@ pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Refu
     }
     let shown = pending(core, &call, &tool);
     let id = shown.id.clone();
-    core.publish("confirmation.requested", json!(shown));
-    let wait = core.confirmations.add(shown);
+    // Held before it is published: a quick decider must find it pending.
+    let published = json!(shown);
+    let wait = core.confirmations.add(shown, call.arguments.clone());
+    core.publish("confirmation.requested", published);
     core.audit(
         &call.session,
         "confirmation.requested",
@@ -155,6 +157,13 @@ fn pending(core: &Core, call: &Call, tool: &Tool) -> PendingConfirmation {
         group: call.session.group.clone(),
         session: call.session.id.clone(),
         args_hash: crate::policy::args_hash(&call.arguments),
+        redactions: redactions
+            .iter()
+            .map(|r| RedactedPart {
+                path: r.path.clone(),
+                kind: r.kind.to_owned(),
+            })
+            .collect(),
         display: DisplayedCall::new(
             &tool.spec.name,
             &call.session.group,

@@ -35,6 +35,11 @@ pub struct PendingConfirmation {
     /// [`args_hash`](super::args_hash::args_hash) of the exact (raw) arguments.
     #[serde(default)]
     pub args_hash: String,
+    /// Where the sanitizer hid something in `arguments` (and what kind): a card
+    /// built from them does not show everything that runs, so a plugin may not
+    /// approve such a call (only deny it); the person decides at the host.
+    #[serde(default)]
+    pub redactions: Vec<RedactedPart>,
     /// RFC 3339 time the request arrived.
     pub requested_at: String,
     /// What started the calling session (its sender is already plain text).
@@ -42,6 +47,15 @@ pub struct PendingConfirmation {
     pub origin: Origin,
     /// The same call as a person must be shown it: every (redacted) value escaped for display.
     pub display: DisplayedCall,
+}
+
+/// One value the sanitizer hid in a pending call's shown arguments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RedactedPart {
+    /// JSON Pointer of the value in the arguments.
+    pub path: String,
+    /// The credential shape it matched, e.g. `private_key`.
+    pub kind: String,
 }
 
 /// A pending call's values escaped for display ([`crate::display`]): what a
@@ -104,6 +118,8 @@ pub enum Undecided<E> {
 
 struct Waiting {
     shown: PendingConfirmation,
+    /// The exact arguments that run: shown only to the person at the host.
+    raw: Value,
     answer: oneshot::Sender<Resolution>,
 }
 
@@ -123,6 +139,13 @@ impl Confirmations {
             .unwrap_or_default();
         all.sort_by(|a: &PendingConfirmation, b| a.requested_at.cmp(&b.requested_at));
         all
+    }
+
+    /// The pending call `id` with its exact (unredacted) arguments, for the
+    /// person at the host (`carapace confirm show`); never published.
+    pub fn get_raw(&self, id: &str) -> Option<(PendingConfirmation, Value)> {
+        let pending = self.pending.lock().ok()?;
+        pending.get(id).map(|w| (w.shown.clone(), w.raw.clone()))
     }
 
     /// The pending call `id`, if there is one.
@@ -193,10 +216,14 @@ impl Confirmations {
     }
 
     /// Holds `shown` until it is decided; the receiver gets the decision.
-    pub(crate) fn add(&self, shown: PendingConfirmation) -> oneshot::Receiver<Resolution> {
+    pub(crate) fn add(
+        &self,
+        shown: PendingConfirmation,
+        raw: Value,
+    ) -> oneshot::Receiver<Resolution> {
         let (answer, wait) = oneshot::channel();
         if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(shown.id.clone(), Waiting { shown, answer });
+            pending.insert(shown.id.clone(), Waiting { shown, raw, answer });
         }
         wait
     }
@@ -229,6 +256,7 @@ mod tests {
             group: group.into(),
             session: "s1".into(),
             args_hash: super::super::args_hash(&arguments),
+            redactions: Vec::new(),
             display: DisplayedCall::new("send", group, "s1", &arguments),
             arguments,
             requested_at: "2026-01-01T00:00:00Z".into(),
@@ -247,7 +275,7 @@ mod tests {
     #[test]
     fn a_decision_is_single_use_and_a_refused_check_leaves_the_call_pending() {
         let confirmations = Confirmations::default();
-        let mut wait = confirmations.add(pending("c1", "main"));
+        let mut wait = confirmations.add(pending("c1", "main"), Value::Null);
         let refused = confirmations.decide_checked("c1", by("alice", Decision::Approve), |_| {
             Err("hash mismatch")
         });
@@ -271,8 +299,8 @@ mod tests {
     #[test]
     fn a_pause_denies_the_groups_calls_only() {
         let confirmations = Confirmations::default();
-        let mut main = confirmations.add(pending("c1", "main"));
-        let mut other = confirmations.add(pending("c2", "other"));
+        let mut main = confirmations.add(pending("c1", "main"), Value::Null);
+        let mut other = confirmations.add(pending("c2", "other"), Value::Null);
         let denied = confirmations.deny_group("main", "alice", Some("telegram"));
         assert_eq!(denied.len(), 1);
         let resolution = main.try_recv().expect("decided");

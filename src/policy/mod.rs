@@ -13,7 +13,8 @@ pub mod rate_limit;
 
 pub use args_hash::args_hash;
 pub use confirmations::{
-    Confirmations, Decision, DisplayedCall, PendingConfirmation, Resolution, Undecided,
+    Confirmations, Decision, DisplayedCall, PendingConfirmation, RedactedPart, Resolution,
+    Undecided,
 };
 pub use groups::GroupPolicy;
 pub use paused::{Pause, Paused, PausedGroups};

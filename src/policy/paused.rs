@@ -109,13 +109,15 @@ impl PausedGroups {
     }
 
     /// Pauses `group`: in force at once, also when writing fails (then
-    /// `saved` says it will not outlive a restart).
+    /// `saved` says it will not outlive a restart). Pausing a paused group
+    /// writes again, so a pause whose first write failed (a full disk) is saved
+    /// once the person retries.
     pub fn pause(&self, group: &str, pause: Pause) -> Paused {
         let mut groups = self.lock();
         if groups.contains_key(group) {
             return Paused {
                 newly: false,
-                saved: Ok(()),
+                saved: self.write(&groups),
             };
         }
         groups.insert(group.to_owned(), pause);

@@ -7,7 +7,8 @@
 //! the person never meant as memory) and `status`/`doctor` say how to choose.
 //!
 //! Fire-and-forget or bounded by a deadline: must never hold a caller past it,
-//! nor send an event to a plugin not subscribed to its topic.
+//! nor send an event to a plugin not subscribed to its topic, or about a group
+//! the plugin does not serve.
 
 use std::time::Duration;
 
@@ -31,16 +32,17 @@ pub struct BriefProvider {
 }
 
 impl PluginHost {
-    /// Sends an `event` notification to every running plugin subscribed to a prefix of `topic`.
-    pub fn forward_event(&self, topic: &str, envelope: &Value) {
-        for slot in self.slots.values() {
+    /// Sends an `event` notification to every running plugin subscribed to a
+    /// prefix of `topic` that `may_see` allows (by plugin name).
+    pub fn forward_event(&self, topic: &str, envelope: &Value, may_see: impl Fn(&str) -> bool) {
+        for (name, slot) in &self.slots {
             let subscribed = slot
                 .plugin
                 .manifest
                 .subscribes
                 .iter()
                 .any(|prefix| topic.starts_with(prefix.as_str()));
-            if !subscribed {
+            if !subscribed || !may_see(name.as_str()) {
                 continue;
             }
             if let Some(process) = slot.process() {

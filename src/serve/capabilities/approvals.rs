@@ -6,7 +6,9 @@
 //! nothing (`NOT_PENDING`). Bound to the exact arguments: `args_hash` must equal
 //! the pending call's ([`crate::policy::args_hash`]) byte for byte, else
 //! `HASH_MISMATCH` and the call stays pending. The group and hash checks run
-//! under the lock that removes the entry. Every decision is audited
+//! under the lock that removes the entry. A call whose shown arguments had a
+//! credential-shaped part hidden may be denied but not approved
+//! (`REDACTED_ARGUMENTS`): a hidden part can hide what runs. Every decision is audited
 //! (`confirmation.decided` with `by` and `plugin`); must never decide for a
 //! plugin without the capability, or a call of a group it does not serve.
 
@@ -36,6 +38,8 @@ struct ResolveParams {
 enum Mismatch {
     NotServed(String),
     Hash,
+    /// An approval of a call whose shown arguments had something hidden.
+    Redacted(usize),
 }
 
 /// Serves `confirm/resolve` for `plugin`.
@@ -60,6 +64,11 @@ pub fn resolve(core: &Arc<Core>, plugin: &str, params: &Value) -> Result<Value, 
             if pending.args_hash.as_bytes() != params.args_hash.as_bytes() {
                 return Err(Mismatch::Hash);
             }
+            // What the plugin could show had parts hidden (a credential shape can
+            // swallow the rest of a line, or of a string): what runs was not seen.
+            if params.decision == Decision::Approve && !pending.redactions.is_empty() {
+                return Err(Mismatch::Redacted(pending.redactions.len()));
+            }
             Ok(())
         });
     let pending = match decided {
@@ -77,6 +86,17 @@ pub fn resolve(core: &Arc<Core>, plugin: &str, params: &Value) -> Result<Value, 
                 format!("confirmation `{id}` is of a group this plugin does not serve"),
             )
             .with(json!({"confirmation": id, "group": group, "by": by})))
+        }
+        Err(Undecided::Refused(Mismatch::Redacted(parts))) => {
+            return Err(Refused::new(
+                "REDACTED_ARGUMENTS",
+                format!(
+                    "confirmation `{id}` had {parts} credential-shaped part(s) hidden from what \
+                     could be shown, so it cannot be approved from here: the person reads it \
+                     whole with `carapace confirm show {id}` and decides at the host (deny works)"
+                ),
+            )
+            .with(json!({"confirmation": id, "by": by})))
         }
         Err(Undecided::Refused(Mismatch::Hash)) => {
             return Err(Refused::new(

@@ -59,9 +59,24 @@ pub async fn pause(core: &Arc<Core>, plugin: &str, params: &Value) -> Result<Val
         .map_err(refused)
 }
 
-/// Serves `group/resume`.
+/// Serves `group/resume`; a pause made at the host (`carapace pause`) is lifted
+/// only at the host: the person may have paused because the chat is not to be trusted.
 pub fn resume(core: &Arc<Core>, plugin: &str, params: &Value) -> Result<Value, Refused> {
     let (group, actor) = act(core, plugin, params)?;
+    if core
+        .paused
+        .get(&group)
+        .is_some_and(|pause| pause.plugin.is_none())
+    {
+        return Err(Refused::new(
+            "PAUSED_AT_HOST",
+            format!(
+                "group `{}` was paused at the host; only `carapace resume` there lifts it",
+                crate::display::escape_str(&group)
+            ),
+        )
+        .with(json!({"group": group})));
+    }
     pause::resume(core, &group, &actor)
         .map(|was| json!({"group": group, "resumed": was.is_some()}))
         .map_err(refused)

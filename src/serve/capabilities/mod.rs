@@ -83,16 +83,33 @@ pub async fn answer(
     }
 }
 
-/// Refuses unless `plugin`'s manifest declares `capability`.
+/// Refuses unless `plugin`'s manifest declares `capability` and the person
+/// granted it in `config.toml` (`[plugins.<name>] capabilities`).
 fn require(core: &Core, plugin: &str, capability: Capability) -> Result<(), Refused> {
-    if core.plugins().has_capability(plugin, capability) {
-        return Ok(());
+    if !core.plugins().has_capability(plugin, capability) {
+        return Err(Refused::new(
+            "NOT_CAPABLE",
+            format!("this plugin's manifest does not declare the capability `{capability}`"),
+        )
+        .with(json!({"capability": capability})));
     }
-    Err(Refused::new(
-        "NOT_CAPABLE",
-        format!("this plugin's manifest does not declare the capability `{capability}`"),
-    )
-    .with(json!({"capability": capability})))
+    let granted = core
+        .config()
+        .plugin_settings(plugin)
+        .capabilities
+        .iter()
+        .any(|c| c == capability.as_str());
+    if !granted {
+        return Err(Refused::new(
+            "NOT_CAPABLE",
+            format!(
+                "the capability `{capability}` is not granted to this plugin: the person adds \
+                 `capabilities = [\"{capability}\"]` under `[plugins.<name>]` in config.toml"
+            ),
+        )
+        .with(json!({"capability": capability, "granted": false})));
+    }
+    Ok(())
 }
 
 /// Parses `params` strictly (unknown fields refused).
