@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::core::Core;
+use crate::serve::lifecycle::SessionError;
 use crate::session::Origin;
 
 /// Largest prompt an event may carry.
@@ -59,16 +60,7 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
         return;
     };
     let asked_by = json!({"topic": topic, "plugin": plugin, "payload": payload});
-    let refused = |code: &str, reason: &str| {
-        core.audit_core(
-            "agent.refused",
-            json!({"topic": topic, "plugin": plugin, "group": group, "code": code, "reason": reason}),
-        );
-        core.publish(
-            "agent.refused",
-            json!({"group": group, "code": code, "reason": reason, "origin": asked_by}),
-        );
-    };
+    let refused = |code: &str, reason: &str| refuse(core, &asked_by, group, code, reason);
     if core.paused.is_paused(group) {
         refused("GROUP_PAUSED", "the group is paused");
         return;
@@ -83,11 +75,35 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
     let (core, group) = (Arc::clone(core), group.to_owned());
     tokio::spawn(async move {
         // The outcome is published and audited by `spawn`; nothing waits for it here.
-        let spawned = super::spawn(&core, &group, &prompt, origin, Some(asked_by), None).await;
-        if let Err(e) = spawned {
-            tracing::warn!(%group, error = %e, "an event's agent session failed");
+        let spawned =
+            super::spawn(&core, &group, &prompt, origin, Some(asked_by.clone()), None).await;
+        match spawned {
+            // Paused while it waited for a turn: told like a message refused at once.
+            Err(super::AgentError::Session(SessionError::GroupPaused(_))) => refuse(
+                &core,
+                &asked_by,
+                &group,
+                "GROUP_PAUSED",
+                "the group was paused before the session started",
+            ),
+            Err(e) => tracing::warn!(%group, error = %e, "an event's agent session failed"),
+            Ok(_) => {}
         }
     });
+}
+
+/// Audits and publishes `agent.refused` for the event `asked_by` (`{topic,
+/// plugin, payload}`), so the channel can tell the person why nothing answers.
+fn refuse(core: &Core, asked_by: &Value, group: &str, code: &str, reason: &str) {
+    core.audit_core(
+        "agent.refused",
+        json!({"topic": asked_by["topic"], "plugin": asked_by["plugin"], "group": group,
+               "code": code, "reason": reason}),
+    );
+    core.publish(
+        "agent.refused",
+        json!({"group": group, "code": code, "reason": reason, "origin": asked_by}),
+    );
 }
 
 #[cfg(test)]

@@ -216,7 +216,13 @@ pub async fn restore(core: &Core) -> Restored {
         }
         // What an older core left in the mounted directory is never read; drop it.
         let _ = std::fs::remove_file(dir.join("session.json"));
+        let group = record.group.clone();
         match activate(core, record).await {
+            // A pause that landed while it was restored swept the table before it.
+            Ok(session) if core.paused.is_paused(&group) => {
+                let _ = close(core, &session.id).await;
+                refuse_restore(core, &id, &format!("group `{group}` is paused"));
+            }
             Ok(session) => {
                 core.audit(
                     &session,
