@@ -457,7 +457,10 @@ in
       plugins = lib.mapAttrs
         (_: p: { enabled = p.enable; config = p.settings; } // lib.optionalAttrs (p.groups != null) { inherit (p) groups; })
         cfg.plugins
-      // { dirs = lib.optional (pluginDir != null) pluginDir; };
+      // { dirs = lib.optional (pluginDir != null) pluginDir; }
+      # The bundled Telegram plugin needs a bot token and a chat map: off until
+      # services.carapace.plugins.telegram configures it (else `doctor` would fail on it).
+      // lib.optionalAttrs (!(cfg.plugins ? telegram)) { telegram.enabled = false; };
     };
 
     assertions =
