@@ -8,9 +8,10 @@
 //! logged by ids without their words, and starts nothing; a high-risk call shows
 //! the person a card with its arguments and runs only once approved; the update
 //! offset survives a core restart; the token appears in no log or audit line.
-//! (Approval by tap and the kill switch need the core's `approvals` and
-//! `kill_switch` capabilities; their plugin side is tested in
-//! `plugins/telegram/tests/`.)
+//! An owner's tap decides exactly the call on the card, once, and a contact's
+//! tap or a forged hash decides nothing; `/stop` stops the group's sessions
+//! (containers removed) and denies its pending calls, and the chat's next
+//! messages are refused until `/resume`, across a restart of the core.
 
 mod common;
 
@@ -33,6 +34,8 @@ use serde_json::{json, Value};
 const OWNER: i64 = 111;
 /// A user nobody listed.
 const STRANGER: i64 = 666;
+/// A contact of the owner's.
+const CONTACT: i64 = 333;
 
 /// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
 fn plugin_built() {
@@ -59,10 +62,10 @@ fn token() -> String {
 /// `[plugins.telegram]` for a stand-in at `url`: the owner's chat maps to `main`.
 fn telegram_config(url: &str) -> String {
     format!(
-        "\n[plugins.telegram]\ngroups = [\"main\"]\n\
+        "\n[plugins.telegram]\ngroups = [\"main\"]\ncapabilities = [\"approvals\", \"kill_switch\"]\n\
          [plugins.telegram.config]\napi_base_url = \"{url}\"\npoll_timeout_secs = 1\n\
          [plugins.telegram.config.chats]\n\"{OWNER}\" = \"main\"\n\
-         [plugins.telegram.config.users]\n\"{OWNER}\" = \"owner\"\n"
+         [plugins.telegram.config.users]\n\"{OWNER}\" = \"owner\"\n\"{CONTACT}\" = \"contact\"\n"
     )
 }
 
@@ -293,4 +296,243 @@ fn the_offset_survives_a_core_restart_without_loss_or_repeat() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(published(&core).len(), 2, "each message handed over once");
     assert_eq!(api.unconfirmed(), 0);
+}
+
+/// Starts `send_telegram` from an owner's open session of `main` in the background;
+/// returns the call and the card the owner's chat then shows.
+fn send_in_background(
+    core: &std::sync::Arc<TestCore>,
+    api: &BotApi,
+    text: &str,
+) -> (std::thread::JoinHandle<common::IpcRun>, bot_api::Shown) {
+    let session = core.open_session("main");
+    let arguments = json!({"chat": OWNER.to_string(), "text": text}).to_string();
+    let call =
+        std::thread::spawn(move || session.ipc_with(&["send_telegram", &arguments], None, "60"));
+    let before = api.calls_of("sendMessage").len();
+    api.wait_ok("sendMessage", before + 1, Duration::from_secs(10));
+    let card = api.shown_in(OWNER).last().cloned().expect("a card");
+    assert!(card.text.contains("Approval needed"), "{}", card.text);
+    (call, card)
+}
+
+/// The `callback_data` of the card's button `n` (0: approve, 1: deny).
+fn button(card: &bot_api::Shown, n: usize) -> String {
+    card.keyboard.as_ref().expect("buttons")[0][n]["callback_data"]
+        .as_str()
+        .expect("data")
+        .to_owned()
+}
+
+#[test]
+fn an_owners_tap_approves_the_call_once_and_a_contacts_tap_decides_nothing() {
+    let token = token();
+    let api = BotApi::start(&token);
+    let config = format!("{}{}", common::BASIC_CONFIG, telegram_config(&api.url));
+    let core = std::sync::Arc::new(core_with(&config, &token));
+    let (call, card) = send_in_background(&core, &api, "approved by tap");
+    let approve = button(&card, 0);
+    assert!(
+        approve.starts_with("a:") && approve.len() <= 64,
+        "{approve}"
+    );
+    // A contact's tap: not allowed, the call still waits.
+    api.tap(OWNER, card.message_id, CONTACT, "Bo", &approve);
+    let refused = api.wait_ok("answerCallbackQuery", 1, Duration::from_secs(10));
+    assert_eq!(refused["text"], "Not allowed: only the owner decides.");
+    assert_eq!(
+        core.cli_json(&["confirm", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // The owner's tap: the call runs, once, and the card says who decided.
+    api.tap(OWNER, card.message_id, OWNER, "Ann", &approve);
+    assert_eq!(
+        api.wait_ok("answerCallbackQuery", 2, Duration::from_secs(10))["text"],
+        "Approved."
+    );
+    assert_eq!(call.join().expect("ipc").result()["messages"], 1);
+    api.wait_ok("editMessageText", 1, Duration::from_secs(10));
+    let shown = api.shown_in(OWNER);
+    assert_eq!(shown[1].text, "approved by tap");
+    assert!(
+        shown[0]
+            .text
+            .contains(&format!("✅ Approved by Ann (Telegram user {OWNER})")),
+        "{}",
+        shown[0].text
+    );
+    let decided = core.wait_for_event("confirmation.decided");
+    assert_eq!(decided["by"], format!("Ann (Telegram user {OWNER})"));
+    assert_eq!(decided["plugin"], "telegram");
+    // A second tap on the same card decides nothing more.
+    api.tap(OWNER, card.message_id, OWNER, "Ann", &approve);
+    assert_eq!(
+        api.wait_ok("answerCallbackQuery", 3, Duration::from_secs(10))["text"],
+        "Already decided, or expired."
+    );
+    let sends = core
+        .audit_events()
+        .iter()
+        .filter(|e| e["kind"] == "request.routed" && e["tool"] == "send_telegram")
+        .count();
+    assert_eq!(sends, 1, "the call ran once");
+}
+
+#[test]
+fn a_forged_hash_decides_nothing_and_a_deny_by_tap_refuses_the_call() {
+    let token = token();
+    let api = BotApi::start(&token);
+    let config = format!("{}{}", common::BASIC_CONFIG, telegram_config(&api.url));
+    let core = std::sync::Arc::new(core_with(&config, &token));
+    let (call, card) = send_in_background(&core, &api, "never sent");
+    // The card's id with another hash: what a card showing other arguments would carry.
+    let approve = button(&card, 0);
+    let (head, _) = approve.rsplit_once(':').expect("a:id:hash");
+    api.tap(
+        OWNER,
+        card.message_id,
+        OWNER,
+        "Ann",
+        &format!("{head}:AAAAAAAAAAAAAAAAAAAAAA"),
+    );
+    let answer = api.wait_ok("answerCallbackQuery", 1, Duration::from_secs(10));
+    assert!(
+        answer["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Refused: these are not the arguments")),
+        "{answer}"
+    );
+    assert_eq!(
+        core.cli_json(&["confirm", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    api.tap(OWNER, card.message_id, OWNER, "Ann", &button(&card, 1));
+    assert_eq!(
+        api.wait_ok("answerCallbackQuery", 2, Duration::from_secs(10))["text"],
+        "Denied."
+    );
+    assert_eq!(
+        call.join().expect("ipc").error()["code"],
+        "CONFIRMATION_DENIED"
+    );
+    api.wait_ok("editMessageText", 1, Duration::from_secs(10));
+    assert!(api.shown_in(OWNER)[0].text.contains("❌ Denied by Ann"));
+    assert_eq!(api.shown_in(OWNER).len(), 1, "nothing sent");
+}
+
+#[test]
+fn a_card_nobody_taps_ends_expired() {
+    let token = token();
+    let api = BotApi::start(&token);
+    let config = format!(
+        "{}\n[core]\nconfirmation_timeout_secs = 2\n{}",
+        common::BASIC_CONFIG.replace("[core]\nlog_level = \"info\"\n", ""),
+        telegram_config(&api.url)
+    );
+    let core = std::sync::Arc::new(core_with(&config, &token));
+    let (call, card) = send_in_background(&core, &api, "too late");
+    assert_eq!(
+        call.join().expect("ipc").error()["code"],
+        "CONFIRMATION_TIMEOUT"
+    );
+    api.wait_ok("editMessageText", 1, Duration::from_secs(10));
+    let shown = &api.shown_in(OWNER)[0];
+    assert_eq!(shown.message_id, card.message_id);
+    assert!(
+        shown.text.contains("⌛ Expired (nobody decided in time)"),
+        "{}",
+        shown.text
+    );
+    assert!(shown.keyboard.is_none());
+}
+
+/// The owner says `text`; the chat's next message from the bot (its index in the chat).
+fn owner_says_and_hears(api: &BotApi, text: &str) -> String {
+    let before = api.shown_in(OWNER).len();
+    api.message(OWNER, OWNER, "Ann", text);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = api.shown_in(OWNER);
+        if shown.len() > before {
+            return shown[before].text.clone();
+        }
+        assert!(Instant::now() < deadline, "no answer to {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stop_from_the_phone_halts_the_group_until_resume_even_across_a_restart() {
+    if !harness::podman_or_skip("telegram /stop") {
+        return;
+    }
+    let rootfs = harness::agent_rootfs();
+    let token = token();
+    let api = BotApi::start(&token);
+    let config =
+        harness::config_with(rootfs.path(), "hang_agent.sh", 120, "") + &telegram_config(&api.url);
+    let mut core = std::sync::Arc::new(core_with(&config, &token));
+    // A running agent (from a message) and a call waiting for approval.
+    api.message(OWNER, OWNER, "Ann", "work on something long");
+    let started = core.wait_for_event("agent.started");
+    let session = started["session"].as_str().expect("session").to_owned();
+    harness::wait_for_container(&session);
+    let (call, _card) = send_in_background(&core, &api, "held");
+
+    let stopped = owner_says_and_hears(&api, "/stop");
+    assert!(stopped.starts_with("⏸ Group main is paused:"), "{stopped}");
+    assert!(stopped.contains("1 approval(s) denied"), "{stopped}");
+    assert_eq!(
+        call.join().expect("ipc").error()["code"],
+        "CONFIRMATION_DENIED"
+    );
+    assert_eq!(
+        harness::containers_of(&session),
+        "",
+        "the container is gone"
+    );
+    let refused = owner_says_and_hears(&api, "are you there?");
+    assert_eq!(
+        refused,
+        "This group is paused, so the agent did not run. The owner can send /resume."
+    );
+    let status = owner_says_and_hears(&api, "/status");
+    assert!(
+        status.starts_with("Group main: ⏸ paused by Ann"),
+        "{status}"
+    );
+
+    // Across a restart of the core the group stays paused.
+    std::sync::Arc::get_mut(&mut core)
+        .expect("one owner")
+        .stop();
+    std::sync::Arc::get_mut(&mut core)
+        .expect("one owner")
+        .launch();
+    wait_running(&core);
+    let still = owner_says_and_hears(&api, "and now?");
+    assert!(still.starts_with("This group is paused"), "{still}");
+
+    let resumed = owner_says_and_hears(&api, "/resume");
+    assert_eq!(
+        resumed,
+        "▶️ Group main is resumed: the agent may run again."
+    );
+    let before = core
+        .audit_events()
+        .iter()
+        .filter(|e| e["kind"] == "agent.started")
+        .count();
+    api.message(OWNER, OWNER, "Ann", "back to work");
+    core.wait_for_audit("a new session", |events| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "agent.started")
+            .count()
+            > before
+    });
 }

@@ -188,6 +188,10 @@ pub fn on_tap(shared: &Shared, link: &CoreLink, tap: CallbackQuery) {
                 "Refused: these are not the arguments waiting for approval. Nothing was decided.",
                 true,
             ),
+            Some("REDACTED_ARGUMENTS") => answer(
+                "Not approved: part of this call is hidden from the card. Read it whole with `carapace confirm show` and decide at the host.",
+                true,
+            ),
             Some("NOT_SERVED") => answer(
                 "Refused: this bot may not decide for that group (see [plugins.telegram] groups).",
                 true,

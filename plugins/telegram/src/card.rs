@@ -41,8 +41,23 @@ pub struct Requested {
     /// What started the calling session.
     #[serde(default)]
     pub origin: Option<Origin>,
+    /// Where the core's sanitizer hid something in the shown arguments: then the
+    /// card does not show all that runs, and it can only be denied here.
+    #[serde(default)]
+    pub redactions: Vec<Redacted>,
     /// The call as a person must be shown it.
     pub display: Shown,
+}
+
+/// One value the core's sanitizer hid from the shown arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Redacted {
+    /// A JSON Pointer into the arguments (its keys came from the agent).
+    #[serde(default)]
+    pub path: String,
+    /// The credential shape it matched, e.g. `private_key`.
+    #[serde(default)]
+    pub kind: String,
 }
 
 /// The `display` object: every value already escaped for display by the core.
@@ -119,12 +134,19 @@ pub fn render(requested: &Requested, me: &str, asker: &dyn Fn(&str) -> Option<St
     }
     head.push_str("<b>Arguments</b>, all of them (credentials redacted):\n");
     let keyboard = keyboard(requested);
-    let foot = match &keyboard {
-        Some(_) => format!("<i>Confirmation {}</i>", escape(&short(&requested.id))),
-        None => format!(
+    let foot = if !requested.redactions.is_empty() {
+        format!(
+            "🔒 <b>Hidden by the sanitizer:</b> {}. This card does not show all that runs, so it can only be denied here: read it whole with <code>carapace confirm show {}</code> and decide at the host.",
+            escape(&hidden(&requested.redactions)),
+            escape(&requested.id)
+        )
+    } else if keyboard.is_some() {
+        format!("<i>Confirmation {}</i>", escape(&short(&requested.id)))
+    } else {
+        format!(
             "Decide on the host: <code>carapace confirm approve {}</code> (or deny)",
             escape(&requested.id)
-        ),
+        )
     };
     let all = pretty(&shown.arguments);
     let room = MAX_ARGUMENT_UNITS
@@ -171,14 +193,43 @@ pub fn attachment_name(id: &str) -> String {
     format!("arguments-{plain}.json")
 }
 
+/// Approve and Deny; Deny alone when something is hidden (the core would refuse an
+/// approval from here); none without a hash.
 fn keyboard(requested: &Requested) -> Option<Value> {
     let hash = requested.args_hash.as_deref()?;
-    let approve = Button::encode(Decision::Approve, &requested.id, hash)?;
     let deny = Button::encode(Decision::Deny, &requested.id, hash)?;
-    Some(json!([[
-        {"text": "✅ Approve", "callback_data": approve},
-        {"text": "❌ Deny", "callback_data": deny},
-    ]]))
+    let deny = json!({"text": "❌ Deny", "callback_data": deny});
+    if !requested.redactions.is_empty() {
+        return Some(json!([[deny]]));
+    }
+    let approve = Button::encode(Decision::Approve, &requested.id, hash)?;
+    Some(json!([[{"text": "✅ Approve", "callback_data": approve}, deny]]))
+}
+
+/// What was hidden, as a person reads it: `kind at path`, invisible characters of the
+/// (agent-chosen) keys shown as `\u{..}`, at most five.
+fn hidden(redactions: &[Redacted]) -> String {
+    let plain = |text: &str| -> String {
+        text.chars()
+            .take(80)
+            .map(|c| {
+                if c.is_control() || crate::html::is_invisible(c) {
+                    format!("\\u{{{:04x}}}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let mut parts: Vec<String> = redactions
+        .iter()
+        .take(5)
+        .map(|r| format!("{} at {}", plain(&r.kind), plain(&r.path)))
+        .collect();
+    if redactions.len() > 5 {
+        parts.push(format!("{} more", redactions.len() - 5));
+    }
+    parts.join(", ")
 }
 
 /// Who asked, in words, and whether it was the owner's own session.
@@ -297,6 +348,30 @@ mod tests {
         );
         assert!(utf16_len(&crate::html::to_plain(&finished)) <= MAX_MESSAGE_UNITS);
         assert!(finished.ends_with("✅ <b>Approved</b> by Ann (111) at 2026-12-03 10:04 UTC"));
+    }
+
+    #[test]
+    fn a_card_with_hidden_parts_can_only_be_denied_here() {
+        let mut hiding = requested(r#"{"cmd":"git status # [REDACTED:private_key]"}"#, "owner");
+        hiding.redactions = vec![Redacted {
+            path: "/cmd\u{202e}".into(),
+            kind: "private_key".into(),
+        }];
+        let card = render(&hiding, "telegram", &named);
+        let rows = card.keyboard.expect("a deny button");
+        assert_eq!(rows[0].as_array().map(Vec::len), Some(1));
+        assert!(rows[0][0]["callback_data"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("d:")));
+        assert!(
+            card.html
+                .contains("Hidden by the sanitizer:</b> private_key at /cmd\\u{202e}"),
+            "{}",
+            card.html
+        );
+        assert!(card
+            .html
+            .contains("carapace confirm show 0f8fad5b-d9cb-469f-a165-70867728950e"));
     }
 
     #[test]

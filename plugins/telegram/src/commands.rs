@@ -49,6 +49,9 @@ pub fn run(link: &CoreLink, command: &Command) -> String {
         {
             "The kill switch is not available here: this core does not grant it to the Telegram plugin. Use `carapace pause` on the host.".to_owned()
         }
+        Err(CoreError::Rejected(error)) if error.data_str("code") == Some("PAUSED_AT_HOST") => {
+            format!("Group {group} was paused at the host, so only the host can resume it: `carapace resume {group}`.")
+        }
         Err(CoreError::Rejected(error)) => format!("The core refused: {}", error.message),
         Err(_) => "The core did not answer in time; check `carapace status` on the host.".to_owned(),
     }

@@ -332,3 +332,42 @@ fn a_restarted_plugin_marks_the_cards_the_core_no_longer_holds_as_expired() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(bot.api.calls_of("editMessageText").len(), 1);
 }
+
+#[test]
+fn a_card_with_hidden_parts_offers_only_deny_and_says_where_to_decide() {
+    let bot = Bot::start();
+    bot.harness.on_request(|method, _| match method {
+        "confirm/resolve" => Err(refused("REDACTED_ARGUMENTS")),
+        _ => Err(refused("UNKNOWN")),
+    });
+    let mut payload = requested(
+        ID,
+        "main",
+        r#"{"cmd":"git status # [REDACTED:private_key]"}"#,
+        "owner",
+    );
+    payload["redactions"] = json!([{"path": "/cmd", "kind": "private_key"}]);
+    bot.event("confirmation.requested", payload);
+    bot.api.wait_ok("sendMessage", 1, WAIT);
+    let card = bot.api.shown_in(OWNER)[0].clone();
+    let keyboard = card.keyboard.clone().expect("a button");
+    assert_eq!(
+        keyboard[0].as_array().map(Vec::len),
+        Some(1),
+        "deny only: {keyboard}"
+    );
+    assert_eq!(keyboard[0][0]["callback_data"], format!("d:{ID}:{HASH}"));
+    assert!(
+        card.text
+            .contains("Hidden by the sanitizer: private_key at /cmd"),
+        "{}",
+        card.text
+    );
+    assert!(card.text.contains(&format!("carapace confirm show {ID}")));
+    // An approve made up from the deny button is refused by the core, and said so.
+    tap(&bot, &card, OWNER, "Ann", &format!("a:{ID}:{HASH}"));
+    let answer = bot.api.wait_ok("answerCallbackQuery", 1, WAIT);
+    assert!(answer["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Not approved: part of this call is hidden")));
+}

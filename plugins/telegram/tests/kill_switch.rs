@@ -111,3 +111,21 @@ fn a_pause_by_someone_else_is_announced_and_a_paused_groups_message_explained() 
     );
     assert_eq!(bot.api.calls_of("sendMessage").len(), 2);
 }
+
+#[test]
+fn a_pause_made_at_the_host_is_resumed_only_there() {
+    let bot = Bot::start();
+    bot.harness.on_request(|_, _| {
+        Err(JsonRpcError {
+            code: -32000,
+            message: "paused at the host".into(),
+            data: Some(json!({"code": "PAUSED_AT_HOST"})),
+        })
+    });
+    bot.api.message(OWNER, OWNER, "Ann", "/resume");
+    let answer = bot.api.wait_ok("sendMessage", 1, WAIT);
+    assert_eq!(
+        answer["text"],
+        "Group main was paused at the host, so only the host can resume it: `carapace resume main`."
+    );
+}
