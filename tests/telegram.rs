@@ -22,6 +22,10 @@ mod harness;
 #[path = "../plugins/telegram/tests/support/bot_api.rs"]
 mod bot_api;
 
+#[allow(dead_code)]
+#[path = "fixtures/scripted_provider.rs"]
+mod scripted_provider;
+
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -72,12 +76,19 @@ fn telegram_config(url: &str) -> String {
 /// A core on a fresh home with the bundled plugins and `config`, the token stored
 /// before it starts; it runs until the telegram plugin is.
 fn core_with(config: &str, token: &str) -> TestCore {
+    core_with_secrets(config, &[("telegram", "bot_token", token)])
+}
+
+/// As [`core_with`], with each `(plugin, name, value)` stored before the start.
+fn core_with_secrets(config: &str, secrets: &[(&str, &str, &str)]) -> TestCore {
     plugin_built();
     // Built now, not within a call's wait.
     common::ipc_bin();
     let mut core = TestCore::prepare(config, false);
-    let stored = common::auth_set_at(core.home.path(), "telegram", "bot_token", token);
-    assert!(stored.status.success(), "{stored:?}");
+    for (plugin, name, value) in secrets {
+        let stored = common::auth_set_at(core.home.path(), plugin, name, value);
+        assert!(stored.status.success(), "{stored:?}");
+    }
     core.use_bundled();
     core.launch();
     wait_running(&core);
@@ -535,4 +546,72 @@ fn stop_from_the_phone_halts_the_group_until_resume_even_across_a_restart() {
             .count()
             > before
     });
+}
+
+#[test]
+fn the_real_claude_code_answers_a_telegram_message_in_its_chat_intact() {
+    if !harness::podman_or_skip("telegram with the real Claude Code") {
+        return;
+    }
+    let Some(claude) = harness::claude_code_or_skip("telegram with the real Claude Code") else {
+        return;
+    };
+    let rootfs = harness::build_claude_rootfs(&claude);
+    // The model has the agent call a tool; its output, full of markup characters,
+    // comes back in the final answer.
+    let provider = scripted_provider::ScriptedProvider::start(vec![
+        r#"ipc echo '{"text":"<b>bold?</b> _it_ *star* [a](b) & ~x~ `c`"}'"#.into(),
+    ]);
+    let token = token();
+    let model_key = common::generated_model_key();
+    let api = BotApi::start(&token);
+    let config = format!(
+        "[groups.main]\ntools = [\"*\"]\n\
+         [runtime]\nengine = \"podman\"\noci_runtime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n\
+         rootfs = \"{}\"\n[model]\nupstream = \"{}\"\n[agent]\nidle_timeout_secs = 120\n{}",
+        rootfs.path().display(),
+        provider.upstream(),
+        telegram_config(&api.url)
+    );
+    let core = core_with_secrets(
+        &config,
+        &[
+            ("telegram", "bot_token", &token),
+            ("model", "anthropic_api_key", &model_key),
+        ],
+    );
+    api.message(OWNER, OWNER, "Ann", "Echo something with markup, please.");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let answer = loop {
+        let found = api
+            .shown_in(OWNER)
+            .into_iter()
+            .find(|m| m.text.starts_with(scripted_provider::FINAL_PREFIX));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no answer: {}", core.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        answer
+            .text
+            .contains(r#"<b>bold?</b> _it_ *star* [a](b) & ~x~ `c`"#),
+        "the markup arrives as written: {}",
+        answer.text
+    );
+    assert_eq!(
+        answer.reply_to,
+        Some(1),
+        "a reply to the message that asked"
+    );
+    let refused = api
+        .calls_of("sendMessage")
+        .iter()
+        .filter(|c| c.status != 200)
+        .count();
+    assert_eq!(refused, 0, "Telegram refused nothing");
+    let started = core.wait_for_event("agent.started");
+    assert_eq!(started["origin"]["trust"], "owner");
+    assert!(!core.log().contains(&token) && !core.log().contains(&model_key));
 }
