@@ -370,6 +370,12 @@ in
             default = null;
             description = "Groups that may call its tools; every group whose patterns match when null.";
           };
+          capabilities = mkOption {
+            type = types.listOf (types.enum [ "approvals" "kill_switch" "budgets" ]);
+            default = [ ];
+            example = [ "approvals" "kill_switch" ];
+            description = "Powers its manifest declares that you grant it (`[plugins.<name>] capabilities`): `approvals` lets it decide pending calls of its groups (e.g. a tap in Telegram), `kill_switch` lets it pause and resume them. A manifest alone grants nothing.";
+          };
           settings = mkOption {
             type = types.attrsOf tomlValue;
             default = { };
@@ -455,9 +461,14 @@ in
         (_: g: { inherit (g) tools; } // lib.optionalAttrs (g.rate_limit != null) { inherit (g) rate_limit; })
         cfg.groups;
       plugins = lib.mapAttrs
-        (_: p: { enabled = p.enable; config = p.settings; } // lib.optionalAttrs (p.groups != null) { inherit (p) groups; })
+        (_: p: { enabled = p.enable; config = p.settings; }
+          // lib.optionalAttrs (p.groups != null) { inherit (p) groups; }
+          // lib.optionalAttrs (p.capabilities != [ ]) { inherit (p) capabilities; })
         cfg.plugins
-      // { dirs = lib.optional (pluginDir != null) pluginDir; };
+      // { dirs = lib.optional (pluginDir != null) pluginDir; }
+      # The bundled Telegram plugin needs a bot token and a chat map: off until
+      # services.carapace.plugins.telegram configures it (else `doctor` would fail on it).
+      // lib.optionalAttrs (!(cfg.plugins ? telegram)) { telegram.enabled = false; };
     };
 
     assertions =

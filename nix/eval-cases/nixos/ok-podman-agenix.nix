@@ -16,6 +16,7 @@
 # check: toml["groups"]["limited"]["rate_limit"] == {"per_minute": 30, "burst": 5}
 # check: toml["plugins"]["echo"] == {"enabled": True, "config": {}, "groups": ["main"]}
 # check: toml["plugins"]["weather"]["config"] == {"city": "Lisbon"}
+# check: toml["plugins"]["telegram"] == {"enabled": False}
 # check: len(toml["plugins"]["dirs"]) == 1 and toml["plugins"]["dirs"][0].endswith("-carapace-plugins")
 # check: "image" not in toml["runtime"] and "image-id" in d["configBuild"] and "check-config" in d["configBuild"]
 # check: d["imageUnit"]["requiredBy"] == ["carapace.service"] and d["imageUnit"]["serviceConfig"]["ExecStart"].endswith("-carapace-image-load")

@@ -1,0 +1,246 @@
+//! What the plugin's threads share once `initialize` has run: the config, the Bot API
+//! clients, the stores in the data dir, the typing bookkeeping, the names of the
+//! users seen, the link to the core (from `started` on) and the delivery queue.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use carapace_plugin_sdk::{CoreLink, Init, InitError, Level};
+use serde_json::Value;
+
+use crate::api::{BotApi, RetryPolicy, Transport, UreqTransport};
+use crate::cards::Cards;
+use crate::config::Config;
+use crate::history::History;
+use crate::ids::{ChatId, MessageId, UserId};
+use crate::inbound::Refusal;
+use crate::offset::OffsetFile;
+use crate::refusals::RefusalLog;
+use crate::token::BotToken;
+use crate::typing::Typing;
+
+/// Jobs waiting for the delivery thread; past that an event is dropped and logged.
+pub const JOB_QUEUE: usize = 256;
+/// Longest a tool's send waits for a `retry_after` (the core's call deadline is 30 s).
+const TOOL_MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+/// Most names of users remembered.
+const MAX_NAMES: usize = 1024;
+
+/// Work for the delivery thread, in order.
+#[derive(Debug)]
+pub enum Job {
+    /// An `event` envelope from the core.
+    Event(Value),
+    /// A short text to send (a command's answer, a refusal's "not allowed").
+    Reply {
+        /// Where.
+        chat: ChatId,
+        /// The message it answers.
+        reply_to: Option<MessageId>,
+        /// The text (escaped when sent).
+        text: String,
+    },
+}
+
+/// The plugin's shared state.
+pub struct Shared {
+    /// The plugin's name as the core knows it (its folder).
+    pub me: String,
+    /// The checked config.
+    pub config: Config,
+    /// Bot API client for background work (full retry policy).
+    pub api: BotApi,
+    /// Bot API client for tool calls (bounded to fit the core's call deadline).
+    pub tool_api: BotApi,
+    /// Where the poll offset is kept.
+    pub offset: OffsetFile,
+    /// The offset read at `initialize`.
+    pub start_offset: i64,
+    /// Recent messages per chat.
+    pub history: History,
+    /// Open approval cards.
+    pub cards: Cards,
+    /// The cards a previous run left open, to check with the core once.
+    pub cards_from_before: Mutex<Vec<crate::cards::OpenCard>>,
+    /// Chats showing "typing".
+    pub typing: Typing,
+    /// Rate limit of `telegram.refused` lines.
+    pub refusals: RefusalLog,
+    /// Set at `shutdown`: the poller handles no further update.
+    pub stop: AtomicBool,
+    /// Held while one update is handled and its offset written.
+    pub handling: Mutex<()>,
+    names: Mutex<HashMap<UserId, String>>,
+    link: OnceLock<CoreLink>,
+    jobs: SyncSender<Job>,
+    waiting: Mutex<Option<Receiver<Job>>>,
+}
+
+impl Shared {
+    /// Sets everything up from `initialize`'s params (no network yet).
+    pub fn initialize(init: &Init) -> Result<Shared, InitError> {
+        let config = Config::from_init(init)?;
+        let token = BotToken::from_init(init)?;
+        let transport: Arc<dyn Transport> =
+            Arc::new(UreqTransport::new(config.api_base.clone(), token));
+        Shared::with_transport(&init.plugin, &init.data_dir, config, transport)
+    }
+
+    /// Sets everything up on `transport` (what [`Shared::initialize`] does, without the SDK).
+    pub fn with_transport(
+        me: &str,
+        data_dir: &Path,
+        config: Config,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Shared, InitError> {
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
+            InitError::internal(format!("{what} {}: {e}", data_dir.display()))
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| internal("cannot create", &e))?;
+        let offset = OffsetFile::in_dir(data_dir);
+        let start_offset = offset
+            .load()
+            .map_err(|e| InitError::internal(e.to_string()))?;
+        let history = History::open(data_dir, config.history_per_chat)
+            .map_err(|e| internal("cannot open the history in", &e))?;
+        let api = BotApi::new(
+            Arc::clone(&transport),
+            RetryPolicy::new(config.max_retry_wait),
+        );
+        let tool_policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::new(config.max_retry_wait.min(TOOL_MAX_RETRY_WAIT))
+        };
+        let (jobs, waiting) = sync_channel(JOB_QUEUE);
+        let cards = Cards::load(data_dir);
+        let cards_from_before = Mutex::new(cards.all());
+        Ok(Shared {
+            me: me.to_owned(),
+            typing: Typing::new(config.typing_max),
+            api,
+            tool_api: BotApi::new(transport, tool_policy),
+            offset,
+            start_offset,
+            history,
+            cards,
+            cards_from_before,
+            refusals: RefusalLog::new(Instant::now()),
+            stop: AtomicBool::new(false),
+            handling: Mutex::new(()),
+            config,
+            names: Mutex::new(HashMap::new()),
+            link: OnceLock::new(),
+            jobs,
+            waiting: Mutex::new(Some(waiting)),
+        })
+    }
+
+    /// Keeps the link to the core (from `started`).
+    pub fn set_link(&self, link: &CoreLink) {
+        let _ = self.link.set(link.clone());
+    }
+
+    /// The link to the core, once `started` ran.
+    pub fn link(&self) -> Option<&CoreLink> {
+        self.link.get()
+    }
+
+    /// Whether the core went away, or asked the plugin to stop.
+    pub fn closed(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.link.get().is_some_and(CoreLink::is_closed)
+    }
+
+    /// Stops the poller between two updates: waits (at most `limit`) for the update
+    /// being handled to be done and its offset written.
+    pub fn stop_polling(&self, limit: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match self.handling.try_lock() {
+                Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => return,
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// The delivery queue's receiving end (once: the delivery thread takes it).
+    pub fn take_jobs(&self) -> Option<Receiver<Job>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Queues `job` for the delivery thread; a full queue drops it, logged.
+    pub fn queue(&self, job: Job) {
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) => {
+                let what = match &job {
+                    Job::Event(envelope) => envelope
+                        .get("topic")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .chars()
+                        .take(64)
+                        .collect(),
+                    Job::Reply { .. } => "reply".to_owned(),
+                };
+                self.log(
+                    Level::Warn,
+                    format!("telegram.dropped what={what} reason=queue_full"),
+                );
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Queues a short reply.
+    pub fn reply(&self, chat: ChatId, reply_to: Option<MessageId>, text: impl Into<String>) {
+        self.queue(Job::Reply {
+            chat,
+            reply_to,
+            text: text.into(),
+        });
+    }
+
+    /// Logs to the core (stderr before `started`). Never pass a token or a message's text.
+    pub fn log(&self, level: Level, message: impl AsRef<str>) {
+        match self.link.get() {
+            Some(link) => link.log(level, message),
+            None => eprintln!("carapace-plugin-telegram: {}", message.as_ref()),
+        }
+    }
+
+    /// Logs `refusal` as `telegram.refused` (rate limited).
+    pub fn refused(&self, refusal: &Refusal) {
+        if let Some(line) = self.refusals.line(refusal, Instant::now()) {
+            self.log(Level::Warn, line);
+        }
+    }
+
+    /// Remembers `user`'s name, to show on cards.
+    pub fn remember_name(&self, user: UserId, name: &str) {
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if names.len() >= MAX_NAMES && !names.contains_key(&user) {
+            names.clear();
+        }
+        names.insert(user, name.to_owned());
+    }
+
+    /// The name of the user whose id is `sender` (a session origin's sender), if seen.
+    pub fn name_of_sender(&self, sender: &str) -> Option<String> {
+        let user = UserId::parse(sender)?;
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&user)
+            .cloned()
+    }
+}
