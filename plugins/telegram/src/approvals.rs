@@ -57,7 +57,7 @@ pub fn on_requested(shared: &Shared, payload: &Value) {
             chat,
             &rendered.html,
             None,
-            rendered.keyboard.as_ref(),
+            rendered.first_keyboard().as_ref(),
         );
         let message = match sent {
             Ok(message) => message,
@@ -83,11 +83,23 @@ pub fn on_requested(shared: &Shared, payload: &Value) {
                 "Every argument of the call waiting for approval (credentials redacted).",
                 Some(message),
             );
-            if let Err(error) = attached {
-                shared.log(
+            match (attached, &rendered.keyboard) {
+                // The whole is in the chat: now it may be approved here.
+                (Ok(_), Some(keyboard)) => {
+                    if let Err(error) = outbound::set_buttons(&shared.api, chat, message, keyboard)
+                    {
+                        shared.log(
+                            Level::Warn,
+                            format!("telegram.buttons_failed chat={chat} error={error}"),
+                        );
+                    }
+                }
+                (Ok(_), None) => {}
+                // Without the file the card stays deny-only: decide at the host.
+                (Err(error), _) => shared.log(
                     Level::Warn,
                     format!("telegram.attachment_failed chat={chat} error={error}"),
-                );
+                ),
             }
         }
     }

@@ -84,6 +84,26 @@ pub struct Card {
     pub attachment: Option<String>,
 }
 
+impl Card {
+    /// The buttons to send the card with: with an attachment, Deny only, since
+    /// the card does not show all that runs until the whole file is in the chat
+    /// (the sender adds Approve once it is, and never if the file fails).
+    pub fn first_keyboard(&self) -> Option<Value> {
+        let keyboard = self.keyboard.as_ref()?;
+        if self.attachment.is_none() {
+            return Some(keyboard.clone());
+        }
+        let deny = keyboard
+            .get(0)
+            .and_then(|row| row.as_array())
+            .and_then(|row| row.iter().find(|b| b["text"] == DENY_TEXT))?;
+        Some(json!([[deny]]))
+    }
+}
+
+/// The Deny button's text.
+const DENY_TEXT: &str = "❌ Deny";
+
 /// How a confirmation ended, for the line the card gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -161,7 +181,8 @@ pub fn render(requested: &Requested, me: &str, asker: &dyn Fn(&str) -> Option<St
     html.push_str(&format!("<pre>{}</pre>\n", escape(&shown_args)));
     if let Some(whole) = &attachment {
         html.push_str(&format!(
-            "✂️ Cut here: {} more characters are in the attached file.\n",
+            "✂️ Cut here: {} more characters are in the attached file: read it before you \
+             approve (Approve appears once the file is here).\n",
             utf16_len(whole) - utf16_len(&shown_args)
         ));
     }
@@ -198,7 +219,7 @@ pub fn attachment_name(id: &str) -> String {
 fn keyboard(requested: &Requested) -> Option<Value> {
     let hash = requested.args_hash.as_deref()?;
     let deny = Button::encode(Decision::Deny, &requested.id, hash)?;
-    let deny = json!({"text": "❌ Deny", "callback_data": deny});
+    let deny = json!({"text": DENY_TEXT, "callback_data": deny});
     if !requested.redactions.is_empty() {
         return Some(json!([[deny]]));
     }

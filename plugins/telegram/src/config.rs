@@ -185,23 +185,30 @@ impl Config {
             .collect()
     }
 
-    /// Where a card or notice for `group` goes: the group's chats that are an owner's
-    /// private chat (a private chat's id is its user's id); if it has none, all its chats.
+    /// Whether any chat is mapped to a group (otherwise the plugin stays idle).
+    pub fn is_set_up(&self) -> bool {
+        !self.chats.is_empty()
+    }
+
+    /// Where a card or notice for `group` goes: the owners' private chats mapped
+    /// to `group` (a private chat's id is its user's id); if it has none but
+    /// has other chats, every owner's private chat mapped to any group; a group
+    /// with no chat here, none. Never a group chat or a contact's chat: they
+    /// would read the call's arguments, and cannot decide.
     pub fn owner_chats_of(&self, group: &str) -> Vec<ChatId> {
+        let owners = |chat: &ChatId| {
+            UserId::of_private_chat(*chat)
+                .is_some_and(|user| self.role_of(user) == Some(Role::Owner))
+        };
         let chats = self.chats_of(group);
-        let private: Vec<ChatId> = chats
-            .iter()
-            .copied()
-            .filter(|chat| {
-                UserId::of_private_chat(*chat)
-                    .is_some_and(|user| self.role_of(user) == Some(Role::Owner))
-            })
-            .collect();
-        if private.is_empty() {
-            chats
-        } else {
-            private
+        if chats.is_empty() {
+            return chats;
         }
+        let mine: Vec<ChatId> = chats.into_iter().filter(owners).collect();
+        if !mine.is_empty() {
+            return mine;
+        }
+        self.chats.keys().copied().filter(owners).collect()
     }
 }
 
@@ -239,9 +246,23 @@ mod tests {
         assert_eq!(config.role_of(UserId(333)), Some(Role::Contact));
         assert_eq!(config.role_of(UserId(444)), None);
         assert_eq!(config.owner_chats_of("main"), vec![ChatId(111)]);
-        // No owner's private chat in `family`: its chats.
-        assert_eq!(config.owner_chats_of("family"), vec![ChatId(-100222)]);
-        assert!(config.owner_chats_of("other").is_empty());
+        // No owner's private chat in `family`: the owner's private chats of any
+        // group, never the family chat (its members would read the card).
+        assert_eq!(config.owner_chats_of("family"), vec![ChatId(111)]);
+        let no_owner = Config::from_json(json!({
+            "chats": {"333": "main", "-100222": "family"},
+            "users": {"111": "owner", "333": "contact"},
+        }))
+        .expect("valid");
+        assert!(
+            no_owner.owner_chats_of("main").is_empty(),
+            "never a contact's chat"
+        );
+        assert!(
+            config.owner_chats_of("other").is_empty(),
+            "no chat of its own"
+        );
+        assert!(no_owner.owner_chats_of("family").is_empty());
     }
 
     #[test]

@@ -50,6 +50,14 @@ impl Plugin for TelegramHandler {
             return;
         };
         shared.set_link(link);
+        if !shared.config.is_set_up() {
+            shared.log(
+                Level::Info,
+                "telegram.not_set_up: no chat is mapped under [plugins.telegram.config] chats; \
+                 nothing is polled or sent (docs/telegram.md)",
+            );
+            return;
+        }
         if let Some(jobs) = shared.take_jobs() {
             let worker = Arc::clone(shared);
             spawn("telegram-deliver", shared, move || {

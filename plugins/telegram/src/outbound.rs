@@ -99,6 +99,21 @@ pub fn edit_html(
     }
 }
 
+/// Sets the buttons under a message to `keyboard` (inline keyboard rows).
+pub fn set_buttons(
+    api: &BotApi,
+    chat: ChatId,
+    message: MessageId,
+    keyboard: &Value,
+) -> Result<(), ApiError> {
+    let params = json!({"chat_id": chat, "message_id": message,
+                        "reply_markup": {"inline_keyboard": keyboard}});
+    match api.call("editMessageReplyMarkup", &params) {
+        Err(ApiError::BadRequest { description }) if unchanged(&description) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 /// Removes the buttons under a message (a card whose text is no longer known).
 pub fn remove_buttons(api: &BotApi, chat: ChatId, message: MessageId) -> Result<(), ApiError> {
     let params = json!({"chat_id": chat, "message_id": message,

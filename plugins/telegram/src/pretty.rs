@@ -62,14 +62,30 @@ pub fn pretty(json: &str) -> String {
     out
 }
 
+/// Deepest nesting that is indented further: past it lines keep this indent,
+/// so deeply nested arguments cannot grow the card's file a hundredfold.
+const MAX_INDENT_DEPTH: usize = 16;
+
 fn newline(out: &mut String, depth: usize) {
     out.push('\n');
-    out.extend(std::iter::repeat_n(' ', depth * INDENT));
+    out.extend(std::iter::repeat_n(
+        ' ',
+        depth.min(MAX_INDENT_DEPTH) * INDENT,
+    ));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_indented_at_most_sixteen_levels() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let shown = pretty(&deep);
+        let widest = shown.lines().map(|l| l.len() - l.trim_start().len()).max();
+        assert_eq!(widest, Some(MAX_INDENT_DEPTH * INDENT));
+        assert!(shown.len() < 40 * deep.len(), "{}", shown.len());
+    }
 
     #[test]
     fn members_go_one_per_line_and_escapes_stay() {

@@ -80,10 +80,31 @@ pub struct Shared {
     waiting: Mutex<Option<Receiver<Job>>>,
 }
 
+/// The transport of a plugin with no chat mapped: every call fails, none leaves the host.
+struct NotSetUp;
+
+impl Transport for NotSetUp {
+    fn post(
+        &self,
+        _method: &str,
+        _body: &crate::api::transport::Body,
+        _timeout: std::time::Duration,
+    ) -> Result<crate::api::transport::HttpReply, crate::api::transport::TransportError> {
+        Err(crate::api::transport::TransportError::Connect)
+    }
+}
+
 impl Shared {
-    /// Sets everything up from `initialize`'s params (no network yet).
+    /// Sets everything up from `initialize`'s params (no network yet). With no
+    /// chat mapped the plugin is not set up: it needs no token, polls nothing and
+    /// sends nothing (it is bundled, and must not fail `doctor` for everyone
+    /// who does not use Telegram).
     pub fn initialize(init: &Init) -> Result<Shared, InitError> {
         let config = Config::from_init(init)?;
+        if !config.is_set_up() {
+            let transport: Arc<dyn Transport> = Arc::new(NotSetUp);
+            return Shared::with_transport(&init.plugin, &init.data_dir, config, transport);
+        }
         let token = BotToken::from_init(init)?;
         let transport: Arc<dyn Transport> =
             Arc::new(UreqTransport::new(config.api_base.clone(), token));

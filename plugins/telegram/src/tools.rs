@@ -69,6 +69,17 @@ pub fn call(
                 return Ok(json!({"chats": chats}));
             };
             let chat = chat_of_group(shared, ctx, &named)?;
+            // An owner's private chat is read only by the owner's own sessions: a
+            // contact's session would otherwise read it out to the contact.
+            let owners_chat = crate::ids::UserId::of_private_chat(chat).is_some_and(|user| {
+                shared.config.role_of(user) == Some(crate::config::Role::Owner)
+            });
+            if owners_chat && !ctx.origin().is_some_and(|o| o.is_owner()) {
+                return Err(ToolError::invalid(
+                    "chat",
+                    "the owner's private chat is read only in sessions the owner started",
+                ));
+            }
             let limit = args.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
             let entries = shared.history.recent(chat, limit).map_err(|e| {
                 shared.log(

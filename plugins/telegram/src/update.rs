@@ -37,6 +37,23 @@ pub struct Message {
     /// Its text, if it is a text message.
     #[serde(default)]
     pub text: Option<String>,
+    /// Set when the message is forwarded (Bot API 7: who wrote it first).
+    #[serde(default)]
+    pub forward_origin: Option<Value>,
+    /// Set when the message is forwarded (older Bot API versions).
+    #[serde(default)]
+    pub forward_date: Option<i64>,
+    /// Set when the message was sent through an inline bot.
+    #[serde(default)]
+    pub via_bot: Option<Value>,
+}
+
+impl Message {
+    /// Whether someone else wrote it: forwarded, or sent through an inline bot.
+    /// Its words are then not the sender's, whoever forwarded them.
+    pub fn is_relayed(&self) -> bool {
+        self.forward_origin.is_some() || self.forward_date.is_some() || self.via_bot.is_some()
+    }
 }
 
 /// A chat.

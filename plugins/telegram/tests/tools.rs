@@ -83,12 +83,32 @@ fn history_is_the_newest_messages_of_the_groups_chats_and_bounded() {
     )
     .expect("sent");
     let history = bot
-        .call(
+        .call_with_trust(
             "main",
             "get_telegram_history",
             json!({"chat": OWNER.to_string(), "limit": 100}),
+            "owner",
         )
         .expect("history");
+    // A session a contact (or a stranger, or nobody known) started cannot read
+    // the owner's private chat out to them (seen failing without the check).
+    for trust in ["contact", "unknown"] {
+        let refused = bot
+            .call_with_trust(
+                "main",
+                "get_telegram_history",
+                json!({"chat": OWNER.to_string()}),
+                trust,
+            )
+            .expect_err("the owner's chat");
+        assert_eq!(refused.data_str("field"), Some("chat"), "{trust}");
+    }
+    bot.call(
+        "main",
+        "get_telegram_history",
+        json!({"chat": OWNER.to_string()}),
+    )
+    .expect_err("no origin: not the owner");
     let texts: Vec<&str> = history["messages"]
         .as_array()
         .expect("messages")
@@ -102,10 +122,11 @@ fn history_is_the_newest_messages_of_the_groups_chats_and_bounded() {
     assert_eq!(newest["user_id"], OWNER);
     assert_eq!(history["messages"][2]["direction"], "out");
     let two = bot
-        .call(
+        .call_with_trust(
             "main",
             "get_telegram_history",
             json!({"chat": OWNER.to_string(), "limit": 2}),
+            "owner",
         )
         .expect("history");
     assert_eq!(two["messages"].as_array().map(Vec::len), Some(2));

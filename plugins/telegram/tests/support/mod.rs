@@ -227,4 +227,24 @@ impl Bot {
     ) -> Result<Value, carapace_plugin_sdk::JsonRpcError> {
         self.harness.call_in(group, tool, arguments)
     }
+
+    /// Calls `tool` from a session of `group` whose origin trust is `trust`.
+    pub fn call_with_trust(
+        &self,
+        group: &str,
+        tool: &str,
+        arguments: Value,
+        trust: &str,
+    ) -> Result<Value, carapace_plugin_sdk::JsonRpcError> {
+        let envelope = json!({
+            "id": "req-trust", "version": 1, "type": "request",
+            "topic": format!("tool.invoke.{tool}"), "source": "session:s-trust",
+            "correlation": "c-trust", "timestamp": "2026-01-01T00:00:00Z", "group": group,
+            "session": {"id": "s-trust", "started_at": "2026-01-01T00:00:00Z"},
+            "origin": {"kind": "message", "plugin": "telegram", "sender": "333", "trust": trust},
+            "payload": {"arguments": arguments},
+        });
+        self.harness
+            .request("tool/call", json!({"tool": tool, "envelope": envelope}))
+    }
 }
