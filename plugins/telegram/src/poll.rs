@@ -151,6 +151,16 @@ fn accept(shared: &Shared, link: &CoreLink, accepted: Accepted) -> bool {
     shared
         .typing
         .start(accepted.chat, accepted.message_id, Instant::now());
+    // Shown at once rather than at the typing thread's next tick: a quick answer
+    // must not arrive before the chat ever showed that the agent works.
+    for chat in shared.typing.due(Instant::now()) {
+        if let Err(error) = crate::outbound::typing(&shared.api, chat) {
+            shared.log(
+                Level::Debug,
+                format!("telegram.typing_failed chat={chat} error={error}"),
+            );
+        }
+    }
     let entry = Entry {
         message_id: accepted.message_id,
         date: accepted.date,

@@ -160,13 +160,18 @@ fn a_deny_a_strangers_tap_and_a_second_tap() {
     assert_eq!(not_allowed["text"], "Not allowed: only the owner decides.");
     assert_eq!(not_allowed["show_alert"], true);
     assert!(bot.harness.core_requests().is_empty());
-    assert_eq!(
+    // The refusal is logged just after the tap is answered: wait for both lines.
+    let refusals = || {
         bot.logs()
             .iter()
             .filter(|l| l.starts_with("telegram.refused reason=not_owner_tap"))
-            .count(),
-        2
-    );
+            .count()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while refusals() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(refusals(), 2);
     // The owner denies; a second tap (a stale card) learns it is no longer pending.
     tap(&bot, &card, OWNER, "Ann", &format!("d:{ID}:{HASH}"));
     assert_eq!(
