@@ -125,6 +125,12 @@ pub struct CoreLink {
 }
 
 impl CoreLink {
+    /// Whether the connection to the core is closed (its input ended): a background
+    /// loop started in [`Plugin::started`](crate::Plugin::started) should then stop.
+    pub fn is_closed(&self) -> bool {
+        self.peer.lock_pending().closed
+    }
+
     /// Sends a `log` notification (best effort; the message is cut at [`MAX_LOG_MESSAGE_BYTES`]).
     pub fn log(&self, level: Level, message: impl AsRef<str>) {
         let message = cut(message.as_ref(), MAX_LOG_MESSAGE_BYTES);

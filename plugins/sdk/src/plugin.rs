@@ -22,6 +22,16 @@ pub trait Plugin: Send + Sync + 'static {
     /// Answers one `tool/call`. `arguments` were already validated against the tool's schema.
     fn call(&self, ctx: &CallContext, tool: &str, arguments: Value) -> Result<Value, ToolError>;
 
+    /// Called once, right after a successful `initialize` has been answered, on a thread
+    /// of its own: the place for background work that talks to the core without a call
+    /// in flight (a channel's polling loop publishing `message.inbound`). It may run as
+    /// long as the plugin lives: the process exits without waiting for it, and a loop
+    /// should end once [`CoreLink::is_closed`] says the core went away. A panic in it is
+    /// caught; the plugin keeps serving. The default does nothing.
+    fn started(&self, link: &CoreLink) {
+        let _ = link;
+    }
+
     /// Receives an `event {envelope}` notification (topics the manifest `subscribes` to).
     /// The default ignores it.
     fn event(&self, link: &CoreLink, envelope: Value) {

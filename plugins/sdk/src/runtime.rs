@@ -196,8 +196,9 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
         }
     }
 
-    /// Runs in the reading turn: the core waits for it before anything else.
-    fn initialize(&self, id: &Value, params: Value) {
+    /// Runs in the reading turn: the core waits for it before anything else. Once a
+    /// successful answer is written, [`Plugin::started`] runs on a thread of its own.
+    fn initialize(self: &Arc<Self>, id: &Value, params: Value) {
         if self.initialized.load(Ordering::SeqCst) {
             // Re-initializing would wait for every call to let go of the plugin.
             let refusal = JsonRpcError::new(INVALID_REQUEST, "the plugin is already initialized");
@@ -220,7 +221,33 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
                 }
             }
         };
+        let succeeded = answer.is_ok();
         self.link.peer.respond(id, answer);
+        if succeeded {
+            Arc::clone(self).start_background();
+        }
+    }
+
+    /// Runs [`Plugin::started`] once, on a thread of its own (a panic in it is caught).
+    /// If no thread can be made the plugin serves on without it, and says so.
+    fn start_background(self: Arc<Self>) {
+        let server = Arc::clone(&self);
+        let spawned = std::thread::Builder::new()
+            .name("carapace-plugin-started".into())
+            .spawn(move || {
+                let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
+                let outcome = catch_unwind(AssertUnwindSafe(|| plugin.started(&server.link)));
+                drop(plugin);
+                if outcome.is_err() {
+                    server
+                        .link
+                        .log(Level::Error, "the plugin's background work panicked");
+                }
+            });
+        if spawned.is_err() {
+            self.link
+                .log(Level::Error, "no thread for the plugin's background work");
+        }
     }
 
     /// The job answering a `tool/call`, or `None` when it was refused in place.
