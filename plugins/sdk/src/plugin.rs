@@ -32,6 +32,12 @@ pub trait Plugin: Send + Sync + 'static {
         let _ = link;
     }
 
+    /// Called when the core sends `shutdown`, once the calls in flight are done and
+    /// before the answer (after which the process exits): the place to let background
+    /// work finish what it is in the middle of (e.g. record how far it got). Keep it
+    /// short: the core kills a plugin 10 s after `shutdown`. The default does nothing.
+    fn stopping(&self) {}
+
     /// Receives an `event {envelope}` notification (topics the manifest `subscribes` to).
     /// The default ignores it.
     fn event(&self, link: &CoreLink, envelope: Value) {

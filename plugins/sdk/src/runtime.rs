@@ -326,12 +326,17 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
         }))
     }
 
-    /// Answers once the calls in flight are done (or after [`SHUTDOWN_DRAIN`]), then stops.
+    /// Answers once the calls in flight are done (or after [`SHUTDOWN_DRAIN`]) and
+    /// [`Plugin::stopping`] returned, then stops.
     /// The reader keeps routing answers meanwhile, so draining calls can still ask the core.
     fn shutdown(self: Arc<Self>, id: Value) {
         self.shutting_down.store(true, Ordering::SeqCst);
         let finish = move |server: &Server<P, R>| {
             server.crew.wait_idle(SHUTDOWN_DRAIN);
+            if server.initialized.load(Ordering::SeqCst) {
+                let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
+                let _ = catch_unwind(AssertUnwindSafe(|| plugin.stopping()));
+            }
             server.link.peer.respond(&id, Ok(json!({})));
             let _ = server.exit.send(Stopped::Shutdown);
         };

@@ -1,8 +1,9 @@
-//! `Plugin::started`: background work with a link to the core outside any call.
+//! `Plugin::started` and `Plugin::stopping`: background work with a link to the core outside any call.
 //!
 //! Rule: it runs once, after a successful `initialize` is answered and never
 //! after a failed one; it may publish, log and ask the core; a panic in it
-//! leaves the plugin serving; it learns when the core went away.
+//! leaves the plugin serving; it learns when the core went away. `stopping`
+//! runs at `shutdown`, before the answer.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -17,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(5);
 /// Publishes, asks the core, then waits for the core to go away and reports it.
 struct Background {
     runs: Arc<AtomicUsize>,
+    stops: Arc<AtomicUsize>,
     fail_init: bool,
     panic: bool,
     ended: Arc<Mutex<Option<mpsc::Sender<()>>>>,
@@ -26,6 +28,7 @@ impl Background {
     fn new(runs: &Arc<AtomicUsize>) -> Background {
         Background {
             runs: Arc::clone(runs),
+            stops: Arc::new(AtomicUsize::new(0)),
             fail_init: false,
             panic: false,
             ended: Arc::new(Mutex::new(None)),
@@ -43,6 +46,12 @@ impl Plugin for Background {
 
     fn call(&self, _: &CallContext, tool: &str, _: Value) -> Result<Value, ToolError> {
         Ok(json!({"tool": tool}))
+    }
+
+    fn stopping(&self) {
+        // Slow on purpose: the answer to `shutdown` must wait for it.
+        std::thread::sleep(Duration::from_millis(200));
+        self.stops.fetch_add(1, Ordering::SeqCst);
     }
 
     fn started(&self, link: &CoreLink) {
@@ -129,4 +138,21 @@ fn a_panic_in_started_is_logged_and_the_plugin_serves_on() {
     assert!(!logged.to_string().contains("broke"), "panic text leaked");
     assert_eq!(harness.call("y", json!({})), Ok(json!({"tool": "y"})));
     assert!(harness.stray_lines().is_empty());
+}
+
+#[test]
+fn stopping_runs_at_shutdown_before_the_answer() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let plugin = Background::new(&runs);
+    let stops = Arc::clone(&plugin.stops);
+    let harness = Harness::start(plugin);
+    harness.on_request(|_, _| Ok(json!({})));
+    assert_eq!(harness.initialize(json!({})), Ok(json!({})));
+    assert_eq!(stops.load(Ordering::SeqCst), 0);
+    assert_eq!(harness.shutdown(), Ok(json!({})));
+    assert_eq!(
+        stops.load(Ordering::SeqCst),
+        1,
+        "stopping ran before the answer"
+    );
 }
