@@ -3,14 +3,17 @@
 //!
 //! Rule: only a plugin whose manifest declares the capability `scheduler` may
 //! publish `task.*` (a plugin merely named `scheduler` may not, nor any other);
-//! the refusal is audited.
+//! the refusal is audited. A `task.triggered` without a `fire_id`, or with one
+//! the core has taken before (also before a restart of the core), starts no
+//! session: refused, audited and published as `agent.refused`.
 
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use common::TestCore;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Group `main` with every tool, and the two task-publishing fixture plugins.
 fn config() -> String {
@@ -19,6 +22,13 @@ fn config() -> String {
         "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n",
         plugins.display()
     )
+}
+
+fn refusals_of<'a>(events: &'a [Value], code: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "agent.refused" && e["code"] == code)
+        .collect()
 }
 
 #[test]
@@ -52,4 +62,44 @@ fn only_the_scheduler_capability_publishes_task_events_not_the_name() {
         .find(|e| e["kind"] == "event.published")
         .expect("published");
     assert_eq!(published["topic"], "task.triggered", "{published}");
+}
+
+#[test]
+fn a_fire_starts_at_most_one_session_also_across_a_restart_and_needs_an_id() {
+    let mut core = TestCore::prepare(&config(), false);
+    core.launch();
+    let session = core.open_session("main");
+    let fire = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T10:00:00Z"});
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    session
+        .ipc(&["cap_publish", r#"{"prompt":"no id"}"#])
+        .result();
+    session
+        .ipc(&["cap_publish", r#"{"prompt":"bad id","fire_id":"a b/c"}"#])
+        .result();
+    let events = core.wait_for_audit("the refusals", |events| {
+        refusals_of(events, "FIRE_TAKEN").len() == 1 && refusals_of(events, "NO_FIRE_ID").len() == 2
+    });
+    let taken =
+        std::fs::read_to_string(core.home.path().join("state/task_fires")).expect("the fires file");
+    assert_eq!(taken, "t1@2026-12-03T10:00:00Z\n");
+    assert_eq!(refusals_of(&events, "FIRE_TAKEN")[0]["plugin"], "pysched");
+    core.stop();
+    core.launch();
+    let session = core.open_session("main");
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    let again = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T11:00:00Z"});
+    session.ipc(&["cap_publish", &again.to_string()]).result();
+    core.wait_for_audit_within(
+        Duration::from_secs(10),
+        "the taken fire after a restart",
+        |events| refusals_of(events, "FIRE_TAKEN").len() == 2,
+    );
+    let taken =
+        std::fs::read_to_string(core.home.path().join("state/task_fires")).expect("the fires file");
+    assert_eq!(
+        taken, "t1@2026-12-03T10:00:00Z\nt1@2026-12-03T11:00:00Z\n",
+        "the new fire was taken, the old one not again"
+    );
 }
