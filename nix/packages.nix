@@ -25,7 +25,7 @@ let
 
   carapace = craneLib.buildPackage (commonArgs // {
     inherit cargoArtifacts;
-    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory";
+    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory -p carapace-plugin-scheduler";
     # The tests run once, in checks.nextest.
     doCheck = false;
     nativeBuildInputs = [ pkgs.installShellFiles ];
@@ -36,6 +36,8 @@ let
       cp -r plugins/echo/skills $out/share/carapace/plugins/echo/skills
       install -Dm0644 plugins/memory/manifest.json $out/share/carapace/plugins/memory/manifest.json
       cp -r plugins/memory/skills $out/share/carapace/plugins/memory/skills
+      install -Dm0644 plugins/scheduler/manifest.json $out/share/carapace/plugins/scheduler/manifest.json
+      cp -r plugins/scheduler/skills $out/share/carapace/plugins/scheduler/skills
     '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
       installShellCompletion --cmd carapace \
         --bash <($out/bin/carapace completions bash) \
@@ -48,6 +50,7 @@ let
       $out/bin/carapace --version | grep -F ${lib.escapeShellArg version}
       test -x $out/bin/carapace-plugin-echo
       test -x $out/bin/carapace-plugin-memory
+      test -x $out/bin/carapace-plugin-scheduler
       runHook postInstallCheck
     '';
     meta = meta // {

@@ -1,6 +1,6 @@
 # The source every Rust derivation sees: the Cargo sources plus the non-Rust files the code
 # compiles in (docs/manifest.schema.json), links by (link/code-order.txt, see build.rs),
-# installs (the echo and memory plugins' manifests and skills) or its tests read (tests/fixtures).
+# installs (the echo, memory and scheduler plugins' manifests and skills) or its tests read (tests/fixtures).
 # Editing flake.nix, nix/, modules/ or docs/*.md does not rebuild anything Rust.
 { lib, craneLib }:
 let
@@ -18,6 +18,8 @@ fs.toSource {
       (root + "/plugins/echo/skills")
       (root + "/plugins/memory/manifest.json")
       (root + "/plugins/memory/skills")
+      (root + "/plugins/scheduler/manifest.json")
+      (root + "/plugins/scheduler/skills")
       (fs.maybeMissing (root + "/tests/fixtures"))
       (fs.maybeMissing (root + "/proptest-regressions"))
     ])
