@@ -57,6 +57,7 @@ fn core_with_echo(home: &Home, runtime: &tokio::runtime::Runtime) -> Core {
             .expect("sockets"),
         audit: AuditLog::start(writer),
         paused: Default::default(),
+        task_fires: Default::default(),
     })
 }
 
@@ -148,6 +149,7 @@ fn core_on(home: &Home) -> Core {
         sockets: SocketServer::start(inbound, None).expect("sockets"),
         audit: AuditLog::start(writer),
         paused: Default::default(),
+        task_fires: Default::default(),
     })
 }
 

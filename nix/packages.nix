@@ -25,7 +25,7 @@ let
 
   carapace = craneLib.buildPackage (commonArgs // {
     inherit cargoArtifacts;
-    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory -p carapace-plugin-telegram";
+    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory -p carapace-plugin-telegram -p carapace-plugin-scheduler";
     # The tests run once, in checks.nextest.
     doCheck = false;
     nativeBuildInputs = [ pkgs.installShellFiles ];
@@ -38,6 +38,8 @@ let
       cp -r plugins/memory/skills $out/share/carapace/plugins/memory/skills
       install -Dm0644 plugins/telegram/manifest.json $out/share/carapace/plugins/telegram/manifest.json
       cp -r plugins/telegram/skills $out/share/carapace/plugins/telegram/skills
+      install -Dm0644 plugins/scheduler/manifest.json $out/share/carapace/plugins/scheduler/manifest.json
+      cp -r plugins/scheduler/skills $out/share/carapace/plugins/scheduler/skills
     '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
       installShellCompletion --cmd carapace \
         --bash <($out/bin/carapace completions bash) \
@@ -51,6 +53,7 @@ let
       test -x $out/bin/carapace-plugin-echo
       test -x $out/bin/carapace-plugin-memory
       test -x $out/bin/carapace-plugin-telegram
+      test -x $out/bin/carapace-plugin-scheduler
       runHook postInstallCheck
     '';
     meta = meta // {

@@ -60,6 +60,8 @@ pub struct Core {
     pub confirmations: Confirmations,
     /// Groups the kill switch paused (persisted in `state/paused.json`).
     pub paused: PausedGroups,
+    /// The scheduled tasks' fires that started a session (`state/task_fires`).
+    pub task_fires: crate::agent::fires::TaskFires,
     /// The response sanitizer: the process's one, compiled once and shared
     /// with the log paths (plugin stderr, container output).
     pub sanitizer: &'static Sanitizer,
@@ -90,6 +92,8 @@ pub struct CoreParts {
     pub audit: AuditLog,
     /// The paused groups, as read at start.
     pub paused: PausedGroups,
+    /// The task fires already taken, as read at start.
+    pub task_fires: crate::agent::fires::TaskFires,
 }
 
 impl Core {
@@ -103,6 +107,7 @@ impl Core {
             rate_limiter: RateLimiter::default(),
             confirmations: Confirmations::default(),
             paused: parts.paused,
+            task_fires: parts.task_fires,
             sanitizer: crate::sanitize::shared(),
             sockets: parts.sockets,
             model_ledger: Arc::new(MemoryLedger::new()),

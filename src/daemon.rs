@@ -57,6 +57,9 @@ pub enum StartError {
     /// The paused groups' state file is not one the core wrote.
     #[error("paused groups: {0}")]
     Paused(#[from] crate::policy::paused::PausedError),
+    /// The task fires file is not one the core wrote.
+    #[error("task fires: {0}")]
+    TaskFires(#[from] crate::agent::fires::FiresError),
 }
 
 /// Runs the core in the foreground until SIGTERM, SIGINT or `carapace stop`.
@@ -82,6 +85,8 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     // Before anything runs: a paused group must never start a session, not even
     // one restored, and a state file that cannot be read never unpauses it.
     let paused = crate::policy::PausedGroups::load(&home.paused_groups_file())?;
+    // Likewise a task fire taken before must never start a second session.
+    let task_fires = crate::agent::fires::TaskFires::load(&home.task_fires_file())?;
     make_non_dumpable();
     raise_descriptor_limit();
     crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
@@ -118,6 +123,7 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         sockets: sockets.clone(),
         audit,
         paused,
+        task_fires,
     }));
     tokio::spawn(crate::serve::plugin_services::serve(
         Arc::clone(&core),

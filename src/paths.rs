@@ -125,6 +125,10 @@ impl Home {
     pub fn paused_groups_file(&self) -> PathBuf {
         self.state_dir().join("paused.json")
     }
+    /// `state/task_fires`: the fire ids of the tasks that started a session (`agent::fires`).
+    pub fn task_fires_file(&self) -> PathBuf {
+        self.state_dir().join("task_fires")
+    }
     /// `state/sessions/<id>.json`.
     pub fn session_record(&self, session_id: &str) -> PathBuf {
         self.session_records_dir()

@@ -10,11 +10,18 @@
 //! or for a paused group (`GROUP_PAUSED`), is refused, audited and published as
 //! `agent.refused {group, code, reason, origin}` (so the channel can say so);
 //! it never becomes a session.
+//!
+//! A `task.triggered` must carry a `payload.fire_id` (the task and its
+//! scheduled instant); the core starts at most one session per fire id
+//! (`agent::fires`), so a scheduler may publish a fire again after a crash.
+//! One without a fire id is refused (`NO_FIRE_ID`), one seen before too
+//! (`FIRE_TAKEN`).
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::fires::{valid_fire_id, Taken};
 use crate::core::Core;
 use crate::serve::lifecycle::SessionError;
 use crate::session::Origin;
@@ -61,6 +68,11 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
     };
     let asked_by = json!({"topic": topic, "plugin": plugin, "payload": payload});
     let refused = |code: &str, reason: &str| refuse(core, &asked_by, group, code, reason);
+    // A task's fire is taken once, before anything else can refuse it: a fire a
+    // paused group refused is spent too, never run later.
+    if topic == "task.triggered" && !take_fire(core, plugin, group, payload, &refused) {
+        return;
+    }
     if core.paused.is_paused(group) {
         refused("GROUP_PAUSED", "the group is paused");
         return;
@@ -104,6 +116,46 @@ fn refuse(core: &Core, asked_by: &Value, group: &str, code: &str, reason: &str) 
         "agent.refused",
         json!({"group": group, "code": code, "reason": reason, "origin": asked_by}),
     );
+}
+
+/// Takes a `task.triggered` event's `payload.fire_id` (`agent::fires`): false,
+/// refused and audited, when it has none or it started a session before.
+fn take_fire(
+    core: &Core,
+    plugin: &str,
+    group: &str,
+    payload: &Value,
+    refused: &dyn Fn(&str, &str),
+) -> bool {
+    let Some(fire_id) = payload
+        .get("fire_id")
+        .and_then(Value::as_str)
+        .filter(|id| valid_fire_id(id))
+    else {
+        refused(
+            "NO_FIRE_ID",
+            "payload.fire_id must be a fire id (1 to 128 of [A-Za-z0-9_.:@+-])",
+        );
+        return false;
+    };
+    match core.task_fires.take(fire_id) {
+        Taken::Again => {
+            refused("FIRE_TAKEN", "this fire already started a session");
+            false
+        }
+        Taken::New { saved } => {
+            if let Err(e) = saved {
+                // Started all the same (a skipped fire is no better than a repeat
+                // the core would only allow after its own restart); said loudly.
+                tracing::error!(%plugin, %group, %fire_id, error = %e, "a task fire could not be recorded");
+                core.audit_core(
+                    "task.fire_unrecorded",
+                    json!({"plugin": plugin, "group": group, "fire_id": fire_id}),
+                );
+            }
+            true
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod events;
+pub mod fires;
 pub mod mounts;
 pub mod run;
 pub mod spec;

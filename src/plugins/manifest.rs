@@ -41,7 +41,7 @@ mod tests {
     fn capabilities_are_read_and_an_unknown_one_is_refused_by_name() {
         let manifest = Manifest::parse(
             br#"{"description":"d","version":"1.0.0","handler":"h",
-                 "capabilities":["approvals","kill_switch","budgets"]}"#,
+                 "capabilities":["approvals","kill_switch","budgets","scheduler"]}"#,
             "m",
         )
         .expect("valid");
@@ -136,14 +136,18 @@ pub enum Capability {
     KillSwitch,
     /// `budget/extend`: accepted in a manifest, not yet served.
     Budgets,
+    /// `event/publish` of `task.*` (`task.triggered` starts a session of origin `task`
+    /// with the trust the plugin reports) for the groups it serves.
+    Scheduler,
 }
 
 impl Capability {
     /// Every capability, as a manifest names it.
-    pub const ALL: [Capability; 3] = [
+    pub const ALL: [Capability; 4] = [
         Capability::Approvals,
         Capability::KillSwitch,
         Capability::Budgets,
+        Capability::Scheduler,
     ];
 
     /// The name a manifest uses.
@@ -152,6 +156,7 @@ impl Capability {
             Capability::Approvals => "approvals",
             Capability::KillSwitch => "kill_switch",
             Capability::Budgets => "budgets",
+            Capability::Scheduler => "scheduler",
         }
     }
 }

@@ -320,7 +320,11 @@ fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, par
     let group = params.get("group").and_then(Value::as_str).unwrap_or("");
     let allowed = match topic {
         "message.inbound" => core.plugins().is_channel(plugin),
-        t if t.starts_with("task.") => plugin == "scheduler",
+        // A capability its manifest declares, never its name: a plugin named
+        // `scheduler` without it is refused like any other.
+        t if t.starts_with("task.") => core
+            .plugins()
+            .has_capability(plugin, crate::plugins::manifest::Capability::Scheduler),
         _ => false,
     };
     // Only for a group the plugin serves: a channel limited to `public` must not

@@ -1,0 +1,208 @@
+//! Which due slots of a task fire, after the plugin was down (or busy) past them.
+//!
+//! A slot is on time while `now - slot <= grace` and fires as usual; older ones
+//! are late (missed) and the task's policy decides: `skip` fires none of them,
+//! `run_once` (the default) fires the newest one once for all, `run_all` fires
+//! each, the newest `max_catch_up` of them, oldest first. Pure: no clock, no
+//! database. Must never fire a slot later than `now` (nothing early), nor more
+//! than `max_catch_up` late ones.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::timing::Timing;
+
+/// Most slots handed back as fired or skipped at once (on-time ones included).
+const MAX_ON_TIME: usize = 16;
+
+/// What to do with slots missed while the plugin was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfire {
+    /// Fire none of them.
+    Skip,
+    /// Fire the newest once, for all.
+    #[default]
+    RunOnce,
+    /// Fire each, up to `max_catch_up`.
+    RunAll,
+}
+
+impl Misfire {
+    /// The name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Misfire::Skip => "skip",
+            Misfire::RunOnce => "run_once",
+            Misfire::RunAll => "run_all",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Misfire> {
+        match text {
+            "skip" => Some(Misfire::Skip),
+            "run_once" => Some(Misfire::RunOnce),
+            "run_all" => Some(Misfire::RunAll),
+            _ => None,
+        }
+    }
+}
+
+/// What happens to a task's due slots now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Slots to fire, oldest first.
+    pub fire: Vec<Timestamp>,
+    /// Late slots not fired (at most a few are listed; `skipped_more` counts the rest).
+    pub skipped: Vec<Timestamp>,
+    /// Whether more late slots were skipped than `skipped` lists.
+    pub skipped_more: bool,
+    /// The next slot after `now`, if any.
+    pub next: Option<Timestamp>,
+}
+
+/// The plan for a task whose first unhandled slot is `due` (`due <= now`).
+pub fn plan(
+    timing: &Timing,
+    due: Timestamp,
+    now: Timestamp,
+    policy: Misfire,
+    grace: SignedDuration,
+    max_catch_up: usize,
+) -> Plan {
+    let mut plan = Plan {
+        next: timing.next_after(now),
+        ..Plan::default()
+    };
+    if due > now {
+        plan.next = Some(due);
+        return plan;
+    }
+    let late_before = now.checked_sub(grace).unwrap_or(now);
+    // On time: in [max(due, late_before), now].
+    let first_on_time = if due >= late_before {
+        Some(due)
+    } else {
+        timing
+            .next_after(
+                late_before
+                    .checked_sub(SignedDuration::from_secs(1))
+                    .unwrap_or(late_before),
+            )
+            .filter(|slot| *slot >= late_before)
+    };
+    let on_time: Vec<Timestamp> = match first_on_time {
+        Some(first) if first <= now => {
+            let mut slots = vec![first];
+            slots.extend(timing.slots(first, now, MAX_ON_TIME - 1));
+            slots
+        }
+        _ => Vec::new(),
+    };
+    // Late: in [due, late_before), newest first, as many as the policy could use.
+    let wanted = match policy {
+        Misfire::Skip | Misfire::RunOnce => 1,
+        Misfire::RunAll => max_catch_up,
+    };
+    let mut late = Vec::new();
+    if due < late_before {
+        let mut cursor = late_before;
+        while late.len() < wanted + 1 {
+            match timing.previous_before(cursor) {
+                Some(slot) if slot >= due => {
+                    late.push(slot);
+                    cursor = slot;
+                }
+                _ => break,
+            }
+        }
+    }
+    let more_late = late.len() > wanted;
+    late.truncate(wanted);
+    late.reverse();
+    match policy {
+        Misfire::Skip => {
+            plan.skipped = late;
+            plan.skipped_more = more_late;
+        }
+        Misfire::RunOnce => {
+            plan.fire.extend(late.last().copied());
+            plan.skipped_more = more_late;
+        }
+        Misfire::RunAll => {
+            plan.fire.extend(late);
+            plan.skipped_more = more_late;
+        }
+    }
+    plan.fire.extend(on_time);
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    fn hourly() -> Timing {
+        Timing::parse(Some("0 * * * *"), None, "UTC").expect("timing")
+    }
+
+    const GRACE: SignedDuration = SignedDuration::from_secs(60);
+
+    #[test]
+    fn three_missed_slots_under_each_policy() {
+        // Down from 09:30 to 12:10: 10:00, 11:00 and 12:00 were missed.
+        let (due, now) = (ts("2026-12-03T10:00:00Z"), ts("2026-12-03T12:10:00Z"));
+        let skip = plan(&hourly(), due, now, Misfire::Skip, GRACE, 10);
+        assert!(skip.fire.is_empty());
+        assert_eq!(skip.next, Some(ts("2026-12-03T13:00:00Z")));
+        let once = plan(&hourly(), due, now, Misfire::RunOnce, GRACE, 10);
+        assert_eq!(once.fire, [ts("2026-12-03T12:00:00Z")]);
+        let all = plan(&hourly(), due, now, Misfire::RunAll, GRACE, 10);
+        assert_eq!(
+            all.fire,
+            [
+                ts("2026-12-03T10:00:00Z"),
+                ts("2026-12-03T11:00:00Z"),
+                ts("2026-12-03T12:00:00Z")
+            ]
+        );
+        let capped = plan(&hourly(), due, now, Misfire::RunAll, GRACE, 2);
+        assert_eq!(
+            capped.fire,
+            [ts("2026-12-03T11:00:00Z"), ts("2026-12-03T12:00:00Z")]
+        );
+        assert!(capped.skipped_more);
+        assert_eq!(all.next, Some(ts("2026-12-03T13:00:00Z")));
+    }
+
+    #[test]
+    fn an_on_time_slot_fires_whatever_the_policy_and_nothing_fires_early() {
+        let due = ts("2026-12-03T10:00:00Z");
+        for policy in [Misfire::Skip, Misfire::RunOnce, Misfire::RunAll] {
+            let on_time = plan(
+                &hourly(),
+                due,
+                ts("2026-12-03T10:00:30Z"),
+                policy,
+                GRACE,
+                10,
+            );
+            assert_eq!(on_time.fire, [due], "{policy:?}");
+            let early = plan(
+                &hourly(),
+                due,
+                ts("2026-12-03T09:59:59Z"),
+                policy,
+                GRACE,
+                10,
+            );
+            assert!(early.fire.is_empty(), "{policy:?}");
+            assert_eq!(early.next, Some(due));
+        }
+    }
+}

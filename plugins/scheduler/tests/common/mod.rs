@@ -1,0 +1,209 @@
+//! The built `carapace-plugin-scheduler` binary driven as the core drives it
+//! (JSON-RPC lines, a cleared environment), with the test clock: the instant
+//! in `<data_dir>/clock`. Killed on drop.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use carapace_plugin_sdk::testing::HandlerChild;
+use serde_json::{json, Value};
+
+/// How long a test waits for an answer.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A data dir with its test clock.
+pub struct Home {
+    /// The temporary directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A fresh data dir whose clock reads `now`.
+    pub fn at(now: &str) -> Home {
+        let home = Home {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        home.set_clock(now);
+        home
+    }
+
+    /// The data dir.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// Moves the test clock to `now` (RFC 3339), atomically.
+    pub fn set_clock(&self, now: &str) {
+        let temp = self.dir.path().join(".clock.tmp");
+        std::fs::write(&temp, now).expect("write clock");
+        std::fs::rename(&temp, self.dir.path().join("clock")).expect("move clock");
+    }
+
+    /// The fires of `task`: `(fire_id, state)`, read from the database as it is.
+    pub fn fires(&self, task: &str) -> Vec<(String, String)> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("scheduler.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open");
+        let mut statement = conn
+            .prepare("SELECT fire_id, state FROM fires WHERE task_id = ?1 ORDER BY scheduled_at")
+            .expect("prepare");
+        let rows = statement
+            .query_map([task], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+}
+
+/// The config every test starts from: the test clock on.
+pub fn config(extra: Value) -> Value {
+    let mut config = json!({"test_clock": true});
+    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        config.extend(extra);
+    }
+    config
+}
+
+/// A running plugin process.
+pub struct Plugin {
+    child: HandlerChild,
+    events: VecDeque<Value>,
+    answers: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl Plugin {
+    /// Starts the binary on `home` and initializes it with `config`; panics if refused.
+    pub fn start(home: &Home, config: Value) -> Plugin {
+        let (plugin, answer) = Plugin::try_start(home, config);
+        assert!(
+            answer.get("result").is_some(),
+            "initialize refused: {answer}"
+        );
+        plugin
+    }
+
+    /// Starts and initializes; the answer to `initialize`.
+    pub fn try_start(home: &Home, config: Value) -> (Plugin, Value) {
+        let child = HandlerChild::spawn(
+            Path::new(env!("CARGO_BIN_EXE_carapace-plugin-scheduler")),
+            &home.path(),
+            Stdio::null(),
+        );
+        let mut plugin = Plugin {
+            child,
+            events: VecDeque::new(),
+            answers: VecDeque::new(),
+            next_id: 1,
+        };
+        let params = json!({"plugin": "scheduler", "version": "0.1.0", "config": config,
+                            "data_dir": home.path()});
+        let answer = plugin.request("initialize", params);
+        (plugin, answer)
+    }
+
+    fn pump(&mut self, wait: Duration) -> bool {
+        match self.child.lines.recv_timeout(wait) {
+            Ok(line) => {
+                let message: Value = serde_json::from_str(&line).expect("JSON line");
+                match message.get("method").and_then(Value::as_str) {
+                    Some("event/publish") => self.events.push_back(message["params"].clone()),
+                    Some(_) => {}
+                    None => self.answers.push_back(message),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Sends a request and waits for its answer.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.child.request(id, method, params);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(at) = self.answers.iter().position(|a| a["id"] == id) {
+                return self.answers.remove(at).expect("answer");
+            }
+            assert!(Instant::now() < deadline, "no answer to {method}");
+            self.pump(Duration::from_millis(50));
+        }
+    }
+
+    /// Calls `tool` as a session of `group` with origin trust `trust`: its result or error.
+    pub fn call(&mut self, group: &str, trust: &str, tool: &str, arguments: Value) -> Value {
+        let envelope = json!({
+            "id": "r", "topic": format!("tool.invoke.{tool}"), "source": "session:s1",
+            "correlation": "c", "timestamp": "2026-12-03T10:00:00Z", "group": group,
+            "session": {"id": format!("s-{trust}"), "started_at": "2026-12-03T10:00:00Z"},
+            "origin": {"kind": "open", "plugin": null, "sender": null, "trust": trust},
+            "payload": {"arguments": arguments}});
+        self.request("tool/call", json!({"tool": tool, "envelope": envelope}))
+    }
+
+    /// The result of a call that must succeed.
+    pub fn ok(&mut self, group: &str, trust: &str, tool: &str, arguments: Value) -> Value {
+        let answer = self.call(group, trust, tool, arguments);
+        answer
+            .get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("{tool} failed: {answer}"))
+    }
+
+    /// Sends an `event` notification (as the core forwards one).
+    pub fn event(&mut self, topic: &str, payload: Value) {
+        let message = json!({"jsonrpc": "2.0", "method": "event",
+                             "params": {"envelope": {"topic": topic, "payload": payload}}});
+        self.child.send_line(&message.to_string());
+    }
+
+    /// Every `task.triggered` published within `wait` (the whole wait is spent).
+    pub fn fires_within(&mut self, wait: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            self.pump(Duration::from_millis(20));
+        }
+        self.events.drain(..).collect()
+    }
+
+    /// Waits up to `wait` for `count` fires; those seen (maybe fewer).
+    pub fn wait_fires(&mut self, count: usize, wait: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        while self.events.len() < count && Instant::now() < deadline {
+            self.pump(Duration::from_millis(20));
+        }
+        self.events.drain(..).collect()
+    }
+
+    /// SIGKILLs the process.
+    pub fn kill9(mut self) {
+        let _ = self.child.child.kill();
+        let _ = self.child.child.wait();
+    }
+
+    /// `shutdown`, then waits for the exit.
+    pub fn shutdown(mut self) {
+        let answer = self.request("shutdown", json!({}));
+        assert_eq!(answer["result"], json!({}));
+        self.child.close_input();
+        self.child.wait_exit(Duration::from_secs(10));
+    }
+}
+
+/// A fire's `(task, scheduled_at)`.
+pub fn slot(fire: &Value) -> (String, String) {
+    (
+        fire["payload"]["task"].as_str().unwrap_or("").to_owned(),
+        fire["payload"]["scheduled_at"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}

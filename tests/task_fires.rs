@@ -1,0 +1,105 @@
+//! `task.triggered` through the real core (issue 16): who may publish it, and
+//! the fire ids that make a scheduler's re-publishing safe.
+//!
+//! Rule: only a plugin whose manifest declares the capability `scheduler` may
+//! publish `task.*` (a plugin merely named `scheduler` may not, nor any other);
+//! the refusal is audited. A `task.triggered` without a `fire_id`, or with one
+//! the core has taken before (also before a restart of the core), starts no
+//! session: refused, audited and published as `agent.refused`.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::TestCore;
+use serde_json::{json, Value};
+
+/// Group `main` with every tool, and the two task-publishing fixture plugins.
+fn config() -> String {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/task-plugins");
+    format!(
+        "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n",
+        plugins.display()
+    )
+}
+
+fn refusals_of<'a>(events: &'a [Value], code: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "agent.refused" && e["code"] == code)
+        .collect()
+}
+
+#[test]
+fn only_the_scheduler_capability_publishes_task_events_not_the_name() {
+    let core = TestCore::start(&config());
+    let session = core.open_session("main");
+    let fire = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T10:00:00Z", "trust": "owner"});
+    session.ipc(&["named_publish", &fire.to_string()]).result();
+    let events = core.wait_for_audit("the named plugin's refusal", |events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "event.refused" && e["plugin"] == "scheduler")
+    });
+    let refused = events
+        .iter()
+        .find(|e| e["kind"] == "event.refused")
+        .expect("refused");
+    assert_eq!(refused["topic"], "task.triggered", "{refused}");
+    assert!(
+        !events.iter().any(|e| e["kind"] == "event.published"),
+        "a plugin named scheduler without the capability published"
+    );
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    let events = core.wait_for_audit("the capable plugin's event", |events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "event.published" && e["plugin"] == "pysched")
+    });
+    let published = events
+        .iter()
+        .find(|e| e["kind"] == "event.published")
+        .expect("published");
+    assert_eq!(published["topic"], "task.triggered", "{published}");
+}
+
+#[test]
+fn a_fire_starts_at_most_one_session_also_across_a_restart_and_needs_an_id() {
+    let mut core = TestCore::prepare(&config(), false);
+    core.launch();
+    let session = core.open_session("main");
+    let fire = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T10:00:00Z"});
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    session
+        .ipc(&["cap_publish", r#"{"prompt":"no id"}"#])
+        .result();
+    session
+        .ipc(&["cap_publish", r#"{"prompt":"bad id","fire_id":"a b/c"}"#])
+        .result();
+    let events = core.wait_for_audit("the refusals", |events| {
+        refusals_of(events, "FIRE_TAKEN").len() == 1 && refusals_of(events, "NO_FIRE_ID").len() == 2
+    });
+    let taken =
+        std::fs::read_to_string(core.home.path().join("state/task_fires")).expect("the fires file");
+    assert_eq!(taken, "t1@2026-12-03T10:00:00Z\n");
+    assert_eq!(refusals_of(&events, "FIRE_TAKEN")[0]["plugin"], "pysched");
+    core.stop();
+    core.launch();
+    let session = core.open_session("main");
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    let again = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T11:00:00Z"});
+    session.ipc(&["cap_publish", &again.to_string()]).result();
+    core.wait_for_audit_within(
+        Duration::from_secs(10),
+        "the taken fire after a restart",
+        |events| refusals_of(events, "FIRE_TAKEN").len() == 2,
+    );
+    let taken =
+        std::fs::read_to_string(core.home.path().join("state/task_fires")).expect("the fires file");
+    assert_eq!(
+        taken, "t1@2026-12-03T10:00:00Z\nt1@2026-12-03T11:00:00Z\n",
+        "the new fire was taken, the old one not again"
+    );
+}
