@@ -2,7 +2,11 @@
 //! old content or the new, never a torn mix.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+/// Refuse to open a symbolic link (for the plugin's own files).
+pub const O_NOFOLLOW: i32 = libc::O_NOFOLLOW;
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over
 /// `path`, then syncs the directory so that the rename itself survives a crash.
@@ -11,7 +15,13 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
+        // Owner-only, created new (a file or link planted under that name is refused).
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(O_NOFOLLOW)
+            .open(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)
@@ -26,6 +36,16 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("offset");
+        replace(&path, b"1\n").expect("write");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 
     #[test]
     fn the_file_is_replaced_and_no_temporary_is_left() {
