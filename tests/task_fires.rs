@@ -15,13 +15,28 @@ use std::time::Duration;
 use common::TestCore;
 use serde_json::{json, Value};
 
-/// Group `main` with every tool, and the two task-publishing fixture plugins.
-fn config() -> String {
-    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/task-plugins");
-    format!(
+/// Group `main` with every tool, and the two task-publishing fixture plugins
+/// (`pysched` with the capability, `scheduler` merely named so), written into
+/// a folder kept while the returned directory lives: one handler, copied into
+/// each plugin's own folder (a confined plugin reads only its own).
+fn config() -> (String, tempfile::TempDir) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/task-publisher");
+    let plugins = common::plugins_dir();
+    for name in ["pysched", "scheduler"] {
+        let folder = plugins.path().join(name);
+        std::fs::create_dir_all(&folder).expect("plugin folder");
+        std::fs::copy(
+            fixture.join(format!("{name}.json")),
+            folder.join("manifest.json"),
+        )
+        .expect("manifest");
+        std::fs::copy(fixture.join("handler.py"), folder.join("handler.py")).expect("handler");
+    }
+    let config = format!(
         "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n",
-        plugins.display()
-    )
+        plugins.path().display()
+    );
+    (config, plugins)
 }
 
 fn refusals_of<'a>(events: &'a [Value], code: &str) -> Vec<&'a Value> {
@@ -33,7 +48,8 @@ fn refusals_of<'a>(events: &'a [Value], code: &str) -> Vec<&'a Value> {
 
 #[test]
 fn only_the_scheduler_capability_publishes_task_events_not_the_name() {
-    let core = TestCore::start(&config());
+    let (config, _plugins) = config();
+    let core = TestCore::start(&config);
     let session = core.open_session("main");
     let fire = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T10:00:00Z", "trust": "owner"});
     session.ipc(&["named_publish", &fire.to_string()]).result();
@@ -66,7 +82,8 @@ fn only_the_scheduler_capability_publishes_task_events_not_the_name() {
 
 #[test]
 fn a_fire_starts_at_most_one_session_also_across_a_restart_and_needs_an_id() {
-    let mut core = TestCore::prepare(&config(), false);
+    let (config, _plugins) = config();
+    let mut core = TestCore::prepare(&config, false);
     core.launch();
     let session = core.open_session("main");
     let fire = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T10:00:00Z"});
