@@ -9,4 +9,5 @@ pub mod capabilities;
 pub mod dispatch;
 pub mod lifecycle;
 pub mod pause;
+pub mod plugin_records;
 pub mod plugin_services;
