@@ -100,7 +100,11 @@ fn a_plugins_record_is_its_own_kind_plain_redacted_and_bounded() {
     ] {
         assert!(lines(&events, kind).is_empty(), "{kind}");
     }
-    assert_eq!(lines(&events, "core.started").len(), 1, "only the core's own");
+    assert_eq!(
+        lines(&events, "core.started").len(),
+        1,
+        "only the core's own"
+    );
     let refusals = lines(&events, "plugin.record");
     assert!(
         !refusals.is_empty() && refusals.iter().all(|r| r["ok"] == false),
