@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod auth_login;
 mod budget;
 mod completions;
 mod config;
