@@ -342,11 +342,14 @@ fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, par
     let group = params.get("group").and_then(Value::as_str).unwrap_or("");
     let allowed = match topic {
         "message.inbound" => core.plugins().is_channel(plugin),
-        // A capability its manifest declares, never its name: a plugin named
-        // `scheduler` without it is refused like any other.
-        t if t.starts_with("task.") => core
-            .plugins()
-            .has_capability(plugin, crate::plugins::manifest::Capability::Scheduler),
+        // A capability its manifest declares and the person granted, never its
+        // name: a plugin named `scheduler` without both is refused like any other.
+        t if t.starts_with("task.") => capabilities::granted(
+            core,
+            plugin,
+            crate::plugins::manifest::Capability::Scheduler,
+        )
+        .is_ok(),
         _ => false,
     };
     // Only for a group the plugin serves: a channel limited to `public` must not

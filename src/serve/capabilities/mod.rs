@@ -90,12 +90,29 @@ pub async fn answer(
 /// Refuses unless `plugin`'s manifest declares `capability` and the person
 /// granted it in `config.toml` (`[plugins.<name>] capabilities`).
 fn require(core: &Core, plugin: &str, capability: Capability) -> Result<(), Refused> {
+    granted(core, plugin, capability).map_err(|(message, granted)| {
+        let detail = match granted {
+            Some(granted) => json!({"capability": capability, "granted": granted}),
+            None => json!({"capability": capability}),
+        };
+        Refused::new("NOT_CAPABLE", message).with(detail)
+    })
+}
+
+/// Whether `plugin` may use `capability`: its manifest declares it and the
+/// person granted it (a manifest alone grants nothing, since a plugin's update
+/// could otherwise give itself the power). The refusal: what the plugin is
+/// told, and `Some(false)` when only the grant is missing.
+pub fn granted(
+    core: &Core,
+    plugin: &str,
+    capability: Capability,
+) -> Result<(), (String, Option<bool>)> {
     if !core.plugins().has_capability(plugin, capability) {
-        return Err(Refused::new(
-            "NOT_CAPABLE",
+        return Err((
             format!("this plugin's manifest does not declare the capability `{capability}`"),
-        )
-        .with(json!({"capability": capability})));
+            None,
+        ));
     }
     let granted = core
         .config()
@@ -104,14 +121,13 @@ fn require(core: &Core, plugin: &str, capability: Capability) -> Result<(), Refu
         .iter()
         .any(|c| c == capability.as_str());
     if !granted {
-        return Err(Refused::new(
-            "NOT_CAPABLE",
+        return Err((
             format!(
                 "the capability `{capability}` is not granted to this plugin: the person adds \
                  `capabilities = [\"{capability}\"]` under `[plugins.<name>]` in config.toml"
             ),
-        )
-        .with(json!({"capability": capability, "granted": false})));
+            Some(false),
+        ));
     }
     Ok(())
 }
