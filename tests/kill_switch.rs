@@ -454,10 +454,14 @@ fn a_pause_made_at_the_host_is_not_lifted_from_a_chat() {
 }
 
 #[test]
-fn a_plugin_alternating_pause_and_resume_is_stopped_after_ten_changes() {
+fn a_plugin_alternating_pause_and_resume_is_held_to_ten_resumes_and_pause_always_works() {
     let rig = Rig::start("");
     let change = |method: &str| rig.ask("approver", method, json!({"group": "main", "by": "eve"}));
-    for round in 0..5 {
+    // Resumes of what is not paused change nothing and are not counted.
+    for _ in 0..20 {
+        assert_eq!(change("group/resume")["result"]["resumed"], false);
+    }
+    for round in 0..10 {
         assert_eq!(
             change("group/pause")["result"]["newly"],
             true,
@@ -469,11 +473,14 @@ fn a_plugin_alternating_pause_and_resume_is_stopped_after_ten_changes() {
             "round {round}"
         );
     }
-    let refused = change("group/pause");
+    // The kill switch itself is never limited; lifting it again is.
+    assert_eq!(change("group/pause")["result"]["newly"], true);
+    let refused = change("group/resume");
     assert_eq!(code(&refused), "RATE_LIMITED", "{refused}");
-    assert_eq!(code(&change("group/resume")), "RATE_LIMITED");
+    let status = rig.ask("approver", "group/status", json!({"group": "main"}));
+    assert_eq!(status["result"]["paused"], true, "{status}");
     // The host is never limited.
-    let out = rig.core.cli(&["pause", "main"]);
+    let out = rig.core.cli(&["resume", "main"]);
     assert!(out.status.success(), "{out:?}");
     let count = |kind: &str| {
         rig.core
@@ -482,10 +489,20 @@ fn a_plugin_alternating_pause_and_resume_is_stopped_after_ten_changes() {
             .filter(|e| e["kind"] == kind && e["group"] == "main")
             .count()
     };
+    assert_eq!(count("group.paused"), 11);
     assert_eq!(
-        count("group.paused"),
-        6,
-        "five from the plugin, one from the host"
+        count("group.resumed"),
+        11,
+        "ten from the plugin, one from the host"
     );
-    assert_eq!(count("group.resumed"), 5);
+}
+
+#[test]
+fn a_host_pause_over_a_plugins_is_lifted_only_at_the_host() {
+    let rig = Rig::start("");
+    let ask = |method: &str| rig.ask("approver", method, json!({"group": "main", "by": "eve"}));
+    assert_eq!(ask("group/pause")["result"]["newly"], true);
+    let out = rig.core.cli(&["pause", "main"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(code(&ask("group/resume")), "PAUSED_AT_HOST");
 }

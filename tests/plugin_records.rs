@@ -46,6 +46,8 @@ fn a_plugins_record_is_its_own_kind_plain_redacted_and_bounded() {
         json!({"kind": ""}),
         json!({"kind": "x", "fields": {"kind": "core.started"}}),
         json!({"kind": "x", "fields": {"plugin": "other"}}),
+        json!({"kind": "y", "fields": {"group": "main"}}),
+        json!({"kind": "z", "fields": {"session": "s1"}}),
         json!({"kind": "x", "fields": {"nested": {"a": 1}}}),
         json!({"kind": "x", "fields": {"list": [1]}}),
         json!({"kind": "x", "fields": {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9}}),
@@ -97,6 +99,8 @@ fn a_plugins_record_is_its_own_kind_plain_redacted_and_bounded() {
         "approver.a.b",
         "approver.",
         "approver.x",
+        "approver.y",
+        "approver.z",
     ] {
         assert!(lines(&events, kind).is_empty(), "{kind}");
     }

@@ -123,8 +123,17 @@ fn a_fire_starts_at_most_one_session_also_across_a_restart_and_needs_an_id() {
     session
         .ipc(&["cap_publish", r#"{"prompt":"bad id","fire_id":"a b/c"}"#])
         .result();
+    // A fire must name its task too (its token cap is kept by it).
+    session
+        .ipc(&[
+            "cap_publish",
+            r#"{"prompt":"no task","fire_id":"t9@x","task":"\u0007"}"#,
+        ])
+        .result();
     let events = core.wait_for_audit("the refusals", |events| {
-        refusals_of(events, "FIRE_TAKEN").len() == 1 && refusals_of(events, "NO_FIRE_ID").len() == 2
+        refusals_of(events, "FIRE_TAKEN").len() == 1
+            && refusals_of(events, "NO_FIRE_ID").len() == 2
+            && refusals_of(events, "NO_TASK_ID").len() == 1
     });
     let taken =
         std::fs::read_to_string(core.home.path().join("state/task_fires")).expect("the fires file");

@@ -15,7 +15,8 @@
 //! scheduled instant); the core starts at most one session per fire id
 //! (`agent::fires`), so a scheduler may publish a fire again after a crash.
 //! One without a fire id is refused (`NO_FIRE_ID`), one seen before too
-//! (`FIRE_TAKEN`).
+//! (`FIRE_TAKEN`), and one without a task id (`payload.task`, what the task's
+//! token cap is kept by) as well (`NO_TASK_ID`).
 
 use std::sync::Arc;
 
@@ -127,6 +128,16 @@ fn take_fire(
     payload: &Value,
     refused: &dyn Fn(&str, &str),
 ) -> bool {
+    // The task id is what its own token cap is kept by: a fire without a
+    // usable one would run under its group's cap alone.
+    let task_id = Origin::of_event("task.triggered", plugin, payload).and_then(|o| o.sender);
+    if task_id.is_none() {
+        refused(
+            "NO_TASK_ID",
+            "payload.task must name the task (a non-empty plain string)",
+        );
+        return false;
+    }
     let Some(fire_id) = payload
         .get("fire_id")
         .and_then(Value::as_str)

@@ -40,6 +40,10 @@ pub fn run(home: &Home, plugin: &str, device: bool, timeout: u64) -> anyhow::Res
     let timeout = Duration::from_secs(timeout.max(1));
     let tokens = if device {
         device_flow(&login, client_secret, timeout, |uri, code| {
+            let (uri, code) = (
+                crate::display::strip(uri, 500),
+                crate::display::strip(code, 64),
+            );
             println!("On any device, open {uri} and enter the code {code}");
             println!("Waiting for the sign-in (up to {} s)...", timeout.as_secs());
         })?

@@ -84,7 +84,7 @@ async fn forward(
                 return refuse(
                     Refusal::BadRequest,
                     "the request body must be a JSON object with at most one `max_tokens`, \
-                     a whole number; the proxy meters each request by it",
+                     a whole number up to 2^32; the proxy meters each request by it",
                 )
             }
         }
@@ -174,6 +174,9 @@ async fn forward(
     relay_response(shared, session, endpoint, response, reservation)
 }
 
+/// Largest `max_tokens` a request may name (no model answers with more).
+const MAX_MAX_TOKENS: u64 = 1 << 32;
+
 /// Output tokens a request may cost when it names none (the Messages API requires `max_tokens`).
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 
@@ -194,6 +197,10 @@ fn estimate_tokens(body: &[u8]) -> Option<u64> {
         .ok()?
         .max_tokens
         .unwrap_or(DEFAULT_MAX_TOKENS);
+    // No model answers with more; a larger number is a request to be refused.
+    if max_tokens > MAX_MAX_TOKENS {
+        return None;
+    }
     Some(max_tokens.saturating_add(body.len() as u64 / 4).max(1))
 }
 

@@ -119,7 +119,32 @@ impl Journal {
                 .mode(0o700)
                 .create(&self.dir)?;
         }
-        append_private_line(&self.file(day), &line, sync)
+        let file = self.file(day);
+        // A line cut by a crash or a full disk has no newline: the next entry
+        // starts on a line of its own instead of being glued to it (and lost).
+        if !ends_with_newline(&file) {
+            line.insert(0, b'\n');
+        }
+        append_private_line(&file, &line, sync)
+    }
+}
+
+/// Whether `file` is absent, empty, or ends with a newline (never through a link).
+fn ends_with_newline(file: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut opened) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(file)
+    else {
+        return true;
+    };
+    let mut last = [0u8; 1];
+    match opened.seek(SeekFrom::End(-1)) {
+        Ok(_) => opened.read_exact(&mut last).is_err() || last[0] == b'\n',
+        // Empty: nothing to end.
+        Err(_) => true,
     }
 }
 
@@ -165,6 +190,28 @@ mod tests {
             (vec![used, extended], 1)
         );
         assert!(journal.read(Date::MIN).expect("absent").0.is_empty());
+    }
+
+    #[test]
+    fn an_entry_after_a_cut_line_is_kept() {
+        let dir = tempfile::tempdir().expect("temp");
+        let journal = Journal::new(dir.path());
+        let used = Entry::Use {
+            session: "s1".into(),
+            scope: Scope::group("main"),
+            usage: TokenUsage {
+                output_tokens: 7,
+                ..TokenUsage::default()
+            },
+        };
+        journal.append(day(), &used, false).expect("append");
+        crate::paths::append_private_line(&journal.file(day()), br#"{"kind":"use","sess"#, false)
+            .expect("a cut line");
+        journal.append(day(), &used, false).expect("append");
+        assert_eq!(
+            journal.read(day()).expect("read"),
+            (vec![used.clone(), used], 1)
+        );
     }
 
     #[test]

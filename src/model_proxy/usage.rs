@@ -400,9 +400,30 @@ impl UsageLedger for DayLedger {
                     refused
                 })?;
             }
-            group.reserved = group.reserved.saturating_add(tokens);
-            if let Some(task) = task {
-                task.reserved = task.reserved.saturating_add(tokens);
+            // Held exactly, never saturated: a release takes back what was
+            // added, so a sum that would overflow is refused, not clamped.
+            let overflow = |tally: &Tally, scope: Scope, cap: u64| Exhausted {
+                scope,
+                used: tally.used.total(),
+                reserved: tally.reserved,
+                cap,
+                first: false,
+            };
+            let group_held = group
+                .reserved
+                .checked_add(tokens)
+                .ok_or_else(|| overflow(group, Scope::group(&session.group), caps.group))?;
+            let task_held = match task.as_deref() {
+                Some(task) => Some(
+                    task.reserved
+                        .checked_add(tokens)
+                        .ok_or_else(|| overflow(task, session.scope(), caps.task))?,
+                ),
+                None => None,
+            };
+            group.reserved = group_held;
+            if let (Some(task), Some(held)) = (task, task_held) {
+                task.reserved = held;
             }
             Ok(())
         })
@@ -542,6 +563,28 @@ mod tests {
             Reservation::take(&ledger, &main, 1, caps).is_ok(),
             "released"
         );
+    }
+
+    #[test]
+    fn a_hold_that_would_overflow_is_refused_and_never_wipes_others() {
+        let ledger: Arc<dyn UsageLedger> = Arc::new(DayLedger::in_memory());
+        let main = session("s1", "main", Some("t"));
+        let caps = Caps {
+            group: 100,
+            task: 100,
+        };
+        let first = Reservation::take(&ledger, &main, 80, caps).expect("room");
+        assert!(Reservation::take(&ledger, &main, u64::MAX, caps).is_err());
+        let held = |ledger: &Arc<dyn UsageLedger>| {
+            ledger
+                .today()
+                .iter()
+                .map(|d| d.reserved)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(held(&ledger), [80, 80], "the first hold still counts");
+        drop(first);
+        assert_eq!(held(&ledger), [0, 0]);
     }
 
     #[test]

@@ -47,9 +47,6 @@ pub enum LoginError {
     /// Nobody finished the sign-in in time.
     #[error("no answer from the browser or the provider within {0} s")]
     TimedOut(u64),
-    /// The callback's `state` is not the one sent: another page answered.
-    #[error("the answer's state does not match the request's (refused: it did not come from this sign-in)")]
-    StateMismatch,
     /// The provider (or the person) refused.
     #[error("the provider refused: {0}")]
     Refused(String),
@@ -132,13 +129,14 @@ pub fn code_flow(
     }
     let (url, state) = request.url();
     announce(url.as_str());
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .ok_or_else(|| LoginError::Config("the timeout is too long".into()))?;
+    // Only an answer carrying the state sent is taken (others get a 400).
     let callback = redirect
-        .wait(Instant::now() + timeout)
+        .wait(state.secret(), deadline)
         .map_err(LoginError::Listener)?
         .ok_or(LoginError::TimedOut(timeout.as_secs()))?;
-    if callback.state.as_deref() != Some(state.secret().as_str()) {
-        return Err(LoginError::StateMismatch);
-    }
     if let Some(error) = callback.error {
         return Err(LoginError::Refused(plain(&error)));
     }

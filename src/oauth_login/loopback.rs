@@ -45,13 +45,15 @@ impl Redirect {
         ))
     }
 
-    /// Waits until `deadline` for the callback.
-    pub fn wait(&self, deadline: Instant) -> std::io::Result<Option<Callback>> {
+    /// Waits until `deadline` for the callback carrying `state`; a request
+    /// with another state (another local program, a page probing ports) is
+    /// answered 400 and waited past, never taken for the answer.
+    pub fn wait(&self, state: &str, deadline: Instant) -> std::io::Result<Option<Callback>> {
         self.listener.set_nonblocking(true)?;
         while Instant::now() < deadline {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if let Some(callback) = serve(stream)? {
+                    if let Some(callback) = serve(stream, state, deadline)? {
                         return Ok(Some(callback));
                     }
                 }
@@ -65,13 +67,24 @@ impl Redirect {
     }
 }
 
-/// Reads one request; answers it; the callback if it was one.
-fn serve(mut stream: TcpStream) -> std::io::Result<Option<Callback>> {
+/// Reads one request; answers it; the callback if it was one for `state`.
+/// The whole request line must arrive within [`READ_TIMEOUT`] (and before
+/// `deadline`): a client trickling bytes cannot hold the listener.
+fn serve(
+    mut stream: TcpStream,
+    state: &str,
+    deadline: Instant,
+) -> std::io::Result<Option<Callback>> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    let until = deadline.min(Instant::now() + READ_TIMEOUT);
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buffer.windows(2).any(|w| w == b"\r\n") && buffer.len() < MAX_REQUEST_BYTES {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        stream.set_read_timeout(Some(left))?;
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
@@ -97,6 +110,12 @@ fn serve(mut stream: TcpStream) -> std::io::Result<Option<Callback>> {
             "error" => callback.error = Some(value.into_owned()),
             _ => {}
         }
+    }
+    if callback.state.as_deref() != Some(state) {
+        let _ = stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return Ok(None);
     }
     let page = "<!doctype html><title>Carapace</title><p>Carapace got the answer; you may close this window and go back to the terminal.</p>";
     let _ = write!(

@@ -49,12 +49,19 @@ mod tests {
         };
         let required = r#"{"type":"object","additionalProperties":false,"required":["chat"],
                            "properties":{"chat":{"type":"string"}}}"#;
-        assert!(with(required).is_ok());
+        assert!(with(required).is_err(), "no text argument");
         let optional = r#"{"type":"object","additionalProperties":false,
                            "properties":{"chat":{"type":"string"}}}"#;
         let err = with(optional).expect_err("optional").to_string();
         assert!(err.contains("reply_argument `chat`"), "{err}");
         assert!(with(r#"{"type":"object","additionalProperties":false}"#).is_err());
+        let with_text = r#"{"type":"object","additionalProperties":false,"required":["chat","text"],
+                            "properties":{"chat":{"type":"string"},"text":{"type":"string"}}}"#;
+        assert!(with(with_text).is_ok());
+        let with_bcc = r#"{"type":"object","additionalProperties":false,"required":["chat","text"],
+                           "properties":{"chat":{"type":"string"},"text":{"type":"string"},"bcc":{"type":"string"}}}"#;
+        let err = with(with_bcc).expect_err("a third argument").to_string();
+        assert!(err.contains("one other argument"), "{err}");
     }
 
     #[test]
@@ -370,6 +377,25 @@ impl Manifest {
                 if !declared || !required {
                     return Err(invalid(format!(
                         "tool `{}`: reply_argument `{argument}` must be a required property of its arguments_schema",
+                        tool.name
+                    )));
+                }
+                // The exemption approves the whole call by one argument, so the
+                // call may hold nothing else that could reach anyone: the chat
+                // and one string (the text), no cc, no attachment.
+                let properties = tool
+                    .arguments_schema
+                    .get("properties")
+                    .and_then(Value::as_object);
+                let other_is_text = properties.is_some_and(|p| {
+                    p.len() == 2
+                        && p.iter().any(|(name, schema)| {
+                            name != argument && schema.get("type") == Some(&Value::from("string"))
+                        })
+                });
+                if !other_is_text {
+                    return Err(invalid(format!(
+                        "tool `{}`: a tool with reply_argument may have one other argument, a string (the text)",
                         tool.name
                     )));
                 }

@@ -11,9 +11,10 @@
 //!
 //! Every call's stage 4 reads the paused set, so the file is written (with its
 //! fsync) outside the lock those reads take: writers queue on a lock of their
-//! own. A plugin's pause or resume of a group is also limited to
-//! [`MAX_PLUGIN_CHANGES`] a [`CHANGE_WINDOW`] (`plugin_change_allowed`), so
-//! alternating them cannot flood the audit log or keep sweeping a group.
+//! own, and every change is made under it. A plugin's resumes of a group are
+//! limited to [`MAX_PLUGIN_CHANGES`] a [`CHANGE_WINDOW`] (`plugin_change_allowed`),
+//! so alternating pause and resume cannot flood the audit log or keep sweeping a
+//! group; a pause is never limited (the kill switch must always work).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 const VERSION: u32 = 1;
 /// Longest `by` kept.
 pub const MAX_BY_CHARS: usize = 128;
-/// Pauses and resumes of one group a plugin may make per [`CHANGE_WINDOW`].
+/// Resumes of one group plugins may make per [`CHANGE_WINDOW`] (pauses are never limited).
 pub const MAX_PLUGIN_CHANGES: usize = 10;
 /// The window of [`MAX_PLUGIN_CHANGES`].
 pub const CHANGE_WINDOW: Duration = Duration::from_secs(60);
@@ -129,17 +130,32 @@ impl PausedGroups {
     /// writes again, so a pause whose first write failed (a full disk) is saved
     /// once the person retries.
     pub fn pause(&self, group: &str, pause: Pause) -> Paused {
-        let newly = {
-            let mut groups = self.lock();
-            !groups.contains_key(group) && groups.insert(group.to_owned(), pause).is_none()
-        };
+        // Every change is made under the writer lock (a pause waits for a
+        // resume's write, so it can never be undone by it); readers of the set
+        // only ever wait for the short in-memory step.
         let _writing = self.writing();
-        // The set as it is now, which includes this pause (a resume removes a
-        // group only after its own write, under the same writer lock).
-        let snapshot = self.lock().clone();
+        let snapshot = {
+            let mut groups = self.lock();
+            let newly = match groups.get(group) {
+                None => true,
+                // A pause made at the host replaces a plugin's: it is lifted
+                // only at the host.
+                Some(held) if held.plugin.is_some() && pause.plugin.is_none() => false,
+                Some(_) => {
+                    let snapshot = groups.clone();
+                    drop(groups);
+                    return Paused {
+                        newly: false,
+                        saved: self.write(&snapshot),
+                    };
+                }
+            };
+            groups.insert(group.to_owned(), pause);
+            (newly, groups.clone())
+        };
         Paused {
-            newly,
-            saved: self.write(&snapshot),
+            newly: snapshot.0,
+            saved: self.write(&snapshot.1),
         }
     }
 
@@ -162,8 +178,8 @@ impl PausedGroups {
         Ok(Some(pause))
     }
 
-    /// Whether a plugin may pause or resume `group` at `now`: at most
-    /// [`MAX_PLUGIN_CHANGES`] in a [`CHANGE_WINDOW`]; an allowed change is counted.
+    /// Whether a plugin may resume `group` at `now`: at most
+    /// [`MAX_PLUGIN_CHANGES`] in a [`CHANGE_WINDOW`]; an allowed one is counted.
     pub fn plugin_change_allowed(&self, group: &str, now: Instant) -> bool {
         let mut changes = self
             .changes
@@ -348,5 +364,54 @@ mod tests {
         assert!(!paused.plugin_change_allowed("main", t0 + Duration::from_secs(59)));
         assert!(paused.plugin_change_allowed("ops", t0), "per group");
         assert!(paused.plugin_change_allowed("main", t0 + CHANGE_WINDOW));
+    }
+
+    fn pause_by(plugin: Option<&str>) -> Pause {
+        Pause {
+            by: "someone".into(),
+            plugin: plugin.map(str::to_owned),
+            at: "2026-12-03T10:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_host_pause_replaces_a_plugins_and_a_plugin_pause_never_a_hosts() {
+        let dir = tempfile::tempdir().expect("temp");
+        let file = dir.path().join("state/paused.json");
+        let paused = PausedGroups::load(&file).expect("load");
+        assert!(paused.pause("main", pause_by(Some("telegram"))).newly);
+        assert!(!paused.pause("main", pause_by(None)).newly);
+        assert_eq!(
+            paused.get("main").and_then(|p| p.plugin),
+            None,
+            "the host's now"
+        );
+        let _ = paused.pause("main", pause_by(Some("telegram")));
+        assert_eq!(
+            paused.get("main").and_then(|p| p.plugin),
+            None,
+            "still the host's"
+        );
+        let reread = PausedGroups::load(&file).expect("reload");
+        assert_eq!(reread.get("main").and_then(|p| p.plugin), None, "written");
+    }
+
+    #[test]
+    fn a_pause_during_a_resume_is_never_undone_by_it() {
+        let dir = tempfile::tempdir().expect("temp");
+        let file = dir.path().join("state/paused.json");
+        let paused = std::sync::Arc::new(PausedGroups::load(&file).expect("load"));
+        for _ in 0..200 {
+            let _ = paused.pause("main", pause_by(None));
+            let resumer = {
+                let paused = std::sync::Arc::clone(&paused);
+                std::thread::spawn(move || paused.resume("main"))
+            };
+            let _ = paused.pause("main", pause_by(None));
+            let _ = resumer.join();
+            // Whichever came last decides, and memory and file agree.
+            let reread = PausedGroups::load(&file).expect("reload");
+            assert_eq!(paused.is_paused("main"), reread.is_paused("main"));
+        }
     }
 }

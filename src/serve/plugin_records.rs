@@ -31,9 +31,39 @@ pub const MAX_FIELDS: usize = 8;
 /// Longest string value kept, in characters.
 pub const MAX_VALUE_CHARS: usize = 128;
 /// Kinds of one plugin given a window of their own; more share one.
-pub const MAX_KINDS: usize = 16;
-/// Field names the core writes on every line itself.
-const RESERVED: [&str; 6] = ["kind", "plugin", "seq", "ts", "prev", "mac"];
+pub const MAX_KINDS: usize = 8;
+/// Field names the core writes itself, or reads a line's scope from
+/// (`carapace audit --group` shows lines whose `group` is the group).
+const RESERVED: [&str; 8] = [
+    "kind", "plugin", "seq", "ts", "prev", "mac", "group", "session",
+];
+/// The first words of the core's own audit kinds (`group.paused`,
+/// `confirmation.resolved`, ...): a plugin of one of these names writes no
+/// record, so its lines can never pass for the core's.
+pub const CORE_KIND_PREFIXES: [&str; 22] = [
+    "agent",
+    "audit",
+    "budget",
+    "config",
+    "confirmation",
+    "connection",
+    "core",
+    "event",
+    "group",
+    "handler",
+    "home",
+    "memory",
+    "message",
+    "model",
+    "plugin",
+    "refusals",
+    "reload",
+    "request",
+    "response",
+    "session",
+    "task",
+    "tool",
+];
 
 /// Whether `name` is `[a-z][a-z0-9_]{0,31}`.
 fn plain_name(name: &str) -> bool {
@@ -115,19 +145,35 @@ impl Records {
     }
 }
 
-/// Writes (or counts) one record of `plugin`.
+/// The record's kind as its line will have it, when the name and kind are acceptable.
+fn line_kind(plugin: &str, params: &Value) -> Result<String, &'static str> {
+    if CORE_KIND_PREFIXES.contains(&plugin) {
+        return Err("RESERVED_NAME");
+    }
+    let kind = params.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !plain_name(kind) {
+        return Err("BAD_KIND");
+    }
+    Ok(format!("{plugin}.{kind}"))
+}
+
+/// Writes (or counts) one record of `plugin`. The window is checked before
+/// the fields are looked at, so a flood costs a map lookup a record.
 pub fn record(core: &Core, tally: &Records, plugin: &str, params: &Value) {
     let now = Instant::now();
-    match fields(core, plugin, params) {
-        Ok((kind, line)) => {
-            let (full, closed) = tally.admit(&kind, now);
-            if let Some(summary) = closed {
-                super::plugin_services::write_summary(core, SUMMARY_KIND, plugin, &summary);
-            }
-            if full {
-                core.audit_core(&kind, Value::Object(line));
-            }
+    let checked = line_kind(plugin, params).and_then(|kind| {
+        let (full, closed) = tally.admit(&kind, now);
+        if let Some(summary) = closed {
+            super::plugin_services::write_summary(core, SUMMARY_KIND, plugin, &summary);
         }
+        if !full {
+            return Ok(None);
+        }
+        fields(core, plugin, params).map(Some)
+    });
+    match checked {
+        Ok(None) => {}
+        Ok(Some((kind, line))) => core.audit_core(&kind, Value::Object(line)),
         Err(code) => {
             let (full, closed) = tally
                 .refused
@@ -148,7 +194,19 @@ pub fn record(core: &Core, tally: &Records, plugin: &str, params: &Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_name;
+    use super::{line_kind, plain_name};
+
+    #[test]
+    fn a_plugin_named_like_a_core_kind_writes_no_record() {
+        let record = serde_json::json!({"kind": "resumed"});
+        for name in ["group", "confirmation", "budget", "plugin", "session"] {
+            assert_eq!(line_kind(name, &record), Err("RESERVED_NAME"), "{name}");
+        }
+        assert_eq!(
+            line_kind("telegram", &record),
+            Ok("telegram.resumed".into())
+        );
+    }
 
     #[test]
     fn names_are_plain_lowercase_words() {
