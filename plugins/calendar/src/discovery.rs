@@ -75,9 +75,11 @@ pub fn calendars(dav: &Dav) -> Result<Vec<Calendar>, CalError> {
                 .join("/.well-known/caldav")
                 .ok_or_else(|| CalError::Config("url".into()))?;
             propfind(dav, &well_known, "0", dav::PROPFIND_PRINCIPAL).map_err(|e| match e {
-                CalError::Status { status, .. } => CalError::Discovery(format!(
+                CalError::Status { status, .. } if status < 500 && status != 429 => {
+                    CalError::Discovery(format!(
                     "neither the url nor /.well-known/caldav is a CalDAV server (HTTP {status})"
-                )),
+                ))
+                }
                 other => other,
             })?
         }

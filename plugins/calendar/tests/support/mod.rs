@@ -283,10 +283,37 @@ pub fn init_params(dir: &Path, password: &str, config: Value) -> Value {
     })
 }
 
-/// An iCalendar object holding `vevents` (each `BEGIN:VEVENT...END:VEVENT`, CRLF added).
+/// Europe/Berlin as clients write it (RFC 5545 §3.6.5: the definition travels with
+/// the object, and radicale expands with it).
+pub const BERLIN: &str = "BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:DAYLIGHT
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+TZNAME:CEST
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:DAYLIGHT
+BEGIN:STANDARD
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+TZNAME:CET
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:STANDARD
+END:VTIMEZONE";
+
+/// An iCalendar object holding `vevents` (each `BEGIN:VEVENT...END:VEVENT`, CRLF added),
+/// with [`BERLIN`] when one of them names it.
 pub fn vcalendar(vevents: &[&str]) -> String {
     let mut text =
         String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//carapace tests//EN\r\n");
+    if vevents.iter().any(|v| v.contains("TZID=Europe/Berlin")) {
+        for line in BERLIN.lines() {
+            text.push_str(line.trim());
+            text.push_str("\r\n");
+        }
+    }
     for v in vevents {
         for line in v.trim().lines() {
             text.push_str(line.trim());
