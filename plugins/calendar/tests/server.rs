@@ -248,3 +248,75 @@ fn a_plain_http_url_off_loopback_is_a_config_error() {
     let err = plugin.init.clone().expect_err("refused");
     assert_eq!(err.data_str("category"), Some("CONFIG_ERROR"), "{err:?}");
 }
+
+#[test]
+fn free_busy_merges_the_expanded_events() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let calendar = server.mkcalendar("work", "Work");
+    let vevent = |uid: &str, start: &str, end: &str, extra: &str| {
+        format!("BEGIN:VEVENT\nUID:{uid}\nDTSTAMP:20261101T000000Z\nSUMMARY:{uid}\nDTSTART:{start}\nDTEND:{end}\n{extra}END:VEVENT")
+    };
+    let objects = [
+        ("a", vevent("a", "20261207T080000Z", "20261207T090000Z", "")),
+        ("b", vevent("b", "20261207T083000Z", "20261207T100000Z", "")),
+        (
+            "c",
+            vevent(
+                "c",
+                "20261207T120000Z",
+                "20261207T130000Z",
+                "TRANSP:TRANSPARENT\n",
+            ),
+        ),
+        (
+            "d",
+            vevent(
+                "d",
+                "20261207T140000Z",
+                "20261207T150000Z",
+                "STATUS:CANCELLED\n",
+            ),
+        ),
+        (
+            "e",
+            vevent(
+                "e",
+                "20261206T150000Z",
+                "20261206T160000Z",
+                "RRULE:FREQ=DAILY;COUNT=3\n",
+            ),
+        ),
+    ];
+    for (name, v) in &objects {
+        server.put(&calendar, name, &support::vcalendar(&[v.as_str()]));
+    }
+    let plugin = server.plugin();
+    let answer = plugin.ok(
+        "calendar_free_busy",
+        json!({"from": "2026-12-07T08:00", "to": "2026-12-07T18:00"}),
+    );
+    assert_eq!(answer["time_zone"], "Europe/Berlin");
+    let busy: Vec<(&str, &str)> = answer["busy"]
+        .as_array()
+        .expect("busy")
+        .iter()
+        .map(|b| {
+            (
+                b["start_utc"].as_str().expect("s"),
+                b["end_utc"].as_str().expect("e"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        busy,
+        [
+            ("2026-12-07T08:00:00+00:00", "2026-12-07T10:00:00+00:00"),
+            ("2026-12-07T15:00:00+00:00", "2026-12-07T16:00:00+00:00"),
+        ],
+        "{answer}"
+    );
+    assert_eq!(answer["busy"][0]["start"], "2026-12-07T09:00:00+01:00");
+    assert_eq!(answer["free"][0]["start_utc"], "2026-12-07T07:00:00+00:00");
+}
