@@ -10,13 +10,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{carapace_bin, TestCore};
+use common::TestCore;
 use serde_json::{json, Value};
 
 /// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
@@ -124,38 +123,6 @@ fn stored(server: &Radicale) -> Vec<String> {
     texts
 }
 
-/// `carapace events --prefix confirmation.` as a channel of parsed events.
-fn follow(core: &TestCore) -> (Child, mpsc::Receiver<Value>) {
-    let mut follower = Command::new(carapace_bin())
-        .arg("--home")
-        .arg(core.home.path())
-        .args(["events", "--json", "--prefix", "confirmation."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("carapace events");
-    let stdout = follower.stdout.take().expect("stdout");
-    let (lines, events) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(value) = serde_json::from_str(&line) {
-                let _ = lines.send(value);
-            }
-        }
-    });
-    (follower, events)
-}
-
-fn next(events: &mpsc::Receiver<Value>, topic: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let event = events.recv_timeout(left).expect("an event in time");
-        if event["topic"] == topic {
-            return event;
-        }
-    }
-}
-
 #[test]
 fn an_invitation_is_held_and_the_card_shows_title_times_and_every_attendee() {
     let Some(server) = radicale() else { return };
@@ -188,7 +155,7 @@ fn an_invitation_is_held_and_the_card_shows_title_times_and_every_attendee() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (mut follower, events) = follow(&core);
+    let (mut follower, events) = common::follow_events(&core, "confirmation.");
     let session = core.open_session("main");
 
     // A low-risk read runs at once.
@@ -216,7 +183,7 @@ fn an_invitation_is_held_and_the_card_shows_title_times_and_every_attendee() {
             "nothing is written before a decision"
         );
         if round == 1 {
-            let requested = next(&events, "confirmation.requested");
+            let requested = common::next_event(&events, "confirmation.requested");
             let payload = &requested["payload"];
             assert_eq!(payload["tool"], "calendar_create_event");
             assert_eq!(payload["plugin"], "calendar");
@@ -247,7 +214,7 @@ fn an_invitation_is_held_and_the_card_shows_title_times_and_every_attendee() {
         }
         let id = pending["id"].as_str().expect("id");
         assert!(core.cli(&["confirm", decision, id]).status.success());
-        let resolved = next(&events, "confirmation.resolved");
+        let resolved = common::next_event(&events, "confirmation.resolved");
         assert_eq!(resolved["payload"]["decision"], decision);
         let run = call.join().expect("call");
         if round == 0 {

@@ -351,3 +351,116 @@ fn rewrite_until(rule: &str, start: When, carrier: Tz) -> Result<String, String>
 fn short(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(200).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ics::parse_object;
+    use chrono::TimeZone;
+
+    fn events(vevents: &str) -> Vec<Event> {
+        let text = format!(
+            "BEGIN:VCALENDAR\r\n{}\r\nEND:VCALENDAR\r\n",
+            vevents.replace('\n', "\r\n")
+        );
+        let (events, skipped) = parse_object(&text);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        events
+    }
+
+    fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn starts(found: &Expansion) -> Vec<String> {
+        found
+            .instances
+            .iter()
+            .map(|i| match i.start {
+                Moment::Day(d) => d.to_string(),
+                Moment::At(t) => t.to_rfc3339(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn floating_times_are_read_in_the_calendars_zone() {
+        let list = events(
+            "BEGIN:VEVENT\nUID:f\nDTSTART:20261201T090000\nRRULE:FREQ=DAILY;COUNT=2\nEND:VEVENT",
+        );
+        let found = expand(
+            &list,
+            Tz::America__New_York,
+            utc(2026, 11, 1),
+            utc(2027, 1, 1),
+            Limits::default(),
+        );
+        assert_eq!(
+            starts(&found),
+            ["2026-12-01T09:00:00-05:00", "2026-12-02T09:00:00-05:00"]
+        );
+    }
+
+    #[test]
+    fn rdates_add_and_dtstart_counts_once() {
+        let list = events(
+            "BEGIN:VEVENT\nUID:r\nDTSTART:20261201T090000Z\nRRULE:FREQ=WEEKLY;COUNT=2\nRDATE:20261201T090000Z,20261203T120000Z\nEND:VEVENT",
+        );
+        let found = expand(
+            &list,
+            Tz::UTC,
+            utc(2026, 11, 1),
+            utc(2027, 1, 1),
+            Limits::default(),
+        );
+        assert_eq!(
+            starts(&found),
+            [
+                "2026-12-01T09:00:00+00:00",
+                "2026-12-03T12:00:00+00:00",
+                "2026-12-08T09:00:00+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_override_without_its_series_still_shows() {
+        let list = events(
+            "BEGIN:VEVENT\nUID:o\nRECURRENCE-ID:20261201T090000Z\nDTSTART:20261201T100000Z\nDTEND:20261201T110000Z\nSUMMARY:only this one\nEND:VEVENT",
+        );
+        let found = expand(
+            &list,
+            Tz::UTC,
+            utc(2026, 11, 1),
+            utc(2027, 1, 1),
+            Limits::default(),
+        );
+        assert_eq!(starts(&found), ["2026-12-01T10:00:00+00:00"]);
+        assert!(found.instances[0].recurring);
+    }
+
+    #[test]
+    fn a_window_cuts_by_overlap_not_by_start() {
+        let list = events(
+            "BEGIN:VEVENT\nUID:long\nDTSTART:20261130T220000Z\nDTEND:20261201T020000Z\nEND:VEVENT",
+        );
+        let found = expand(
+            &list,
+            Tz::UTC,
+            utc(2026, 12, 1),
+            utc(2026, 12, 2),
+            Limits::default(),
+        );
+        assert_eq!(found.instances.len(), 1);
+        let found = expand(
+            &list,
+            Tz::UTC,
+            utc(2026, 12, 2),
+            utc(2026, 12, 3),
+            Limits::default(),
+        );
+        assert!(found.instances.is_empty());
+    }
+}

@@ -181,6 +181,10 @@ fn transport(error: ureq::Error) -> CalError {
         ureq::Error::HostNotFound => CalError::Unreachable("host not found".into()),
         ureq::Error::ConnectionFailed => CalError::Unreachable("connection failed".into()),
         ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => CalError::Timeout,
+        // rustls reports a refused certificate or handshake as invalid data on the stream.
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            CalError::Tls("certificate or handshake refused".into())
+        }
         ureq::Error::Io(e) => CalError::Unreachable(format!("{:?}", e.kind())),
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
             CalError::Tls("certificate or handshake refused".into())

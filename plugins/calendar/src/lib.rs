@@ -5,7 +5,7 @@
 //! RFC 4791 home set), WebDAV XML (`dav`), HTTP with rustls (`http`), iCalendar read
 //! (`ics`) and written (`write`), recurrence expanded by the plugin with bounds
 //! (`expand`), zones (`zone`), free/busy (`freebusy`), the account (`service`) and
-//! the five tools (`tools`) on the SDK (`handler`).
+//! the five tools (`tools`, writes in `change`) on the SDK (`handler`).
 //!
 //! Must never: send the credentials outside the configured server's site or over
 //! plain HTTP beyond loopback; log a credential or an event's text; let an event's
@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+mod change;
 pub mod config;
 pub mod dav;
 pub mod discovery;

@@ -165,3 +165,78 @@ fn a_refusing_server_is_a_structured_error() {
     let err = plugin.init.clone().expect_err("auth");
     assert_eq!(err.data_str("category"), Some("AUTH_ERROR"));
 }
+
+#[test]
+fn odd_rules_and_dates_expand_or_skip_without_a_panic() {
+    let rules = [
+        "FREQ=YEARLY;BYWEEKNO=53;BYDAY=MO",
+        "FREQ=MONTHLY;BYSETPOS=-1;BYDAY=MO,TU,WE,TH,FR",
+        "FREQ=DAILY;INTERVAL=65535",
+        "FREQ=DAILY;INTERVAL=0",
+        "FREQ=YEARLY;BYYEARDAY=-366,366",
+        "FREQ=DAILY;UNTIL=99991231T235959Z",
+        "FREQ=DAILY;UNTIL=19000101",
+        "FREQ=DAILY;COUNT=4294967295",
+        "FREQ=WEEKLY;WKST=XX",
+        "FREQ=MONTHLY;BYMONTHDAY=-31,31,0",
+        "FREQ=HOURLY;BYHOUR=25",
+        "FREQ=SECONDLY;BYSECOND=60",
+        "FREQ=YEARLY;BYMONTH=13",
+        "FREQ=DAILY;;;=;UNTIL=",
+        "",
+    ];
+    let starts = [
+        "DTSTART:20261201T100000Z",
+        "DTSTART:99991231T235959Z",
+        "DTSTART:00010101T000000Z",
+        "DTSTART;VALUE=DATE:20261201",
+        "DTSTART:20261201T100000",
+        "DTSTART;TZID=Europe/Berlin:20260329T023000",
+    ];
+    let from = Utc
+        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .expect("from");
+    let to = Utc
+        .with_ymd_and_hms(2027, 2, 1, 0, 0, 0)
+        .single()
+        .expect("to");
+    for start in starts {
+        for rule in rules {
+            let text = vcalendar(&[&format!(
+                "BEGIN:VEVENT\nUID:odd\n{start}\nDURATION:PT1H\nRRULE:{rule}\nEXDATE:20261202T100000Z\nRDATE;VALUE=DATE:20261224\nEND:VEVENT"
+            )]);
+            let outcome = std::panic::catch_unwind(|| {
+                let (events, _) = parse_object(&text);
+                let found = expand(
+                    &events,
+                    chrono_tz::Tz::Europe__Berlin,
+                    from,
+                    to,
+                    Limits::default(),
+                );
+                found.instances.len() + found.skipped.len()
+            });
+            assert!(outcome.is_ok(), "panicked on {start} / {rule}");
+        }
+    }
+}
+
+#[test]
+fn a_redirect_to_another_site_is_not_followed_with_the_password() {
+    // Where the password would go: a listener that records whether anyone came.
+    let trap = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let trap_url = format!("http://{}/", trap.local_addr().expect("addr"));
+    trap.set_nonblocking(true).expect("nonblocking");
+    let standin = StandIn::serve_with(301, &format!("location: {trap_url}\r\n"), Vec::new());
+    let plugin = plugin_at(&standin);
+    assert_eq!(plugin.init, Ok(json!({})));
+    let err = plugin
+        .call("calendar_list", json!({}))
+        .expect_err("not followed");
+    assert!(err.message.contains("not followed"), "{err:?}");
+    assert!(
+        trap.accept().is_err(),
+        "the plugin connected to the other site"
+    );
+}

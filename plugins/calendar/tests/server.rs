@@ -320,3 +320,25 @@ fn free_busy_merges_the_expanded_events() {
     assert_eq!(answer["busy"][0]["start"], "2026-12-07T09:00:00+01:00");
     assert_eq!(answer["free"][0]["start_utc"], "2026-12-07T07:00:00+00:00");
 }
+
+#[test]
+fn a_private_ca_is_trusted_through_ca_file_and_only_then() {
+    let Some(server) = Radicale::start_tls() else {
+        return;
+    };
+    server.mkcalendar("work", "Work");
+    let ca = server.dir.path().join("ca.pem");
+    let mut config = server.config();
+    config["ca_file"] = json!(ca.display().to_string());
+    let plugin = Plugin::start(config, &server.password);
+    assert_eq!(plugin.init, Ok(json!({})));
+    assert_eq!(
+        plugin.ok("calendar_list", json!({}))["calendars"][0]["name"],
+        "Work"
+    );
+    // Without it the public roots do not know the CA: refused at initialize.
+    let plugin = Plugin::start(server.config(), &server.password);
+    let err = plugin.init.clone().expect_err("unknown CA");
+    assert_eq!(err.data_str("category"), Some("NETWORK_ERROR"), "{err:?}");
+    assert!(err.message.contains("TLS"), "{err:?}");
+}

@@ -60,6 +60,16 @@ pub struct Radicale {
 impl Radicale {
     /// Starts radicale, or `None` (with the reason printed) when it is not installed.
     pub fn start() -> Option<Radicale> {
+        Radicale::start_with(false)
+    }
+
+    /// Starts radicale serving https with a certificate from a CA made now
+    /// (`ca.pem` in its folder), or `None` as [`Radicale::start`].
+    pub fn start_tls() -> Option<Radicale> {
+        Radicale::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Radicale> {
         let probe = Command::new("python3")
             .args(["-c", "import radicale"])
             .stdout(Stdio::null())
@@ -77,8 +87,18 @@ impl Radicale {
         let password = random_hex(16);
         std::fs::write(dir.path().join("users"), format!("{USER}:{password}\n")).expect("users");
         let port = free_port();
+        let ssl = if tls {
+            make_certificates(dir.path());
+            format!(
+                "ssl = True\ncertificate = {}\nkey = {}\n",
+                dir.path().join("server.pem").display(),
+                dir.path().join("server.key").display()
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
-            "[server]\nhosts = 127.0.0.1:{port}\n\n[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\nhtpasswd_encryption = plain\n\n[rights]\ntype = owner_only\n\n[storage]\nfilesystem_folder = {storage}\n\n[web]\ntype = none\n\n[logging]\nlevel = warning\n",
+            "[server]\nhosts = 127.0.0.1:{port}\n{ssl}\n[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\nhtpasswd_encryption = plain\n\n[rights]\ntype = owner_only\n\n[storage]\nfilesystem_folder = {storage}\n\n[web]\ntype = none\n\n[logging]\nlevel = warning\n",
             users = dir.path().join("users").display(),
             storage = dir.path().join("collections").display(),
         );
@@ -99,7 +119,19 @@ impl Radicale {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        let mut tls_config = ureq::tls::TlsConfig::builder();
+        if tls {
+            let pem = std::fs::read(dir.path().join("ca.pem")).expect("ca.pem");
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            tls_config = tls_config.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls_config.build())
             .http_status_as_error(false)
             .allow_non_standard_methods(true)
             .max_redirects(0)
@@ -108,7 +140,7 @@ impl Radicale {
         Some(Radicale {
             child,
             dir,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
             password,
             agent,
         })
@@ -227,6 +259,84 @@ impl Drop for Radicale {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`server.pem`,
+/// `server.key`) in `dir`, made now with the openssl command.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=carapace test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 /// Base64 (standard, padded), for the tests' own Basic header.

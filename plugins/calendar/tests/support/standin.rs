@@ -16,6 +16,12 @@ pub struct StandIn {
 impl StandIn {
     /// Serves `body` with `status` (`content-type: application/xml`).
     pub fn serve(status: u16, body: Vec<u8>) -> StandIn {
+        StandIn::serve_with(status, "", body)
+    }
+
+    /// Serves `body` with `status` and the extra header lines `headers` (each ending in CRLF).
+    pub fn serve_with(status: u16, headers: &str, body: Vec<u8>) -> StandIn {
+        let headers = headers.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/", listener.local_addr().expect("addr"));
         let stop = Arc::new(AtomicBool::new(false));
@@ -40,7 +46,7 @@ impl StandIn {
                 let mut sink = vec![0u8; length];
                 let _ = reader.read_exact(&mut sink);
                 let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream.write_all(head.as_bytes());
