@@ -65,6 +65,8 @@ pub struct Event {
     pub organizer: Option<String>,
     /// `ATTENDEE` addresses.
     pub attendees: Vec<String>,
+    /// `X-CARAPACE-TZID`: the zone an event this plugin stored in UTC was made in.
+    pub shown_zone: Option<Tz>,
 }
 
 /// Why an event was skipped (named in the answer, with its UID when known).
@@ -210,6 +212,7 @@ fn read_event(c: &Component) -> Result<Event, String> {
             .take(500)
             .map(|p| address(p.val.as_str()))
             .collect(),
+        shown_zone: prop(c, "X-CARAPACE-TZID").and_then(|p| zone::iana(p.val.as_str().trim())),
         uid,
     })
 }

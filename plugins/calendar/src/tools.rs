@@ -166,29 +166,40 @@ fn list_events(account: &Account, args: WindowArgs) -> Result<Value, CalError> {
 }
 
 fn instance_json(object: &Stored, i: &Instance) -> Value {
-    let zone = match i.start {
+    let e = i.event;
+    // An event stored in UTC by this plugin is shown in the zone it was made in.
+    let shown = |m: Moment| match (m, e.shown_zone) {
+        (Moment::At(t), Some(tz)) => Moment::At(t.with_timezone(&tz)),
+        _ => m,
+    };
+    let (start, end) = (shown(i.start), shown(i.end));
+    let zone = match start {
         Moment::At(t) => t.timezone().name().to_owned(),
         Moment::Day(_) => object.floating.name().to_owned(),
     };
-    let e = i.event;
-    json!({
+    let mut event = json!({
         "uid": e.uid,
         "calendar": object.calendar,
         "title": e.title,
-        "all_day": matches!(i.start, Moment::Day(_)),
-        "start": moment_text(i.start),
-        "end": moment_text(i.end),
-        "start_utc": i.start.instant(object.floating).to_rfc3339(),
-        "end_utc": i.end.instant(object.floating).to_rfc3339(),
+        "all_day": matches!(start, Moment::Day(_)),
+        "start": moment_text(start),
+        "end": moment_text(end),
+        "start_utc": start.instant(object.floating).to_rfc3339(),
+        "end_utc": end.instant(object.floating).to_rfc3339(),
         "time_zone": zone,
         "location": e.location,
         "description": e.description,
         "status": e.status,
         "recurring": i.recurring,
-        "recurrence_id": i.recurrence_id.map(moment_text),
+        "recurrence_id": i.recurrence_id.map(|m| moment_text(shown(m))),
         "organizer": e.organizer,
         "attendees": e.attendees,
-    })
+    });
+    // Absent is shorter than null: more events fit in an answer.
+    if let Some(fields) = event.as_object_mut() {
+        fields.retain(|_, v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
+    }
+    event
 }
 
 fn moment_text(m: Moment) -> String {

@@ -3,7 +3,8 @@
 //! addresses of a plain shape, times that exist.
 //!
 //! Timed events are stored in UTC (`DTSTART:...Z`): valid without a VTIMEZONE on every
-//! server; the zone the call named is kept in the answer and in `X-CARAPACE-TZID`.
+//! server; the zone the call named is kept in `X-CARAPACE-TZID`, and listings show
+//! the event in it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use icalendar::{Calendar, Component, EventLike};

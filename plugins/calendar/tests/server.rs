@@ -87,6 +87,8 @@ fn an_event_created_is_listed_back_and_deleted() {
     assert_eq!(event["title"], hostile);
     assert_eq!(event["location"], "Café <Zürich>");
     assert_eq!(event["description"], "line one\nBEGIN:VALARM\n]]>");
+    assert_eq!(event["start"], "2026-12-10T12:00:00+01:00");
+    assert_eq!(event["time_zone"], "Europe/Berlin");
     assert_eq!(event["start_utc"], "2026-12-10T11:00:00+00:00");
     assert_eq!(event["end_utc"], "2026-12-10T12:30:00+00:00");
     assert_eq!(event["attendees"], json!(["bob@example.com"]));
