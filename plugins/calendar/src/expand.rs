@@ -374,6 +374,18 @@ mod tests {
             .expect("time")
     }
 
+    /// The starts of the instances of `vevents` in 2026-11-01..2027-01-01.
+    fn starts_in(vevents: &str, zone: Tz) -> Vec<String> {
+        let list = events(vevents);
+        starts(&expand(
+            &list,
+            zone,
+            utc(2026, 11, 1),
+            utc(2027, 1, 1),
+            Limits::default(),
+        ))
+    }
+
     fn starts(found: &Expansion) -> Vec<String> {
         found
             .instances
@@ -387,36 +399,16 @@ mod tests {
 
     #[test]
     fn floating_times_are_read_in_the_calendars_zone() {
-        let list = events(
-            "BEGIN:VEVENT\nUID:f\nDTSTART:20261201T090000\nRRULE:FREQ=DAILY;COUNT=2\nEND:VEVENT",
-        );
-        let found = expand(
-            &list,
-            Tz::America__New_York,
-            utc(2026, 11, 1),
-            utc(2027, 1, 1),
-            Limits::default(),
-        );
         assert_eq!(
-            starts(&found),
+            starts_in("BEGIN:VEVENT\nUID:f\nDTSTART:20261201T090000\nRRULE:FREQ=DAILY;COUNT=2\nEND:VEVENT", Tz::America__New_York),
             ["2026-12-01T09:00:00-05:00", "2026-12-02T09:00:00-05:00"]
         );
     }
 
     #[test]
     fn rdates_add_and_dtstart_counts_once() {
-        let list = events(
-            "BEGIN:VEVENT\nUID:r\nDTSTART:20261201T090000Z\nRRULE:FREQ=WEEKLY;COUNT=2\nRDATE:20261201T090000Z,20261203T120000Z\nEND:VEVENT",
-        );
-        let found = expand(
-            &list,
-            Tz::UTC,
-            utc(2026, 11, 1),
-            utc(2027, 1, 1),
-            Limits::default(),
-        );
         assert_eq!(
-            starts(&found),
+            starts_in("BEGIN:VEVENT\nUID:r\nDTSTART:20261201T090000Z\nRRULE:FREQ=WEEKLY;COUNT=2\nRDATE:20261201T090000Z,20261203T120000Z\nEND:VEVENT", Tz::UTC),
             [
                 "2026-12-01T09:00:00+00:00",
                 "2026-12-03T12:00:00+00:00",
