@@ -13,9 +13,23 @@ use crate::zone;
 pub enum AuthMode {
     /// HTTP Basic with `username` and the credential `password` (an app password).
     #[default]
+    #[serde(alias = "password")]
     Basic,
-    /// `Authorization: Bearer` with the credential `oauth_access_token` (else `password`).
+    /// `Authorization: Bearer` with the credential `oauth2_access_token` as stored.
     Bearer,
+    /// `Authorization: Bearer` with an access token the plugin refreshes from the
+    /// credentials `oauth2_refresh_token`, `oauth2_client_id` (and
+    /// `oauth2_client_secret`) at `oauth2.token_url`: the email plugin's keys.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+}
+
+/// `oauth2 = { token_url = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// The token endpoint (https, or http to loopback).
+    pub token_url: String,
 }
 
 /// The plugin's config, as the manifest's `config_schema` allows it.
@@ -30,6 +44,9 @@ pub struct Config {
     /// Basic or bearer.
     #[serde(default)]
     pub auth: AuthMode,
+    /// The OAuth2 token endpoint, for `auth = "oauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
     /// The account's own address: ORGANIZER of events with attendees (else `username`).
     #[serde(default)]
     pub email: Option<String>,
@@ -76,6 +93,20 @@ impl Config {
             return Err(CalError::Config(
                 "username is required for auth = \"basic\"".into(),
             ));
+        }
+        if self.auth == AuthMode::OAuth2 {
+            let token_url = self
+                .oauth2
+                .as_ref()
+                .map(|o| o.token_url.as_str())
+                .ok_or_else(|| {
+                    CalError::Config(
+                        "auth = \"oauth2\" needs oauth2 = { token_url = \"...\" }".into(),
+                    )
+                })?;
+            crate::href::check_base_url(token_url).map_err(|_| {
+                CalError::Config("oauth2.token_url must be https (or http to loopback)".into())
+            })?;
         }
         if !(1..=3660).contains(&self.max_window_days) {
             return Err(CalError::Config("max_window_days must be 1..=3660".into()));

@@ -18,6 +18,10 @@ pub enum CalError {
     /// The server could not be reached (DNS, refused, reset).
     #[error("the calendar server cannot be reached ({0})")]
     Unreachable(String),
+    /// The OAuth2 token endpoint refused the refresh token (revoked, expired): the
+    /// endpoint's error code.
+    #[error("AUTH_ERROR: the OAuth2 refresh token was refused ({0}); run `carapace auth login --plugin calendar`")]
+    Revoked(String),
     /// The server did not answer in time.
     #[error("the calendar server did not answer in time")]
     Timeout,
@@ -70,6 +74,7 @@ impl CalError {
             CalError::Status { status, .. } => *status >= 500 || *status == 429,
             CalError::Config(_)
             | CalError::Auth(_)
+            | CalError::Revoked(_)
             | CalError::Tls(_)
             | CalError::Malformed(_)
             | CalError::TooLarge(_)
@@ -95,7 +100,7 @@ impl CalError {
     pub fn into_init(self) -> InitError {
         let message = self.to_string();
         match self {
-            CalError::Auth(_) => InitError::auth(message),
+            CalError::Auth(_) | CalError::Revoked(_) => InitError::auth(message),
             CalError::Config(_) | CalError::Invalid { .. } | CalError::Discovery(_) => {
                 InitError::config(message)
             }

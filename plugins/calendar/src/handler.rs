@@ -13,14 +13,20 @@ use serde_json::Value;
 use crate::config::{AuthMode, Config};
 use crate::error::CalError;
 use crate::http::Credentials;
+use crate::oauth;
 use crate::service::Account;
 use crate::tools;
 
-/// The credential holding the password (an app password) or, for `auth = "bearer"`
-/// without `oauth_access_token`, the token.
+/// The credential holding the password (an app password).
 pub const PASSWORD: &str = "password";
-/// The credential holding an OAuth2 access token (`auth = "bearer"`).
-pub const ACCESS_TOKEN: &str = "oauth_access_token";
+/// The credential holding an OAuth2 access token as is (`auth = "bearer"`).
+pub const ACCESS_TOKEN: &str = "oauth2_access_token";
+/// The credential holding the OAuth2 refresh token (`auth = "oauth2"`).
+pub const REFRESH_TOKEN: &str = "oauth2_refresh_token";
+/// The credential holding the OAuth2 client id (`auth = "oauth2"`).
+pub const CLIENT_ID: &str = "oauth2_client_id";
+/// The credential holding the OAuth2 client secret, if the client has one.
+pub const CLIENT_SECRET: &str = "oauth2_client_secret";
 
 /// The calendar plugin's handler.
 #[derive(Default)]
@@ -48,11 +54,28 @@ pub fn account_for(init: &Init) -> Result<Account, InitError> {
             let password = init.credential(PASSWORD)?;
             Credentials::basic(&config.username, password.expose())
         }
-        AuthMode::Bearer => {
-            let token = init
-                .credential(ACCESS_TOKEN)
-                .or_else(|_| init.credential(PASSWORD))?;
-            Credentials::bearer(token.expose())
+        AuthMode::Bearer => Credentials::bearer(init.credential(ACCESS_TOKEN)?.expose()),
+        AuthMode::OAuth2 => {
+            let token_url = config
+                .oauth2
+                .as_ref()
+                .map(|o| o.token_url.clone())
+                .ok_or_else(|| InitError::config("auth = \"oauth2\" needs oauth2.token_url"))?;
+            let client = oauth::Client {
+                token_url,
+                client_id: init.credential(CLIENT_ID)?.expose().to_owned(),
+                client_secret: init
+                    .credential(CLIENT_SECRET)
+                    .ok()
+                    .map(|s| s.expose().to_owned()),
+            };
+            let refresh = init.credential(REFRESH_TOKEN)?.expose().to_owned();
+            Credentials::OAuth(Arc::new(oauth::TokenSource::new(
+                client,
+                refresh,
+                &init.data_dir,
+                config.timeout(),
+            )))
         }
     };
     let ca_pem = match config.ca_file.as_deref() {
@@ -69,9 +92,12 @@ impl Plugin for CalendarHandler {
         let account = account_for(init)?;
         match account.refresh() {
             Ok(_) => {}
-            Err(e @ (CalError::Auth(_) | CalError::Config(_) | CalError::Tls(_))) => {
-                return Err(e.into_init())
-            }
+            Err(
+                e @ (CalError::Auth(_)
+                | CalError::Revoked(_)
+                | CalError::Config(_)
+                | CalError::Tls(_)),
+            ) => return Err(e.into_init()),
             // Down or odd now: the first call tries again and says what is wrong.
             Err(_) => {}
         }

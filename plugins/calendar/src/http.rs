@@ -8,31 +8,47 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use base64::Engine;
 
 use crate::error::CalError;
 use crate::href::Url;
+use crate::oauth::TokenSource;
 
 /// Largest answer read (a year of a busy calendar is a few MiB).
 pub const MAX_ANSWER_BYTES: u64 = 32 << 20;
 
-/// The `Authorization` header value; `Debug` does not show it.
+/// Where the `Authorization` header comes from; `Debug` shows neither value.
 #[derive(Clone)]
-pub struct Credentials(String);
+pub enum Credentials {
+    /// A fixed header value (Basic, or a bearer token as stored).
+    Header(String),
+    /// A bearer token refreshed from an OAuth2 refresh token.
+    OAuth(Arc<TokenSource>),
+}
 
 impl Credentials {
     /// HTTP Basic (RFC 7617) for `username` and `password`.
     pub fn basic(username: &str, password: &str) -> Credentials {
         let pair = format!("{username}:{password}");
-        Credentials(format!(
+        Credentials::Header(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(pair)
         ))
     }
 
-    /// A bearer access token (RFC 6750).
+    /// A bearer access token as stored (RFC 6750).
     pub fn bearer(token: &str) -> Credentials {
-        Credentials(format!("Bearer {token}"))
+        Credentials::Header(format!("Bearer {token}"))
+    }
+
+    /// The header value for the next request.
+    fn header(&self) -> Result<String, CalError> {
+        match self {
+            Credentials::Header(value) => Ok(value.clone()),
+            Credentials::OAuth(source) => Ok(format!("Bearer {}", source.access_token()?)),
+        }
     }
 }
 
@@ -116,8 +132,29 @@ impl Dav {
         &self.base
     }
 
-    /// Sends `method` to `url` with `headers` and `body`; any status is an answer.
+    /// Sends `method` to `url` with `headers` and `body`; any status is an answer but
+    /// 401 ([`CalError::Auth`]). A refreshed OAuth2 token refused once is refreshed
+    /// again and the request sent once more.
     pub fn send(
+        &self,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, CalError> {
+        match (
+            self.send_once(method, url, headers, body),
+            &self.credentials,
+        ) {
+            (Err(CalError::Auth(_)), Credentials::OAuth(source)) => {
+                source.invalidate();
+                self.send_once(method, url, headers, body)
+            }
+            (answer, _) => answer,
+        }
+    }
+
+    fn send_once(
         &self,
         method: &str,
         url: &Url,
@@ -135,7 +172,7 @@ impl Dav {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(url.as_string())
-            .header("authorization", &self.credentials.0);
+            .header("authorization", self.credentials.header()?);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

@@ -2,7 +2,7 @@
 //! the credentials kept on the host.
 //!
 //! Discovery from a base URL (`discovery`: RFC 6764 well-known, RFC 5397 principal,
-//! RFC 4791 home set), WebDAV XML (`dav`), HTTP with rustls (`http`), iCalendar read
+//! RFC 4791 home set), WebDAV XML (`dav`), HTTP with rustls (`http`), OAuth2 refresh (`oauth`), iCalendar read
 //! (`ics`) and written (`write`), recurrence expanded by the plugin with bounds
 //! (`expand`), zones (`zone`), free/busy (`freebusy`), the account (`service`) and
 //! the five tools (`tools`, writes in `change`) on the SDK (`handler`).
@@ -24,10 +24,13 @@ mod handler;
 pub mod href;
 pub mod http;
 pub mod ics;
+pub mod oauth;
 pub mod service;
 pub mod times;
 pub mod tools;
 pub mod write;
 pub mod zone;
 
-pub use handler::{account_for, CalendarHandler, ACCESS_TOKEN, PASSWORD};
+pub use handler::{
+    account_for, CalendarHandler, ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, PASSWORD, REFRESH_TOKEN,
+};

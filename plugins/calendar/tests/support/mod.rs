@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod standin;
+pub mod token;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -69,7 +70,18 @@ impl Radicale {
         Radicale::start_with(true)
     }
 
+    /// Starts radicale accepting only `Authorization: Bearer` with a token listed in
+    /// its folder's `tokens` file (a small auth plugin of radicale's own API, loaded
+    /// from that folder), or `None` as [`Radicale::start`].
+    pub fn start_bearer() -> Option<Radicale> {
+        Radicale::start_full(false, true)
+    }
+
     fn start_with(tls: bool) -> Option<Radicale> {
+        Radicale::start_full(tls, false)
+    }
+
+    fn start_full(tls: bool, bearer: bool) -> Option<Radicale> {
         let probe = Command::new("python3")
             .args(["-c", "import radicale"])
             .stdout(Stdio::null())
@@ -97,13 +109,30 @@ impl Radicale {
         } else {
             String::new()
         };
+        let auth = if bearer {
+            std::fs::write(dir.path().join("tokens"), "").expect("tokens");
+            std::fs::write(
+                dir.path().join("carapace_bearer.py"),
+                BEARER_AUTH.replace(
+                    "TOKENS",
+                    &format!("{:?}", dir.path().join("tokens").display().to_string()),
+                ),
+            )
+            .expect("auth plugin");
+            "type = carapace_bearer".to_owned()
+        } else {
+            format!(
+                "type = htpasswd\nhtpasswd_filename = {}\nhtpasswd_encryption = plain",
+                dir.path().join("users").display()
+            )
+        };
         let config = format!(
-            "[server]\nhosts = 127.0.0.1:{port}\n{ssl}\n[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\nhtpasswd_encryption = plain\n\n[rights]\ntype = owner_only\n\n[storage]\nfilesystem_folder = {storage}\n\n[web]\ntype = none\n\n[logging]\nlevel = warning\n",
-            users = dir.path().join("users").display(),
+            "[server]\nhosts = 127.0.0.1:{port}\n{ssl}\n[auth]\n{auth}\n\n[rights]\ntype = owner_only\n\n[storage]\nfilesystem_folder = {storage}\n\n[web]\ntype = none\n\n[logging]\nlevel = warning\n",
             storage = dir.path().join("collections").display(),
         );
         std::fs::write(dir.path().join("config"), config).expect("config");
         let child = Command::new("python3")
+            .env("PYTHONPATH", dir.path())
             .args(["-m", "radicale", "--config"])
             .arg(dir.path().join("config"))
             .stdin(Stdio::null())
@@ -154,10 +183,21 @@ impl Radicale {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        let auth = format!(
-            "Basic {}",
-            base64_encode(format!("{USER}:{}", self.password).as_bytes())
-        );
+        let auth = if self.dir.path().join("tokens").exists() {
+            // The bearer server: a token of the tests' own, listed for the set-up.
+            let token = format!("setup-{}", self.password);
+            let tokens = self.dir.path().join("tokens");
+            let listed = std::fs::read_to_string(&tokens).unwrap_or_default();
+            if !listed.contains(&token) {
+                std::fs::write(&tokens, format!("{listed}{token}\n")).expect("tokens");
+            }
+            format!("Bearer {token}")
+        } else {
+            format!(
+                "Basic {}",
+                base64_encode(format!("{USER}:{}", self.password).as_bytes())
+            )
+        };
         let mut request = ureq::http::Request::builder()
             .method(ureq::http::Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(format!("{}{path}", self.url))
@@ -260,6 +300,28 @@ impl Drop for Radicale {
         let _ = self.child.wait();
     }
 }
+
+/// Radicale's auth plugin for the bearer tests: the login is Alice's when the
+/// `Authorization: Bearer` token is one of those in the `tokens` file; Basic is refused.
+const BEARER_AUTH: &str = r#"
+from radicale import auth
+
+def valid(token):
+    with open(TOKENS) as f:
+        return token in set(f.read().split())
+
+class Auth(auth.BaseAuth):
+    # A token it does not know is no login at all: radicale answers 401, as a
+    # CalDAV server answers a stale bearer token (RFC 6750 invalid_token).
+    def get_external_login(self, environ):
+        value = environ.get("HTTP_AUTHORIZATION", "")
+        if value.startswith("Bearer ") and valid(value[len("Bearer "):]):
+            return ("alice", value[len("Bearer "):])
+        return ()
+
+    def _login(self, login, password):
+        return login if login == "alice" and valid(password) else ""
+"#;
 
 /// A CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`server.pem`,
 /// `server.key`) in `dir`, made now with the openssl command.
@@ -376,6 +438,31 @@ impl Plugin {
             Ok(v) => v,
             Err(e) => panic!("{tool} {arguments}: {e:?}"),
         }
+    }
+}
+
+impl Plugin {
+    /// Starts the plugin on `dir` (kept by the caller) with `config` and the
+    /// credentials `(name, value)`.
+    pub fn start_in(
+        dir: &Path,
+        config: Value,
+        credentials: &[(&str, &str)],
+    ) -> (Harness, Result<Value, JsonRpcError>) {
+        let store = dir.join("credentials");
+        std::fs::create_dir_all(&store).expect("credentials dir");
+        for (name, value) in credentials {
+            std::fs::write(store.join(name), format!("{value}\n")).expect("credential");
+        }
+        let harness = Harness::start(CalendarHandler::new());
+        let init = harness.initialize_with(json!({
+            "plugin": "calendar",
+            "version": "0.1.0",
+            "config": config,
+            "data_dir": dir.join("data"),
+            "credentials_dir": store,
+        }));
+        (harness, init)
     }
 }
 
