@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::audit::{AuditError, AuditLog, EventLine, RefusalKind, SUMMARY_KIND};
 use crate::config::Config;
-use crate::model_proxy::{MemoryLedger, UsageLedger};
+use crate::model_proxy::{DayLedger, Exhausted, UsageLedger};
 use crate::paths::Home;
 use crate::plugins::PluginHost;
 use crate::policy::{Confirmations, GroupPolicy, PausedGroups, RateLimiter};
@@ -67,8 +67,11 @@ pub struct Core {
     pub sanitizer: &'static Sanitizer,
     /// The session sockets.
     pub sockets: SocketServer,
-    /// Model tokens used, per session and per group today, over all sessions.
+    /// Model tokens used, per session and per group and task today, over all
+    /// sessions (kept in `state/usage/` by the daemon's core).
     pub model_ledger: Arc<dyn UsageLedger>,
+    /// Where the model proxies tell a cap reached (published as `budget.exhausted`).
+    pub budget_alerts: Option<tokio::sync::mpsc::Sender<Exhausted>>,
     /// Agent sessions running and waiting.
     pub agents: AgentRegistry,
     audit: AuditLog,
@@ -110,11 +113,23 @@ impl Core {
             task_fires: parts.task_fires,
             sanitizer: crate::sanitize::shared(),
             sockets: parts.sockets,
-            model_ledger: Arc::new(MemoryLedger::new()),
+            model_ledger: Arc::new(DayLedger::in_memory()),
+            budget_alerts: None,
             agents: AgentRegistry::default(),
             audit: parts.audit,
             started_at: crate::time::now_rfc3339(),
         }
+    }
+
+    /// Uses `ledger` for model tokens, and tells `alerts` of caps reached.
+    pub fn with_model_ledger(
+        mut self,
+        ledger: Arc<dyn UsageLedger>,
+        alerts: tokio::sync::mpsc::Sender<Exhausted>,
+    ) -> Core {
+        self.model_ledger = ledger;
+        self.budget_alerts = Some(alerts);
+        self
     }
 
     /// The current config, catalog, policy and plugins, as one consistent snapshot.

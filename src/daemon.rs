@@ -54,6 +54,9 @@ pub enum StartError {
     /// A socket could not be bound.
     #[error("socket: {0}")]
     Socket(String),
+    /// Today's token ledger cannot be read safely.
+    #[error("token ledger: {0}")]
+    Ledger(#[from] crate::model_proxy::journal::JournalError),
     /// The paused groups' state file is not one the core wrote.
     #[error("paused groups: {0}")]
     Paused(#[from] crate::policy::paused::PausedError),
@@ -87,6 +90,16 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     let paused = crate::policy::PausedGroups::load(&home.paused_groups_file())?;
     // Likewise a task fire taken before must never start a second session.
     let task_fires = crate::agent::fires::TaskFires::load(&home.task_fires_file())?;
+    // And today's spent tokens are read back, so a restart lifts no cap.
+    let (model_ledger, skipped) =
+        crate::model_proxy::DayLedger::open(crate::model_proxy::Journal::new(&home.usage_dir()))?;
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            dir = %home.usage_dir().display(),
+            "lines of today's token ledger did not parse (cut by a crash or a full disk) and were skipped"
+        );
+    }
     make_non_dumpable();
     raise_descriptor_limit();
     crate::credentials::check_store(&home).map_err(|e| StartError::Credentials(e.to_string()))?;
@@ -115,16 +128,24 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     sockets.set_message_deadline(Duration::from_secs(
         assembled.config.core.message_deadline_secs,
     ));
-    let core = Arc::new(Core::new(CoreParts {
-        home: home.clone(),
-        config: assembled.config,
-        catalog: assembled.catalog,
-        plugins: Arc::new(assembled.host),
-        sockets: sockets.clone(),
-        audit,
-        paused,
-        task_fires,
-    }));
+    let (budget_alerts, budget_alerts_rx) = mpsc::channel(64);
+    let core = Arc::new(
+        Core::new(CoreParts {
+            home: home.clone(),
+            config: assembled.config,
+            catalog: assembled.catalog,
+            plugins: Arc::new(assembled.host),
+            sockets: sockets.clone(),
+            audit,
+            paused,
+            task_fires,
+        })
+        .with_model_ledger(Arc::new(model_ledger), budget_alerts),
+    );
+    tokio::spawn(crate::serve::budget::publish_alerts(
+        Arc::clone(&core),
+        budget_alerts_rx,
+    ));
     tokio::spawn(crate::serve::plugin_services::serve(
         Arc::clone(&core),
         assembled.from_plugins,

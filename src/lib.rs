@@ -17,6 +17,7 @@ pub mod ids;
 pub mod memory;
 pub mod migrate;
 pub mod model_proxy;
+pub mod oauth_login;
 pub mod paths;
 pub mod pipeline;
 pub mod plugins;

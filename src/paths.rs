@@ -125,6 +125,10 @@ impl Home {
     pub fn paused_groups_file(&self) -> PathBuf {
         self.state_dir().join("paused.json")
     }
+    /// `state/usage/`: the model token ledger's day files (`model_proxy::journal`).
+    pub fn usage_dir(&self) -> PathBuf {
+        self.state_dir().join("usage")
+    }
     /// `state/task_fires`: the fire ids of the tasks that started a session (`agent::fires`).
     pub fn task_fires_file(&self) -> PathBuf {
         self.state_dir().join("task_fires")
@@ -208,6 +212,22 @@ pub enum PrivateReadError {
     /// Over the size limit.
     #[error("over {0} bytes")]
     TooLarge(u64),
+}
+
+/// Appends `line` (whole, with its newline) to `file` with one write, creating
+/// it 0600, never through a link; `sync` waits until it is on disk.
+pub fn append_private_line(file: &Path, line: &[u8], sync: bool) -> std::io::Result<()> {
+    let mut out = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(file)?;
+    out.write_all(line)?;
+    if sync {
+        out.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Reads `path` if it is a plain file of this user that no one else may read

@@ -126,7 +126,8 @@ fn a_message_session_has_the_trust_its_channel_gave_exactly_else_unknown() {
             .as_str()
             .unwrap_or_else(|| panic!("{chat_id} failed: {payload}\ncore log: {}", core.log()));
         let expected = json!({"kind": "message", "plugin": "pychannel",
-                              "sender": "alice <alice@example.org>", "trust": trust});
+                              "sender": "alice <alice@example.org>", "trust": trust,
+                              "chat": chat_id});
         assert_eq!(
             envelope_in(answer)["origin"],
             expected,

@@ -452,3 +452,40 @@ fn a_pause_made_at_the_host_is_not_lifted_from_a_chat() {
     );
     assert_eq!(resumed["result"]["resumed"], true, "{resumed}");
 }
+
+#[test]
+fn a_plugin_alternating_pause_and_resume_is_stopped_after_ten_changes() {
+    let rig = Rig::start("");
+    let change = |method: &str| rig.ask("approver", method, json!({"group": "main", "by": "eve"}));
+    for round in 0..5 {
+        assert_eq!(
+            change("group/pause")["result"]["newly"],
+            true,
+            "round {round}"
+        );
+        assert_eq!(
+            change("group/resume")["result"]["resumed"],
+            true,
+            "round {round}"
+        );
+    }
+    let refused = change("group/pause");
+    assert_eq!(code(&refused), "RATE_LIMITED", "{refused}");
+    assert_eq!(code(&change("group/resume")), "RATE_LIMITED");
+    // The host is never limited.
+    let out = rig.core.cli(&["pause", "main"]);
+    assert!(out.status.success(), "{out:?}");
+    let count = |kind: &str| {
+        rig.core
+            .audit_events()
+            .iter()
+            .filter(|e| e["kind"] == kind && e["group"] == "main")
+            .count()
+    };
+    assert_eq!(
+        count("group.paused"),
+        6,
+        "five from the plugin, one from the host"
+    );
+    assert_eq!(count("group.resumed"), 5);
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use carapace::model_proxy::credentials::{ANTHROPIC_API_KEY, ANTHROPIC_OAUTH_TOKEN};
 use carapace::model_proxy::{
-    MemoryLedger, ModelConfig, ModelProxy, SessionIdentity, SessionProxy, StoreCredentials,
+    DayLedger, ModelConfig, ModelProxy, SessionIdentity, SessionProxy, StoreCredentials,
 };
 use carapace::paths::Home;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -223,7 +223,7 @@ async fn stream_events(
 struct Setup {
     fake: Fake,
     home: Home,
-    ledger: Arc<MemoryLedger>,
+    ledger: Arc<DayLedger>,
     proxy: Option<SessionProxy>,
     socket: PathBuf,
     key: String,
@@ -258,7 +258,7 @@ impl Setup {
             ..ModelConfig::default()
         };
         config(&mut model);
-        let ledger = Arc::new(MemoryLedger::new());
+        let ledger = Arc::new(DayLedger::in_memory());
         let proxy = ModelProxy::new(
             &model,
             Arc::new(StoreCredentials::at_home(home.clone())),
@@ -273,6 +273,7 @@ impl Setup {
                 SessionIdentity {
                     session_id: "s1".into(),
                     group: "main".into(),
+                    task: None,
                 },
             )
             .await

@@ -48,7 +48,7 @@ fn core(rootfs: &Path, scheduler_config: &str) -> TestCore {
     build_plugin();
     let channel = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/channel-plugins");
     let config = format!(
-        "{}\n[plugins]\ndirs = [\"{}\", \"{}\"]\n[plugins.scheduler]\nconfig = {scheduler_config}\n",
+        "{}\n[plugins]\ndirs = [\"{}\", \"{}\"]\n[plugins.scheduler]\ncapabilities = [\"scheduler\"]\nconfig = {scheduler_config}\n",
         config_with(rootfs, "origin_agent.sh", 10, ""),
         channel.display(),
         fixture_plugins().display()

@@ -20,6 +20,11 @@ use serde_json::{json, Value};
 /// a folder kept while the returned directory lives: one handler, copied into
 /// each plugin's own folder (a confined plugin reads only its own).
 fn config() -> (String, tempfile::TempDir) {
+    config_granting(true)
+}
+
+/// [`config`], with `pysched`'s capability granted in the config or not.
+fn config_granting(grant: bool) -> (String, tempfile::TempDir) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/task-publisher");
     let plugins = common::plugins_dir();
     for name in ["pysched", "scheduler"] {
@@ -33,8 +38,13 @@ fn config() -> (String, tempfile::TempDir) {
         std::fs::copy(fixture.join("handler.py"), folder.join("handler.py")).expect("handler");
     }
     let config = format!(
-        "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n",
-        plugins.path().display()
+        "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n{}",
+        plugins.path().display(),
+        if grant {
+            "[plugins.pysched]\ncapabilities = [\"scheduler\"]\n"
+        } else {
+            ""
+        }
     );
     (config, plugins)
 }
@@ -78,6 +88,24 @@ fn only_the_scheduler_capability_publishes_task_events_not_the_name() {
         .find(|e| e["kind"] == "event.published")
         .expect("published");
     assert_eq!(published["topic"], "task.triggered", "{published}");
+}
+
+#[test]
+fn a_declared_scheduler_capability_the_person_did_not_grant_publishes_nothing() {
+    let (config, _plugins) = config_granting(false);
+    let core = TestCore::start(&config);
+    let session = core.open_session("main");
+    let fire = json!({"prompt": "daily", "fire_id": "t1@2026-12-03T10:00:00Z", "trust": "owner"});
+    session.ipc(&["cap_publish", &fire.to_string()]).result();
+    let events = core.wait_for_audit("the ungranted plugin's refusal", |events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "event.refused" && e["plugin"] == "pysched")
+    });
+    assert!(
+        !events.iter().any(|e| e["kind"] == "event.published"),
+        "a scheduler the person did not grant published"
+    );
 }
 
 #[test]

@@ -10,12 +10,10 @@
 //! file through a link or from another owner.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::paths::{read_private_file, write_private_file, PrivateReadError};
+use crate::paths::{append_private_line, read_private_file, write_private_file, PrivateReadError};
 
 /// How many fire ids are remembered (a scheduler re-publishes only its last few).
 pub const KEPT: usize = 10_000;
@@ -165,14 +163,7 @@ fn remember(seen: &mut Seen, id: String, kept: usize) {
 
 /// Appends one line to `file` (0600, never through a link) and syncs it.
 fn append(file: &Path, id: &str) -> std::io::Result<()> {
-    let mut out = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(file)?;
-    out.write_all(format!("{id}\n").as_bytes())?;
-    out.sync_data()
+    append_private_line(file, format!("{id}\n").as_bytes(), true)
 }
 
 /// Rewrites `file` atomically with the ids kept.

@@ -290,15 +290,24 @@ async fn run_session(
 /// Serves the model proxy on the session's `model.sock`, reachable by the agent's gid.
 async fn serve_proxy(core: &Core, session: &SessionSummary) -> Result<SessionProxy, AgentError> {
     let config = core.config();
-    let proxy = ModelProxy::new(
+    let mut proxy = ModelProxy::new(
         &config.model,
         Arc::new(StoreCredentials::new(core.home.clone())),
         Arc::clone(&core.model_ledger),
     )?;
+    if let Some(alerts) = &core.budget_alerts {
+        proxy = proxy.with_alerts(alerts.clone());
+    }
     let socket = model_proxy::session_socket(&core.home, &session.id);
+    // A task session is charged to its task too (the scheduler's task id).
+    let task = match session.origin.kind {
+        crate::session::origin::OriginKind::Task => session.origin.sender.clone(),
+        _ => None,
+    };
     let identity = SessionIdentity {
         session_id: session.id.clone(),
         group: session.group.clone(),
+        task,
     };
     let running = proxy.serve(&socket, identity).await?;
     let dir = core.home.session_dir(&session.id);

@@ -21,6 +21,19 @@ pub enum AuthCommand {
         /// The credential name, as the plugin's manifest declares it.
         name: String,
     },
+    /// Sign a plugin in to its OAuth2 provider (`[auth.<plugin>]` in config.toml) and
+    /// store the refresh token in its credentials; the token is never shown.
+    Login {
+        /// The plugin (e.g. `email`).
+        #[arg(long)]
+        plugin: String,
+        /// Use the device flow (a code typed on another device) instead of a browser here.
+        #[arg(long)]
+        device: bool,
+        /// How long to wait for the sign-in, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// List credentials: plugin, name, present, mode (never values).
     Status {
         /// Print JSON.
@@ -62,12 +75,17 @@ pub fn run(home: &Home, command: AuthCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AuthCommand::Status { json } => status(home, json),
+        AuthCommand::Login {
+            plugin,
+            device,
+            timeout,
+        } => super::auth_login::run(home, &plugin, device, timeout),
     }
 }
 
 /// Has a running core reload the values it redacts, so a new secret is never
 /// answered in the clear; nothing to do when no core runs.
-fn tell_running_core(home: &Home) {
+pub(super) fn tell_running_core(home: &Home) {
     if !home.control_socket().exists() {
         return;
     }

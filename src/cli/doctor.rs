@@ -54,6 +54,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_runtime(home),
         check_agent_image(home),
         check_model_key(home),
+        check_sign_ins(home),
         check_confinement(),
         check_core(home),
         check_memory_brief(home),
@@ -300,6 +301,45 @@ fn check_model_key(home: &Home) -> Check {
             e.to_string(),
             "carapace auth set --plugin model anthropic_api_key",
         ),
+    }
+}
+
+/// Every `[auth.<plugin>]`: its settings resolve and a refresh token is stored.
+fn check_sign_ins(home: &Home) -> Check {
+    let Ok(config) = Config::load(&home.config_file()) else {
+        return ok("sign-ins", "(config unreadable: see config)");
+    };
+    if config.auth.is_empty() {
+        return ok("sign-ins", "no OAuth2 sign-ins configured");
+    }
+    let mut problems = Vec::new();
+    let mut fixes = Vec::new();
+    for (plugin, settings) in &config.auth {
+        let shown = crate::display::escape_str(plugin);
+        if let Err(e) = settings.resolve(plugin) {
+            problems.push(format!("{shown}: {e}"));
+            fixes.push(format!("fix [auth.{shown}] in config.toml"));
+            continue;
+        }
+        let token = crate::credentials::plugin_store_dir(home, plugin)
+            .join(super::auth_login::REFRESH_TOKEN);
+        if !token.is_file() {
+            problems.push(format!("{shown}: not signed in (no refresh token stored)"));
+            fixes.push(format!("carapace auth login --plugin {shown}"));
+        }
+    }
+    if problems.is_empty() {
+        ok("sign-ins", format!("{} signed in", config.auth.len()))
+    } else {
+        problem(
+            "sign-ins",
+            "warn",
+            problems.join("; "),
+            format!(
+                "{} (also after the provider revoked access: the plugin then answers AUTH_ERROR)",
+                fixes.join("; ")
+            ),
+        )
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod audit;
 mod auth;
+mod auth_login;
+mod budget;
 mod completions;
 mod config;
 mod confine;
@@ -104,6 +106,15 @@ pub enum Command {
         /// The paused group.
         group: String,
     },
+    /// Today's model tokens per group and task against their caps; `extend` allows more today.
+    Budget {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// `extend GROUP TOKENS [--task T]`.
+        #[command(subcommand)]
+        command: Option<budget::BudgetCommand>,
+    },
     /// List and decide high-risk calls waiting for approval.
     #[command(subcommand)]
     Confirm(confirm::ConfirmCommand),
@@ -198,6 +209,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::StopSession { id } => session::stop(&home, id),
         Command::Pause { group, json } => pause::pause(&home, group, json),
         Command::Resume { group } => pause::resume(&home, group),
+        Command::Budget { json, command } => match command {
+            Some(command) => budget::run(&home, command),
+            None => budget::show(&home, json),
+        },
         Command::Confirm(command) => confirm::run(&home, command),
         Command::Memory(command) => memory::run(&home, command),
         Command::Audit(command) => audit::run(&home, command),

@@ -30,6 +30,8 @@ pub struct Config {
     pub runtime: crate::runtime::config::RuntimeConfig,
     /// The agent program run in each session's container.
     pub agent: crate::agent::config::AgentConfig,
+    /// OAuth2 sign-in of plugins by name (`carapace auth login --plugin P`).
+    pub auth: BTreeMap<String, crate::oauth_login::LoginConfig>,
 }
 
 /// Daemon-wide settings.

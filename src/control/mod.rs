@@ -76,6 +76,18 @@ pub enum ControlRequest {
         /// The group.
         group: String,
     },
+    /// Today's model tokens per group and task, with the caps in force.
+    Budget,
+    /// Raise a group's (or a task's) daily cap for the rest of the UTC day.
+    BudgetExtend {
+        /// The configured group.
+        group: String,
+        /// A task of the group, or none for the group itself.
+        #[serde(default)]
+        task: Option<String>,
+        /// Tokens to allow.
+        tokens: u64,
+    },
     /// Run one agent session for a group with a prompt; answers when it ends.
     Prompt {
         /// The configured group.

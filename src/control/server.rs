@@ -242,6 +242,21 @@ async fn handle(request: ControlRequest, core: &Arc<Core>, stop: &Notify) -> Con
                 Err(e) => ControlResponse::fail(e.to_string()),
             }
         }
+        ControlRequest::Budget => ControlResponse::ok(crate::serve::budget::report(
+            core.config().model.caps(),
+            core.model_ledger.today(),
+        )),
+        ControlRequest::BudgetExtend {
+            group,
+            task,
+            tokens,
+        } => {
+            let scope = crate::model_proxy::Scope { group, task };
+            match crate::serve::budget::extend(core, &scope, tokens, &pause::Actor::cli()) {
+                Ok(done) => ControlResponse::ok(json!(done)),
+                Err(e) => ControlResponse::fail(e.to_string()),
+            }
+        }
         // `converse` answers a prompt itself (it streams progress first); this
         // arm only keeps the match whole.
         ControlRequest::Prompt { .. } => {

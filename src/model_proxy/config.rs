@@ -1,12 +1,14 @@
 //! `[model]` in `config.toml`: which provider the proxy forwards to, where, and
-//! how many tokens a group may spend a day.
+//! how many tokens a group, and a task, may spend a day.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use hyper::http::uri::{Authority, Scheme, Uri};
 use serde::{Deserialize, Serialize};
 
+use super::budget::CapTable;
 use super::error::ProxyError;
 
 /// The model proxy's settings; every field has a default.
@@ -19,6 +21,12 @@ pub struct ModelConfig {
     pub upstream: String,
     /// Tokens (input, cache and output) each group may use per UTC day; 0 = unlimited.
     pub daily_token_budget: u64,
+    /// Caps of named groups, instead of `daily_token_budget` (0 = unlimited).
+    pub group_budgets: BTreeMap<String, u64>,
+    /// Tokens each scheduled task may use per UTC day, within its group's; 0 = no own cap.
+    pub task_daily_token_budget: u64,
+    /// Caps of named tasks (by task id), instead of `task_daily_token_budget`.
+    pub task_budgets: BTreeMap<String, u64>,
     /// Largest request body forwarded, in bytes; a larger one gets 413.
     pub max_request_bytes: u64,
     /// Longest wait for the provider's response headers, in seconds.
@@ -31,6 +39,9 @@ impl Default for ModelConfig {
             provider: Provider::Anthropic,
             upstream: DEFAULT_ANTHROPIC_UPSTREAM.to_owned(),
             daily_token_budget: 0,
+            group_budgets: BTreeMap::new(),
+            task_daily_token_budget: 0,
+            task_budgets: BTreeMap::new(),
             max_request_bytes: 32 * 1024 * 1024,
             upstream_timeout_secs: 600,
         }
@@ -86,6 +97,16 @@ fn shown_upstream(upstream: &str) -> String {
 }
 
 impl ModelConfig {
+    /// The daily caps, as the ledger checks them.
+    pub fn caps(&self) -> CapTable<'_> {
+        CapTable {
+            group_default: self.daily_token_budget,
+            groups: &self.group_budgets,
+            task_default: self.task_daily_token_budget,
+            tasks: &self.task_budgets,
+        }
+    }
+
     /// [`ModelConfig::upstream_timeout_secs`] as a duration (at least one second).
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_secs(self.upstream_timeout_secs.max(1))

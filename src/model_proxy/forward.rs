@@ -13,11 +13,12 @@ use hyper::header::{
 };
 use hyper::{Request, Response};
 
+use super::budget::Exhausted;
 use super::credentials::{CredentialLookupError, X_API_KEY};
 use super::meter::{MeteredBody, UsageParser};
 use super::respond::{refuse, ProxyBody, Refusal};
 use super::routes::{self, Endpoint};
-use super::usage::{Reservation, SessionIdentity, Spent};
+use super::usage::{Reservation, SessionIdentity};
 use super::Shared;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
@@ -90,10 +91,14 @@ async fn forward(
     } else {
         0
     };
-    let reservation = if endpoint.is_metered() && shared.budget > 0 {
-        match Reservation::take(&shared.ledger, &session.group, estimate, shared.budget) {
+    let caps = shared
+        .config
+        .caps()
+        .caps(&session.group, session.task.as_deref());
+    let reservation = if endpoint.is_metered() && caps.any() {
+        match Reservation::take(&shared.ledger, session, estimate, caps) {
             Ok(reservation) => Some(reservation),
-            Err(spent) => return budget_spent(shared, session, spent),
+            Err(exhausted) => return budget_spent(shared, exhausted),
         }
     } else {
         None
@@ -192,21 +197,26 @@ fn estimate_tokens(body: &[u8]) -> Option<u64> {
     Some(max_tokens.saturating_add(body.len() as u64 / 4).max(1))
 }
 
-/// 429: the group's daily budget is used up, or held by requests in flight.
-fn budget_spent(shared: &Shared, session: &SessionIdentity, spent: Spent) -> Response<ProxyBody> {
-    let held = if spent.reserved > 0 {
-        format!(", and {} held by requests in flight", spent.reserved)
+/// 429: a group's or a task's daily cap is used up, or held by requests in
+/// flight. The first refusal at a cap is also told to the core's alerts.
+fn budget_spent(shared: &Shared, exhausted: Exhausted) -> Response<ProxyBody> {
+    let held = if exhausted.reserved > 0 {
+        format!(", and {} held by requests in flight", exhausted.reserved)
     } else {
         String::new()
     };
-    refuse(
-        Refusal::BudgetSpent,
-        &format!(
-            "the daily token budget of group `{}` is spent ({} of {} tokens used today, \
-             UTC{held}); it resets at midnight UTC (model.daily_token_budget)",
-            session.group, spent.used, shared.budget
-        ),
-    )
+    let message = format!(
+        "the daily token budget of {} is spent ({} of {} tokens used today, UTC{held}); \
+         it resets at midnight UTC, or the person may allow more today",
+        exhausted.scope, exhausted.used, exhausted.cap
+    );
+    if exhausted.first {
+        if let Some(alerts) = &shared.alerts {
+            // Never waits: a full channel loses the alert, not the refusal.
+            let _ = alerts.try_send(exhausted);
+        }
+    }
+    refuse(Refusal::BudgetSpent, &message)
 }
 
 /// Reads the whole request body, refusing one over `limit` bytes with 413.

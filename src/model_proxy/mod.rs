@@ -7,7 +7,8 @@
 //! container's placeholder credential is dropped and the real one from the
 //! host's store is injected ([`credentials`]); the answer is streamed back
 //! frame by frame while its token usage is read ([`meter`]) into a
-//! [`UsageLedger`], which also enforces the per-group daily budget.
+//! [`UsageLedger`], which also enforces the daily caps of groups and tasks
+//! ([`budget`]) and keeps the day's counts in a file ([`journal`]).
 //!
 //! Must never log, or put in a response, the credential's value.
 //!
@@ -18,19 +19,21 @@
 //! let proxy = ModelProxy::new(
 //!     &ModelConfig::default(),
 //!     Arc::new(StoreCredentials::new(home.clone())),
-//!     Arc::new(MemoryLedger::new()),
+//!     Arc::new(DayLedger::in_memory()),
 //! )?;
-//! let session = SessionIdentity { session_id: "s1".into(), group: "main".into() };
+//! let session = SessionIdentity { session_id: "s1".into(), group: "main".into(), task: None };
 //! let running = proxy.serve(&session_socket(&home, "s1"), session).await?;
 //! // ... the session runs ...
 //! running.shutdown().await;
 //! # Ok(()) }
 //! ```
 
+pub mod budget;
 pub mod config;
 pub mod credentials;
 pub mod error;
 mod forward;
+pub mod journal;
 pub mod meter;
 pub mod respond;
 pub mod routes;
@@ -48,12 +51,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+pub use budget::{Caps, Exhausted, Scope};
 pub use config::{ModelConfig, Provider, UpstreamBase};
 pub use credentials::{CredentialSource, StoreCredentials, UpstreamAuth};
 pub use error::ProxyError;
 pub use forward::redacted;
+pub use journal::Journal;
 pub use server::SessionProxy;
-pub use usage::{MemoryLedger, Reservation, SessionIdentity, Spent, TokenUsage, UsageLedger};
+pub use usage::{DayLedger, Reservation, ScopeDay, SessionIdentity, TokenUsage, UsageLedger};
 
 use crate::paths::Home;
 
@@ -75,7 +80,10 @@ pub(crate) struct Shared {
     client: UpstreamClient,
     credentials: Arc<dyn CredentialSource>,
     ledger: Arc<dyn UsageLedger>,
-    budget: u64,
+    /// The `[model]` settings the caps are read from.
+    config: ModelConfig,
+    /// Where a cap reached for the first time is told (the core publishes it).
+    alerts: Option<tokio::sync::mpsc::Sender<Exhausted>>,
     max_request_bytes: u64,
     timeout: Duration,
 }
@@ -91,7 +99,7 @@ impl std::fmt::Debug for ModelProxy {
         f.debug_struct("ModelProxy")
             .field("provider", &self.shared.provider)
             .field("upstream", &self.shared.upstream)
-            .field("budget", &self.shared.budget)
+            .field("daily_token_budget", &self.shared.config.daily_token_budget)
             .finish_non_exhaustive()
     }
 }
@@ -112,11 +120,21 @@ impl ModelProxy {
                 client,
                 credentials,
                 ledger,
-                budget: config.daily_token_budget,
+                config: config.clone(),
+                alerts: None,
                 max_request_bytes: config.max_request_bytes,
                 timeout: config.upstream_timeout(),
             }),
         })
+    }
+
+    /// Tells `alerts` of each cap reached for the first time today (a full
+    /// channel drops the alert: the refusal itself is never held back).
+    pub fn with_alerts(mut self, alerts: tokio::sync::mpsc::Sender<Exhausted>) -> ModelProxy {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.alerts = Some(alerts);
+        }
+        self
     }
 
     /// Serves `session` on a new Unix socket at `socket_path` (mode 0600; a

@@ -17,6 +17,7 @@ use super::authorize::Authorized;
 use super::envelope::Call;
 use crate::core::Core;
 use crate::policy::{Decision, DisplayedCall, PendingConfirmation, RedactedPart, Resolution};
+use crate::session::origin::{chat_argument, OriginKind};
 use crate::tools::{RiskLevel, Tool, ToolOwner};
 
 /// A call that may be routed: low risk, or approved by the user. Only [`gate`] makes one.
@@ -41,10 +42,44 @@ impl Confirmed {
     }
 }
 
+/// Whether `call` is its channel's reply where the session's message came
+/// from: the tool declares a `reply_argument`, its plugin is the one that
+/// published the message, and the argument names the origin's chat exactly.
+/// The origin is the core's record, never the call's words.
+fn is_reply_to_origin(call: &Call, tool: &Tool) -> bool {
+    let (Some(argument), ToolOwner::Plugin(owner)) = (&tool.spec.reply_argument, &tool.spec.owner)
+    else {
+        return false;
+    };
+    let origin = &call.session.origin;
+    origin.kind == OriginKind::Message
+        && origin.plugin.as_deref() == Some(owner.as_str())
+        && origin.chat.is_some()
+        && call
+            .arguments
+            .get(argument)
+            .and_then(chat_argument)
+            .as_deref()
+            == origin.chat.as_deref()
+}
+
 /// Stage 5: passes low-risk calls; holds high-risk ones until decided or timed out.
 pub async fn gate(core: &Core, authorized: Authorized) -> Result<Confirmed, Refusal> {
     let Authorized { call, tool, .. } = authorized;
     if tool.spec.risk_level != RiskLevel::High {
+        return Ok(Confirmed {
+            call,
+            tool,
+            _proof: ConfirmedProof,
+        });
+    }
+    if is_reply_to_origin(&call, &tool) {
+        core.audit(
+            &call.session,
+            "confirmation.not_needed",
+            json!({"tool": tool.spec.name, "correlation": call.correlation,
+                   "reason": "a reply to the chat the session's message came from"}),
+        );
         return Ok(Confirmed {
             call,
             tool,

@@ -258,6 +258,7 @@ pub fn tool_specs(plugins: &[Discovered]) -> Result<Vec<ToolSpec>, DiscoveryErro
                 description: tool.description.clone(),
                 risk_level: tool.risk_level,
                 arguments_schema: tool.arguments_schema.clone(),
+                reply_argument: tool.reply_argument.clone(),
                 owner: ToolOwner::Plugin(plugin.name.clone()),
             });
         }

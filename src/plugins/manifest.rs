@@ -38,6 +38,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_argument_must_be_a_required_argument() {
+        let with = |schema: &str| {
+            let text = format!(
+                r#"{{"description":"d","version":"1.0.0","handler":"h","provides":{{"tools":[
+                {{"name":"t","description":"x","risk_level":"high","reply_argument":"chat",
+                  "arguments_schema":{schema}}}]}}}}"#
+            );
+            Manifest::parse(text.as_bytes(), "m")
+        };
+        let required = r#"{"type":"object","additionalProperties":false,"required":["chat"],
+                           "properties":{"chat":{"type":"string"}}}"#;
+        assert!(with(required).is_ok());
+        let optional = r#"{"type":"object","additionalProperties":false,
+                           "properties":{"chat":{"type":"string"}}}"#;
+        let err = with(optional).expect_err("optional").to_string();
+        assert!(err.contains("reply_argument `chat`"), "{err}");
+        assert!(with(r#"{"type":"object","additionalProperties":false}"#).is_err());
+    }
+
+    #[test]
     fn capabilities_are_read_and_an_unknown_one_is_refused_by_name() {
         let manifest = Manifest::parse(
             br#"{"description":"d","version":"1.0.0","handler":"h",
@@ -222,6 +242,11 @@ pub struct ManifestTool {
     pub risk_level: RiskLevel,
     /// JSON Schema of its arguments (closed objects only).
     pub arguments_schema: Value,
+    /// For a high-risk tool of a channel: the argument naming a chat. A call
+    /// whose value is the chat the session's message came from through this
+    /// same plugin is a reply and needs no approval.
+    #[serde(default)]
+    pub reply_argument: Option<String>,
     /// Sample arguments, for `carapace plugin test`.
     #[serde(default)]
     pub examples: Vec<Value>,
@@ -329,7 +354,28 @@ impl Manifest {
             let message: String = format!("at `{at}`: {error}").chars().take(300).collect();
             return Err(invalid(message));
         }
-        serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+        for tool in &manifest.provides.tools {
+            if let Some(argument) = &tool.reply_argument {
+                let declared = tool
+                    .arguments_schema
+                    .pointer(&format!("/properties/{argument}"))
+                    .is_some();
+                let required = tool
+                    .arguments_schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|n| n == argument.as_str()));
+                if !declared || !required {
+                    return Err(invalid(format!(
+                        "tool `{}`: reply_argument `{argument}` must be a required property of its arguments_schema",
+                        tool.name
+                    )));
+                }
+            }
+        }
+        Ok(manifest)
     }
 
     /// Checks `app_compat` (a semver range) against the running Carapace version.

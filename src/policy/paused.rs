@@ -8,10 +8,17 @@
 //! unknown field, a bad group name) is refused by [`PausedGroups::load`], and
 //! the core does not start. A pause that cannot be written is still in force
 //! in memory (the caller is told); a resume that cannot be written is refused.
+//!
+//! Every call's stage 4 reads the paused set, so the file is written (with its
+//! fsync) outside the lock those reads take: writers queue on a lock of their
+//! own. A plugin's pause or resume of a group is also limited to
+//! [`MAX_PLUGIN_CHANGES`] a [`CHANGE_WINDOW`] (`plugin_change_allowed`), so
+//! alternating them cannot flood the audit log or keep sweeping a group.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +31,10 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 const VERSION: u32 = 1;
 /// Longest `by` kept.
 pub const MAX_BY_CHARS: usize = 128;
+/// Pauses and resumes of one group a plugin may make per [`CHANGE_WINDOW`].
+pub const MAX_PLUGIN_CHANGES: usize = 10;
+/// The window of [`MAX_PLUGIN_CHANGES`].
+pub const CHANGE_WINDOW: Duration = Duration::from_secs(60);
 
 /// One paused group: who paused it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +92,10 @@ pub struct PausedGroups {
     /// `state/paused.json`, or `None` for a core that keeps nothing (benches).
     file: Option<PathBuf>,
     groups: Mutex<BTreeMap<String, Pause>>,
+    /// Held while the file is written, so writes happen one at a time and in order.
+    writer: Mutex<()>,
+    /// When plugins changed each group lately (at most [`MAX_PLUGIN_CHANGES`] kept).
+    changes: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl PausedGroups {
@@ -90,6 +105,7 @@ impl PausedGroups {
         Ok(PausedGroups {
             file: Some(file.to_owned()),
             groups: Mutex::new(groups),
+            ..PausedGroups::default()
         })
     }
 
@@ -113,32 +129,67 @@ impl PausedGroups {
     /// writes again, so a pause whose first write failed (a full disk) is saved
     /// once the person retries.
     pub fn pause(&self, group: &str, pause: Pause) -> Paused {
-        let mut groups = self.lock();
-        if groups.contains_key(group) {
-            return Paused {
-                newly: false,
-                saved: self.write(&groups),
-            };
-        }
-        groups.insert(group.to_owned(), pause);
+        let newly = {
+            let mut groups = self.lock();
+            !groups.contains_key(group) && groups.insert(group.to_owned(), pause).is_none()
+        };
+        let _writing = self.writing();
+        // The set as it is now, which includes this pause (a resume removes a
+        // group only after its own write, under the same writer lock).
+        let snapshot = self.lock().clone();
         Paused {
-            newly: true,
-            saved: self.write(&groups),
+            newly,
+            saved: self.write(&snapshot),
         }
     }
 
     /// Resumes `group`, once that is written; returns its pause (`None` if it
     /// was not paused). A failed write leaves it paused.
     pub fn resume(&self, group: &str) -> Result<Option<Pause>, PausedError> {
-        let mut groups = self.lock();
-        let Some(pause) = groups.get(group).cloned() else {
-            return Ok(None);
+        let _writing = self.writing();
+        let (pause, mut next) = {
+            let groups = self.lock();
+            let Some(pause) = groups.get(group).cloned() else {
+                return Ok(None);
+            };
+            (pause, groups.clone())
         };
-        let mut next = groups.clone();
         next.remove(group);
+        // Written first, outside the lock every call's check takes; only then
+        // does the resume take effect.
         self.write(&next)?;
-        *groups = next;
+        self.lock().remove(group);
         Ok(Some(pause))
+    }
+
+    /// Whether a plugin may pause or resume `group` at `now`: at most
+    /// [`MAX_PLUGIN_CHANGES`] in a [`CHANGE_WINDOW`]; an allowed change is counted.
+    pub fn plugin_change_allowed(&self, group: &str, now: Instant) -> bool {
+        let mut changes = self
+            .changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.retain(|_, times| {
+            while times
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) >= CHANGE_WINDOW)
+            {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+        let times = changes.entry(group.to_owned()).or_default();
+        if times.len() >= MAX_PLUGIN_CHANGES {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pause>> {
@@ -285,5 +336,17 @@ mod tests {
         assert!(paused.is_paused("main"), "in force without being written");
         assert!(paused.resume("main").is_err());
         assert!(paused.is_paused("main"), "a resume not written is not done");
+    }
+
+    #[test]
+    fn a_plugin_changes_a_group_at_most_ten_times_a_minute_each() {
+        let paused = PausedGroups::default();
+        let t0 = Instant::now();
+        for _ in 0..MAX_PLUGIN_CHANGES {
+            assert!(paused.plugin_change_allowed("main", t0));
+        }
+        assert!(!paused.plugin_change_allowed("main", t0 + Duration::from_secs(59)));
+        assert!(paused.plugin_change_allowed("ops", t0), "per group");
+        assert!(paused.plugin_change_allowed("main", t0 + CHANGE_WINDOW));
     }
 }

@@ -1,4 +1,5 @@
-//! What the core offers plugins: `services/*` requests and `event/publish`;
+//! What the core offers plugins: `services/*` requests, `event/publish` and
+//! `audit/record` (`serve::plugin_records`);
 //! the capability requests (`confirm/resolve`, `group/*`) are handed to
 //! `serve::capabilities` under the same limits and tallies.
 //!
@@ -55,6 +56,8 @@ struct Guard {
     bucket: Mutex<Bucket>,
     refusals: RefusalTally,
     served: RefusalTally,
+    /// The plugin's own audit lines (`audit/record`), tallied like its refusals.
+    records: crate::serve::plugin_records::Records,
 }
 
 /// A token bucket: [`RATE_PER_SEC`], at most [`BURST`] saved up.
@@ -73,6 +76,7 @@ impl Guard {
             }),
             refusals: RefusalTally::default(),
             served: RefusalTally::default(),
+            records: Default::default(),
         }
     }
 
@@ -197,10 +201,24 @@ fn summarize(core: &Core, guards: &HashMap<String, Arc<Guard>>, closing: bool) {
                 write_summary(core, kind, plugin, &summary);
             }
         }
+        for summary in guard.records.summaries(closing, now) {
+            write_summary(
+                core,
+                crate::serve::plugin_records::SUMMARY_KIND,
+                plugin,
+                &summary,
+            );
+        }
     }
 }
 
-fn write_summary(core: &Core, kind: &str, plugin: &str, summary: &crate::audit::Summary) {
+/// Writes one window's summary line for `plugin`.
+pub(crate) fn write_summary(
+    core: &Core,
+    kind: &str,
+    plugin: &str,
+    summary: &crate::audit::Summary,
+) {
     let mut fields = summary.fields();
     fields["plugin"] = json!(plugin);
     core.audit_core(kind, fields);
@@ -312,6 +330,10 @@ fn answer(core: &Core, plugin: &str, method: &str, params: &Value) -> Result<Val
 }
 
 fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, params: &Value) {
+    if method == crate::serve::plugin_records::RECORD {
+        crate::serve::plugin_records::record(core, &guard.records, plugin, params);
+        return;
+    }
     if method != "event/publish" {
         tracing::debug!(%plugin, %method, "ignored plugin notification");
         return;
@@ -320,11 +342,14 @@ fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, par
     let group = params.get("group").and_then(Value::as_str).unwrap_or("");
     let allowed = match topic {
         "message.inbound" => core.plugins().is_channel(plugin),
-        // A capability its manifest declares, never its name: a plugin named
-        // `scheduler` without it is refused like any other.
-        t if t.starts_with("task.") => core
-            .plugins()
-            .has_capability(plugin, crate::plugins::manifest::Capability::Scheduler),
+        // A capability its manifest declares and the person granted, never its
+        // name: a plugin named `scheduler` without both is refused like any other.
+        t if t.starts_with("task.") => capabilities::granted(
+            core,
+            plugin,
+            crate::plugins::manifest::Capability::Scheduler,
+        )
+        .is_ok(),
         _ => false,
     };
     // Only for a group the plugin serves: a channel limited to `public` must not

@@ -79,6 +79,11 @@ pub struct Origin {
     pub sender: Option<String>,
     /// How far the session counts as the owner's.
     pub trust: Trust,
+    /// For a message: the chat (conversation) it came from, as its channel
+    /// plugin names it (`payload.chat`), plain and bounded. A reply there by
+    /// that plugin's tool may be exempt from approval (`reply_argument`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<String>,
 }
 
 /// `open` and `unknown`: a session whose origin nobody declared (and a record an
@@ -97,6 +102,7 @@ impl Origin {
             plugin: None,
             sender: None,
             trust: Trust::Owner,
+            chat: None,
         }
     }
 
@@ -107,6 +113,7 @@ impl Origin {
             plugin: None,
             sender: None,
             trust,
+            chat: None,
         }
     }
 
@@ -127,7 +134,35 @@ impl Origin {
                 .map(|sender| crate::display::strip(sender, MAX_SENDER_CHARS))
                 .filter(|sender| !sender.is_empty()),
             trust: Trust::claimed(payload.get("trust")),
+            chat: (kind == OriginKind::Message)
+                .then(|| chat_of(payload))
+                .flatten(),
         })
+    }
+}
+
+/// Longest chat id kept, in characters.
+pub const MAX_CHAT_CHARS: usize = 64;
+
+/// `payload.chat` (a string or a whole number), plain and at most
+/// [`MAX_CHAT_CHARS`]; `None` when absent, empty, cut or of another type.
+fn chat_of(payload: &Value) -> Option<String> {
+    let chat = match payload.get("chat")? {
+        Value::String(text) => text.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    let plain = crate::display::strip(&chat, MAX_CHAT_CHARS + 1);
+    // A chat id that had to be changed to be kept is not the one the plugin meant.
+    (!plain.is_empty() && plain == chat && plain.chars().count() <= MAX_CHAT_CHARS).then_some(plain)
+}
+
+/// A tool argument as a chat id compares it: a string as is, a whole number in decimal.
+pub fn chat_argument(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -184,9 +219,32 @@ mod tests {
                 plugin: Some("scheduler".into()),
                 sender: Some("t-1".into()),
                 trust: Trust::Owner,
+                chat: None,
             })
         );
         assert_eq!(Origin::of_event("task.created", "scheduler", &task), None);
+    }
+
+    #[test]
+    fn a_message_keeps_its_chat_only_when_plain_and_bounded() {
+        let chat = |payload: Value| {
+            Origin::of_event("message.inbound", "telegram", &payload).and_then(|o| o.chat)
+        };
+        assert_eq!(chat(json!({"chat": -1001234})), Some("-1001234".into()));
+        assert_eq!(chat(json!({"chat": "42"})), Some("42".into()));
+        for bad in [
+            json!({"chat": "4\u{202e}2"}),
+            json!({"chat": ""}),
+            json!({"chat": "x".repeat(65)}),
+            json!({"chat": 1.5}),
+            json!({"chat": [1]}),
+            json!({}),
+        ] {
+            assert_eq!(chat(bad.clone()), None, "{bad}");
+        }
+        let task = json!({"task": "t", "chat": 42});
+        let origin = Origin::of_event("task.triggered", "scheduler", &task).expect("task");
+        assert_eq!(origin.chat, None, "only a message has a chat");
     }
 
     #[test]

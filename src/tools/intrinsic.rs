@@ -20,6 +20,7 @@ pub fn specs() -> Vec<ToolSpec> {
         description: description.into(),
         risk_level: RiskLevel::Low,
         arguments_schema: schema,
+        reply_argument: None,
         owner: ToolOwner::Intrinsic,
     };
     vec![

@@ -55,6 +55,9 @@ pub struct ToolSpec {
     pub risk_level: RiskLevel,
     /// JSON Schema of the arguments object.
     pub arguments_schema: Value,
+    /// The argument that, when it names the session's own chat, makes a call
+    /// of the owning channel plugin a reply needing no approval.
+    pub reply_argument: Option<String>,
     /// Who answers it.
     pub owner: ToolOwner,
 }

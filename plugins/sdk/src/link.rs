@@ -145,6 +145,14 @@ impl CoreLink {
         )
     }
 
+    /// Writes a line of this plugin's own into the core's audit log (`audit/record`):
+    /// kind `<plugin>.<kind>` with at most 8 plain fields (`[a-z][a-z0-9_]*` names;
+    /// null, boolean, number or string values, strings cut to 128 characters). The
+    /// core writes the first of each kind in a 10 s window in full and counts the rest.
+    pub fn record(&self, kind: &str, fields: Value) -> Result<(), CoreError> {
+        self.notify("audit/record", json!({"kind": kind, "fields": fields}))
+    }
+
     /// Sends any notification.
     pub fn notify(&self, method: &str, params: Value) -> Result<(), CoreError> {
         self.peer

@@ -41,6 +41,22 @@ fn act(core: &Core, plugin: &str, params: &Value) -> Result<(String, Actor), Ref
     let params: ActParams = parse(params)?;
     require_serves(core, plugin, &params.group)?;
     let by = who(core, &params.by)?;
+    // Each pause sweeps the group and each change is audited: a plugin
+    // alternating them must not flood the log or keep a group churning.
+    if !core
+        .paused
+        .plugin_change_allowed(&params.group, std::time::Instant::now())
+    {
+        return Err(Refused::new(
+            "RATE_LIMITED",
+            format!(
+                "more than {} pauses and resumes of this group in {} s; the person at the host can always use `carapace pause|resume`",
+                crate::policy::paused::MAX_PLUGIN_CHANGES,
+                crate::policy::paused::CHANGE_WINDOW.as_secs()
+            ),
+        )
+        .with(json!({"group": params.group})));
+    }
     Ok((
         params.group,
         Actor {

@@ -1,6 +1,7 @@
 //! What a plugin may ask of the core by a capability its manifest declares
-//! (DESIGN §8): [`approvals`] (`confirm/resolve`) and [`kill_switch`]
-//! (`group/pause`, `group/resume`, `group/status`), each only for the groups
+//! (DESIGN §8): [`approvals`] (`confirm/resolve`), [`kill_switch`]
+//! (`group/pause`, `group/resume`, `group/status`) and [`budgets`]
+//! (`budget/extend`), each only for the groups
 //! the plugin serves (`GroupPolicy::plugin_serves`).
 //!
 //! These arrive only on a plugin's own JSON-RPC channel (`serve::plugin_services`
@@ -12,6 +13,7 @@
 //! show a group for a plugin without the capability or outside its groups.
 
 pub mod approvals;
+pub mod budgets;
 pub mod kill_switch;
 
 use std::sync::Arc;
@@ -23,8 +25,9 @@ use crate::core::Core;
 use crate::plugins::manifest::Capability;
 
 /// The methods served here.
-pub const METHODS: [&str; 4] = [
+pub const METHODS: [&str; 5] = [
     approvals::RESOLVE,
+    budgets::EXTEND,
     kill_switch::PAUSE,
     kill_switch::RESUME,
     kill_switch::STATUS,
@@ -76,6 +79,7 @@ pub async fn answer(
 ) -> Result<Value, Refused> {
     match method {
         approvals::RESOLVE => approvals::resolve(core, plugin, params),
+        budgets::EXTEND => budgets::extend(core, plugin, params),
         kill_switch::PAUSE => kill_switch::pause(core, plugin, params).await,
         kill_switch::RESUME => kill_switch::resume(core, plugin, params),
         kill_switch::STATUS => kill_switch::status(core, plugin, params),
@@ -86,12 +90,29 @@ pub async fn answer(
 /// Refuses unless `plugin`'s manifest declares `capability` and the person
 /// granted it in `config.toml` (`[plugins.<name>] capabilities`).
 fn require(core: &Core, plugin: &str, capability: Capability) -> Result<(), Refused> {
+    granted(core, plugin, capability).map_err(|(message, granted)| {
+        let detail = match granted {
+            Some(granted) => json!({"capability": capability, "granted": granted}),
+            None => json!({"capability": capability}),
+        };
+        Refused::new("NOT_CAPABLE", message).with(detail)
+    })
+}
+
+/// Whether `plugin` may use `capability`: its manifest declares it and the
+/// person granted it (a manifest alone grants nothing, since a plugin's update
+/// could otherwise give itself the power). The refusal: what the plugin is
+/// told, and `Some(false)` when only the grant is missing.
+pub fn granted(
+    core: &Core,
+    plugin: &str,
+    capability: Capability,
+) -> Result<(), (String, Option<bool>)> {
     if !core.plugins().has_capability(plugin, capability) {
-        return Err(Refused::new(
-            "NOT_CAPABLE",
+        return Err((
             format!("this plugin's manifest does not declare the capability `{capability}`"),
-        )
-        .with(json!({"capability": capability})));
+            None,
+        ));
     }
     let granted = core
         .config()
@@ -100,14 +121,13 @@ fn require(core: &Core, plugin: &str, capability: Capability) -> Result<(), Refu
         .iter()
         .any(|c| c == capability.as_str());
     if !granted {
-        return Err(Refused::new(
-            "NOT_CAPABLE",
+        return Err((
             format!(
                 "the capability `{capability}` is not granted to this plugin: the person adds \
                  `capabilities = [\"{capability}\"]` under `[plugins.<name>]` in config.toml"
             ),
-        )
-        .with(json!({"capability": capability, "granted": false})));
+            Some(false),
+        ));
     }
     Ok(())
 }
