@@ -6,12 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{carapace_bin, TestCore, BASIC_CONFIG};
+use common::{TestCore, BASIC_CONFIG};
 use serde_json::Value;
 
 fn approve_next(core: &TestCore) {
@@ -24,32 +21,8 @@ fn approve_next(core: &TestCore) {
 fn confirmations_are_published_on_the_bus() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);
     let session = core.open_session("main");
-    let mut follower = Command::new(carapace_bin())
-        .arg("--home")
-        .arg(core.home.path())
-        .args(["events", "--json", "--prefix", "confirmation."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("carapace events");
-    let stdout = follower.stdout.take().expect("stdout");
-    let (lines, events) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(value) = serde_json::from_str(&line) {
-                let _ = lines.send(value);
-            }
-        }
-    });
-    let next = |wanted: &str| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = events.recv_timeout(left).expect("an event in time");
-            if event["topic"] == wanted {
-                return event;
-            }
-        }
-    };
+    let (mut follower, events) = common::follow_events(&core, "confirmation.");
+    let next = |wanted: &str| common::next_event(&events, wanted);
     // The first call proves the subscription is live (a SUB may miss what came before it joined).
     for round in 0..2 {
         let caller = session.clone();

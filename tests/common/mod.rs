@@ -2,8 +2,10 @@
 //! home, sessions opened through the real CLI, and calls made with the real `ipc`.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -550,4 +552,38 @@ pub fn verdict(v: &Value) -> (String, String) {
         ),
         v["result"].as_str().unwrap_or("").to_owned(),
     )
+}
+
+/// `carapace events --json --prefix PREFIX` on `core`'s home: the follower process
+/// (kill it when done) and its events, parsed, as they arrive.
+pub fn follow_events(core: &TestCore, prefix: &str) -> (Child, mpsc::Receiver<Value>) {
+    let mut follower = Command::new(carapace_bin())
+        .arg("--home")
+        .arg(core.home.path())
+        .args(["events", "--json", "--prefix", prefix])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("carapace events");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (lines, events) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line) {
+                let _ = lines.send(value);
+            }
+        }
+    });
+    (follower, events)
+}
+
+/// The next event of `topic` from [`follow_events`] within 15 s (others are passed over).
+pub fn next_event(events: &mpsc::Receiver<Value>, topic: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = events.recv_timeout(left).expect("an event in time");
+        if event["topic"] == topic {
+            return event;
+        }
+    }
 }

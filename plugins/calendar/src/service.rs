@@ -1,0 +1,258 @@
+//! One CalDAV account: its client, its calendars (found once, refreshed on
+//! `calendar_list`), and the server operations the tools need.
+
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::config::Config;
+use crate::dav;
+use crate::discovery::{self, Calendar};
+use crate::error::CalError;
+use crate::href::{self, Url};
+use crate::http::{Credentials, Dav};
+use crate::ics::{self, Event, Skipped};
+use crate::zone;
+
+/// Most calendar objects read in one call.
+pub const MAX_OBJECTS: usize = 20_000;
+
+/// An event read from a calendar, with where it lives.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The calendar's name.
+    pub calendar: String,
+    /// The calendar's floating zone.
+    pub floating: Tz,
+    /// The object's URL.
+    pub url: Url,
+    /// The object's ETag.
+    pub etag: Option<String>,
+    /// The events in it (a series and its overrides).
+    pub events: Vec<Event>,
+}
+
+/// The account.
+#[derive(Debug)]
+pub struct Account {
+    dav: Dav,
+    /// The config it was made from.
+    pub config: Config,
+    /// The configured zone.
+    pub zone: Tz,
+    calendars: Mutex<Option<Vec<Calendar>>>,
+}
+
+impl Account {
+    /// An account for `config`, with `credentials`, trusting `ca_pem` if given.
+    pub fn new(
+        config: Config,
+        credentials: Credentials,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Account, CalError> {
+        config.check()?;
+        let base = href::check_base_url(&config.url)?;
+        let zone =
+            zone::iana(&config.time_zone).ok_or_else(|| CalError::Config("time_zone".into()))?;
+        let dav = Dav::new(base, credentials, config.timeout(), ca_pem)?;
+        Ok(Account {
+            dav,
+            config,
+            zone,
+            calendars: Mutex::new(None),
+        })
+    }
+
+    /// The HTTP client (tests send their own REPORTs with it).
+    pub fn dav(&self) -> &Dav {
+        &self.dav
+    }
+
+    /// Finds the calendars again.
+    pub fn refresh(&self) -> Result<Vec<Calendar>, CalError> {
+        let found = discovery::calendars(&self.dav)?;
+        *self
+            .calendars
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The calendars, found on first use.
+    pub fn calendars(&self) -> Result<Vec<Calendar>, CalError> {
+        let cached = self
+            .calendars
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match cached {
+            Some(c) => Ok(c),
+            None => self.refresh(),
+        }
+    }
+
+    /// The calendars a call means: the one it names (display name or path), else all.
+    pub fn select(&self, name: Option<&str>) -> Result<Vec<Calendar>, CalError> {
+        let all = self.calendars()?;
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            None => Ok(all),
+            Some(name) => {
+                let found: Vec<Calendar> = all
+                    .iter()
+                    .filter(|c| {
+                        c.name.eq_ignore_ascii_case(name)
+                            || href::same_collection(&c.url.path, name)
+                    })
+                    .cloned()
+                    .collect();
+                if found.is_empty() {
+                    let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).take(20).collect();
+                    return Err(CalError::invalid(
+                        "calendar",
+                        format!("no calendar `{name}`; there are: {}", names.join(", ")),
+                    ));
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// The calendar new events go to: the one named, else the config's, else the first.
+    pub fn target(&self, name: Option<&str>) -> Result<Calendar, CalError> {
+        let name = name.or(self.config.calendar.as_deref());
+        self.select(name)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CalError::Discovery("the account has no calendar for events".into()))
+    }
+
+    /// The zone floating times of `calendar` are read in.
+    pub fn floating(&self, calendar: &Calendar) -> Tz {
+        calendar
+            .time_zone
+            .as_deref()
+            .and_then(zone::from_tzid)
+            .unwrap_or(self.zone)
+    }
+
+    /// The objects of `calendar` with a VEVENT overlapping `[from, to)`.
+    pub fn query(
+        &self,
+        calendar: &Calendar,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        skipped: &mut Vec<Skipped>,
+    ) -> Result<Vec<Stored>, CalError> {
+        self.report(calendar, &dav::calendar_query(from, to, false), skipped)
+    }
+
+    /// The objects of `calendar` holding the VEVENT `uid`.
+    pub fn find_uid(&self, calendar: &Calendar, uid: &str) -> Result<Vec<Stored>, CalError> {
+        let mut skipped = Vec::new();
+        let found = self.report(calendar, &dav::uid_query(uid), &mut skipped)?;
+        Ok(found
+            .into_iter()
+            .filter(|s| s.events.iter().any(|e| e.uid == uid))
+            .collect())
+    }
+
+    fn report(
+        &self,
+        calendar: &Calendar,
+        body: &str,
+        skipped: &mut Vec<Skipped>,
+    ) -> Result<Vec<Stored>, CalError> {
+        let (at, reply) = discovery::send_following(&self.dav, "REPORT", &calendar.url, "1", body)?;
+        if reply.status != 207 {
+            return Err(CalError::Status {
+                status: reply.status,
+                step: "REPORT calendar-query",
+            });
+        }
+        let floating = self.floating(calendar);
+        let mut out = Vec::new();
+        for resource in dav::parse_multistatus(&reply.body)?
+            .into_iter()
+            .take(MAX_OBJECTS)
+        {
+            let Some(data) = resource.calendar_data.as_deref() else {
+                continue;
+            };
+            let Some(url) = at.join(&resource.href) else {
+                skipped.push(Skipped {
+                    uid: None,
+                    reason: "an object whose href is not a URL".into(),
+                });
+                continue;
+            };
+            let (events, bad) = ics::parse_object(data);
+            skipped.extend(bad);
+            if !events.is_empty() {
+                out.push(Stored {
+                    calendar: calendar.name.clone(),
+                    floating,
+                    url,
+                    etag: resource.etag.clone(),
+                    events,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// PUTs a new object at `calendar`/`name`.ics, refusing to replace one (If-None-Match: *).
+    pub fn create(
+        &self,
+        calendar: &Calendar,
+        name: &str,
+        ics: &str,
+    ) -> Result<(Url, Option<String>), CalError> {
+        let base = if calendar.url.path.ends_with('/') {
+            calendar.url.clone()
+        } else {
+            calendar
+                .url
+                .join(&format!("{}/", calendar.url.path))
+                .unwrap_or_else(|| calendar.url.clone())
+        };
+        let url = base.join(&format!("{name}.ics")).ok_or_else(|| {
+            CalError::Malformed("the calendar URL cannot hold a new event".into())
+        })?;
+        let reply = self.dav.send(
+            "PUT",
+            &url,
+            &[
+                ("content-type", "text/calendar; charset=utf-8"),
+                ("if-none-match", "*"),
+            ],
+            ics.as_bytes(),
+        )?;
+        match reply.status {
+            200 | 201 | 204 => Ok((url, reply.etag)),
+            412 => Err(CalError::Conflict),
+            status => Err(CalError::Status {
+                status,
+                step: "PUT",
+            }),
+        }
+    }
+
+    /// DELETEs `url`, only if it is still `etag` (If-Match) when one is known.
+    pub fn delete(&self, url: &Url, etag: Option<&str>) -> Result<(), CalError> {
+        let mut headers = Vec::new();
+        if let Some(etag) = etag {
+            headers.push(("if-match", etag));
+        }
+        let reply = self.dav.send("DELETE", url, &headers, b"")?;
+        match reply.status {
+            200 | 202 | 204 => Ok(()),
+            412 => Err(CalError::Conflict),
+            404 => Err(CalError::invalid("uid", "the event is already gone")),
+            status => Err(CalError::Status {
+                status,
+                step: "DELETE",
+            }),
+        }
+    }
+}
