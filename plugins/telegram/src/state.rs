@@ -74,6 +74,9 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Held while one update is handled and its offset written.
     pub handling: Mutex<()>,
+    /// This bot's username, from `getMe` at start (commands `@`-addressed to another
+    /// bot are not this bot's).
+    pub bot_name: OnceLock<String>,
     names: Mutex<HashMap<UserId, String>>,
     link: OnceLock<CoreLink>,
     jobs: SyncSender<Job>,
@@ -153,6 +156,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             handling: Mutex::new(()),
             config,
+            bot_name: OnceLock::new(),
             names: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
             jobs,
