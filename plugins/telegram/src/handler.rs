@@ -58,12 +58,8 @@ impl Plugin for TelegramHandler {
             );
             return;
         }
-        if let Some(jobs) = shared.take_jobs() {
-            let worker = Arc::clone(shared);
-            spawn("telegram-deliver", shared, move || {
-                deliver::run(worker, jobs)
-            });
-        }
+        let worker = Arc::clone(shared);
+        spawn("telegram-deliver", shared, move || deliver::run(worker));
         let typist = Arc::clone(shared);
         spawn("telegram-typing", shared, move || deliver::typing(typist));
         check_token(shared);

@@ -40,6 +40,7 @@ pub mod offset;
 mod outbound;
 mod poll;
 pub mod pretty;
+pub mod queue;
 pub mod refusals;
 pub mod split;
 pub mod state;
