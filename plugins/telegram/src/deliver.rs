@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::history::Entry;
 use crate::ids::{ChatId, MessageId};
 use crate::state::{Job, Shared};
-use crate::{approvals, clock, outbound};
+use crate::{approvals, budgets, clock, outbound};
 
 /// How often the typing thread looks at what is due.
 const TYPING_TICK: Duration = Duration::from_millis(500);
@@ -97,6 +97,8 @@ fn on_event(shared: &Shared, envelope: &Value) {
         "confirmation.requested" => approvals::on_requested(shared, payload),
         "confirmation.resolved" => approvals::on_resolved(shared, payload),
         "confirmation.expired" => approvals::on_expired(shared, payload),
+        "budget.exhausted" => budgets::on_exhausted(shared, payload),
+        "budget.extended" => budgets::on_extended(shared, payload),
         "group.paused" | "group.resumed" => announce(shared, topic, payload),
         _ => {}
     }

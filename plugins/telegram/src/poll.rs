@@ -27,11 +27,11 @@ use carapace_plugin_sdk::{CoreError, CoreLink, Level};
 use serde_json::Value;
 
 use crate::api::{retry::backoff, ApiError};
-use crate::approvals;
 use crate::commands;
 use crate::history::Entry;
 use crate::inbound::{self, Accepted, Inbound};
 use crate::state::Shared;
+use crate::taps;
 use crate::update::{update_id, Update};
 
 /// First wait after a failed poll.
@@ -140,7 +140,7 @@ fn handle(shared: &Shared, link: &CoreLink, raw: Value) -> bool {
             let text = commands::run(link, &command);
             shared.reply(command.chat, Some(command.message_id), text);
         }
-        Inbound::Tap(tap) => approvals::on_tap(shared, link, tap),
+        Inbound::Tap(tap) => taps::on_tap(shared, link, tap),
         Inbound::Refused(refusal) => {
             shared.refused(&refusal);
             if let (Some(chat), Some(message)) = (refusal.chat, refusal.tell) {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use carapace_plugin_sdk::{CoreLink, Init, InitError, Level};
 
 use crate::api::{BotApi, RetryPolicy, Transport, UreqTransport};
-use crate::cards::Cards;
+use crate::budget_card::BudgetCard;
+use crate::cards::{Cards, OpenCard};
 use crate::config::Config;
 use crate::history::History;
 use crate::ids::{ChatId, MessageId, UserId};
@@ -46,9 +47,11 @@ pub struct Shared {
     /// Recent messages per chat.
     pub history: History,
     /// Open approval cards.
-    pub cards: Cards,
+    pub cards: Cards<OpenCard>,
+    /// Open budget cards: what each offered.
+    pub budget_cards: Cards<BudgetCard>,
     /// The cards a previous run left open, to check with the core once.
-    pub cards_from_before: Mutex<Vec<crate::cards::OpenCard>>,
+    pub cards_from_before: Mutex<Vec<OpenCard>>,
     /// Chats showing "typing".
     pub typing: Typing,
     /// Rate limit of `telegram.refused` lines.
@@ -122,7 +125,7 @@ impl Shared {
             max_attempts: 3,
             ..RetryPolicy::new(config.max_retry_wait.min(TOOL_MAX_RETRY_WAIT))
         };
-        let cards = Cards::load(data_dir);
+        let cards = Cards::load(data_dir, "cards.json");
         let cards_from_before = Mutex::new(cards.all());
         Ok(Shared {
             me: me.to_owned(),
@@ -133,6 +136,7 @@ impl Shared {
             start_offset,
             history,
             cards,
+            budget_cards: Cards::load(data_dir, "budget_cards.json"),
             cards_from_before,
             refusals: RefusalLog::new(Instant::now()),
             stop: AtomicBool::new(false),
