@@ -675,6 +675,15 @@ fn a_spent_cap_shows_a_card_and_the_owners_tap_raises_it_once() {
         .collect();
     assert_eq!(buttons.len(), 3, "{buttons:?}");
     assert!(buttons[1].ends_with(":100"), "{buttons:?}");
+    // The plugin records the card just after Telegram took it; a person taps later.
+    let record = core.home.path().join("data/telegram/budget_cards.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&record)
+        .is_ok_and(|text| text.contains(&format!("[{OWNER},{}]", card.message_id)))
+    {
+        assert!(Instant::now() < deadline, "the card was never recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     api.tap(OWNER, card.message_id, OWNER, "Ann", &buttons[1]);
     let tapped = api.wait_ok("answerCallbackQuery", 1, Duration::from_secs(20));

@@ -22,11 +22,30 @@ fn exhausted(group: &str, task: Option<&str>, used: u64, cap: u64) -> Value {
     json!({"group": group, "task": task, "used": used, "reserved": 0, "cap": cap})
 }
 
-/// Publishes `payload` and waits for the `n`-th card in the owner's chat.
+/// Publishes `payload` and waits for the `n`-th card in the owner's chat, and for
+/// the plugin's record of it (kept just after the send: a person's tap comes later).
 fn card(bot: &Bot, payload: Value, n: usize) -> Shown {
     bot.event("budget.exhausted", payload);
     bot.api.wait_ok("sendMessage", n, WAIT);
-    bot.api.shown_in(OWNER)[n - 1].clone()
+    let shown = bot.api.shown_in(OWNER)[n - 1].clone();
+    let record = bot.dir.path().join("data").join("budget_cards.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read(&record)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .is_some_and(|cards| {
+            cards
+                .to_string()
+                .contains(&format!("[{OWNER},{}]", shown.message_id))
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the card was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    shown
 }
 
 /// The `callback_data` of each button of `card`, in order.
@@ -222,4 +241,42 @@ fn leave_it_and_an_extension_at_the_host_close_their_cards() {
         edited.text
     );
     assert!(edited.text.contains("the cap is 2,500,000 tokens"));
+}
+
+/// The record of offered cards outlives a restart of the plugin (a tap after it
+/// still counts), and a card from an earlier UTC day extends nothing: that cap has
+/// reset, so the card is edited to "expired".
+#[test]
+fn a_card_outlives_a_restart_and_one_from_an_earlier_day_extends_nothing() {
+    let bot = Bot::start();
+    let first = card(&bot, exhausted("main", None, 120, 100), 1);
+    let second = card(&bot, exhausted("main", Some("digest"), 130, 100), 2);
+    let record = bot.dir.path().join("data").join("budget_cards.json");
+    let mut cards: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&record).expect("record")).expect("json");
+    assert_eq!(cards.len(), 2, "{cards:?}");
+    // The group's card is made yesterday's.
+    for card in &mut cards {
+        if card["task"].is_null() {
+            card["day"] = json!(card["day"].as_i64().unwrap_or(0) - 1);
+        }
+    }
+    std::fs::write(&record, serde_json::to_vec(&cards).expect("json")).expect("write");
+    let bot = bot.restart_with(|method, params| match method {
+        "budget/extend" => Ok(json!({"group": params["group"], "tokens": params["tokens"],
+                                     "cap": 150, "used": 130})),
+        _ => Err(JsonRpcError::new(-32601, "no")),
+    });
+    let stale = tap(&bot, &first, OWNER, &buttons(&first)[0], 1);
+    assert_eq!(stale["text"], "This cap has reset since: nothing to allow.");
+    bot.api.wait_ok("editMessageText", 1, WAIT);
+    assert!(bot.api.shown_in(OWNER)[0].text.contains("⌛ Expired at "));
+    assert!(extends(&bot).is_empty());
+    let allowed = tap(&bot, &second, OWNER, &buttons(&second)[0], 2);
+    assert_eq!(allowed["text"], "Allowed for today.");
+    assert_eq!(
+        extends(&bot),
+        vec![json!({"group": "main", "task": "digest", "tokens": 50,
+                    "by": format!("Ann (Telegram user {OWNER})")})]
+    );
 }
