@@ -93,6 +93,7 @@ pub fn on_extended(shared: &Shared, payload: &Value) {
     let by = match payload.get("plugin").and_then(Value::as_str) {
         Some(plugin) if plugin == shared.me => by.to_owned(),
         Some(plugin) => format!("{by} via {plugin}"),
+        None if by == "cli" => "the owner at the host (carapace budget extend)".to_owned(),
         None => format!("{by}, at the host"),
     };
     let ending = Ending::Extended {

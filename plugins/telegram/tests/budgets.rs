@@ -234,9 +234,9 @@ fn leave_it_and_an_extension_at_the_host_close_their_cards() {
     bot.api.wait_ok("editMessageText", 2, WAIT);
     let edited = &bot.api.shown_in(OWNER)[1];
     assert!(
-        edited
-            .text
-            .contains("✅ Allowed 500,000 more today by cli, at the host at "),
+        edited.text.contains(
+            "✅ Allowed 500,000 more today by the owner at the host (carapace budget extend) at "
+        ),
         "{}",
         edited.text
     );
