@@ -11,7 +11,9 @@
 //! An owner's tap decides exactly the call on the card, once, and a contact's
 //! tap or a forged hash decides nothing; `/stop` stops the group's sessions
 //! (containers removed) and denies its pending calls, and the chat's next
-//! messages are refused until `/resume`, across a restart of the core.
+//! messages are refused until `/resume`, across a restart of the core. A spent
+//! daily token cap shows the owner a card, and the owner's tap on "allow N more
+//! today" raises exactly that cap by that much, once, through `budget/extend`.
 
 mod common;
 
@@ -614,4 +616,117 @@ fn the_real_claude_code_answers_a_telegram_message_in_its_chat_intact() {
     let started = core.wait_for_event("agent.started");
     assert_eq!(started["origin"]["trust"], "owner");
     assert!(!core.log().contains(&token) && !core.log().contains(&model_key));
+}
+
+/// The real agent behind the scripted provider spends a cap of 100 tokens with one
+/// answer (120 tokens); the next request is refused, the core publishes
+/// `budget.exhausted`, the plugin shows the owner a card; the owner's tap on "Allow
+/// 100 more today" reaches the core as `budget/extend` (the plugin is granted
+/// `budgets`), the card shows the new cap, and the agent answers again. A second
+/// tap on the same card raises nothing more.
+#[test]
+fn a_spent_cap_shows_a_card_and_the_owners_tap_raises_it_once() {
+    if !harness::podman_or_skip("telegram budget card") {
+        return;
+    }
+    let rootfs = harness::agent_rootfs();
+    let provider = scripted_provider::ScriptedProvider::start(Vec::new());
+    let token = token();
+    let api = BotApi::start(&token);
+    let model = format!(
+        "[model]\nupstream = \"{}\"\ndaily_token_budget = 100\n",
+        provider.upstream()
+    );
+    let config = harness::config_with(rootfs.path(), "model_agent.sh", 20, &model)
+        + &telegram_config(&api.url).replace(
+            "capabilities = [\"approvals\", \"kill_switch\"]",
+            "capabilities = [\"approvals\", \"kill_switch\", \"budgets\"]",
+        );
+    let core = core_with_secrets(
+        &config,
+        &[
+            ("telegram", "bot_token", &token),
+            ("model", "anthropic_api_key", &common::generated_model_key()),
+        ],
+    );
+    let answer = |prompt: &str| {
+        let out = core.prompt(&["--quiet", "--group", "main", prompt]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(answer("first"), "model answered");
+    assert!(answer("second").starts_with("model refused"));
+
+    api.wait_ok("sendMessage", 1, Duration::from_secs(30));
+    let card = api.shown_in(OWNER)[0].clone();
+    assert!(
+        card.text.contains("Daily token budget spent")
+            && card.text.contains("For: group main")
+            && card.text.contains("Used today: 120 of a cap of 100 tokens"),
+        "{}",
+        card.text
+    );
+    let buttons: Vec<String> = card
+        .keyboard
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row[0]["callback_data"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(buttons.len(), 3, "{buttons:?}");
+    assert!(buttons[1].ends_with(":100"), "{buttons:?}");
+    // The plugin records the card just after Telegram took it; a person taps later.
+    let record = core.home.path().join("data/telegram/budget_cards.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&record)
+        .is_ok_and(|text| text.contains(&format!("[{OWNER},{}]", card.message_id)))
+    {
+        assert!(Instant::now() < deadline, "the card was never recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    api.tap(OWNER, card.message_id, OWNER, "Ann", &buttons[1]);
+    let tapped = api.wait_ok("answerCallbackQuery", 1, Duration::from_secs(20));
+    assert_eq!(tapped["text"], "Allowed for today.", "{}", core.log());
+    api.wait_ok("editMessageText", 1, Duration::from_secs(20));
+    let edited = api.shown_in(OWNER)[0].clone();
+    assert!(
+        edited
+            .text
+            .contains("Allowed 100 more today by Ann (Telegram user 111) at ")
+            && edited
+                .text
+                .contains("the cap is 200 tokens until midnight UTC."),
+        "{}",
+        edited.text
+    );
+    assert_eq!(answer("lifted"), "model answered");
+    assert_eq!(
+        provider.seen().len(),
+        2,
+        "the refused request never went out"
+    );
+
+    // One-shot: the other offer on the same card raises nothing.
+    api.tap(OWNER, card.message_id, OWNER, "Ann", &buttons[0]);
+    let again = api.wait_ok("answerCallbackQuery", 2, Duration::from_secs(20));
+    assert!(again["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("This card is no longer open")));
+    let extensions: Vec<(Value, Value, Value)> = core
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["kind"] == "budget.extended")
+        .map(|e| (e["plugin"].clone(), e["by"].clone(), e["tokens"].clone()))
+        .collect();
+    assert_eq!(
+        extensions,
+        vec![(
+            json!("telegram"),
+            json!("Ann (Telegram user 111)"),
+            json!(100)
+        )],
+        "one extension, audited with who tapped"
+    );
+    assert!(!core.log().contains(&token));
 }

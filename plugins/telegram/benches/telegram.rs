@@ -11,6 +11,10 @@
 //! - `tap`: a button tap queued at the stand-in -> `confirm/resolve` received by
 //!   the core (the plugin's part of "tap -> the waiting ipc call returns", p50 <=
 //!   50 ms).
+//! - `budget`: `budget.exhausted` handed to the plugin -> the budget card's
+//!   `sendMessage` received by the stand-in (its own lane, like approval cards);
+//! - `extend`: a tap on "Allow N more today" queued at the stand-in ->
+//!   `budget/extend` received by the core.
 //!
 //! Prints percentiles; asserts nothing. `cargo bench -p carapace-plugin-telegram
 //! --bench telegram [-- ROUNDS]` (default 200 rounds each).
@@ -30,15 +34,22 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
     let (touched, resolved) = mpsc::channel::<Instant>();
+    let (asked, extended) = mpsc::channel::<Instant>();
     let bot = Bot::start_with(|mut config| {
         config["history_per_chat"] = json!(0);
         config
     });
     bot.harness.on_request(move |method, _| {
-        if method == "confirm/resolve" {
-            let _ = touched.send(Instant::now());
+        match method {
+            "confirm/resolve" => {
+                let _ = touched.send(Instant::now());
+            }
+            "budget/extend" => {
+                let _ = asked.send(Instant::now());
+            }
+            _ => {}
         }
-        Ok(json!({}))
+        Ok(json!({"cap": 1}))
     });
     // Warm the connection pool and the long poll.
     bot.owner_says("warm up");
@@ -83,7 +94,37 @@ fn main() {
         tap.push(at.saturating_duration_since(started));
     }
 
-    for (name, mut samples) in [("card", card), ("inbound", inbound), ("tap", tap)] {
+    let mut budget = Vec::with_capacity(rounds);
+    for n in 0..rounds {
+        let started = Instant::now();
+        bot.event(
+            "budget.exhausted",
+            json!({"group": "main", "task": format!("t{n}"), "used": 120, "reserved": 0, "cap": 100}),
+        );
+        bot.api.wait_ok("sendMessage", rounds + n + 1, WAIT);
+        budget.push(started.elapsed());
+    }
+
+    let budget_cards = bot.api.shown_in(OWNER);
+    let mut extend = Vec::with_capacity(rounds);
+    for shown in budget_cards.iter().skip(rounds).take(rounds) {
+        let data = shown.keyboard.as_ref().expect("buttons")[0][0]["callback_data"]
+            .as_str()
+            .expect("data")
+            .to_owned();
+        let started = Instant::now();
+        bot.api.tap(OWNER, shown.message_id, OWNER, "Ann", &data);
+        let at = extended.recv_timeout(WAIT).expect("extend asked");
+        extend.push(at.saturating_duration_since(started));
+    }
+
+    for (name, mut samples) in [
+        ("card", card),
+        ("inbound", inbound),
+        ("tap", tap),
+        ("budget", budget),
+        ("extend", extend),
+    ] {
         samples.sort();
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
         println!(

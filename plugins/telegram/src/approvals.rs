@@ -1,5 +1,5 @@
 //! Approvals from the phone: a card for each `confirmation.requested` of a group this
-//! plugin's chats serve, a tap by an owner passed to the core as `confirm/resolve`,
+//! plugin's chats serve, a tap by an owner (checked in `taps`) passed to the core as `confirm/resolve`,
 //! and the card edited to its outcome however the call ended (a tap here, the host's
 //! CLI, a timeout, a restart).
 //!
@@ -18,8 +18,6 @@ use crate::callback::{Button, Decision};
 use crate::card::{self, Outcome, Requested};
 use crate::cards::OpenCard;
 use crate::clock;
-use crate::config::Role;
-use crate::inbound::Refusal;
 use crate::outbound;
 use crate::state::Shared;
 use crate::update::CallbackQuery;
@@ -142,37 +140,17 @@ pub fn on_expired(shared: &Shared, payload: &Value) {
     );
 }
 
-/// Handles a tap on a card's button.
-pub fn on_tap(shared: &Shared, link: &CoreLink, tap: CallbackQuery) {
+/// Passes an owner's tap on Approve or Deny to the core (`confirm/resolve`) and edits
+/// the card to the outcome; `taps` checked who tapped, and `answer` answers the tap.
+pub fn decide(
+    shared: &Shared,
+    link: &CoreLink,
+    tap: &CallbackQuery,
+    button: Button,
+    by: String,
+    answer: &dyn Fn(&str, bool),
+) {
     let api = &shared.api;
-    let chat = tap.message.as_ref().map(|m| m.chat.id);
-    let answer = |text: &str, alert: bool| {
-        if let Err(error) = outbound::answer_tap(api, &tap.id, text, alert) {
-            shared.log(
-                Level::Warn,
-                format!("telegram.tap_unanswered error={error}"),
-            );
-        }
-    };
-    let mapped = chat.is_some_and(|c| shared.config.group_of(c).is_some());
-    if shared.config.role_of(tap.from.id) != Some(Role::Owner) || !mapped {
-        shared.refused(&Refusal {
-            reason: "not_owner_tap",
-            chat,
-            user: Some(tap.from.id),
-            tell: None,
-        });
-        return answer("Not allowed: only the owner decides.", true);
-    }
-    let Some(button) = tap.data.as_deref().and_then(Button::parse) else {
-        return answer("This button is not one of this bot's.", false);
-    };
-    let by = format!(
-        "{} (Telegram user {})",
-        tap.from.display_name(),
-        tap.from.id
-    );
-    shared.remember_name(tap.from.id, &tap.from.display_name());
     let params = json!({"id": button.id, "decision": button.decision.as_str(),
                         "args_hash": button.args_hash, "by": by});
     match link.request_with_timeout("confirm/resolve", params, RESOLVE_TIMEOUT) {
@@ -208,8 +186,8 @@ pub fn on_tap(shared: &Shared, link: &CoreLink, tap: CallbackQuery) {
                 "Refused: this bot may not decide for that group (see [plugins.telegram] groups).",
                 true,
             ),
-            Some("NOT_CAPABLE") => not_enabled(&answer),
-            _ if error.code == METHOD_NOT_FOUND => not_enabled(&answer),
+            Some("NOT_CAPABLE") => not_enabled(answer),
+            _ if error.code == METHOD_NOT_FOUND => not_enabled(answer),
             _ => {
                 shared.log(
                     Level::Warn,

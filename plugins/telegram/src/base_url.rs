@@ -1,8 +1,11 @@
-//! The Bot API's base URL: `https://host[:port][/path]`, or `http://` to this machine
-//! only (a stand-in or a local Bot API server).
+//! The Bot API's base URL: `https://host[:port][/path]`, or `http://` to a loopback
+//! IP address only (a stand-in or a local Bot API server: `127.x.y.z` or `[::1]`).
 //!
 //! The bot token travels in the URL path, so must never accept plain HTTP to another
 //! host, user info, a query or a fragment, or characters that would change the path.
+//! Plain HTTP needs a literal loopback IP, never a name: a name is resolved (DNS,
+//! `/etc/hosts`), and `127.999.0.1`, `127.0.0.1.evil.com` or even `localhost` could
+//! then send the token elsewhere in clear.
 
 use std::fmt;
 
@@ -18,7 +21,7 @@ impl BaseUrl {
         } else if let Some(rest) = text.strip_prefix("http://") {
             ("http", rest)
         } else {
-            return Err("api_base_url must start with https:// (or http:// to 127.0.0.1, localhost or [::1])".into());
+            return Err("api_base_url must start with https:// (or http:// to a loopback IP: 127.0.0.1 or [::1])".into());
         };
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let host = host_of(authority)
@@ -34,7 +37,7 @@ impl BaseUrl {
         }
         if scheme == "http" && !is_loopback(host) {
             return Err(
-                "api_base_url must use https unless it is 127.0.0.1, localhost or [::1]: the bot token is in the URL"
+                "api_base_url must use https unless its host is a loopback IP (127.0.0.1 or [::1], not a name): the bot token is in the URL"
                     .into(),
             );
         }
@@ -91,16 +94,16 @@ fn host_of(authority: &str) -> Option<&str> {
     }
 }
 
+/// Whether `host` is a literal loopback IP address (`127.0.0.0/8` in its usual
+/// dotted form, or `[::1]`); any name, even `localhost`, is not.
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host == "[::1]"
-        || host.strip_prefix("127.").is_some_and(|rest| {
-            let parts: Vec<&str> = rest.split('.').collect();
-            parts.len() == 3
-                && parts
-                    .iter()
-                    .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
-        })
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host);
+    literal
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -117,7 +120,7 @@ mod tests {
                 "https://bots.example:8443/tg",
             ),
             ("http://127.0.0.1:38001", "http://127.0.0.1:38001"),
-            ("http://localhost:9", "http://localhost:9"),
+            ("http://127.3.2.1:9", "http://127.3.2.1:9"),
             ("http://[::1]:9/x", "http://[::1]:9/x"),
         ] {
             assert_eq!(BaseUrl::parse(given).map(|u| u.0), Ok(kept.to_owned()));
@@ -129,6 +132,17 @@ mod tests {
         for bad in [
             "http://api.telegram.org",
             "http://127.0.0.1.evil.org",
+            "http://127.0.0.1.evil.com:80",
+            "http://localhost.evil.com",
+            // Names, or not an IP address: resolved, they could lead anywhere.
+            "http://localhost",
+            "http://localhost:9",
+            "http://127.999.0.1",
+            "http://127.256.0.1:8081",
+            "http://127.0.0.01",
+            "http://0x7f.0.0.1",
+            "http://[::ffff:127.0.0.1]",
+            "http://[::2]",
             "http://10.0.0.1",
             "http://127.a.b.c",
             "https://user:pw@api.telegram.org",

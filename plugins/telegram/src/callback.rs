@@ -1,9 +1,13 @@
-//! The `callback_data` of an approval card's buttons: `a:<confirmation id>:<args hash>`
-//! (approve) or `d:...` (deny), at most 64 bytes as Telegram requires.
+//! The `callback_data` of the cards' buttons, at most 64 bytes as Telegram requires:
+//! an approval card's `a:<confirmation id>:<args hash>` (approve) or `d:...` (deny),
+//! and a budget card's `b:<card id>:<tokens>` ("allow that many more today"; 0:
+//! "leave it").
 //!
 //! The id and the hash are copied from `confirmation.requested` and checked to be
 //! plain (`[A-Za-z0-9_-]`), so data from a tap is never anything else; the core
-//! compares the hash itself, byte for byte.
+//! compares the hash itself, byte for byte. A budget button's data binds nothing by
+//! itself: the card id names a record this plugin keeps of what it offered (group,
+//! task, amounts), and the tokens must be one of those amounts (`budgets`).
 
 /// Telegram's limit for `callback_data`.
 pub const MAX_CALLBACK_BYTES: usize = 64;
@@ -79,6 +83,66 @@ impl Button {
     }
 }
 
+/// A budget card's button: the card and the tokens it offers (0: leave it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetChoice {
+    /// The card's id (this plugin's, from its record of offered cards).
+    pub card: String,
+    /// Tokens to allow more today; 0 for "leave it".
+    pub tokens: u64,
+}
+
+impl BudgetChoice {
+    /// The data for `tokens` on card `card`; `None` if the id is not plain or the
+    /// whole would be over [`MAX_CALLBACK_BYTES`].
+    pub fn encode(card: &str, tokens: u64) -> Option<String> {
+        let data = format!("b:{card}:{tokens}");
+        (plain(card) && data.len() <= MAX_CALLBACK_BYTES).then_some(data)
+    }
+
+    /// Reads data a tap carried; `None` for anything not made by [`BudgetChoice::encode`].
+    pub fn parse(data: &str) -> Option<BudgetChoice> {
+        if data.len() > MAX_CALLBACK_BYTES {
+            return None;
+        }
+        let mut parts = data.split(':');
+        if parts.next()? != "b" {
+            return None;
+        }
+        let (card, tokens) = (parts.next()?, parts.next()?);
+        if parts.next().is_some()
+            || !plain(card)
+            || tokens.is_empty()
+            || tokens.len() > 19
+            || !tokens.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(BudgetChoice {
+            card: card.to_owned(),
+            tokens: tokens.parse().ok()?,
+        })
+    }
+}
+
+/// What a tap's data is: one of the two kinds of button this plugin makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tapped {
+    /// An approval card's Approve or Deny.
+    Approval(Button),
+    /// A budget card's "allow more" or "leave it".
+    Budget(BudgetChoice),
+}
+
+impl Tapped {
+    /// Reads data a tap carried; `None` for anything this plugin did not make.
+    pub fn parse(data: &str) -> Option<Tapped> {
+        Button::parse(data)
+            .map(Tapped::Approval)
+            .or_else(|| BudgetChoice::parse(data).map(Tapped::Budget))
+    }
+}
+
 fn plain(text: &str) -> bool {
     !text.is_empty()
         && text
@@ -129,6 +193,35 @@ mod tests {
             "a:id:h\u{202e}",
         ] {
             assert_eq!(Button::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn budget_buttons_come_back_and_nothing_else_passes_for_one() {
+        let data = BudgetChoice::encode("k3J9x_Qa-2bZ", 2_000_000).expect("fits");
+        assert_eq!(data, "b:k3J9x_Qa-2bZ:2000000");
+        assert_eq!(
+            Tapped::parse(&data),
+            Some(Tapped::Budget(BudgetChoice {
+                card: "k3J9x_Qa-2bZ".into(),
+                tokens: 2_000_000
+            }))
+        );
+        assert!(matches!(Tapped::parse("a:id:h"), Some(Tapped::Approval(_))));
+        assert_eq!(BudgetChoice::encode("a:b", 1), None);
+        assert_eq!(BudgetChoice::encode(&"x".repeat(62), 1), None);
+        for bad in [
+            "b:card",
+            "b::5",
+            "b:card:",
+            "b:card:-5",
+            "b:card:+5",
+            "b:card:5:6",
+            "b:card:99999999999999999999",
+            "b:ca rd:5",
+            "c:card:5",
+        ] {
+            assert_eq!(Tapped::parse(bad), None, "{bad:?}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The delivery thread: events from the core and queued replies, sent in order, so
+//! The delivery thread: events from the core and queued replies, sent in order
+//! within their lane (cards before answers: `queue`), so
 //! that a slow send (a `retry_after`, a network backoff) never holds the SDK's call
 //! threads. And the typing thread, which renews "typing…".
 //!
@@ -7,7 +8,6 @@
 //! its chat if that chat still maps to the session's group: must never send an
 //! answer to a chat the config does not tie to the group it came from.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,25 +17,25 @@ use serde_json::Value;
 use crate::history::Entry;
 use crate::ids::{ChatId, MessageId};
 use crate::state::{Job, Shared};
-use crate::{approvals, clock, outbound};
+use crate::{approvals, budgets, clock, outbound};
 
 /// How often the typing thread looks at what is due.
 const TYPING_TICK: Duration = Duration::from_millis(500);
 /// How often an idle delivery thread checks that the core is still there.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// Runs jobs from `jobs` until the core goes away.
-pub fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
+/// Runs queued jobs, cards first, until the core goes away.
+pub fn run(shared: Arc<Shared>) {
     loop {
-        match jobs.recv_timeout(IDLE_CHECK) {
-            Ok(Job::Event(envelope)) => on_event(&shared, &envelope),
-            Ok(Job::Reply {
+        match shared.jobs.pop(IDLE_CHECK) {
+            Some(Job::Event(envelope)) => on_event(&shared, &envelope),
+            Some(Job::Reply {
                 chat,
                 reply_to,
                 text,
             }) => send(&shared, chat, reply_to, &text),
-            Err(RecvTimeoutError::Timeout) if !shared.closed() => {}
-            Err(_) => return,
+            None if shared.closed() => return,
+            None => {}
         }
     }
 }
@@ -97,6 +97,8 @@ fn on_event(shared: &Shared, envelope: &Value) {
         "confirmation.requested" => approvals::on_requested(shared, payload),
         "confirmation.resolved" => approvals::on_resolved(shared, payload),
         "confirmation.expired" => approvals::on_expired(shared, payload),
+        "budget.exhausted" => budgets::on_exhausted(shared, payload),
+        "budget.extended" => budgets::on_extended(shared, payload),
         "group.paused" | "group.resumed" => announce(shared, topic, payload),
         _ => {}
     }

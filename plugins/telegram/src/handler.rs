@@ -58,12 +58,8 @@ impl Plugin for TelegramHandler {
             );
             return;
         }
-        if let Some(jobs) = shared.take_jobs() {
-            let worker = Arc::clone(shared);
-            spawn("telegram-deliver", shared, move || {
-                deliver::run(worker, jobs)
-            });
-        }
+        let worker = Arc::clone(shared);
+        spawn("telegram-deliver", shared, move || deliver::run(worker));
         let typist = Arc::clone(shared);
         spawn("telegram-typing", shared, move || deliver::typing(typist));
         check_token(shared);
@@ -103,7 +99,8 @@ fn spawn(name: &str, shared: &Shared, work: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// `getMe`: logs which bot the token is, or that Telegram refused it.
+/// `getMe`: logs which bot the token is (and keeps its username), or that Telegram
+/// refused it.
 fn check_token(shared: &Shared) {
     match shared.api.call("getMe", &json!({})) {
         Ok(me) => {
@@ -116,6 +113,9 @@ fn check_token(shared: &Shared) {
                 .take(64)
                 .collect::<String>();
             shared.log(Level::Info, format!("telegram.ready bot=@{name}"));
+            if !name.is_empty() {
+                let _ = shared.bot_name.set(name);
+            }
         }
         Err(error) => shared.log(
             Level::Error,

@@ -108,8 +108,9 @@ pub enum Inbound {
     Ignored(&'static str),
 }
 
-/// Classifies `update` by `config`.
-pub fn classify(config: &Config, update: Update) -> Inbound {
+/// Classifies `update` by `config`; `bot` is this bot's username (from `getMe`), if
+/// known: a command addressed to any other bot (`/stop@otherbot`) is not this bot's.
+pub fn classify(config: &Config, bot: Option<&str>, update: Update) -> Inbound {
     if let Some(tap) = update.callback_query {
         return Inbound::Tap(tap);
     }
@@ -142,6 +143,9 @@ pub fn classify(config: &Config, update: Update) -> Inbound {
     let Some(text) = message.text else {
         return Inbound::Ignored("not a text message");
     };
+    if addressed_elsewhere(&text, bot) {
+        return Inbound::Ignored("a command for another bot");
+    }
     // A forwarded "/stop" is someone else's words, not the owner's command.
     if let Some(kind) = command(&text).filter(|_| !relayed) {
         if role != Role::Owner {
@@ -174,11 +178,10 @@ fn name_of(user: &User) -> String {
 }
 
 /// The command `text` is, if it is `/stop`, `/resume` or `/status` (optionally
-/// `@botname`, optionally followed by words).
+/// `@botname`, optionally followed by words). Whom it is for is
+/// [`addressed_elsewhere`]'s question, asked first.
 pub fn command(text: &str) -> Option<CommandKind> {
-    let word = text.trim_start().strip_prefix('/')?;
-    let word = word.split(char::is_whitespace).next().unwrap_or("");
-    let word = word.split('@').next().unwrap_or("");
+    let (word, _) = command_word(text)?;
     match word.to_ascii_lowercase().as_str() {
         "stop" => Some(CommandKind::Stop),
         "resume" => Some(CommandKind::Resume),
@@ -187,9 +190,35 @@ pub fn command(text: &str) -> Option<CommandKind> {
     }
 }
 
+/// Whether `text` is a command addressed to a bot other than `bot` (`/cmd@name`,
+/// Telegram's form in group chats; usernames compare without case). With this bot's
+/// name unknown, every addressed command is someone else's: only a bare `/stop` acts.
+pub fn addressed_elsewhere(text: &str, bot: Option<&str>) -> bool {
+    let plain =
+        |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    match command_word(text) {
+        Some((word, Some(to))) if plain(word) && plain(to) => {
+            !bot.is_some_and(|me| me.eq_ignore_ascii_case(to))
+        }
+        _ => false,
+    }
+}
+
+/// The word of a `/word[@bot] ...` text, and the bot it names, if any.
+fn command_word(text: &str) -> Option<(&str, Option<&str>)> {
+    let word = text.trim_start().strip_prefix('/')?;
+    let word = word.split(char::is_whitespace).next().unwrap_or("");
+    Some(match word.split_once('@') {
+        Some((word, to)) => (word, Some(to)),
+        None => (word, None),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BOT: Option<&str> = Some("carapace_bot");
 
     fn config() -> Config {
         Config::from_json(json!({
@@ -213,7 +242,8 @@ mod tests {
 
     #[test]
     fn known_users_in_mapped_chats_reach_the_agent_with_their_trust() {
-        let Inbound::Message(accepted) = classify(&config(), message(-100, Some(222), Some("hi")))
+        let Inbound::Message(accepted) =
+            classify(&config(), BOT, message(-100, Some(222), Some("hi")))
         else {
             panic!("accepted")
         };
@@ -223,7 +253,7 @@ mod tests {
         assert_eq!(payload["sender"], "222");
         assert_eq!(payload["chat"], -100);
         assert_eq!(payload["message_id"], 9);
-        let Inbound::Message(owner) = classify(&config(), message(111, Some(111), Some("x")))
+        let Inbound::Message(owner) = classify(&config(), BOT, message(111, Some(111), Some("x")))
         else {
             panic!("accepted")
         };
@@ -249,7 +279,7 @@ mod tests {
                     update["message"][key] = value.clone();
                 }
                 let update: Update = serde_json::from_value(update).expect("update");
-                let Inbound::Message(accepted) = classify(&config(), update) else {
+                let Inbound::Message(accepted) = classify(&config(), BOT, update) else {
                     panic!("a message, not a command: {relay} {text}")
                 };
                 assert_eq!(accepted.payload()["trust"], "unknown", "{relay}");
@@ -266,14 +296,14 @@ mod tests {
             (message(111, None, Some("secret")), "unknown_user"),
             (message(-100, Some(222), Some("/stop")), "not_owner_command"),
         ] {
-            let Inbound::Refused(refusal) = classify(&config(), update) else {
+            let Inbound::Refused(refusal) = classify(&config(), BOT, update) else {
                 panic!("refused")
             };
             assert_eq!(refusal.reason, reason);
             assert!(!format!("{refusal:?}").contains("secret"));
         }
         assert_eq!(
-            classify(&config(), message(111, Some(111), None)),
+            classify(&config(), BOT, message(111, Some(111), None)),
             Inbound::Ignored("not a text message")
         );
     }
@@ -286,14 +316,63 @@ mod tests {
             Some(CommandKind::Status)
         );
         assert_eq!(command("/resume"), Some(CommandKind::Resume));
+        assert!(!addressed_elsewhere("  /Status@Carapace_Bot now", BOT));
+        assert!(
+            !addressed_elsewhere("/home/ann@host is full", BOT),
+            "a path, not a command"
+        );
         assert_eq!(command("/start"), None);
         assert_eq!(command("stop"), None);
         assert!(matches!(
-            classify(&config(), message(111, Some(111), Some("/stop"))),
+            classify(&config(), BOT, message(111, Some(111), Some("/stop"))),
             Inbound::Command(Command {
                 kind: CommandKind::Stop,
                 ..
             })
         ));
+    }
+
+    /// `/stop@otherbot` in a group chat is a command for another bot: it must stop
+    /// nothing here, nor reach the agent. Seen failing before: the `@name` was cut
+    /// off and the owner's chat's group paused.
+    #[test]
+    fn a_command_for_another_bot_is_not_this_bots() {
+        for text in [
+            "/stop@otherbot",
+            "/STOP@other_bot now",
+            "/status@x",
+            "/start@otherbot",
+        ] {
+            assert_eq!(
+                classify(&config(), BOT, message(-100, Some(111), Some(text))),
+                Inbound::Ignored("a command for another bot"),
+                "{text}"
+            );
+        }
+        for text in ["/stop", "/stop@carapace_bot", "/stop@CARAPACE_BOT please"] {
+            assert!(
+                matches!(
+                    classify(&config(), BOT, message(-100, Some(111), Some(text))),
+                    Inbound::Command(Command {
+                        kind: CommandKind::Stop,
+                        ..
+                    })
+                ),
+                "{text}"
+            );
+        }
+        // This bot's name unknown (getMe failed): only the bare command acts.
+        assert!(matches!(
+            classify(&config(), None, message(111, Some(111), Some("/stop"))),
+            Inbound::Command(_)
+        ));
+        assert_eq!(
+            classify(
+                &config(),
+                None,
+                message(111, Some(111), Some("/stop@carapace_bot"))
+            ),
+            Inbound::Ignored("a command for another bot")
+        );
     }
 }

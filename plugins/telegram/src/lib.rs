@@ -9,8 +9,9 @@
 //! with 429s and network failures retried (`api`). It shows "typing…" while the agent
 //! works (`typing`). It sends a card with buttons for each `confirmation.requested`
 //! of its groups and passes an owner's tap to the core (`approvals`, `card`,
-//! `callback`), and turns an owner's `/stop`, `/resume`, `/status` into the core's
-//! kill switch (`commands`). Tools: `send_telegram`, `get_telegram_history`
+//! `callback`, `taps`), sends a card for each `budget.exhausted` of its groups whose
+//! "allow N more today" an owner taps (`budgets`, `budget_card`), and turns an
+//! owner's `/stop`, `/resume`, `/status` into the core's kill switch (`commands`). Tools: `send_telegram`, `get_telegram_history`
 //! (`tools`, `history`).
 //!
 //! Must never: let a message in from a chat or user the config does not list, or a
@@ -24,6 +25,8 @@ pub mod api;
 mod approvals;
 mod atomic;
 pub mod base_url;
+pub mod budget_card;
+mod budgets;
 pub mod callback;
 pub mod card;
 pub mod cards;
@@ -40,9 +43,11 @@ pub mod offset;
 mod outbound;
 mod poll;
 pub mod pretty;
+pub mod queue;
 pub mod refusals;
 pub mod split;
 pub mod state;
+mod taps;
 pub mod token;
 mod tools;
 pub mod typing;

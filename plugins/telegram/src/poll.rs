@@ -15,7 +15,9 @@
 //! (see `offset`). A failed poll waits before the next: `retry_after` on a 429 (up to
 //! the configured bound), else a backoff from 0.5 s doubling to a minute, reset by a
 //! poll that works (a 409 means another poller uses this bot; a 401 a wrong token:
-//! both logged and retried slowly). The loop ends when the core goes away; at
+//! both logged and retried slowly). A batch that moves the offset nowhere (every
+//! update below it, or without an id: a misbehaving server or proxy) is waited on
+//! the same way, so the loop never spins on the same answer. The loop ends when the core goes away; at
 //! `shutdown` it stops between two updates (`Shared::stop_polling`), so a clean stop
 //! never leaves an update handled without its offset written.
 
@@ -25,11 +27,11 @@ use carapace_plugin_sdk::{CoreError, CoreLink, Level};
 use serde_json::Value;
 
 use crate::api::{retry::backoff, ApiError};
-use crate::approvals;
 use crate::commands;
 use crate::history::Entry;
 use crate::inbound::{self, Accepted, Inbound};
 use crate::state::Shared;
+use crate::taps;
 use crate::update::{update_id, Update};
 
 /// First wait after a failed poll.
@@ -42,52 +44,71 @@ pub fn run(shared: &Shared, link: &CoreLink) {
     let mut offset = shared.start_offset;
     let mut failures: u32 = 0;
     while !shared.closed() {
-        match shared.api.get_updates(offset, shared.config.poll_timeout) {
+        let problem = match shared.api.get_updates(offset, shared.config.poll_timeout) {
             Ok(updates) => {
-                failures = 0;
-                for raw in updates {
-                    let Some(id) = update_id(&raw) else { continue };
-                    if id < offset {
-                        continue;
-                    }
-                    // A shutdown waits for this: the update is handled and its offset
-                    // written, or neither.
-                    let _handling = shared
-                        .handling
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if shared.closed() || !handle(shared, link, raw) {
-                        // Not handed over (the core went away): asked for again next time.
-                        break;
-                    }
-                    offset = id.saturating_add(1);
-                    if let Err(e) = shared.offset.save(offset) {
-                        shared.log(Level::Error, format!("telegram.offset_not_saved error={e}"));
-                    }
+                let (count, before) = (updates.len(), offset);
+                offset = handle_batch(shared, link, updates, offset);
+                if count == 0 || offset != before {
+                    failures = 0;
+                    continue;
                 }
+                // Nothing moved: asking again at once would get the same batch, forever.
+                (
+                    format!("telegram.poll_stuck updates={count} offset={offset}"),
+                    None,
+                )
             }
             Err(error) => {
-                failures = failures.saturating_add(1);
                 let wait = match &error {
                     ApiError::RateLimited { retry_after } => {
-                        (*retry_after).min(shared.config.max_retry_wait)
+                        Some((*retry_after).min(shared.config.max_retry_wait))
                     }
-                    _ => backoff(FIRST_BACKOFF, MAX_BACKOFF, failures),
+                    _ => None,
                 };
-                // Every failure while few, then every 16th: a long outage is not a flood.
-                if failures <= 3 || failures.is_multiple_of(16) {
-                    shared.log(
-                        Level::Warn,
-                        format!(
-                            "telegram.poll_failed error={error} failures={failures} retry_in_ms={}",
-                            wait.as_millis()
-                        ),
-                    );
-                }
-                pause(shared, wait);
+                (format!("telegram.poll_failed error={error}"), wait)
             }
+        };
+        failures = failures.saturating_add(1);
+        let (line, wait) = problem;
+        let wait = wait.unwrap_or_else(|| backoff(FIRST_BACKOFF, MAX_BACKOFF, failures));
+        // Every failure while few, then every 16th: a long outage is not a flood.
+        if failures <= 3 || failures.is_multiple_of(16) {
+            shared.log(
+                Level::Warn,
+                format!(
+                    "{line} failures={failures} retry_in_ms={}",
+                    wait.as_millis()
+                ),
+            );
+        }
+        pause(shared, wait);
+    }
+}
+
+/// Handles the updates of one batch at or past `offset`, in order, each offset
+/// written once it is handled; the offset to ask from next.
+fn handle_batch(shared: &Shared, link: &CoreLink, updates: Vec<Value>, mut offset: i64) -> i64 {
+    for raw in updates {
+        let Some(id) = update_id(&raw) else { continue };
+        if id < offset {
+            continue;
+        }
+        // A shutdown waits for this: the update is handled and its offset
+        // written, or neither.
+        let _handling = shared
+            .handling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if shared.closed() || !handle(shared, link, raw) {
+            // Not handed over (the core went away): asked for again next time.
+            break;
+        }
+        offset = id.saturating_add(1);
+        if let Err(e) = shared.offset.save(offset) {
+            shared.log(Level::Error, format!("telegram.offset_not_saved error={e}"));
         }
     }
+    offset
 }
 
 /// Sleeps `wait`, or less if the core goes away meanwhile.
@@ -112,13 +133,14 @@ fn handle(shared: &Shared, link: &CoreLink, raw: Value) -> bool {
             return true;
         }
     };
-    match inbound::classify(&shared.config, update) {
+    let bot = shared.bot_name.get().map(String::as_str);
+    match inbound::classify(&shared.config, bot, update) {
         Inbound::Message(accepted) => return accept(shared, link, accepted),
         Inbound::Command(command) => {
             let text = commands::run(link, &command);
             shared.reply(command.chat, Some(command.message_id), text);
         }
-        Inbound::Tap(tap) => approvals::on_tap(shared, link, tap),
+        Inbound::Tap(tap) => taps::on_tap(shared, link, tap),
         Inbound::Refused(refusal) => {
             shared.refused(&refusal);
             if let (Some(chat), Some(message)) = (refusal.chat, refusal.tell) {

@@ -5,46 +5,30 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use carapace_plugin_sdk::{CoreLink, Init, InitError, Level};
-use serde_json::Value;
 
 use crate::api::{BotApi, RetryPolicy, Transport, UreqTransport};
-use crate::cards::Cards;
+use crate::budget_card::BudgetCard;
+use crate::cards::{Cards, OpenCard};
 use crate::config::Config;
 use crate::history::History;
 use crate::ids::{ChatId, MessageId, UserId};
 use crate::inbound::Refusal;
 use crate::offset::OffsetFile;
+use crate::queue::{Jobs, Pushed};
 use crate::refusals::RefusalLog;
 use crate::token::BotToken;
 use crate::typing::Typing;
 
-/// Jobs waiting for the delivery thread; past that an event is dropped and logged.
-pub const JOB_QUEUE: usize = 256;
 /// Longest a tool's send waits for a `retry_after` (the core's call deadline is 30 s).
 const TOOL_MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 /// Most names of users remembered.
 const MAX_NAMES: usize = 1024;
 
-/// Work for the delivery thread, in order.
-#[derive(Debug)]
-pub enum Job {
-    /// An `event` envelope from the core.
-    Event(Value),
-    /// A short text to send (a command's answer, a refusal's "not allowed").
-    Reply {
-        /// Where.
-        chat: ChatId,
-        /// The message it answers.
-        reply_to: Option<MessageId>,
-        /// The text (escaped when sent).
-        text: String,
-    },
-}
+pub use crate::queue::Job;
 
 /// The plugin's shared state.
 pub struct Shared {
@@ -63,9 +47,11 @@ pub struct Shared {
     /// Recent messages per chat.
     pub history: History,
     /// Open approval cards.
-    pub cards: Cards,
+    pub cards: Cards<OpenCard>,
+    /// Open budget cards: what each offered.
+    pub budget_cards: Cards<BudgetCard>,
     /// The cards a previous run left open, to check with the core once.
-    pub cards_from_before: Mutex<Vec<crate::cards::OpenCard>>,
+    pub cards_from_before: Mutex<Vec<OpenCard>>,
     /// Chats showing "typing".
     pub typing: Typing,
     /// Rate limit of `telegram.refused` lines.
@@ -74,10 +60,13 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Held while one update is handled and its offset written.
     pub handling: Mutex<()>,
+    /// This bot's username, from `getMe` at start (commands `@`-addressed to another
+    /// bot are not this bot's).
+    pub bot_name: OnceLock<String>,
     names: Mutex<HashMap<UserId, String>>,
     link: OnceLock<CoreLink>,
-    jobs: SyncSender<Job>,
-    waiting: Mutex<Option<Receiver<Job>>>,
+    /// The delivery thread's work: cards before answers.
+    pub jobs: Jobs,
 }
 
 /// The transport of a plugin with no chat mapped: every call fails, none leaves the host.
@@ -136,8 +125,7 @@ impl Shared {
             max_attempts: 3,
             ..RetryPolicy::new(config.max_retry_wait.min(TOOL_MAX_RETRY_WAIT))
         };
-        let (jobs, waiting) = sync_channel(JOB_QUEUE);
-        let cards = Cards::load(data_dir);
+        let cards = Cards::load(data_dir, "cards.json");
         let cards_from_before = Mutex::new(cards.all());
         Ok(Shared {
             me: me.to_owned(),
@@ -148,15 +136,16 @@ impl Shared {
             start_offset,
             history,
             cards,
+            budget_cards: Cards::load(data_dir, "budget_cards.json"),
             cards_from_before,
             refusals: RefusalLog::new(Instant::now()),
             stop: AtomicBool::new(false),
             handling: Mutex::new(()),
             config,
+            bot_name: OnceLock::new(),
             names: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
-            jobs,
-            waiting: Mutex::new(Some(waiting)),
+            jobs: Jobs::new(),
         })
     }
 
@@ -190,35 +179,19 @@ impl Shared {
         }
     }
 
-    /// The delivery queue's receiving end (once: the delivery thread takes it).
-    pub fn take_jobs(&self) -> Option<Receiver<Job>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    /// Queues `job` for the delivery thread; a full queue drops it, logged.
+    /// Queues `job` for the delivery thread; a full lane drops it, logged (the
+    /// first few, then every 64th, with the count so far).
     pub fn queue(&self, job: Job) {
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job)) => {
-                let what = match &job {
-                    Job::Event(envelope) => envelope
-                        .get("topic")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                        .chars()
-                        .take(64)
-                        .collect(),
-                    Job::Reply { .. } => "reply".to_owned(),
-                };
+        let what = job.what();
+        if let Pushed::Dropped { lane, total } = self.jobs.push(job) {
+            if total <= 3 || total.is_multiple_of(64) {
                 self.log(
                     Level::Warn,
-                    format!("telegram.dropped what={what} reason=queue_full"),
+                    format!(
+                        "telegram.dropped what={what} lane={lane} reason=queue_full dropped_total={total}"
+                    ),
                 );
             }
-            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 

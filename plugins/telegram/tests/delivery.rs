@@ -144,3 +144,40 @@ fn a_rate_limit_past_the_bound_gives_the_send_up() {
         "no hour-long wait"
     );
 }
+
+/// A flood of answers (here stuck behind a 429) must not push an approval card out:
+/// cards have their own lane, taken first, and the answers past their bound are
+/// dropped with a log line that says so. Seen failing before: with one shared queue
+/// of 256 the card was dropped and never shown.
+#[test]
+fn a_card_is_not_dropped_behind_a_flood_of_answers() {
+    let bot = Bot::start();
+    let inbound = bot.owner_says("many things");
+    bot.api
+        .fail_next("sendMessage", vec![Fault::RateLimited(2)]);
+    for n in 0..300 {
+        bot.completed(&inbound, &format!("answer {n}"));
+    }
+    bot.event(
+        "confirmation.requested",
+        serde_json::json!({
+            "id": "0f8fad5b-d9cb-469f-a165-70867728950e", "tool": "send_mail", "plugin": "mail",
+            "group": "main", "session": "s1", "arguments": {},
+            "args_hash": "RBNvo1WzZ4oRRq0W9-hkng", "requested_at": "2026-12-03T10:00:00Z",
+            "origin": {"kind": "prompt", "trust": "owner"},
+            "display": {"tool": "send_mail", "group": "main", "session": "s1",
+                        "arguments": "{\"to\":\"bo@example.org\"}"}}),
+    );
+    // The answer being sent when the card came, then the card.
+    bot.api.wait_ok("sendMessage", 2, WAIT);
+    let texts = shown(&bot);
+    assert_eq!(texts[0], "answer 0");
+    assert!(texts[1].contains("Approval needed"), "{texts:?}");
+    let logs = bot.logs();
+    assert!(
+        logs.iter().any(|l| l.starts_with(
+            "telegram.dropped what=agent.completed lane=answers reason=queue_full dropped_total="
+        )),
+        "{logs:?}"
+    );
+}

@@ -170,3 +170,34 @@ fn an_answer_for_another_plugin_or_an_unmapped_chat_is_not_sent() {
         .collect();
     assert_eq!(texts.len(), 1, "only the error notice: {texts:?}");
 }
+
+/// A server that answers every poll with updates below the offset (or without an id)
+/// must not make the poller ask again at once, forever: it backs off, says so, and
+/// still takes new updates. Seen failing before: about a thousand polls a second.
+#[test]
+fn a_batch_that_does_not_move_the_offset_is_not_asked_again_at_once() {
+    let bot = Bot::start();
+    bot.owner_says("first");
+    bot.api.serve_stale(
+        json!({"update_id": 5, "message": {"message_id": 1, "date": 1,
+        "chat": {"id": OWNER, "type": "private"}, "text": "old"}}),
+    );
+    bot.api.serve_stale(json!({"no_update_id": true}));
+    let polls = || bot.api.calls_of("getUpdates").len();
+    std::thread::sleep(Duration::from_millis(300));
+    let from = polls();
+    std::thread::sleep(Duration::from_secs(2));
+    let during = polls() - from;
+    assert!(during <= 4, "{during} polls in 2 s: the poller spins");
+    let logs = bot.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("telegram.poll_stuck updates=2 offset=")),
+        "{logs:?}"
+    );
+    assert_eq!(
+        bot.all_published().len(),
+        1,
+        "the stale update is not handled"
+    );
+}

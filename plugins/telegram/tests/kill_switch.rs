@@ -129,3 +129,51 @@ fn a_pause_made_at_the_host_is_resumed_only_there() {
         "Group main was paused at the host, so only the host can resume it: `carapace resume main`."
     );
 }
+
+/// In a group chat, `/stop@otherbot` is for another bot: nothing is paused, and it
+/// does not reach the agent; `/stop@<this bot>` (its name from `getMe`) does act.
+/// Seen failing before: the `@otherbot` was cut off and the group paused.
+#[test]
+fn a_stop_for_another_bot_stops_nothing() {
+    let bot = Bot::start();
+    bot.harness.on_request(|method, params| match method {
+        "group/pause" => Ok(
+            json!({"group": params["group"], "newly": true, "persisted": true,
+                                   "denied": [], "stopped": [], "closed": [], "failed": []}),
+        ),
+        _ => Err(JsonRpcError::new(METHOD_NOT_FOUND, "no")),
+    });
+    bot.api.wait_ok("getMe", 1, WAIT);
+    bot.api
+        .message(support::FAMILY_CHAT, OWNER, "Ann", "/stop@otherbot");
+    let last = bot.api.message(
+        support::FAMILY_CHAT,
+        OWNER,
+        "Ann",
+        "/stop@Carapace_Test_Bot",
+    );
+    // Both handled: the poller asked past the second.
+    bot.api.wait_calls(WAIT, |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "getUpdates" && c.params["offset"].as_i64() > Some(last))
+    });
+    let answer = bot.api.wait_ok("sendMessage", 1, WAIT);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(bot.api.calls_of("sendMessage").len(), 1, "one answer");
+    assert!(
+        answer["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("⏸ Group family is paused")),
+        "{answer}"
+    );
+    assert_eq!(
+        bot.harness.core_requests(),
+        vec![(
+            "group/pause".to_owned(),
+            json!({"group": "family", "by": "Ann (Telegram user 111)"})
+        )],
+        "one pause: the addressed one"
+    );
+    assert!(bot.all_published().is_empty());
+}

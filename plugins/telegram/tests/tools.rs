@@ -76,6 +76,13 @@ fn history_is_the_newest_messages_of_the_groups_chats_and_bounded() {
     for n in 1..=5 {
         bot.owner_says(&format!("message {n}"));
     }
+    // A message is kept in the history just after it is handed to the core.
+    let file = bot.dir.path().join(format!("data/history/{OWNER}.jsonl"));
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !std::fs::read_to_string(&file).is_ok_and(|t| t.contains("message 5")) {
+        assert!(std::time::Instant::now() < deadline, "message 5 never kept");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     bot.call(
         "main",
         "send_telegram",

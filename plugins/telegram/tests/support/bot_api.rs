@@ -67,6 +67,8 @@ pub struct Shown {
 #[derive(Default)]
 struct State {
     updates: Vec<Value>,
+    /// Answered with every poll whatever its offset, as a misbehaving server would.
+    stale: Vec<Value>,
     next_update: i64,
     calls: Vec<Call>,
     faults: HashMap<String, Vec<Fault>>,
@@ -166,6 +168,13 @@ impl BotApi {
                 "data": data}})
         });
         id
+    }
+
+    /// Answers every poll from now on with `update` too, whatever the offset asked
+    /// for (a misbehaving server or proxy: an update the bot already confirmed).
+    pub fn serve_stale(&self, update: Value) {
+        self.state().stale.push(update);
+        self.inner.changed.notify_all();
     }
 
     /// Makes the next calls of `method` fail with `faults`, in order.
@@ -444,8 +453,14 @@ fn get_updates(inner: &Inner, params: &Value) -> (u16, Value) {
         .updates
         .retain(|u| u["update_id"].as_i64().is_some_and(|id| id >= offset));
     loop {
-        if !state.updates.is_empty() || inner.stopped.load(Ordering::SeqCst) {
-            let batch: Vec<Value> = state.updates.iter().take(limit).cloned().collect();
+        if !state.updates.is_empty()
+            || !state.stale.is_empty()
+            || inner.stopped.load(Ordering::SeqCst)
+        {
+            let batch: Vec<Value> = (state.stale.iter().chain(&state.updates))
+                .take(limit)
+                .cloned()
+                .collect();
             return ok(json!(batch));
         }
         let left = deadline.saturating_duration_since(Instant::now());
