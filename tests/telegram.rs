@@ -197,6 +197,21 @@ fn strangers_are_refused_logged_without_their_words_and_start_nothing() {
     assert!(!log.contains("WORDS-OF"), "{log}");
     assert!(!log.contains("WORDS-FROM"));
     assert!(published(&core).is_empty());
+    // Audited too, ids and reason only (the first of the kind in a 10 s window
+    // in full, the rest counted).
+    let events = core.wait_for_audit("telegram.refused", |events| {
+        events.iter().any(|e| e["kind"] == "telegram.refused")
+    });
+    let refused = events
+        .iter()
+        .find(|e| e["kind"] == "telegram.refused")
+        .expect("audited");
+    assert_eq!(refused["plugin"], "telegram");
+    assert_eq!(refused["reason"], "unknown_user", "{refused}");
+    assert_eq!(
+        (&refused["chat"], &refused["user"]),
+        (&json!(OWNER), &json!(STRANGER))
+    );
     let audit = core.cli(&["audit", "tail", "-n", "100000", "--json"]);
     let audit = String::from_utf8_lossy(&audit.stdout);
     assert!(!audit.contains("WORDS-"), "{audit}");

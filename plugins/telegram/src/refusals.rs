@@ -3,10 +3,11 @@
 //! meant to allow).
 //!
 //! It goes to the core as a `log` notification at `warn` (the core writes it to its
-//! log, redacted, with the plugin's name): the core accepts no other event topic
-//! from a channel, and audits what a plugin publishes, not what it logs. Anyone can
-//! write to a bot, so the lines are rate limited: [`MAX_PER_WINDOW`] a minute, the
-//! rest counted into the next line's `suppressed_before`.
+//! log, redacted, with the plugin's name), and as an `audit/record` into the audit
+//! log (`telegram.refused {reason, chat, user}`, which the core bounds per 10 s
+//! window). Anyone can write to a bot, so the lines are rate limited:
+//! [`MAX_PER_WINDOW`] a minute, the rest counted into the next line's
+//! `suppressed_before`.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};

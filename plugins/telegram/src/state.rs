@@ -212,10 +212,20 @@ impl Shared {
         }
     }
 
-    /// Logs `refusal` as `telegram.refused` (rate limited).
+    /// Logs `refusal` as `telegram.refused` (rate limited), and records it in the audit log.
     pub fn refused(&self, refusal: &Refusal) {
         if let Some(line) = self.refusals.line(refusal, Instant::now()) {
             self.log(Level::Warn, line);
+            // And into the audit log (`telegram.refused`), ids only, never the
+            // text; the core bounds how many such lines a window holds.
+            if let Some(link) = self.link.get() {
+                let _ = link.record(
+                    "refused",
+                    serde_json::json!({"reason": refusal.reason,
+                                       "chat": refusal.chat.map(|c| c.0),
+                                       "user": refusal.user.map(|u| u.0)}),
+                );
+            }
         }
     }
 
