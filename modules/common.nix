@@ -371,10 +371,10 @@ in
             description = "Groups that may call its tools; every group whose patterns match when null.";
           };
           capabilities = mkOption {
-            type = types.listOf (types.enum [ "approvals" "kill_switch" "budgets" ]);
+            type = types.listOf (types.enum [ "approvals" "kill_switch" "budgets" "scheduler" ]);
             default = [ ];
             example = [ "approvals" "kill_switch" ];
-            description = "Powers its manifest declares that you grant it (`[plugins.<name>] capabilities`): `approvals` lets it decide pending calls of its groups (e.g. a tap in Telegram), `kill_switch` lets it pause and resume them. A manifest alone grants nothing.";
+            description = "Powers its manifest declares that you grant it (`[plugins.<name>] capabilities`): `approvals` lets it decide pending calls of its groups (e.g. a tap in Telegram), `kill_switch` lets it pause and resume them, `budgets` lets it raise their daily token caps for the day, `scheduler` lets it start task sessions. A manifest alone grants nothing.";
           };
           settings = mkOption {
             type = types.attrsOf tomlValue;
