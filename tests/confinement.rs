@@ -842,7 +842,11 @@ fn auth_set_reads_stdin_and_status_never_shows_the_value() {
         );
     }
     let listed: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
-    let entry = &listed["credentials"][0];
+    // Bundled plugins list the credentials they declare too: find ours.
+    let entry = listed["credentials"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["plugin"] == "mail"))
+        .unwrap_or_else(|| panic!("no mail credential listed: {listed}"));
     assert_eq!(entry["plugin"], "mail");
     assert_eq!(entry["name"], "token");
     assert_eq!(entry["present"], true);
