@@ -1,0 +1,71 @@
+//! `email_list_folders {}` and `email_move {id, folder}`.
+
+use serde_json::{json, Value};
+
+use crate::connection::live::Live;
+use crate::error::{from_imap, EmailError};
+use crate::id::MessageId;
+
+/// Every folder the server lists, with its attributes (e.g. `\Sent`, `\Trash`).
+pub fn list(live: &mut Live) -> Result<Value, EmailError> {
+    let names = live.session.list(None, Some("*")).map_err(from_imap)?;
+    let folders: Vec<Value> = names
+        .iter()
+        .take(1000)
+        .map(|name| {
+            json!({
+                "name": name.name(),
+                "attributes": name.attributes().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({"folders": folders}))
+}
+
+/// Moves `id` to `folder` (MOVE, else COPY + \Deleted + UID EXPUNGE); answers the
+/// new id when the server says it (UIDPLUS), else the folder alone.
+pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, EmailError> {
+    let mailbox = match live.session.select(&id.folder) {
+        Ok(m) => m,
+        Err(imap::Error::No(_)) => return Err(EmailError::NotFound),
+        Err(e) => return Err(from_imap(e)),
+    };
+    if mailbox.uid_validity != Some(id.uidvalidity) {
+        return Err(EmailError::Stale);
+    }
+    // Does the message exist? (UID MOVE of a missing UID is a silent no-op.)
+    let present = live
+        .session
+        .uid_search(format!("UID {}", id.uid))
+        .map_err(from_imap)?;
+    if !present.contains(&id.uid) {
+        return Err(EmailError::NotFound);
+    }
+    let target = match live.session.status(folder, "(UIDVALIDITY)") {
+        Ok(m) => m,
+        Err(imap::Error::No(_)) => return Err(EmailError::NoFolder),
+        Err(e) => return Err(from_imap(e)),
+    };
+    let capabilities = live.session.capabilities().map_err(from_imap)?;
+    if capabilities.has_str("MOVE") {
+        live.session
+            .uid_mv(id.uid.to_string(), folder)
+            .map_err(from_imap)?;
+    } else {
+        live.session
+            .uid_copy(id.uid.to_string(), folder)
+            .map_err(from_imap)?;
+        live.session
+            .uid_store(id.uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
+            .map_err(from_imap)?;
+        live.session
+            .uid_expunge(id.uid.to_string())
+            .map_err(from_imap)?;
+    }
+    let _ = live.session.close();
+    Ok(json!({
+        "moved": id.to_string(),
+        "folder": folder,
+        "folder_uidvalidity": target.uid_validity,
+    }))
+}
