@@ -15,6 +15,7 @@ pub mod oauth_server;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -185,11 +186,14 @@ impl Certs {
     }
 }
 
-/// A running child killed on drop.
+/// A running child in a process group of its own, the whole group killed on drop
+/// (dovecot's login and imap processes too, as a crashed server would lose them).
 pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -308,7 +312,7 @@ auth_mechanisms = plain login xoauth2 oauthbearer
 }}
 userdb {{
   driver = static
-  args = uid={mail} gid={mail} home={d}/home/%u
+  args = uid={mail} gid={mail} home={d}/home/%u allow_all_users=yes
 }}
 mail_location = maildir:~/Maildir
 namespace inbox {{
@@ -354,6 +358,7 @@ service anvil {{
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .expect("dovecot starts");
         let process = Running(child);
@@ -430,6 +435,7 @@ impl Smtp {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .expect("python3 starts");
         let stdout = child.stdout.take().expect("stdout");

@@ -5,7 +5,10 @@ introspection URL), delivering every accepted mail to dovecot over LMTP.
 Usage: smtp_relay.py PORT MODE(starttls|tls) CERT KEY LMTP_SOCKET USERS_FILE [INTROSPECT_URL]
 Prints "READY" once it accepts connections."""
 
-import asyncio, base64, json, smtplib, ssl, sys, urllib.parse, urllib.request
+import asyncio, base64, json, logging, smtplib, ssl, sys, urllib.parse, urllib.request, warnings
+
+warnings.simplefilter("ignore")
+logging.disable(logging.CRITICAL)
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword, SMTP
@@ -46,8 +49,11 @@ class Relay:
 
     async def handle_DATA(self, server, session, envelope):
         try:
-            with smtplib.LMTP(lmtp) as client:
-                client.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+            # One LMTP transaction per recipient: smtplib reads a single answer
+            # after DATA, where LMTP gives one per recipient.
+            for rcpt in envelope.rcpt_tos:
+                with smtplib.LMTP(lmtp) as client:
+                    client.sendmail(envelope.mail_from, [rcpt], envelope.original_content)
         except smtplib.SMTPRecipientsRefused:
             return "550 unknown recipient"
         except Exception as error:
