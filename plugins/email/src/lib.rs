@@ -32,6 +32,7 @@ mod poll;
 pub mod read;
 pub mod search;
 pub mod secret;
+pub mod seen;
 pub mod send;
 pub mod state;
 pub mod structure;
@@ -39,5 +40,6 @@ pub mod summary;
 pub mod text;
 pub mod tls;
 mod tools;
+pub mod trust;
 
 pub use handler::EmailHandler;
