@@ -205,8 +205,10 @@ impl TokenSource {
         if let Some(rotated) = &fresh.refresh_token {
             if *rotated != state.1 {
                 state.1 = rotated.clone();
-                // Not fatal: the old token may still work, and the stored one is kept.
-                let _ = write_rotated(&self.rotated_file, &self.stored, rotated);
+                // Not fatal for this token; the next start would use an older one.
+                if let Err(e) = write_rotated(&self.rotated_file, &self.stored, rotated) {
+                    eprintln!("email.oauth2_rotated_not_saved error={}", e.kind());
+                }
             }
         }
         let token = fresh.access_token.clone();
@@ -269,6 +271,9 @@ fn read_rotated(path: &std::path::Path, stored: &str) -> Option<String> {
 }
 
 fn write_rotated(path: &std::path::Path, stored: &str, token: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     crate::atomic::replace(
         path,
         format!("{}\n{token}\n", fingerprint(stored)).as_bytes(),

@@ -141,8 +141,32 @@ pub fn is_message_id(text: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
 }
 
-/// Submits `outgoing` to the configured SMTP server.
+/// Submits `outgoing` to the configured SMTP server. With OAuth2, a refused login
+/// is tried once more with a freshly refreshed access token.
 pub fn submit(
+    config: &Config,
+    credentials: &Credentials,
+    outgoing: &Outgoing,
+) -> Result<Value, EmailError> {
+    let attempts = if matches!(credentials, Credentials::OAuth2(_)) {
+        2
+    } else {
+        1
+    };
+    let mut last = EmailError::Auth("no attempt".into());
+    for _ in 0..attempts {
+        match submit_once(config, credentials, outgoing) {
+            Err(EmailError::Auth(why)) => {
+                credentials.refused();
+                last = EmailError::Auth(why);
+            }
+            other => return other,
+        }
+    }
+    Err(last)
+}
+
+fn submit_once(
     config: &Config,
     credentials: &Credentials,
     outgoing: &Outgoing,
@@ -154,9 +178,8 @@ pub fn submit(
             "recipients": outgoing.recipients,
         })),
         Err(error) => {
-            if matches!(error.status(), Some(code) if code.to_string() == "535" || code.to_string() == "534")
-            {
-                credentials.refused();
+            let code = error.status().map(|c| c.to_string()).unwrap_or_default();
+            if code == "535" || code == "534" {
                 return Err(EmailError::Auth("the SMTP server refused the login".into()));
             }
             if error.is_tls() {
@@ -164,8 +187,7 @@ pub fn submit(
             }
             if error.is_permanent() {
                 return Err(EmailError::Server(format!(
-                    "SMTP refused the mail ({})",
-                    error.status().map(|c| c.to_string()).unwrap_or_default()
+                    "SMTP refused the mail ({code})"
                 )));
             }
             Err(EmailError::Network("SMTP exchange failed".into()))

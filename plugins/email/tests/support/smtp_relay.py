@@ -45,7 +45,7 @@ class Relay:
             ok = answer.get("active") is True and answer.get("username") == fields.get("user")
         except Exception:
             ok = False
-        return AuthResult(success=ok, auth_data=fields.get("user") if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=fields.get("user") if ok else None)
 
     async def handle_DATA(self, server, session, envelope):
         try:
