@@ -26,6 +26,9 @@ pub enum EmailError {
     /// The id names a message that no longer exists as named.
     #[error("stale id")]
     Stale,
+    /// The server refused the mail for good (an SMTP 5xx code).
+    #[error("the mail was refused ({0})")]
+    Rejected(String),
     /// The message does not exist.
     #[error("not found")]
     NotFound,
@@ -47,6 +50,7 @@ impl EmailError {
             EmailError::Tls(_) => "tls",
             EmailError::Server(_) => "server",
             EmailError::Stale => "stale",
+            EmailError::Rejected(_) => "rejected",
             EmailError::NotFound => "not_found",
             EmailError::NoFolder => "no_folder",
             EmailError::Setup(_) => "setup",
@@ -79,6 +83,10 @@ impl EmailError {
             EmailError::NotFound => {
                 ToolError::invalid("id", "no such message (moved or deleted?); search again")
             }
+            EmailError::Rejected(code) => ToolError::new(format!(
+                "UPSTREAM_REFUSED: the mail server refused the mail for good (SMTP {}) while {what}",
+                code.chars().filter(char::is_ascii_digit).take(3).collect::<String>()
+            )),
             EmailError::NoFolder => ToolError::invalid("folder", "no such folder (email_list_folders lists them)"),
             EmailError::Setup(_) => ToolError::new(format!(
                 "CONFIG_ERROR: the email plugin is not set up right ({what}); see carapace doctor"

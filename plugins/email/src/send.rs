@@ -186,8 +186,11 @@ fn submit_once(
                 return Err(EmailError::Tls("SMTP TLS failed".into()));
             }
             if error.is_permanent() {
+                return Err(EmailError::Rejected(code));
+            }
+            if error.is_transient() {
                 return Err(EmailError::Server(format!(
-                    "SMTP refused the mail ({code})"
+                    "SMTP deferred the mail ({code})"
                 )));
             }
             Err(EmailError::Network("SMTP exchange failed".into()))

@@ -1,0 +1,219 @@
+//! The email plugin through the real core (issue 17): the real `carapace`, the real
+//! `ipc`, the real `carapace-plugin-email` process (confined, its password stored
+//! with `carapace auth set`), a real dovecot and an aiosmtpd submission server
+//! delivering to it (`plugins/email/tests/support/servers.rs`).
+//!
+//! Rules: `email_send` is held for the person's approval every time, and what the
+//! person is shown (`confirmation.requested`, `confirm list`) carries every
+//! recipient, the subject and the whole body; a denied send leaves no mail
+//! anywhere; an approved one is delivered; the password appears in no log or audit line.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../plugins/email/tests/support/servers.rs"]
+mod servers;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::{carapace_bin, TestCore};
+use serde_json::{json, Value};
+use servers::{Certs, Dovecot, Smtp, OTHER, THIRD, USER};
+
+/// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
+fn plugin_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "carapace-plugin-email"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the email plugin failed");
+    });
+}
+
+fn wait_running(core: &TestCore) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = core.cli_json(&["status", "--json"]);
+        let email = status["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "email").cloned())
+            .unwrap_or(Value::Null);
+        if email["state"] == "running" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "email never ran: {email}\n{}",
+            core.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
+    if !servers::servers_available() {
+        return;
+    }
+    plugin_built();
+    common::ipc_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("mode");
+    let certs = Certs::make(dir.path());
+    let dovecot = Dovecot::start(dir.path(), &certs, None);
+    let smtp = Smtp::start(dir.path(), &certs, &dovecot, "starttls", None);
+    let password = dovecot.password(USER);
+
+    let mut core = TestCore::prepare(common::BASIC_CONFIG, false);
+    // The confined handler reads its data dir (and /etc/ssl): the test CA goes there.
+    let data = core.home.path().join("data/email");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::copy(&certs.ca, data.join("ca.pem")).expect("ca");
+    let ca = data.join("ca.pem");
+    let config = format!(
+        "{}\n[plugins.email]\ngroups = [\"main\"]\n[plugins.email.config]\naddress = \"{USER}\"\ndisplay_name = \"Alice\"\ntimeout_secs = 5\n\
+         imap = {{ host = \"localhost\", port = {}, security = \"tls\", ca_file = \"{}\" }}\n\
+         smtp = {{ host = \"localhost\", port = {}, security = \"starttls\", ca_file = \"{}\" }}\n",
+        common::BASIC_CONFIG,
+        dovecot.imaps_port,
+        ca.display(),
+        smtp.port,
+        ca.display()
+    );
+    std::fs::write(core.home.path().join("config.toml"), config).expect("config");
+    let stored = common::auth_set_at(core.home.path(), "email", "password", &password);
+    assert!(stored.status.success(), "{stored:?}");
+    core.use_bundled();
+    core.launch();
+    wait_running(&core);
+
+    let mut follower = Command::new(carapace_bin())
+        .arg("--home")
+        .arg(core.home.path())
+        .args(["events", "--json", "--prefix", "confirmation."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("carapace events");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (lines, events) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line) {
+                let _ = lines.send(value);
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    let session = core.open_session("main");
+    let arguments = json!({
+        "to": [OTHER, THIRD],
+        "cc": [USER],
+        "subject": "Wire the money",
+        "body": "Dear Bob,\n\nplease wire 5,000 EUR to the account below.\n\nAlice",
+    });
+    let text = arguments.to_string();
+    let caller = session.clone();
+    let denied_text = text.clone();
+    let denied =
+        std::thread::spawn(move || caller.ipc_with(&["email_send", &denied_text], None, "30"));
+    let pending = core.wait_pending();
+    assert_eq!(pending["tool"], "email_send", "{pending}");
+    // The event a channel shows the person carries the arguments whole.
+    let requested = loop {
+        let event = events
+            .recv_timeout(Duration::from_secs(15))
+            .expect("confirmation.requested");
+        if event["topic"] == "confirmation.requested" {
+            break event;
+        }
+    };
+    let payload = &requested["payload"];
+    assert_eq!(payload["tool"], "email_send");
+    assert_eq!(payload["plugin"], "email");
+    assert_eq!(payload["arguments"], arguments, "{payload}");
+    let display: Value =
+        serde_json::from_str(payload["display"]["arguments"].as_str().expect("display"))
+            .expect("display is JSON");
+    for recipient in [OTHER, THIRD, USER] {
+        assert!(display.to_string().contains(recipient), "{display}");
+    }
+    assert_eq!(display["subject"], "Wire the money");
+    assert_eq!(display["body"], arguments["body"]);
+
+    // Denied: the call fails, and no mail is anywhere.
+    let id = pending["id"].as_str().expect("id").to_owned();
+    assert!(core.cli(&["confirm", "deny", &id]).status.success());
+    let run = denied.join().expect("ipc");
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("CONFIRMATION_DENIED"), "{}", run.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    for user in [OTHER, THIRD, USER] {
+        assert!(
+            dovecot.inbox_files(user).is_empty(),
+            "{user} got a denied mail"
+        );
+    }
+
+    // Approved: delivered to each recipient, once.
+    let caller = session.clone();
+    let approved = std::thread::spawn(move || caller.ipc_with(&["email_send", &text], None, "30"));
+    let pending = core.wait_pending();
+    let id = pending["id"].as_str().expect("id").to_owned();
+    assert!(core.cli(&["confirm", "approve", &id]).status.success());
+    let run = approved.join().expect("ipc");
+    assert_eq!(run.code, 0, "{run:?}\n{}", core.log());
+    let result = run.result();
+    assert_eq!(result["sent"], true, "{result}");
+    let delivered = dovecot.inbox_files(OTHER);
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].contains("Subject: Wire the money"));
+    assert_eq!(dovecot.inbox_files(USER).len(), 1);
+    assert_eq!(dovecot.inbox_files(THIRD).len(), 1);
+
+    // The approval covered that call only: the next send waits again.
+    let caller = session.clone();
+    let again = std::thread::spawn(move || {
+        caller.ipc_with(
+            &[
+                "email_send",
+                r#"{"to":["bob@example.test"],"subject":"x","body":"y"}"#,
+            ],
+            None,
+            "30",
+        )
+    });
+    let pending = core.wait_pending();
+    let id = pending["id"].as_str().expect("id").to_owned();
+    assert!(core.cli(&["confirm", "deny", &id]).status.success());
+    assert_ne!(again.join().expect("ipc").code, 0);
+
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let audit = std::fs::read_dir(core.home.path().join("logs"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    assert!(
+        !audit.contains(&password),
+        "the password is in the audit log"
+    );
+    assert!(
+        !core.log().contains(&password),
+        "the password is in the core's log"
+    );
+}
