@@ -45,6 +45,13 @@ impl Shared {
     pub fn initialize(init: &Init) -> Result<Shared, InitError> {
         let config: Config = init.config_as()?;
         config.check().map_err(InitError::config)?;
+        for (name, server) in [("imap", &config.imap), ("smtp", &config.smtp)] {
+            if server.insecure {
+                eprintln!(
+                    "email.insecure_tls server={name}: certificate checks are OFF (allowed for a loopback host only); use {name}.ca_file"
+                );
+            }
+        }
         let config = Arc::new(config);
         let credentials = read_credentials(init, &config)?;
         let shared = Shared {
