@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod oauth_server;
+pub mod proxy;
 pub mod servers;
 
 pub use servers::*;
