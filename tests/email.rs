@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{carapace_bin, TestCore};
 use serde_json::{json, Value};
-use servers::{Certs, Dovecot, Smtp, OTHER, THIRD, USER};
+use servers::{OTHER, THIRD, USER};
 
 /// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
 fn plugin_built() {
@@ -64,14 +64,7 @@ fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
     plugin_built();
     common::ipc_bin();
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("mode");
-    let certs = Certs::make(dir.path());
-    let dovecot = Dovecot::start(dir.path(), &certs, None);
-    let smtp = Smtp::start(dir.path(), &certs, &dovecot, "starttls", None);
+    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
     let password = dovecot.password(USER);
 
     let mut core = TestCore::prepare(common::BASIC_CONFIG, false);

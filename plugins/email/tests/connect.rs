@@ -31,14 +31,7 @@ fn starttls_imap_logs_in_and_searches() {
     let mut config = world.config();
     config["imap"]["port"] = json!(world.dovecot.imap_port);
     config["imap"]["security"] = json!("starttls");
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "starttls",
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize");
+    let plugin = world.plugin_with("starttls", config);
     let found = plugin.call("email_search", json!({})).expect("search");
     assert_eq!(found["messages"][0]["subject"], "Via STARTTLS");
 }
@@ -98,14 +91,7 @@ fn a_certificate_from_another_ca_is_refused() {
     let mut config = world.config();
     config["imap"]["ca_file"] = json!(world.certs.other_ca);
     config["imap"]["insecure"] = json!(true);
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "insecure",
-            config.clone(),
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("insecure to loopback");
+    world.plugin_with("insecure", config.clone());
     config["imap"]["host"] = json!("imap.example.com");
     let plugin = Harness::start(EmailHandler::new());
     let (category, message) = init_failure(plugin.initialize_with(world.init_params(

@@ -7,7 +7,6 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use carapace_plugin_email::EmailHandler;
 use carapace_plugin_sdk::testing::Harness;
 use serde_json::json;
 use support::proxy::Proxy;
@@ -16,15 +15,7 @@ use support::{mail, World, USER};
 fn through(world: &World, proxy: &Proxy, name: &str) -> Harness {
     let mut config = world.config();
     config["imap"]["port"] = json!(proxy.port);
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            name,
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize");
-    plugin
+    world.plugin_with(name, config)
 }
 
 #[test]

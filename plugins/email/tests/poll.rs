@@ -7,7 +7,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use carapace_plugin_email::EmailHandler;
 use carapace_plugin_sdk::testing::Harness;
 use serde_json::{json, Value};
 use support::{mail, World, USER};
@@ -20,15 +19,7 @@ fn start(world: &World) -> Harness {
     let mut config = world.config();
     config["poll"] =
         json!({"group": "main", "allow": [FRIEND], "owners": [BOSS], "interval_secs": 1});
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "poller",
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize");
-    plugin
+    world.plugin_with("poller", config)
 }
 
 fn inbound(plugin: &Harness) -> Vec<Value> {
@@ -142,14 +133,7 @@ fn a_forged_from_without_authentication_results_is_ignored_when_required() {
     let Some(world) = World::start() else { return };
     let mut config = world.config();
     config["poll"] = json!({"group": "main", "allow": [FRIEND], "interval_secs": 1, "authserv_id": "mx.example.test"});
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "poller",
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize");
+    let plugin = world.plugin_with("poller", config);
     wait_for_first_poll(&world);
     world.append(
         USER,

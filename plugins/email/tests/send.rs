@@ -4,8 +4,6 @@
 
 mod support;
 
-use carapace_plugin_email::EmailHandler;
-use carapace_plugin_sdk::testing::Harness;
 use serde_json::{json, Value};
 use support::{error_of, Smtp, World, OTHER, USER};
 
@@ -88,14 +86,7 @@ fn implicit_tls_submission_works_too() {
     let mut config = world.config();
     config["smtp"]["port"] = json!(smtps.port);
     config["smtp"]["security"] = json!("tls");
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "tls",
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize");
+    let plugin = world.plugin_with("tls", config);
     plugin
         .call(
             "email_send",
@@ -159,14 +150,7 @@ fn a_refusing_or_untrusted_smtp_server_is_a_structured_error() {
     // Untrusted certificate: the SMTP side trusts another CA.
     let mut config = world.config();
     config["smtp"]["ca_file"] = json!(world.certs.other_ca);
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "badca",
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize (IMAP is fine)");
+    let plugin = world.plugin_with("badca", config);
     let (code, message, _) = error_of(plugin.call(
         "email_send",
         json!({"to": [OTHER], "subject": "x", "body": "x"}),
@@ -179,14 +163,7 @@ fn a_refusing_or_untrusted_smtp_server_is_a_structured_error() {
     // Nobody listening.
     let mut config = world.config();
     config["smtp"]["port"] = json!(support::free_port());
-    let plugin = Harness::start(EmailHandler::new());
-    plugin
-        .initialize_with(world.init_params(
-            "down",
-            config,
-            &[("password", &world.dovecot.password(USER))],
-        ))
-        .expect("initialize");
+    let plugin = world.plugin_with("down", config);
     let error = plugin
         .call(
             "email_send",

@@ -39,14 +39,7 @@ impl World {
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("mode");
-        let certs = Certs::make(dir.path());
-        let dovecot = Dovecot::start(dir.path(), &certs, introspect);
-        let smtp = Smtp::start(dir.path(), &certs, &dovecot, "starttls", introspect);
+        let (certs, dovecot, smtp) = start_all(dir.path(), introspect);
         Some(World {
             dir,
             certs,
@@ -81,6 +74,17 @@ impl World {
             "data_dir": base.join("data"),
             "credentials_dir": credentials,
         })
+    }
+
+    /// The plugin with `config`, initialized as [`USER`] with its password (data
+    /// and credentials under `name`); panics if that fails.
+    pub fn plugin_with(&self, name: &str, config: Value) -> Harness {
+        let harness = Harness::start(EmailHandler::new());
+        let password = self.dovecot.password(USER);
+        harness
+            .initialize_with(self.init_params(name, config, &[("password", &password)]))
+            .expect("initialize");
+        harness
     }
 
     /// The plugin, initialized as [`USER`] with its password; panics if that fails.

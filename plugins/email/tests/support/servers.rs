@@ -482,3 +482,14 @@ pub fn mail(from: &str, subject: &str, body: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Certificates, a dovecot and a STARTTLS submission server in `dir` (made
+/// readable to dovecot's own users).
+pub fn start_all(dir: &Path, introspect: Option<&str>) -> (Certs, Dovecot, Smtp) {
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("mode");
+    let certs = Certs::make(dir);
+    let dovecot = Dovecot::start(dir, &certs, introspect);
+    let smtp = Smtp::start(dir, &certs, &dovecot, "starttls", introspect);
+    (certs, dovecot, smtp)
+}
