@@ -6,7 +6,8 @@
 //! Rules: `email_send` is held for the person's approval every time, and what the
 //! person is shown (`confirmation.requested`, `confirm list`) carries every
 //! recipient, the subject and the whole body; a denied send leaves no mail
-//! anywhere; an approved one is delivered; the password appears in no log or audit line.
+//! anywhere; an approved one is delivered; the password appears in no log or audit line;
+//! a credential written in a mail's headers or body reaches the agent redacted.
 
 mod common;
 
@@ -56,17 +57,10 @@ fn wait_running(core: &TestCore) {
     }
 }
 
-#[test]
-fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
-    if !servers::servers_available() {
-        return;
-    }
-    plugin_built();
-    common::ipc_bin();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
+/// A core on a fresh home with the bundled plugins, the email plugin set up for
+/// [`USER`] on `dovecot` and `smtp` (its password stored), running.
+fn core_for(certs: &servers::Certs, dovecot: &servers::Dovecot, smtp: &servers::Smtp) -> TestCore {
     let password = dovecot.password(USER);
-
     let mut core = TestCore::prepare(common::BASIC_CONFIG, false);
     // The confined handler reads its data dir (and /etc/ssl): the test CA goes there.
     let data = core.home.path().join("data/email");
@@ -89,6 +83,20 @@ fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
     core.use_bundled();
     core.launch();
     wait_running(&core);
+    core
+}
+
+#[test]
+fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
+    if !servers::servers_available() {
+        return;
+    }
+    plugin_built();
+    common::ipc_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
+    let password = dovecot.password(USER);
+    let core = core_for(&certs, &dovecot, &smtp);
 
     let mut follower = Command::new(carapace_bin())
         .arg("--home")
@@ -208,5 +216,42 @@ fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
     assert!(
         !core.log().contains(&password),
         "the password is in the core's log"
+    );
+}
+
+/// A mail can carry someone's credentials (pasted by mistake, or bait): through
+/// `ipc`, `email_search` and `email_read` answer with them redacted by the core.
+#[test]
+fn credentials_in_a_mail_reach_the_agent_redacted() {
+    if !servers::servers_available() {
+        return;
+    }
+    plugin_built();
+    common::ipc_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
+    let github = format!("ghp_{}", servers::random_text(36));
+    let aws = format!("AKIA{}", servers::random_text(16).to_ascii_uppercase());
+    dovecot.deliver_file(
+        USER,
+        &format!(
+            "From: ops@example.test\r\nTo: {USER}\r\nSubject: deploy key {github}\r\nX-Debug: {aws}\r\n\r\nUse {github} and {aws} to deploy.\r\n"
+        ),
+    );
+    let core = core_for(&certs, &dovecot, &smtp);
+    let session = core.open_session("main");
+    let found = session.ipc(&["email_search", "{}"]).result();
+    let text = found.to_string();
+    assert!(!text.contains(&github), "{text}");
+    assert!(text.contains("[REDACTED:github_token"), "{text}");
+    let id = found["messages"][0]["id"].as_str().expect("id").to_owned();
+    let read = session
+        .ipc(&["email_read", &json!({"id": id}).to_string()])
+        .result();
+    let text = read.to_string();
+    assert!(!text.contains(&github) && !text.contains(&aws), "{text}");
+    assert!(
+        read["body"].as_str().expect("body").contains("[REDACTED:"),
+        "{read}"
     );
 }

@@ -456,6 +456,24 @@ impl Smtp {
 }
 
 impl Dovecot {
+    /// Puts `raw` into `user`'s INBOX as a new Maildir file (owned like the mail),
+    /// as a delivery would.
+    pub fn deliver_file(&self, user: &str, raw: &str) {
+        let home = self.dir.join("home").join(user);
+        let maildir = home.join("Maildir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).expect("maildir");
+        }
+        let name = format!("{}.test.{}", random_text(10), std::process::id());
+        std::fs::write(maildir.join("new").join(name), raw).expect("message");
+        let owner = std::fs::metadata(&home).expect("home").uid();
+        let _ = Command::new("chown")
+            .arg("-R")
+            .arg(owner.to_string())
+            .arg(&maildir)
+            .status();
+    }
+
     /// The raw messages in `user`'s INBOX, read from the Maildir on disk.
     pub fn inbox_files(&self, user: &str) -> Vec<String> {
         let maildir = self.dir.join("home").join(user).join("Maildir");
