@@ -9,13 +9,21 @@
 //! `CARAPACE_REQUIRE_SERVERS=1`, then it fails.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "certs.rs"]
+mod certs;
+#[path = "smtp.rs"]
+mod smtp;
+
+pub use certs::Certs;
+pub use smtp::Smtp;
 
 /// The test account.
 pub const USER: &str = "alice@example.test";
@@ -68,117 +76,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A CA and a server certificate for `localhost`/127.0.0.1 it signed, plus a
-/// second CA that signed nothing here.
-pub struct Certs {
-    /// The CA the config trusts.
-    pub ca: PathBuf,
-    /// Another CA (the server's certificate is not signed by it).
-    pub other_ca: PathBuf,
-    /// Server certificate.
-    pub cert: PathBuf,
-    /// Server key.
-    pub key: PathBuf,
-}
-
-impl Certs {
-    /// Makes them in `dir`.
-    pub fn make(dir: &Path) -> Certs {
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec!["req", "-x509"];
-        ca.extend(ec);
-        ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=carapace test CA",
-        ]);
-        openssl(dir, &ca);
-        let mut other = vec!["req", "-x509"];
-        other.extend(ec);
-        other.extend([
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=other CA",
-        ]);
-        openssl(dir, &other);
-        let mut csr = vec!["req"];
-        csr.extend(ec);
-        csr.extend([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        openssl(dir, &csr);
-        std::fs::write(
-            dir.join("ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .expect("ext");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "ext",
-            ],
-        );
-        for key in ["server.key", "ca.key", "other.key"] {
-            let _ = std::fs::set_permissions(
-                dir.join(key),
-                std::os::unix::fs::PermissionsExt::from_mode(0o644),
-            );
-        }
-        Certs {
-            ca: dir.join("ca.pem"),
-            other_ca: dir.join("other.pem"),
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-        }
-    }
 }
 
 /// A running child in a process group of its own, the whole group killed on drop
@@ -387,71 +284,6 @@ service anvil {{
     /// The server's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
-    }
-}
-
-/// The aiosmtpd submission server.
-pub struct Smtp {
-    /// Its port.
-    pub port: u16,
-    _process: Running,
-}
-
-impl Smtp {
-    /// Starts it (`mode` is `starttls` or `tls`), delivering to `dovecot`.
-    pub fn start(
-        dir: &Path,
-        certs: &Certs,
-        dovecot: &Dovecot,
-        mode: &str,
-        introspect: Option<&str>,
-    ) -> Smtp {
-        let users = dir.join(format!("smtp-users-{mode}"));
-        let text: String = dovecot
-            .passwords
-            .iter()
-            .map(|(u, p)| format!("{u}:{p}\n"))
-            .collect();
-        std::fs::write(&users, text).expect("users");
-        let port = free_port();
-        // From the plugin's tests, or from the core's (the workspace root).
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let script = [
-            root.join("tests/support/smtp_relay.py"),
-            root.join("plugins/email/tests/support/smtp_relay.py"),
-        ]
-        .into_iter()
-        .find(|p| p.exists())
-        .expect("smtp_relay.py");
-        let mut command = Command::new("python3");
-        command
-            .arg(script)
-            .arg(port.to_string())
-            .arg(mode)
-            .arg(&certs.cert)
-            .arg(&certs.key)
-            .arg(&dovecot.lmtp)
-            .arg(&users);
-        if let Some(url) = introspect {
-            command.arg(url);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .expect("python3 starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the relay's first line");
-        assert_eq!(line.trim(), "READY", "the SMTP relay did not start");
-        Smtp {
-            port,
-            _process: Running(child),
-        }
     }
 }
 
