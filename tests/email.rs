@@ -11,7 +11,6 @@
 
 mod common;
 
-#[allow(dead_code)]
 #[path = "../plugins/email/tests/support/servers.rs"]
 mod servers;
 
