@@ -56,6 +56,24 @@ fn wait_running(core: &TestCore) {
     }
 }
 
+/// The plugin built, and the servers started in a temp dir (kept while it lives);
+/// `None` (the test skips) when they are not installed.
+fn servers_or_skip() -> Option<(
+    tempfile::TempDir,
+    servers::Certs,
+    servers::Dovecot,
+    servers::Smtp,
+)> {
+    if !servers::servers_available() {
+        return None;
+    }
+    plugin_built();
+    common::ipc_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
+    Some((dir, certs, dovecot, smtp))
+}
+
 /// A core on a fresh home with the bundled plugins, the email plugin set up for
 /// [`USER`] on `dovecot` and `smtp` (its password stored), running.
 fn core_for(certs: &servers::Certs, dovecot: &servers::Dovecot, smtp: &servers::Smtp) -> TestCore {
@@ -87,13 +105,9 @@ fn core_for(certs: &servers::Certs, dovecot: &servers::Dovecot, smtp: &servers::
 
 #[test]
 fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
-    if !servers::servers_available() {
+    let Some((_dir, certs, dovecot, smtp)) = servers_or_skip() else {
         return;
-    }
-    plugin_built();
-    common::ipc_bin();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
+    };
     let password = dovecot.password(USER);
     let core = core_for(&certs, &dovecot, &smtp);
 
@@ -222,13 +236,9 @@ fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
 /// `ipc`, `email_search` and `email_read` answer with them redacted by the core.
 #[test]
 fn credentials_in_a_mail_reach_the_agent_redacted() {
-    if !servers::servers_available() {
+    let Some((_dir, certs, dovecot, smtp)) = servers_or_skip() else {
         return;
-    }
-    plugin_built();
-    common::ipc_bin();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
+    };
     let github = format!("ghp_{}", servers::random_text(36));
     let aws = format!("AKIA{}", servers::random_text(16).to_ascii_uppercase());
     dovecot.deliver_file(

@@ -25,14 +25,7 @@ pub fn list(live: &mut Live) -> Result<Value, EmailError> {
 /// Moves `id` to `folder` (MOVE, else COPY + \Deleted + UID EXPUNGE); answers the
 /// new id when the server says it (UIDPLUS), else the folder alone.
 pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, EmailError> {
-    let mailbox = match live.session.select(&id.folder) {
-        Ok(m) => m,
-        Err(imap::Error::No(_)) => return Err(EmailError::NotFound),
-        Err(e) => return Err(from_imap(e)),
-    };
-    if mailbox.uid_validity != Some(id.uidvalidity) {
-        return Err(EmailError::Stale);
-    }
+    crate::read::open_folder_of(live, id, true)?;
     // Does the message exist? (UID MOVE of a missing UID is a silent no-op.)
     let present = live
         .session

@@ -16,9 +16,15 @@ use crate::text::one_line;
 /// Most bytes of one message fetched.
 pub const MAX_FETCH: usize = 1 << 20;
 
-/// Reads `id` on `live`.
-pub fn run(live: &mut Live, id: &MessageId, max_chars: usize) -> Result<Value, EmailError> {
-    let mailbox = match live.session.examine(&id.folder) {
+/// Opens `id`'s folder (EXAMINE, or SELECT when `writable`) and checks that its
+/// UIDVALIDITY is still the id's: else the id is stale and nothing is touched.
+pub fn open_folder_of(live: &mut Live, id: &MessageId, writable: bool) -> Result<(), EmailError> {
+    let opened = if writable {
+        live.session.select(&id.folder)
+    } else {
+        live.session.examine(&id.folder)
+    };
+    let mailbox = match opened {
         Ok(m) => m,
         Err(imap::Error::No(_)) => return Err(EmailError::NotFound),
         Err(e) => return Err(from_imap(e)),
@@ -26,6 +32,12 @@ pub fn run(live: &mut Live, id: &MessageId, max_chars: usize) -> Result<Value, E
     if mailbox.uid_validity != Some(id.uidvalidity) {
         return Err(EmailError::Stale);
     }
+    Ok(())
+}
+
+/// Reads `id` on `live`.
+pub fn run(live: &mut Live, id: &MessageId, max_chars: usize) -> Result<Value, EmailError> {
+    open_folder_of(live, id, false)?;
     let fetched = live
         .session
         .uid_fetch(
