@@ -144,4 +144,43 @@ fn main() {
     println!("{:40} {}", "email_read", percentiles(reads));
     let folders = time(&plugin, "email_list_folders", &json!({}), 50);
     println!("{:40} {}", "email_list_folders", percentiles(folders));
+    idle_rss(&world, &ids[0]);
+}
+
+/// The real binary's resident memory, idle after a search and a read.
+fn idle_rss(world: &World, id: &str) {
+    use carapace_plugin_sdk::testing::HandlerChild;
+    let params = world.init_params(
+        "rss",
+        world.config(),
+        &[("password", &world.dovecot.password(USER))],
+    );
+    let data = world.dir.path().join("rss/data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_carapace-plugin-email"));
+    let mut child = HandlerChild::spawn(program, &data, std::process::Stdio::null());
+    let wait = Duration::from_secs(10);
+    child.request(1, "initialize", params);
+    let answered = child.answer(wait);
+    assert!(answered.get("result").is_some(), "{answered}");
+    let call = |tool: &str, arguments: Value| json!({"tool": tool, "envelope": {"group": "main", "payload": {"arguments": arguments}}});
+    child.request(2, "tool/call", call("email_search", json!({})));
+    let answered = child.answer(wait);
+    assert!(answered["result"]["messages"].is_array(), "{answered}");
+    child.request(3, "tool/call", call("email_read", json!({"id": id})));
+    let answered = child.answer(wait);
+    assert!(answered["result"]["body"].is_string(), "{answered}");
+    std::thread::sleep(Duration::from_secs(1));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.child.id())).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or("VmRSS: ?")
+        .trim();
+    println!(
+        "{:40} {rss} (the binary, idle after a search and a read)",
+        "plugin RSS"
+    );
+    let _ = child.child.kill();
 }
