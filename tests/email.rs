@@ -77,7 +77,18 @@ fn servers_or_skip() -> Option<(
 /// A core on a fresh home with the bundled plugins, the email plugin set up for
 /// [`USER`] on `dovecot` and `smtp` (its password stored), running.
 fn core_for(certs: &servers::Certs, dovecot: &servers::Dovecot, smtp: &servers::Smtp) -> TestCore {
-    let password = dovecot.password(USER);
+    let core = core_launched(certs, dovecot, smtp, &dovecot.password(USER));
+    wait_running(&core);
+    core
+}
+
+/// As [`core_for`] with `password` stored, not waiting for the plugin.
+fn core_launched(
+    certs: &servers::Certs,
+    dovecot: &servers::Dovecot,
+    smtp: &servers::Smtp,
+    password: &str,
+) -> TestCore {
     let mut core = TestCore::prepare(common::BASIC_CONFIG, false);
     // The confined handler reads its data dir (and /etc/ssl): the test CA goes there.
     let data = core.home.path().join("data/email");
@@ -95,11 +106,10 @@ fn core_for(certs: &servers::Certs, dovecot: &servers::Dovecot, smtp: &servers::
         ca.display()
     );
     std::fs::write(core.home.path().join("config.toml"), config).expect("config");
-    let stored = common::auth_set_at(core.home.path(), "email", "password", &password);
+    let stored = common::auth_set_at(core.home.path(), "email", "password", password);
     assert!(stored.status.success(), "{stored:?}");
     core.use_bundled();
     core.launch();
-    wait_running(&core);
     core
 }
 
@@ -262,5 +272,45 @@ fn credentials_in_a_mail_reach_the_agent_redacted() {
     assert!(
         read["body"].as_str().expect("body").contains("[REDACTED:"),
         "{read}"
+    );
+}
+
+/// A refused password disables the email plugin with AUTH_ERROR (named by
+/// `status` and `doctor`, the password in neither); the core and its other tools
+/// serve on, and the agent's catalog has no email tool.
+#[test]
+fn a_wrong_password_disables_the_plugin_and_everything_else_runs_on() {
+    let Some((_dir, certs, dovecot, smtp)) = servers_or_skip() else {
+        return;
+    };
+    let wrong = format!("wrong-{}", servers::random_text(16));
+    let core = core_launched(&certs, &dovecot, &smtp, &wrong);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let email = loop {
+        let status = core.cli_json(&["status", "--json"]);
+        let email = status["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "email").cloned())
+            .unwrap_or(Value::Null);
+        if email["state"] == "failed" {
+            break email;
+        }
+        assert!(Instant::now() < deadline, "email never failed: {email}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(email["category"], "AUTH_ERROR", "{email}");
+    let doctor = core.cli(&["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(text.contains("plugin email failed"), "{text}");
+    assert!(!text.contains(&wrong) && !email.to_string().contains(&wrong));
+    let session = core.open_session("main");
+    let tools = session.ipc(&["list_tools"]).result().to_string();
+    assert!(
+        !tools.contains("email_send") && tools.contains("list_tools"),
+        "{tools}"
+    );
+    assert!(
+        !core.log().contains(&wrong),
+        "the password is in the core's log"
     );
 }
