@@ -14,7 +14,7 @@ pub fn list(live: &mut Live) -> Result<Value, EmailError> {
         .take(1000)
         .map(|name| {
             json!({
-                "name": name.name(),
+                "name": crate::utf7::decode(name.name()).unwrap_or_else(|| name.name().to_owned()),
                 "attributes": name.attributes().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
             })
         })
@@ -34,7 +34,10 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
     if !present.contains(&id.uid) {
         return Err(EmailError::NotFound);
     }
-    let target = match live.session.status(folder, "(UIDVALIDITY)") {
+    let target = match live
+        .session
+        .status(crate::utf7::encode(folder), "(UIDVALIDITY)")
+    {
         Ok(m) => m,
         Err(imap::Error::No(_)) => return Err(EmailError::NoFolder),
         Err(e) => return Err(from_imap(e)),
@@ -42,11 +45,11 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
     let capabilities = live.session.capabilities().map_err(from_imap)?;
     if capabilities.has_str("MOVE") {
         live.session
-            .uid_mv(id.uid.to_string(), folder)
+            .uid_mv(id.uid.to_string(), crate::utf7::encode(folder))
             .map_err(from_imap)?;
     } else {
         live.session
-            .uid_copy(id.uid.to_string(), folder)
+            .uid_copy(id.uid.to_string(), crate::utf7::encode(folder))
             .map_err(from_imap)?;
         live.session
             .uid_store(id.uid.to_string(), "+FLAGS.SILENT (\\Deleted)")

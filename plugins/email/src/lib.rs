@@ -41,5 +41,6 @@ pub mod text;
 pub mod tls;
 mod tools;
 pub mod trust;
+pub mod utf7;
 
 pub use handler::EmailHandler;

@@ -20,9 +20,9 @@ pub const MAX_FETCH: usize = 1 << 20;
 /// UIDVALIDITY is still the id's: else the id is stale and nothing is touched.
 pub fn open_folder_of(live: &mut Live, id: &MessageId, writable: bool) -> Result<(), EmailError> {
     let opened = if writable {
-        live.session.select(&id.folder)
+        live.session.select(crate::utf7::encode(&id.folder))
     } else {
-        live.session.examine(&id.folder)
+        live.session.examine(crate::utf7::encode(&id.folder))
     };
     let mailbox = match opened {
         Ok(m) => m,

@@ -114,7 +114,7 @@ pub fn run(live: &mut Live, args: &SearchArgs) -> Result<Result<Value, ToolError
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let mailbox = match live.session.examine(folder) {
+    let mailbox = match live.session.examine(crate::utf7::encode(folder)) {
         Ok(m) => m,
         Err(imap::Error::No(_)) => return Ok(Err(ToolError::invalid("folder", "no such folder"))),
         Err(e) => return Err(from_imap(e)),

@@ -367,3 +367,31 @@ fn folders_are_listed_and_a_move_files_the_message() {
         ("VALIDATION_FAILED", Some("folder"))
     );
 }
+
+#[test]
+fn folder_names_are_unicode_to_the_agent_and_modified_utf7_on_the_wire() {
+    let Some(world) = World::start() else { return };
+    let mut session = world.session(USER);
+    session.create("Entw&APw-rfe").expect("CREATE");
+    let _ = session.logout();
+    world.append(USER, "INBOX", &mail("a@example.test", "Draft", "x"), false);
+    let plugin = world.plugin();
+    let folders = plugin
+        .call("email_list_folders", json!({}))
+        .expect("folders");
+    assert!(folders.to_string().contains("\"Entwürfe\""), "{folders}");
+    let id = ids(&plugin.call("email_search", json!({})).expect("search"))[0].clone();
+    plugin
+        .call("email_move", json!({"id": id, "folder": "Entwürfe"}))
+        .expect("move");
+    let moved = plugin
+        .call("email_search", json!({"folder": "Entwürfe"}))
+        .expect("search the folder");
+    assert_eq!(subjects(&moved), vec!["Draft"]);
+    let moved_id = ids(&moved)[0].clone();
+    assert!(moved_id.starts_with("Entwürfe/"), "{moved_id}");
+    let read = plugin
+        .call("email_read", json!({"id": moved_id}))
+        .expect("read");
+    assert_eq!(read["subject"], "Draft");
+}
