@@ -42,6 +42,7 @@ mod child;
 mod context;
 mod crew;
 mod error;
+pub mod files;
 mod init;
 mod link;
 mod plugin;

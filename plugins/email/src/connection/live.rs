@@ -1,0 +1,118 @@
+//! One IMAP session kept open between calls (a login per call would cost a TLS
+//! handshake and an authentication each time). Calls take turns on it; a call that
+//! finds it broken (network error, timeout) reconnects once and runs again. A
+//! refused login with OAuth2 drops the cached access token and tries once more
+//! with a fresh one.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::connection::{open, Session};
+use crate::error::EmailError;
+use crate::secret::Credentials;
+
+/// A logged-in session and what its server can do.
+pub struct Live {
+    /// The session.
+    pub session: Session,
+    /// The server takes non-synchronizing literals (RFC 7888).
+    pub literal_plus: bool,
+}
+
+/// The kept session.
+pub struct Connection {
+    config: Arc<Config>,
+    credentials: Credentials,
+    live: Mutex<Option<Live>>,
+}
+
+impl Connection {
+    /// Not connected yet.
+    pub fn new(config: Arc<Config>, credentials: Credentials) -> Connection {
+        Connection {
+            config,
+            credentials,
+            live: Mutex::new(None),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout_secs)
+    }
+
+    /// A fresh session (logging in, with one retry after a refused OAuth2 token).
+    pub fn connect(&self) -> Result<Live, EmailError> {
+        let secret = self.credentials.login_secret()?;
+        let session = match open(
+            &self.config.imap,
+            self.config.login(),
+            &secret,
+            self.timeout(),
+        ) {
+            Err(EmailError::Auth(_)) if matches!(self.credentials, Credentials::OAuth2(_)) => {
+                self.credentials.refused();
+                let secret = self.credentials.login_secret()?;
+                open(
+                    &self.config.imap,
+                    self.config.login(),
+                    &secret,
+                    self.timeout(),
+                )?
+            }
+            other => other?,
+        };
+        let mut live = Live {
+            session,
+            literal_plus: false,
+        };
+        let capabilities = live
+            .session
+            .capabilities()
+            .map_err(crate::error::from_imap)?;
+        live.literal_plus = capabilities.has_str("LITERAL+");
+        Ok(live)
+    }
+
+    /// Runs `work` on the kept session, connecting first if needed; after a network
+    /// failure, once more on a new session.
+    pub fn with<T>(
+        &self,
+        mut work: impl FnMut(&mut Live) -> Result<T, EmailError>,
+    ) -> Result<T, EmailError> {
+        let mut kept = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let reused = kept.is_some();
+        let mut live = match kept.take() {
+            Some(live) => live,
+            None => self.connect()?,
+        };
+        match work(&mut live) {
+            Ok(value) => {
+                *kept = Some(live);
+                Ok(value)
+            }
+            Err(EmailError::Network(_)) if reused => {
+                drop(live);
+                let mut fresh = self.connect()?;
+                let answer = work(&mut fresh);
+                if !matches!(answer, Err(EmailError::Network(_))) {
+                    *kept = Some(fresh);
+                }
+                answer
+            }
+            Err(EmailError::Network(e)) => Err(EmailError::Network(e)),
+            Err(other) => {
+                *kept = Some(live);
+                Err(other)
+            }
+        }
+    }
+
+    /// Logs out and forgets the session (at shutdown).
+    pub fn close(&self) {
+        let mut kept = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut live) = kept.take() {
+            let _ = live.session.logout();
+        }
+    }
+}

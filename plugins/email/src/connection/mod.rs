@@ -1,0 +1,114 @@
+//! IMAP connections: TCP with a deadline, TLS (implicit or after STARTTLS) with the
+//! server's configured trust, then LOGIN or AUTHENTICATE XOAUTH2.
+//!
+//! Must never: say anything but STARTTLS before TLS; log the password or token.
+
+pub mod live;
+pub mod quote;
+pub mod starttls;
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use rustls::{ClientConnection, StreamOwned};
+
+use crate::config::{Security, Server};
+use crate::error::{from_imap, io, EmailError};
+use crate::secret::LoginSecret;
+
+/// The TLS stream an IMAP session runs on.
+pub type Stream = StreamOwned<ClientConnection, TcpStream>;
+/// A logged-in IMAP session.
+pub type Session = imap::Session<Stream>;
+
+/// Opens TCP to `server` within `timeout`, each read and write bounded by it too.
+pub fn tcp(server: &Server, timeout: Duration) -> Result<TcpStream, EmailError> {
+    let addresses = (server.host.as_str(), server.port)
+        .to_socket_addrs()
+        .map_err(|_| EmailError::Network("host not found".into()))?;
+    let mut last = EmailError::Network("host has no address".into());
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => {
+                stream
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
+                    .map_err(|e| io(&e))?;
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => last = io(&e),
+        }
+    }
+    Err(last)
+}
+
+/// TLS over `tcp` with `server`'s trust, handshake done (so a refused certificate
+/// shows here, as [`EmailError::Tls`]).
+pub fn tls(server: &Server, mut tcp: TcpStream) -> Result<Stream, EmailError> {
+    let config = crate::tls::client_config(server)?;
+    let name = crate::tls::server_name(&server.host)?;
+    let mut connection =
+        ClientConnection::new(config, name).map_err(|e| EmailError::Tls(e.to_string()))?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut tcp).map_err(|e| io(&e))?;
+    }
+    Ok(StreamOwned::new(connection, tcp))
+}
+
+/// A new logged-in session.
+pub fn open(
+    server: &Server,
+    login: &str,
+    secret: &LoginSecret,
+    timeout: Duration,
+) -> Result<Session, EmailError> {
+    let mut tcp = tcp(server, timeout)?;
+    if server.security == Security::Starttls {
+        starttls::upgrade(&mut tcp)?;
+    }
+    let stream = tls(server, tcp)?;
+    let mut client = imap::Client::new(stream);
+    if server.security == Security::Tls {
+        client.read_greeting().map_err(from_imap)?;
+    }
+    let logged_in = match secret {
+        LoginSecret::Password(password) => client.login(login, password.as_str()),
+        LoginSecret::Bearer(token) => client.authenticate(
+            "XOAUTH2",
+            &XOAuth2 {
+                user: login.to_owned(),
+                token: token.clone(),
+            },
+        ),
+    };
+    logged_in.map_err(|(error, _)| match error {
+        imap::Error::No(_) | imap::Error::Bad(_) => {
+            EmailError::Auth("the server refused the login".into())
+        }
+        other => from_imap(other),
+    })
+}
+
+/// The SASL XOAUTH2 exchange: the initial response, then an empty answer to the
+/// error challenge a refusing server sends.
+struct XOAuth2 {
+    user: String,
+    token: String,
+}
+
+impl imap::Authenticator for XOAuth2 {
+    type Response = String;
+    fn process(&self, challenge: &[u8]) -> String {
+        if challenge.is_empty() {
+            xoauth2_response(&self.user, &self.token)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The XOAUTH2 initial client response (before base64).
+pub fn xoauth2_response(user: &str, token: &str) -> String {
+    format!("user={user}\x01auth=Bearer {token}\x01\x01")
+}

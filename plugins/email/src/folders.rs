@@ -1,0 +1,67 @@
+//! `email_list_folders {}` and `email_move {id, folder}`.
+
+use serde_json::{json, Value};
+
+use crate::connection::live::Live;
+use crate::error::{from_imap, EmailError};
+use crate::id::MessageId;
+
+/// Every folder the server lists, with its attributes (e.g. `\Sent`, `\Trash`).
+pub fn list(live: &mut Live) -> Result<Value, EmailError> {
+    let names = live.session.list(None, Some("*")).map_err(from_imap)?;
+    let folders: Vec<Value> = names
+        .iter()
+        .take(1000)
+        .map(|name| {
+            json!({
+                "name": crate::utf7::decode(name.name()).unwrap_or_else(|| name.name().to_owned()),
+                "attributes": name.attributes().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({"folders": folders}))
+}
+
+/// Moves `id` to `folder` (MOVE, else COPY + \Deleted + UID EXPUNGE); answers the
+/// new id when the server says it (UIDPLUS), else the folder alone.
+pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, EmailError> {
+    crate::read::open_folder_of(live, id, true)?;
+    // Does the message exist? (UID MOVE of a missing UID is a silent no-op.)
+    let present = live
+        .session
+        .uid_search(format!("UID {}", id.uid))
+        .map_err(from_imap)?;
+    if !present.contains(&id.uid) {
+        return Err(EmailError::NotFound);
+    }
+    let target = match live
+        .session
+        .status(crate::utf7::encode(folder), "(UIDVALIDITY)")
+    {
+        Ok(m) => m,
+        Err(imap::Error::No(_)) => return Err(EmailError::NoFolder),
+        Err(e) => return Err(from_imap(e)),
+    };
+    let capabilities = live.session.capabilities().map_err(from_imap)?;
+    if capabilities.has_str("MOVE") {
+        live.session
+            .uid_mv(id.uid.to_string(), crate::utf7::encode(folder))
+            .map_err(from_imap)?;
+    } else {
+        live.session
+            .uid_copy(id.uid.to_string(), crate::utf7::encode(folder))
+            .map_err(from_imap)?;
+        live.session
+            .uid_store(id.uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
+            .map_err(from_imap)?;
+        live.session
+            .uid_expunge(id.uid.to_string())
+            .map_err(from_imap)?;
+    }
+    let _ = live.session.close();
+    Ok(json!({
+        "moved": id.to_string(),
+        "folder": folder,
+        "folder_uidvalidity": target.uid_validity,
+    }))
+}

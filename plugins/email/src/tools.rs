@@ -1,0 +1,90 @@
+//! The agent's tools, dispatched by name; every server failure becomes a tool error
+//! through `EmailError::to_tool`.
+
+use carapace_plugin_sdk::{typed, CallContext, Level, ToolError};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::EmailError;
+use crate::id::{check_folder, MessageId};
+use crate::search::SearchArgs;
+use crate::send::SendArgs;
+use crate::state::Shared;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveArgs {
+    id: String,
+    folder: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+/// Answers one tool call.
+pub fn call(
+    shared: &Shared,
+    ctx: &CallContext,
+    tool: &str,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let failed = |what: &str, error: EmailError| {
+        ctx.log(
+            Level::Warn,
+            format!("email.{tool}_failed kind={}", error.kind()),
+        );
+        error.to_tool(what)
+    };
+    match tool {
+        "email_search" => {
+            let args: SearchArgs = typed(arguments)?;
+            shared
+                .imap
+                .with(|live| crate::search::run(live, &args))
+                .map_err(|e| failed("searching", e))?
+        }
+        "email_read" => {
+            let args: ReadArgs = typed(arguments)?;
+            let id = MessageId::parse(&args.id)?;
+            shared
+                .imap
+                .with(|live| crate::read::run(live, &id, shared.config.max_body_chars))
+                .map_err(|e| failed("reading", e))
+        }
+        "email_move" => {
+            let args: MoveArgs = typed(arguments)?;
+            let id = MessageId::parse(&args.id)?;
+            check_folder(&args.folder).map_err(|why| ToolError::invalid("folder", why))?;
+            shared
+                .imap
+                .with(|live| crate::folders::move_to(live, &id, &args.folder))
+                .map_err(|e| failed("moving", e))
+        }
+        "email_list_folders" => {
+            let _: NoArgs = typed(arguments)?;
+            shared
+                .imap
+                .with(crate::folders::list)
+                .map_err(|e| failed("listing folders", e))
+        }
+        "email_send" => {
+            let args: SendArgs = typed(arguments)?;
+            let outgoing = crate::send::build(&shared.config, &args)?;
+            let sent = crate::send::submit(&shared.config, &shared.credentials, &outgoing)
+                .map_err(|e| failed("sending", e))?;
+            ctx.log(
+                Level::Info,
+                format!("email.sent recipients={}", outgoing.recipients.len()),
+            );
+            Ok(sent)
+        }
+        other => Err(ToolError::new(format!("unknown tool `{other}`"))),
+    }
+}
