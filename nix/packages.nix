@@ -25,7 +25,7 @@ let
 
   carapace = craneLib.buildPackage (commonArgs // {
     inherit cargoArtifacts;
-    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory -p carapace-plugin-telegram -p carapace-plugin-scheduler -p carapace-plugin-calendar";
+    cargoExtraArgs = "--locked -p carapace -p carapace-plugin-echo -p carapace-plugin-memory -p carapace-plugin-telegram -p carapace-plugin-scheduler -p carapace-plugin-calendar -p carapace-plugin-email";
     # The tests run once, in checks.nextest.
     doCheck = false;
     nativeBuildInputs = [ pkgs.installShellFiles ];
@@ -40,6 +40,8 @@ let
       cp -r plugins/telegram/skills $out/share/carapace/plugins/telegram/skills
       install -Dm0644 plugins/scheduler/manifest.json $out/share/carapace/plugins/scheduler/manifest.json
       cp -r plugins/scheduler/skills $out/share/carapace/plugins/scheduler/skills
+      install -Dm0644 plugins/email/manifest.json $out/share/carapace/plugins/email/manifest.json
+      cp -r plugins/email/skills $out/share/carapace/plugins/email/skills
       install -Dm0644 plugins/calendar/manifest.json $out/share/carapace/plugins/calendar/manifest.json
       cp -r plugins/calendar/skills $out/share/carapace/plugins/calendar/skills
     '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
@@ -56,6 +58,7 @@ let
       test -x $out/bin/carapace-plugin-memory
       test -x $out/bin/carapace-plugin-telegram
       test -x $out/bin/carapace-plugin-scheduler
+      test -x $out/bin/carapace-plugin-email
       test -x $out/bin/carapace-plugin-calendar
       runHook postInstallCheck
     '';

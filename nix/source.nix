@@ -1,6 +1,6 @@
 # The source every Rust derivation sees: the Cargo sources plus the non-Rust files the code
 # compiles in (docs/manifest.schema.json), links by (link/code-order.txt, see build.rs),
-# installs (the echo, memory, telegram, scheduler and calendar plugins' manifests and skills) or its tests read (tests/fixtures).
+# installs (the echo, memory, telegram, scheduler, calendar and email plugins' manifests and skills) or its tests read (tests/fixtures).
 # Editing flake.nix, nix/, modules/ or docs/*.md does not rebuild anything Rust.
 { lib, craneLib }:
 let
@@ -22,6 +22,8 @@ fs.toSource {
       (root + "/plugins/telegram/skills")
       (root + "/plugins/scheduler/manifest.json")
       (root + "/plugins/scheduler/skills")
+      (root + "/plugins/email/manifest.json")
+      (root + "/plugins/email/skills")
       (root + "/plugins/calendar/manifest.json")
       (root + "/plugins/calendar/skills")
       (fs.maybeMissing (root + "/tests/fixtures"))
