@@ -201,6 +201,9 @@ fn count_ok(calls: &[Call], method: &str) -> usize {
         .count()
 }
 
+/// One of a round's figures.
+type Figure = fn(&Round) -> f64;
+
 /// One round's figures, in milliseconds.
 #[derive(Default)]
 struct Round {
@@ -344,7 +347,7 @@ fn telegram_whole_paths_are_measured() {
         }
     }
     eprintln!("\nTelegram whole paths (real core, plugin process, stand-in Bot API, podman):");
-    let paths: [(&str, &str, fn(&Round) -> f64); 5] = [
+    let paths: [(&str, &str, Figure); 5] = [
         (
             "confirmation.requested (audit ts) -> card at the stand-in",
             "  [target p50 <= 50 ms]",
