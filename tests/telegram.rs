@@ -28,94 +28,19 @@ mod bot_api;
 #[path = "fixtures/scripted_provider.rs"]
 mod scripted_provider;
 
-use std::process::Command;
-use std::sync::OnceLock;
+#[allow(dead_code)]
+#[path = "fixtures/telegram_core.rs"]
+mod telegram_core;
+
 use std::time::{Duration, Instant};
 
 use bot_api::BotApi;
 use common::TestCore;
 use serde_json::{json, Value};
-
-/// The owner's user id, and their private chat with the bot.
-const OWNER: i64 = 111;
-/// A user nobody listed.
-const STRANGER: i64 = 666;
-/// A contact of the owner's.
-const CONTACT: i64 = 333;
-
-/// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
-fn plugin_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "carapace-plugin-telegram"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the telegram plugin failed");
-    });
-}
-
-/// A bot token of the real shape, made now.
-fn token() -> String {
-    let digits: String = common::random_hex(5)
-        .bytes()
-        .map(|b| char::from(b'1' + b % 9))
-        .collect();
-    format!("{digits}:AA{}", common::random_hex(17)[..33].to_owned())
-}
-
-/// `[plugins.telegram]` for a stand-in at `url`: the owner's chat maps to `main`.
-fn telegram_config(url: &str) -> String {
-    format!(
-        "\n[plugins.telegram]\ngroups = [\"main\"]\ncapabilities = [\"approvals\", \"kill_switch\"]\n\
-         [plugins.telegram.config]\napi_base_url = \"{url}\"\npoll_timeout_secs = 1\n\
-         [plugins.telegram.config.chats]\n\"{OWNER}\" = \"main\"\n\
-         [plugins.telegram.config.users]\n\"{OWNER}\" = \"owner\"\n\"{CONTACT}\" = \"contact\"\n"
-    )
-}
-
-/// A core on a fresh home with the bundled plugins and `config`, the token stored
-/// before it starts; it runs until the telegram plugin is.
-fn core_with(config: &str, token: &str) -> TestCore {
-    core_with_secrets(config, &[("telegram", "bot_token", token)])
-}
-
-/// As [`core_with`], with each `(plugin, name, value)` stored before the start.
-fn core_with_secrets(config: &str, secrets: &[(&str, &str, &str)]) -> TestCore {
-    plugin_built();
-    // Built now, not within a call's wait.
-    common::ipc_bin();
-    let mut core = TestCore::prepare(config, false);
-    for (plugin, name, value) in secrets {
-        let stored = common::auth_set_at(core.home.path(), plugin, name, value);
-        assert!(stored.status.success(), "{stored:?}");
-    }
-    core.use_bundled();
-    core.launch();
-    wait_running(&core);
-    core
-}
-
-fn wait_running(core: &TestCore) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = core.cli_json(&["status", "--json"]);
-        let telegram = status["plugins"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == "telegram").cloned())
-            .unwrap_or(Value::Null);
-        if telegram["state"] == "running" {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "telegram never ran: {telegram}\n{}",
-            core.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use telegram_core::{
+    button, core_with, core_with_secrets, telegram_config, token, wait_running, CONTACT, OWNER,
+    STRANGER,
+};
 
 /// The `event.published` audit lines of the telegram plugin.
 fn published(core: &TestCore) -> Vec<Value> {
@@ -342,14 +267,6 @@ fn send_in_background(
     let card = api.shown_in(OWNER).last().cloned().expect("a card");
     assert!(card.text.contains("Approval needed"), "{}", card.text);
     (call, card)
-}
-
-/// The `callback_data` of the card's button `n` (0: approve, 1: deny).
-fn button(card: &bot_api::Shown, n: usize) -> String {
-    card.keyboard.as_ref().expect("buttons")[0][n]["callback_data"]
-        .as_str()
-        .expect("data")
-        .to_owned()
 }
 
 #[test]

@@ -285,11 +285,19 @@ impl TestCore {
 
     /// The audit log's entries (events only), oldest first.
     pub fn audit_events(&self) -> Vec<Value> {
+        self.audit_entries()
+            .into_iter()
+            .map(|v| v["event"].clone())
+            .collect()
+    }
+
+    /// The audit log's entries whole (`seq`, `ts`: when the core recorded it, and
+    /// `event`), oldest first.
+    pub fn audit_entries(&self) -> Vec<Value> {
         let out = self.cli(&["audit", "tail", "-n", "100000", "--json"]);
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|v| v["event"].clone())
             .collect()
     }
 

@@ -11,7 +11,8 @@
 //! must be a supported tag or entity, in MarkdownV2 every reserved character must be
 //! escaped, else 400 "can't parse entities"; the text shown must be 1 to 4096 UTF-16
 //! units. A test may make the next calls of a method fail (429 with `retry_after`,
-//! 400, 500, a dropped connection). It records every call: method, params, time.
+//! 400, 500, a dropped connection). It records every call: method, params, time;
+//! and when each update first left in a `getUpdates` answer.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -70,6 +71,8 @@ struct State {
     /// Answered with every poll whatever its offset, as a misbehaving server would.
     stale: Vec<Value>,
     next_update: i64,
+    /// When each update was first answered to a poll (just before the answer is written).
+    served: HashMap<i64, Instant>,
     calls: Vec<Call>,
     faults: HashMap<String, Vec<Fault>>,
     messages: Vec<Shown>,
@@ -149,6 +152,17 @@ impl BotApi {
         state.updates.push(update);
         self.inner.changed.notify_all();
         update_id
+    }
+
+    /// The id of the update queued last (a tap's, right after [`tap`](Self::tap)).
+    pub fn last_update_id(&self) -> i64 {
+        self.state().next_update - 1
+    }
+
+    /// When update `update_id` first left in a `getUpdates` answer: the answer was
+    /// built then, and is written to the connection right after.
+    pub fn served_at(&self, update_id: i64) -> Option<Instant> {
+        self.state().served.get(&update_id).copied()
     }
 
     /// Queues a tap by `user` on the button with `data` under `message_id` in `chat`;
@@ -461,6 +475,10 @@ fn get_updates(inner: &Inner, params: &Value) -> (u16, Value) {
                 .take(limit)
                 .cloned()
                 .collect();
+            let now = Instant::now();
+            for id in batch.iter().filter_map(|u| u["update_id"].as_i64()) {
+                state.served.entry(id).or_insert(now);
+            }
             return ok(json!(batch));
         }
         let left = deadline.saturating_duration_since(Instant::now());
