@@ -38,7 +38,6 @@ impl Default for AgentConfig {
             command: [
                 "claude",
                 "-p",
-                PROMPT_PLACEHOLDER,
                 "--output-format",
                 "stream-json",
                 "--verbose",
@@ -48,6 +47,10 @@ impl Default for AgentConfig {
                 // /etc/claude-code): none from ~/.claude, which the agent can write.
                 "--setting-sources",
                 "",
+                // Last, after `--`: a prompt starting with `-` (a stranger's
+                // message) is text, never an option.
+                "--",
+                PROMPT_PLACEHOLDER,
             ]
             .map(String::from)
             .to_vec(),
@@ -117,8 +120,13 @@ mod tests {
         let argv = config.command_for(prompt);
         assert_eq!(argv.len(), config.command.len());
         assert_eq!(argv[0], "claude");
-        assert_eq!(argv[2], prompt);
-        assert_eq!(argv[7], "Bash(ipc:*)");
+        assert_eq!(argv.last().map(String::as_str), Some(prompt));
+        assert!(argv.contains(&"Bash(ipc:*)".to_owned()));
+        // A prompt that looks like an option is still the prompt: it follows `--`.
+        let option_like = config.command_for("--permission-mode=bypassPermissions");
+        let at = option_like.len() - 2;
+        assert_eq!(option_like[at], "--");
+        assert_eq!(option_like[at + 1], "--permission-mode=bypassPermissions");
     }
 
     #[test]

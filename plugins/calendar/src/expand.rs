@@ -223,8 +223,12 @@ fn series<'a>(
 /// The end of the instance starting at `start`, the series' first being `first`..`length`.
 fn shifted_end(first: Moment, length: Moment, start: Moment) -> Moment {
     match (first, length, start) {
-        (Moment::Day(a), Moment::Day(b), Moment::Day(s)) => Moment::Day(s + (b - a)),
-        (Moment::At(a), Moment::At(b), Moment::At(s)) => Moment::At(s + (b - a)),
+        (Moment::Day(a), Moment::Day(b), Moment::Day(s)) => {
+            s.checked_add_signed(b - a).map_or(start, Moment::Day)
+        }
+        (Moment::At(a), Moment::At(b), Moment::At(s)) => s
+            .checked_add_signed(b.signed_duration_since(a))
+            .map_or(start, Moment::At),
         _ => start,
     }
 }
@@ -280,17 +284,25 @@ fn end_of(event: &Event, start: Moment, floating: Tz) -> Moment {
         let end = moment(end, floating);
         return match (start, end) {
             (Moment::Day(s), Moment::Day(e)) if e > s => end,
-            (Moment::Day(s), _) => Moment::Day(s + Duration::days(1)),
+            (Moment::Day(s), _) => s
+                .checked_add_signed(Duration::days(1))
+                .map_or(start, Moment::Day),
             (Moment::At(s), Moment::At(e)) if e >= s => Moment::At(e.with_timezone(&s.timezone())),
             (Moment::At(_), _) => start,
         };
     }
+    // Checked: a date or duration from a stranger's invitation must never
+    // overflow the clock (a missing end is the start itself).
     match (start, event.duration) {
-        (Moment::Day(s), Some(d)) if d.num_days() >= 1 => {
-            Moment::Day(s + Duration::days(d.num_days()))
+        (Moment::Day(s), Some(d)) if d.num_days() >= 1 => s
+            .checked_add_signed(Duration::days(d.num_days()))
+            .map_or(start, Moment::Day),
+        (Moment::Day(s), _) => s
+            .checked_add_signed(Duration::days(1))
+            .map_or(start, Moment::Day),
+        (Moment::At(s), Some(d)) if d >= Duration::zero() => {
+            s.checked_add_signed(d).map_or(start, Moment::At)
         }
-        (Moment::Day(s), _) => Moment::Day(s + Duration::days(1)),
-        (Moment::At(s), Some(d)) if d >= Duration::zero() => Moment::At(s + d),
         (Moment::At(_), _) => start,
     }
 }

@@ -29,7 +29,7 @@ impl Url {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        if authority.is_empty() || authority.contains('@') || !authority.is_ascii() {
+        if !plain_authority(authority) {
             return None;
         }
         let path = path.split(['?', '#']).next().unwrap_or("/");
@@ -54,10 +54,14 @@ impl Url {
             .map_or(authority, |(host, _)| host)
     }
 
-    /// Whether the host is a loopback name or address.
+    /// Whether the host is a literal loopback address.
     pub fn is_loopback(&self) -> bool {
+        // A literal loopback address only: a name (`127.evil.example`,
+        // `localhost`) is whatever a resolver says.
         let host = self.host();
-        host == "localhost" || host == "::1" || host.starts_with("127.")
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        bare.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// `scheme://authority/path`.
@@ -84,7 +88,7 @@ impl Url {
     }
 
     /// Whether the credentials configured for `base` may be sent to `self`: the same
-    /// origin, or https on a host of the same site (the last two labels: iCloud's
+    /// origin, or https on a host under the base host's parent (iCloud's
     /// `caldav.icloud.com` sends calendars on `p07-caldav.icloud.com`).
     pub fn may_receive_credentials_of(&self, base: &Url) -> bool {
         if self.scheme == base.scheme && self.authority == base.authority {
@@ -93,14 +97,52 @@ impl Url {
         if self.scheme != "https" {
             return false;
         }
-        let site = |host: &str| {
-            let labels: Vec<&str> = host.rsplit('.').take(2).collect();
-            (labels.len() == 2 && labels.iter().all(|l| !l.is_empty()))
-                .then(|| format!("{}.{}", labels[1], labels[0]))
+        // The site is the base host without its first label, when at least two
+        // labels remain (`caldav.icloud.com` -> `icloud.com`; but
+        // `cloud.alice.duckdns.org` -> `alice.duckdns.org`, never all of
+        // `duckdns.org`'s tenants); a two-label base host shares with nobody.
+        let base_host = base.host();
+        let Some((_, site)) = base_host.split_once('.') else {
+            return false;
         };
-        matches!((site(self.host()), site(base.host())), (Some(a), Some(b)) if a == b)
+        let labels = site.split('.').count();
+        labels >= 2
+            && site.split('.').all(|l| !l.is_empty())
+            && self.host().ends_with(&format!(".{site}"))
             && self.host().parse::<std::net::IpAddr>().is_err()
+            && base_host.parse::<std::net::IpAddr>().is_err()
     }
+}
+
+/// Whether `authority` is `host[:port]` made only of what a host name or an
+/// address may hold (`[A-Za-z0-9.-]`, or `[v6]`), so that no character the
+/// HTTP client reads differently (`?`, `#`, `@`, `\`) can move where it connects.
+fn plain_authority(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, after)) => {
+                if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                    return false;
+                }
+                (
+                    None,
+                    after.strip_prefix(':').or((after.is_empty()).then_some("")),
+                )
+            }
+            None => return false,
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(authority), Some("")),
+        },
+    };
+    let host_ok = host.is_none_or(|h| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    });
+    let port_ok = port.is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
 }
 
 /// The base URL must be https, or http to a loopback address.
@@ -153,6 +195,27 @@ pub fn same_collection(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_go_to_a_host_the_client_reads_differently_or_a_sibling_tenant() {
+        let base = Url::parse("https://dav.example.com/").expect("base");
+        assert!(Url::parse("https://evil.test?.example.com/x").is_none());
+        assert!(Url::parse("https://evil.test#.example.com/x").is_none());
+        assert!(Url::parse("https://evil.test\\.example.com/x").is_none());
+        let sibling = Url::parse("https://p07.example.com/cal/").expect("sibling");
+        assert!(sibling.may_receive_credentials_of(&base));
+        let tenant_base = Url::parse("https://cloud.alice.duckdns.org/").expect("base");
+        let other_tenant = Url::parse("https://mallory.duckdns.org/").expect("other");
+        assert!(!other_tenant.may_receive_credentials_of(&tenant_base));
+        let apex = Url::parse("https://example.com/").expect("apex");
+        assert!(
+            !sibling.may_receive_credentials_of(&apex),
+            "a two-label base shares with nobody"
+        );
+        assert!(Url::parse("http://[::1]:5232/").is_some_and(|u| u.is_loopback()));
+        assert!(Url::parse("http://127.evil.example/").is_some_and(|u| !u.is_loopback()));
+        assert!(Url::parse("http://127.0.0.1:5232/").is_some_and(|u| u.is_loopback()));
+    }
 
     #[test]
     fn hrefs_resolve_against_the_answering_url() {

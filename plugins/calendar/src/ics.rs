@@ -286,7 +286,10 @@ fn when(p: &Property) -> Option<Result<When, String>> {
     }
 }
 
-/// An RFC 5545 DURATION (`P1D`, `PT1H30M`, `-PT15M`, `P2W`).
+/// Longest DURATION accepted, in days.
+pub const MAX_DURATION_DAYS: i64 = 366;
+
+/// An RFC 5545 DURATION (`P1D`, `PT1H30M`, `-PT15M`, `P2W`), at most [`MAX_DURATION_DAYS`].
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (sign, rest) = match text.as_bytes().first()? {
@@ -305,14 +308,20 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             'W' | 'D' | 'H' | 'M' | 'S' => {
                 let n: i64 = number.parse().ok()?;
                 number.clear();
-                total += match (ch, in_time) {
-                    ('W', false) => Duration::weeks(n),
-                    ('D', false) => Duration::days(n),
-                    ('H', true) => Duration::hours(n),
-                    ('M', true) => Duration::minutes(n),
-                    ('S', true) => Duration::seconds(n),
+                let part = match (ch, in_time) {
+                    ('W', false) => Duration::try_weeks(n)?,
+                    ('D', false) => Duration::try_days(n)?,
+                    ('H', true) => Duration::try_hours(n)?,
+                    ('M', true) => Duration::try_minutes(n)?,
+                    ('S', true) => Duration::try_seconds(n)?,
                     _ => return None,
                 };
+                total = total.checked_add(&part)?;
+                // No event lasts longer; a stranger's invitation must not
+                // overflow the clock when its end is computed.
+                if total > Duration::days(MAX_DURATION_DAYS) {
+                    return None;
+                }
             }
             _ => return None,
         }
@@ -323,6 +332,21 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_too_long_or_too_large_is_refused_not_overflowed() {
+        for huge in [
+            "P99999999D",
+            "P999999999W",
+            "P367D",
+            "PT999999999H",
+            "P999999999W999999999D",
+        ] {
+            assert_eq!(parse_duration(huge), None, "{huge}");
+        }
+        assert_eq!(parse_duration("P366D"), Some(Duration::days(366)));
+        assert_eq!(parse_duration("-PT15M"), Some(Duration::minutes(-15)));
+    }
 
     #[test]
     fn an_event_reads_with_its_zone_and_recurrence() {

@@ -25,6 +25,9 @@ use crate::error::CalError;
 const EARLY: Duration = Duration::from_secs(60);
 /// Lifetime assumed when the endpoint names none.
 const DEFAULT_LIFETIME: u64 = 3600;
+/// Longest an access token is trusted, whatever the endpoint says (a huge
+/// `expires_in` would overflow the clock and stop every call).
+const MAX_LIFETIME_SECS: u64 = 86_400;
 
 /// The OAuth2 client: where and as whom to refresh.
 #[derive(Clone)]
@@ -181,7 +184,7 @@ impl TokenSource {
             let _ = write_rotated(&self.rotated_file, &self.stored, &rotated);
             state.refresh_token = rotated;
         }
-        let until = Instant::now() + Duration::from_secs(fresh.expires_in);
+        let until = Instant::now() + Duration::from_secs(fresh.expires_in.min(MAX_LIFETIME_SECS));
         state.cached = Some((fresh.access_token.clone(), until));
         Ok(fresh.access_token)
     }

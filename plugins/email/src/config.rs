@@ -151,6 +151,13 @@ impl Config {
             if poll.interval_secs == 0 {
                 return Err("poll.interval_secs must be at least 1".into());
             }
+            // A From header alone is anyone's to write: the owner's trust only
+            // on the receiving server's word that it was authenticated.
+            if !poll.owners.is_empty() && poll.authserv_id.is_none() {
+                return Err(
+                    "poll.owners needs poll.authserv_id (a From header alone is forgeable)".into(),
+                );
+            }
             for sender in poll.allow.iter().chain(&poll.owners) {
                 if crate::address::Address::parse(sender).is_none() {
                     return Err(format!("poll.allow/owners: `{sender}` is not an address"));
@@ -195,6 +202,23 @@ mod tests {
             .expect_err("refused");
         assert!(refused.contains("imap.insecure"), "{refused}");
         assert!(config("imap.example.com", false).check().is_ok());
+    }
+
+    #[test]
+    fn owners_need_the_receiving_servers_word() {
+        let mut config = config("imap.example.com", false);
+        config.poll = Some(
+            serde_json::from_value(
+                serde_json::json!({"group": "main", "owners": ["me@example.com"]}),
+            )
+            .expect("poll"),
+        );
+        let error = config.check().expect_err("owners without authserv_id");
+        assert!(error.contains("poll.authserv_id"), "{error}");
+        if let Some(poll) = config.poll.as_mut() {
+            poll.authserv_id = Some("mx.example.com".into());
+        }
+        assert!(config.check().is_ok());
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
             .uid_expunge(id.uid.to_string())
             .map_err(from_imap)?;
     }
-    let _ = live.session.close();
+    // No CLOSE: it would expunge every message flagged \Deleted in the folder
+    // (the person's own "mark as deleted"), which nobody approved. The next
+    // SELECT or EXAMINE leaves the folder without expunging.
     Ok(json!({
         "moved": id.to_string(),
         "folder": folder,

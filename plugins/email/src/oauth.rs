@@ -23,6 +23,9 @@ use crate::error::EmailError;
 const EARLY: Duration = Duration::from_secs(60);
 /// Lifetime assumed when the endpoint gives none.
 const DEFAULT_LIFETIME: u64 = 3600;
+/// Longest an access token is trusted, whatever the endpoint says (a huge
+/// `expires_in` would overflow the clock and stop every call).
+const MAX_LIFETIME_SECS: u64 = 86_400;
 
 /// Checks a token endpoint: https, or http to a loopback host only.
 pub fn check_token_url(url: &str) -> Result<(), String> {
@@ -214,7 +217,7 @@ impl TokenSource {
         let token = fresh.access_token.clone();
         state.0 = Some(Cached {
             token: fresh.access_token,
-            until: Instant::now() + Duration::from_secs(fresh.expires_in),
+            until: Instant::now() + Duration::from_secs(fresh.expires_in.min(MAX_LIFETIME_SECS)),
         });
         Ok(token)
     }

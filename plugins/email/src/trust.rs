@@ -52,23 +52,63 @@ pub fn decide(poll: &Poll, from: &[String], results: &[String]) -> Verdict {
     };
     if let Some(authserv) = &poll.authserv_id {
         let domain = key.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-        if !results.iter().any(|r| authenticated(r, authserv, domain)) {
+        // Only the topmost result of our own server counts: one further down
+        // came with the message (the receiving server adds its own on top).
+        let ours = results
+            .iter()
+            .find(|r| server_of(&plain(r)).eq_ignore_ascii_case(authserv));
+        if !ours.is_some_and(|r| authenticated(r, authserv, domain)) {
             return Verdict::Skip("not_authenticated");
         }
     }
     Verdict::Accept { sender: key, trust }
 }
 
-/// Whether one `Authentication-Results` value from `authserv` vouches for `domain`.
-pub fn authenticated(value: &str, authserv: &str, domain: &str) -> bool {
-    let mut clauses = value.split(';');
-    let server = clauses
+/// `value` without its comments (`(...)`, nested) and with every quoted
+/// string emptied (`""`), so a `;` or a `dkim=pass` inside one (RFC 8601
+/// allows both, e.g. in a quoted `smtp.mailfrom` local part the sender chose)
+/// can never pass for a clause of the server's own.
+fn plain(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted || depth > 0 => escaped = true,
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push('"');
+            }
+            _ if quoted => {}
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The authserv-id of a (plain) `Authentication-Results` value.
+fn server_of(plain: &str) -> &str {
+    plain
+        .split(';')
         .next()
         .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("");
-    if !server.eq_ignore_ascii_case(authserv) {
+        .unwrap_or("")
+}
+
+/// Whether one `Authentication-Results` value from `authserv` vouches for `domain`.
+pub fn authenticated(value: &str, authserv: &str, domain: &str) -> bool {
+    let value = plain(value);
+    if !server_of(&value).eq_ignore_ascii_case(authserv) {
         return false;
     }
+    let mut clauses = value.split(';');
+    clauses.next();
     clauses.any(|clause| {
         let clause = clause.trim().to_ascii_lowercase();
         let words: Vec<&str> = clause.split_whitespace().collect();
@@ -93,6 +133,19 @@ pub fn authenticated(value: &str, authserv: &str, domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clause_inside_a_quoted_string_or_a_comment_vouches_for_nothing() {
+        let forged = "mx.example.net; spf=pass (sender SPF authorized) \
+                      smtp.mailfrom=\"a;dkim=pass header.d=example.com b\"@evil.example";
+        assert!(!authenticated(forged, "mx.example.net", "example.com"));
+        let in_comment = "mx.example.net; spf=pass smtp.mailfrom=x@evil.example \
+                          (; dkim=pass header.d=example.com)";
+        assert!(!authenticated(in_comment, "mx.example.net", "example.com"));
+        let honest = "mx.example.net; dkim=pass (good) header.d=example.com; \
+                      spf=pass smtp.mailfrom=\"john doe\"@example.com";
+        assert!(authenticated(honest, "mx.example.net", "example.com"));
+    }
 
     fn poll(authserv: Option<&str>) -> Poll {
         Poll {

@@ -20,10 +20,12 @@ impl Clock {
     /// Now, whole seconds; `None` when a file clock cannot be read.
     pub fn now(&self) -> Option<Timestamp> {
         match self {
-            Clock::System => Some(Timestamp::now()),
+            // Whole seconds: the cron crate searches in whole seconds, and an
+            // instant with a fraction would step past a slot falling on it.
+            Clock::System => whole_seconds(Timestamp::now()),
             Clock::File(path) => {
                 let text = std::fs::read_to_string(path).ok()?;
-                text.trim().parse::<Timestamp>().ok()
+                whole_seconds(text.trim().parse::<Timestamp>().ok()?)
             }
         }
     }
@@ -32,4 +34,9 @@ impl Clock {
     pub fn is_file(&self) -> bool {
         matches!(self, Clock::File(_))
     }
+}
+
+/// `at` without its fraction of a second.
+pub fn whole_seconds(at: Timestamp) -> Option<Timestamp> {
+    Timestamp::from_second(at.as_second()).ok()
 }

@@ -71,6 +71,9 @@ pub fn plan(
     grace: SignedDuration,
     max_catch_up: usize,
 ) -> Plan {
+    // Whole seconds, as the cron crate searches: with a fraction, a slot
+    // falling exactly on the grace boundary was neither late nor on time.
+    let now = crate::clock::whole_seconds(now).unwrap_or(now);
     let mut plan = Plan {
         next: timing.next_after(now),
         ..Plan::default()
@@ -152,6 +155,39 @@ mod tests {
     }
 
     const GRACE: SignedDuration = SignedDuration::from_secs(60);
+
+    #[test]
+    fn a_fraction_of_a_second_never_drops_a_slot() {
+        for policy in [Misfire::Skip, Misfire::RunOnce, Misfire::RunAll] {
+            let plan = plan(
+                &hourly(),
+                ts("2026-12-03T10:00:00Z"),
+                ts("2026-12-03T10:00:00.5Z"),
+                policy,
+                SignedDuration::ZERO,
+                10,
+            );
+            assert_eq!(plan.fire, [ts("2026-12-03T10:00:00Z")], "{policy:?}");
+            let minutely = Timing::parse(Some("* * * * *"), None, "UTC").expect("timing");
+            let plan = plan_of(&minutely, policy);
+            assert!(
+                plan.fire.contains(&ts("2026-12-03T10:05:00Z")),
+                "{policy:?}: {:?}",
+                plan.fire
+            );
+        }
+    }
+
+    fn plan_of(timing: &Timing, policy: Misfire) -> Plan {
+        plan(
+            timing,
+            ts("2026-12-03T10:00:00Z"),
+            ts("2026-12-03T10:05:00.3Z"),
+            policy,
+            GRACE,
+            10,
+        )
+    }
 
     #[test]
     fn three_missed_slots_under_each_policy() {

@@ -314,6 +314,19 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sqlite(e))?;
+        // The task as it is now, inside the transaction: a cancel or pause that
+        // committed since `due` read it wins, and nothing is recorded for it.
+        let current: Option<(String, Option<i64>)> = tx
+            .query_row(
+                "SELECT state, next_at FROM tasks WHERE id = ?1",
+                params![task.id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        if current != Some((State::Active.as_str().to_owned(), task.next_at)) {
+            return Ok(Vec::new());
+        }
         let mut pending = Vec::new();
         let fired_state = if paused { "skipped" } else { "pending" };
         for (slot, state) in plan
@@ -426,5 +439,47 @@ impl Store {
             .query_map([task_id], |row| Ok((row.get(0)?, row.get(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, String)>>>());
         rows.map_err(|e| self.sqlite(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn a_cancel_or_pause_made_after_due_wins_over_the_fire() {
+        for (state, left) in [(State::Cancelled, "cancelled"), (State::Paused, "paused")] {
+            let dir = tempfile::tempdir().expect("temp");
+            let store = Store::open(dir.path()).expect("store");
+            let new = NewTask {
+                group: "main".into(),
+                cron: Some("0 * * * *".into()),
+                at: None,
+                tz: "UTC".into(),
+                prompt: "hourly".into(),
+                misfire: Misfire::RunOnce,
+                trust: Trust::Owner,
+                created_by: None,
+                next_at: Some(ts("2026-12-03T10:00:00Z")),
+            };
+            let now = ts("2026-12-03T10:00:00Z");
+            let task = store.create(&new, now, 100).expect("create");
+            let due = store.due(now, 10).expect("due");
+            assert_eq!(due.len(), 1);
+            store.set_state(&task.id, state, None).expect("change");
+            let plan = Plan {
+                fire: vec![now],
+                next: Some(ts("2026-12-03T11:00:00Z")),
+                ..Plan::default()
+            };
+            let fires = store.record(&due[0], &plan, false, now).expect("record");
+            assert!(fires.is_empty(), "{left}: {fires:?}");
+            let kept = store.get("main", &task.id).expect("task");
+            assert_eq!(kept.state.as_str(), left);
+        }
     }
 }
