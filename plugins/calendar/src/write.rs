@@ -87,7 +87,8 @@ pub fn paragraph(field: &'static str, text: &str, max: usize) -> Result<String, 
     Ok(text.replace('\r', ""))
 }
 
-/// A plain e-mail address: `local@domain`, no spaces, quotes, `;`, `:`, `,` or controls.
+/// A plain ASCII e-mail address: `local@domain` (the domain only letters, digits,
+/// dots and hyphens), no spaces, quotes, `;`, `:`, `,` or controls.
 pub fn address(field: &'static str, text: &str) -> Result<String, CalError> {
     let text = text.trim();
     let plain = |s: &str| {
@@ -118,11 +119,19 @@ pub fn address(field: &'static str, text: &str) -> Result<String, CalError> {
                     )
             })
     };
+    // A domain is letters, digits, dots and hyphens, in ASCII: a look-alike
+    // (`exаmple.com` with a Cyrillic а) shows on the card as the real one, and
+    // `?`/`=` would turn the mailto into one with header fields.
+    let domain_ok = |d: &str| {
+        d.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
     match text.split_once('@') {
         Some((local, domain))
             if text.len() <= 254
+                && text.is_ascii()
                 && plain(local)
-                && plain(domain)
+                && domain_ok(domain)
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.') =>
@@ -209,5 +218,11 @@ mod tests {
         assert!(address("attendees", "a@b.c;RSVP=TRUE:mailto:x@y.z").is_err());
         assert!(address("attendees", "\"a\"@b.c").is_err());
         assert!(address("attendees", "bob@example.com").is_ok());
+        assert!(
+            address("attendees", "bob@ex\u{430}mple.com").is_err(),
+            "a look-alike"
+        );
+        assert!(address("attendees", "bob@example.com?cc=eve%40evil.test").is_err());
+        assert!(address("attendees", "b\u{f6}b@example.com").is_err());
     }
 }

@@ -48,8 +48,9 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
             .uid_mv(id.uid.to_string(), crate::utf7::encode(folder))
             .map_err(from_imap)?;
     } else {
+        // The imap crate sends COPY's mailbox as given (unlike MOVE's): quoted here.
         live.session
-            .uid_copy(id.uid.to_string(), crate::utf7::encode(folder))
+            .uid_copy(id.uid.to_string(), quoted(&crate::utf7::encode(folder)))
             .map_err(from_imap)?;
         live.session
             .uid_store(id.uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
@@ -66,4 +67,21 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
         "folder": folder,
         "folder_uidvalidity": target.uid_validity,
     }))
+}
+
+/// `name` as an IMAP quoted string (RFC 3501 4.3): `\` and `"` escaped.
+/// Control characters never get here (`id::check_folder`).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::quoted;
+
+    #[test]
+    fn a_copy_target_is_one_quoted_string() {
+        assert_eq!(quoted("Sent Items"), "\"Sent Items\"");
+        assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
 }
