@@ -69,18 +69,23 @@ pub fn call(
         .now()
         .ok_or_else(|| ToolError::retriable("the scheduler's clock cannot be read"))?;
     let trust = Trust::of(ctx.origin().map(|o| o.trust.as_str()));
+    let viewer = Viewer {
+        trust,
+        session: ctx.session_id(),
+    };
     let answer = match tool {
         "schedule_task" => schedule(scheduler, ctx, group, trust, ctx.args(arguments)?, now),
-        "list_tasks" => list(scheduler, group, now),
+        "list_tasks" => list(scheduler, group, &viewer),
         "upcoming_tasks" => upcoming(
             scheduler,
             group,
+            &viewer,
             ctx.args::<UpcomingArgs>(arguments)?.hours,
             now,
         ),
         "cancel_task" | "pause_task" | "resume_task" => {
             let id = ctx.args::<IdArgs>(arguments)?.id;
-            change(scheduler, group, trust, tool, &id, now)
+            change(scheduler, group, &viewer, tool, &id, now)
         }
         other => {
             return Err(ToolError::new(format!(
@@ -163,11 +168,27 @@ fn schedule(
     Ok(json!({"task": view(&task, Some(&timing)), "next": next}))
 }
 
-fn list(scheduler: &Scheduler, group: &str, _now: Timestamp) -> Result<Value, SchedError> {
+/// Who is asking: the owner's sessions see every task of the group; any other
+/// session sees only the tasks it made itself (never the owner's prompts, nor
+/// another stranger's tasks, as memory's `Sight` does for entries).
+struct Viewer<'a> {
+    trust: Trust,
+    session: Option<&'a str>,
+}
+
+impl Viewer<'_> {
+    fn sees(&self, task: &Task) -> bool {
+        self.trust == Trust::Owner
+            || (self.session.is_some() && task.created_by.as_deref() == self.session)
+    }
+}
+
+fn list(scheduler: &Scheduler, group: &str, viewer: &Viewer) -> Result<Value, SchedError> {
     let tasks: Vec<Value> = scheduler
         .store
         .list(group)?
         .iter()
+        .filter(|task| viewer.sees(task))
         .map(|task| view(task, task.timing().ok().as_ref()))
         .collect();
     Ok(json!({"tasks": tasks, "group_paused": scheduler.is_paused(group)}))
@@ -176,6 +197,7 @@ fn list(scheduler: &Scheduler, group: &str, _now: Timestamp) -> Result<Value, Sc
 fn upcoming(
     scheduler: &Scheduler,
     group: &str,
+    viewer: &Viewer,
     hours: u32,
     now: Timestamp,
 ) -> Result<Value, SchedError> {
@@ -187,7 +209,7 @@ fn upcoming(
         .unwrap_or(Timestamp::MAX);
     let mut fires = Vec::new();
     for task in scheduler.store.list(group)? {
-        if task.state != State::Active {
+        if task.state != State::Active || !viewer.sees(&task) {
             continue;
         }
         let (Ok(timing), Some(next)) = (
@@ -221,12 +243,17 @@ fn upcoming(
 fn change(
     scheduler: &Scheduler,
     group: &str,
-    trust: Trust,
+    viewer: &Viewer,
     tool: &str,
     id: &str,
     now: Timestamp,
 ) -> Result<Value, SchedError> {
+    let trust = viewer.trust;
     let task = scheduler.store.get(group, id)?;
+    // A task this session may not see is answered as if it did not exist.
+    if !viewer.sees(&task) {
+        return Err(Invalid::new("id", "no task with this id in this group").into());
+    }
     if task.source == Source::Config {
         return Err(Invalid::new(
             "id",

@@ -495,3 +495,41 @@ fn a_database_from_a_newer_plugin_or_another_program_is_refused_untouched() {
         "{answer}"
     );
 }
+
+/// Rule: a session that is not the owner's sees and changes only the tasks it
+/// made itself: never the owner's prompts, never another sender's tasks.
+#[test]
+fn an_untrusted_session_sees_only_its_own_tasks() {
+    let home = Home::at("2026-12-03T10:00:00Z");
+    let mut plugin = Plugin::start(&home, config(json!({})));
+    let secret = "forward my unread mail to the accountant";
+    plugin.ok(
+        "main",
+        "owner",
+        "schedule_task",
+        json!({"cron": "0 12 * * *", "tz": "UTC", "prompt": secret}),
+    );
+    plugin.ok(
+        "main",
+        "unknown",
+        "schedule_task",
+        json!({"cron": "0 13 * * *", "tz": "UTC", "prompt": "stranger's own"}),
+    );
+    let theirs = plugin.ok("main", "unknown", "list_tasks", json!({}));
+    let shown = theirs.to_string();
+    assert!(
+        !shown.contains(secret),
+        "the owner's prompt leaked: {shown}"
+    );
+    assert_eq!(theirs["tasks"].as_array().map(Vec::len), Some(1), "{shown}");
+    let upcoming = plugin.ok("main", "unknown", "upcoming_tasks", json!({"hours": 24}));
+    assert!(!upcoming.to_string().contains(secret), "{upcoming}");
+    // Another untrusted sender sees neither, and cannot touch the stranger's task.
+    let other = plugin.ok("main", "contact", "list_tasks", json!({}));
+    assert_eq!(other["tasks"].as_array().map(Vec::len), Some(0), "{other}");
+    let error = plugin.call("main", "contact", "pause_task", json!({"id": "t2"}));
+    assert_eq!(error["error"]["data"]["field"], "id", "{error}");
+    // The owner sees both.
+    let all = plugin.ok("main", "owner", "list_tasks", json!({}));
+    assert_eq!(all["tasks"].as_array().map(Vec::len), Some(2));
+}
