@@ -35,9 +35,50 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Opens `path` to read, never through a symbolic link (`O_NONBLOCK` too, so a
+/// FIFO planted under the name cannot stall the plugin).
+pub fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a plain file"));
+    }
+    Ok(file)
+}
+
+/// Reads `path` whole, never through a symbolic link, at most `max` bytes
+/// (a longer file is an error, not a partial read).
+pub fn read(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_no_follow(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("over {max} bytes")));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_or_a_fifo_is_never_read() {
+        let dir = tempfile::tempdir().expect("temp");
+        let real = dir.path().join("real");
+        std::fs::write(&real, b"secret").expect("write");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("link");
+        assert!(read(&link, 100).is_err());
+        assert_eq!(read(&real, 100).expect("read"), b"secret");
+        assert!(read(&real, 3).is_err(), "over the limit");
+        assert!(read(&dir.path().join("missing"), 3)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound));
+    }
 
     #[test]
     fn the_file_is_the_owners_alone() {

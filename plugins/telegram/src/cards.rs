@@ -56,7 +56,8 @@ impl<T: Keyed> Cards<T> {
     /// unreadable: a lost card only misses its last edit, or answers a tap "no longer open").
     pub fn load(data_dir: &Path, file: &str) -> Cards<T> {
         let path = data_dir.join(file);
-        let open = std::fs::read(&path)
+        // Never through a link, and bounded (a card file holds a few open cards).
+        let open = carapace_plugin_sdk::files::read(&path, 16 << 20)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Vec<T>>(&bytes).ok())
             .unwrap_or_default();

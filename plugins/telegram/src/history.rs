@@ -117,7 +117,7 @@ impl History {
 
 /// Every readable entry of `path` (none if it does not exist).
 fn read_entries(path: &Path) -> std::io::Result<Vec<Entry>> {
-    let file = match std::fs::File::open(path) {
+    let file = match carapace_plugin_sdk::files::open_no_follow(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),

@@ -47,7 +47,8 @@ impl OffsetFile {
 
     /// The stored offset, 0 when there is none yet.
     pub fn load(&self) -> Result<i64, OffsetError> {
-        let text = match std::fs::read_to_string(&self.path) {
+        let bytes = carapace_plugin_sdk::files::read(&self.path, 64);
+        let text = match bytes.map(|b| String::from_utf8_lossy(&b).into_owned()) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(source) => {
