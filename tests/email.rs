@@ -14,12 +14,11 @@ mod common;
 #[path = "../plugins/email/tests/support/servers.rs"]
 mod servers;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{carapace_bin, TestCore};
+use common::TestCore;
 use serde_json::{json, Value};
 use servers::{OTHER, THIRD, USER};
 
@@ -121,22 +120,7 @@ fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
     let password = dovecot.password(USER);
     let core = core_for(&certs, &dovecot, &smtp);
 
-    let mut follower = Command::new(carapace_bin())
-        .arg("--home")
-        .arg(core.home.path())
-        .args(["events", "--json", "--prefix", "confirmation."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("carapace events");
-    let stdout = follower.stdout.take().expect("stdout");
-    let (lines, events) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(value) = serde_json::from_str(&line) {
-                let _ = lines.send(value);
-            }
-        }
-    });
+    let (mut follower, events) = common::follow_events(&core, "confirmation.");
     std::thread::sleep(Duration::from_millis(300));
 
     let session = core.open_session("main");
