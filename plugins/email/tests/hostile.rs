@@ -1,0 +1,238 @@
+//! A hostile IMAP server cannot stall or exhaust the plugin.
+//!
+//! Rule: whatever an IMAP server sends (a literal of 99,999,999,999 bytes, ten
+//! thousand nested parentheses, a greeting that never ends, a byte a second, a
+//! flood of `* 1 EXISTS`), the call ends within a bounded time with a structured,
+//! retriable `UPSTREAM_*` error, the plugin's memory stays bounded, and its next
+//! call against the real server (dovecot) works.
+//!
+//! Each test starts the plugin against dovecot through a forwarder, then switches
+//! the forwarder to the hostile stand-in (`support::imap_standin`), and back. The
+//! heap is counted by this binary's allocator; the tests take turns so that each
+//! measures only itself.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use carapace_plugin_sdk::testing::Harness;
+use serde_json::{json, Value};
+use support::imap_standin::{Hostile, StandIn};
+use support::proxy::Proxy;
+use support::{mail, World, USER};
+
+/// The system allocator, counting the bytes in use and their high-water mark.
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed on unchanged to `System`; only counters are added.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is System's.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.dealloc(pointer, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The tests take turns, so the heap counts are each test's own.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Seconds one command may take in these tests.
+const COMMAND_SECS: u64 = 2;
+/// Longest a hostile call may take: a cut session, a reconnection and one command
+/// (or its connection) timing out, with room for a loaded machine.
+const BOUNDED: Duration = Duration::from_secs(4 * COMMAND_SECS);
+/// Most the heap may grow during a hostile call.
+const HEAP_GROWTH: usize = 64 << 20;
+
+struct Setup {
+    world: World,
+    plugin: Harness,
+    proxy: Proxy,
+    real_port: u16,
+}
+
+/// The plugin, logged in to dovecot (implicit TLS, or STARTTLS when `starttls`)
+/// through a forwarder.
+fn setup(name: &str, starttls: bool) -> Option<Setup> {
+    let world = World::start()?;
+    world.append(
+        USER,
+        "INBOX",
+        &mail("a@example.test", "Real mail", "x"),
+        false,
+    );
+    let real_port = if starttls {
+        world.dovecot.imap_port
+    } else {
+        world.dovecot.imaps_port
+    };
+    let proxy = Proxy::start(real_port);
+    let mut config = world.config();
+    config["imap"]["port"] = json!(proxy.port);
+    config["imap"]["security"] = json!(if starttls { "starttls" } else { "tls" });
+    config["timeout_secs"] = json!(COMMAND_SECS);
+    let plugin = world.plugin_with(name, config);
+    plugin
+        .call("email_search", json!({}))
+        .expect("real server first");
+    Some(Setup {
+        world,
+        plugin,
+        proxy,
+        real_port,
+    })
+}
+
+/// Switches to a stand-in doing `hostile`, calls `tool`, checks the error, the
+/// time and the heap, switches back and checks the next call works.
+fn refused_in_bounds(setup: &Setup, hostile: Hostile, tool: &str, arguments: Value) {
+    let standin = StandIn::start(&setup.world.certs, hostile);
+    setup.proxy.switch(standin.port);
+    let baseline = IN_USE.load(Ordering::SeqCst);
+    PEAK.store(baseline, Ordering::SeqCst);
+    let started = Instant::now();
+    let error = setup
+        .plugin
+        .call(tool, arguments)
+        .expect_err("the hostile server's answer is refused");
+    let took = started.elapsed();
+    let grew = PEAK.load(Ordering::SeqCst).saturating_sub(baseline);
+    assert!(
+        error.message.starts_with("UPSTREAM_"),
+        "{hostile:?}: {error:?}"
+    );
+    assert!(error.retriable(), "{hostile:?}: {error:?}");
+    assert!(took < BOUNDED, "{hostile:?} took {took:?}");
+    assert!(
+        grew < HEAP_GROWTH,
+        "{hostile:?}: the heap grew by {grew} bytes"
+    );
+    setup.proxy.switch(setup.real_port);
+    drop(standin);
+    let found = setup
+        .plugin
+        .call("email_search", json!({}))
+        .expect("the next call reaches dovecot");
+    assert_eq!(found["messages"][0]["subject"], "Real mail");
+}
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[test]
+fn a_literal_of_99_999_999_999_bytes_is_refused_at_its_announcement() {
+    let _turn = turn();
+    let Some(setup) = setup("literal", false) else {
+        return;
+    };
+    refused_in_bounds(
+        &setup,
+        Hostile::HugeLiteral,
+        "email_read",
+        json!({"id": "INBOX/7/1"}),
+    );
+}
+
+#[test]
+fn ten_thousand_nested_parentheses_are_refused_without_a_stack_overflow() {
+    let _turn = turn();
+    let Some(setup) = setup("nesting", false) else {
+        return;
+    };
+    refused_in_bounds(
+        &setup,
+        Hostile::DeepNesting,
+        "email_read",
+        json!({"id": "INBOX/7/1"}),
+    );
+}
+
+#[test]
+fn a_greeting_that_never_ends_is_refused() {
+    let _turn = turn();
+    let Some(setup) = setup("greeting", false) else {
+        return;
+    };
+    refused_in_bounds(&setup, Hostile::EndlessGreeting, "email_search", json!({}));
+}
+
+#[test]
+fn a_server_sending_a_byte_a_second_is_given_up_on_at_the_commands_deadline() {
+    let _turn = turn();
+    let Some(setup) = setup("dribble", false) else {
+        return;
+    };
+    refused_in_bounds(&setup, Hostile::Dribble, "email_search", json!({}));
+}
+
+#[test]
+fn a_flood_of_exists_is_refused() {
+    let _turn = turn();
+    let Some(setup) = setup("flood", false) else {
+        return;
+    };
+    refused_in_bounds(&setup, Hostile::ExistsFlood, "email_search", json!({}));
+}
+
+#[test]
+fn before_starttls_endless_lines_an_endless_greeting_and_a_dribble_are_refused() {
+    let _turn = turn();
+    let Some(setup) = setup("cleartext", true) else {
+        return;
+    };
+    for hostile in [
+        Hostile::EndlessLinesBeforeTls,
+        Hostile::EndlessGreetingBeforeTls,
+        Hostile::DribbleBeforeTls,
+    ] {
+        refused_in_bounds(&setup, hostile, "email_search", json!({}));
+    }
+}
+
+#[test]
+fn unsolicited_responses_do_not_pile_up_between_calls() {
+    let _turn = turn();
+    let Some(setup) = setup("unsolicited", false) else {
+        return;
+    };
+    let standin = StandIn::start(&setup.world.certs, Hostile::ExistsBeforeSearch(50_000));
+    setup.proxy.switch(standin.port);
+    setup
+        .plugin
+        .call("email_search", json!({}))
+        .expect("a normal answer after the flood");
+    let baseline = IN_USE.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        let found = setup
+            .plugin
+            .call("email_search", json!({}))
+            .expect("a normal answer after the flood");
+        assert_eq!(found["messages"][0]["subject"], "from the stand-in");
+    }
+    let kept = IN_USE.load(Ordering::SeqCst).saturating_sub(baseline);
+    assert!(
+        kept < 16 << 20,
+        "20 calls with 50,000 unsolicited responses each left {kept} bytes in use"
+    );
+}
