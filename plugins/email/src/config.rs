@@ -114,7 +114,8 @@ pub struct Config {
     /// Most characters of a body `email_read` answers.
     #[serde(default = "default_max_body")]
     pub max_body_chars: usize,
-    /// Seconds a network step may take.
+    /// Seconds one IMAP command may take in all (connecting and logging in count as
+    /// one), and one SMTP network step.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }

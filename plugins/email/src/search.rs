@@ -12,8 +12,8 @@ use crate::error::{from_imap, EmailError};
 use crate::id::{check_folder, MessageId};
 use crate::summary::summarize;
 
-/// Most bytes of a hit's header fetched (a hostile mail's megabytes of header cost
-/// no more; From, To, Subject and Date come first in nearly every mail).
+/// Most bytes of a hit's header fetched: the whole header of nearly every mail, and
+/// a hostile mail's megabytes of header cost no more.
 pub const MAX_HEADER_FETCH: usize = 64 << 10;
 
 /// Hits answered unless `limit` says otherwise.

@@ -23,9 +23,9 @@ pub const ENDLESS: usize = 300 << 20;
 /// What the stand-in does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hostile {
-    /// Answers the first UID FETCH with a literal of 99,999,999,999 bytes, and
-    /// sends bytes of it until the client leaves.
-    HugeLiteral,
+    /// Answers the first UID FETCH with a literal of this many bytes, and sends
+    /// bytes of it until the client leaves.
+    HugeLiteral(u64),
     /// Answers the first UID FETCH with a BODYSTRUCTURE 10,000 parentheses deep.
     DeepNesting,
     /// Greets with a line that never ends (over TLS).
@@ -160,8 +160,9 @@ fn speak(tls: &mut (impl Read + Write), hostile: Hostile) -> std::io::Result<()>
             format!("{flood}* SEARCH 1\r\n{tag} OK\r\n")
         } else if command.starts_with("UID FETCH") {
             match hostile {
-                Hostile::HugeLiteral => {
-                    return endless(tls, b"* 1 FETCH (UID 1 BODY[]<0> {99999999999}\r\n", b"x");
+                Hostile::HugeLiteral(length) => {
+                    let head = format!("* 1 FETCH (UID 1 BODY[]<0> {{{length}}}\r\n");
+                    return endless(tls, head.as_bytes(), b"x");
                 }
                 Hostile::DeepNesting => format!(
                     "* 1 FETCH (UID 1 BODYSTRUCTURE {}\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1{})\r\n{tag} OK\r\n",
