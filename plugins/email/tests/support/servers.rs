@@ -219,6 +219,10 @@ namespace inbox {{
     auto = create
     special_use = \Trash
   }}
+  mailbox "Sent Messages" {{
+    auto = create
+    special_use = \Sent
+  }}
 }}
 service imap-login {{
   inet_listener imap {{
