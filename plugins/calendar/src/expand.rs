@@ -269,7 +269,7 @@ fn key(when: When, floating: Tz) -> DateTime<Utc> {
 }
 
 /// `when` as an instance's start.
-fn moment(when: When, floating: Tz) -> Moment {
+pub fn moment(when: When, floating: Tz) -> Moment {
     match when {
         When::Date(d) => Moment::Day(d),
         When::Floating(n) => Moment::At(localize(floating, n)),

@@ -118,6 +118,27 @@ impl Account {
         }
     }
 
+    /// The one calendar `name` (display name or path) names; a name two calendars
+    /// share is refused (their paths, from `calendar_list`, tell them apart).
+    pub fn exactly_one(&self, name: &str) -> Result<Calendar, CalError> {
+        if name.trim().is_empty() {
+            return Err(CalError::invalid(
+                "calendar",
+                "name the calendar (its name or href from calendar_list)",
+            ));
+        }
+        let mut found = self.select(Some(name))?;
+        if found.len() > 1 {
+            return Err(CalError::invalid(
+                "calendar",
+                "several calendars have this name: give the href from calendar_list",
+            ));
+        }
+        found
+            .pop()
+            .ok_or_else(|| CalError::invalid("calendar", "no such calendar"))
+    }
+
     /// The calendar new events go to: the one named, else the config's, else the first.
     pub fn target(&self, name: Option<&str>) -> Result<Calendar, CalError> {
         let name = name.or(self.config.calendar.as_deref());

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::change;
+use crate::delete;
 use crate::error::CalError;
 use crate::expand::{self, Instance, Limits, Moment};
 use crate::freebusy;
@@ -30,7 +31,7 @@ pub fn call(account: &Account, tool: &str, arguments: Value) -> Result<Value, Ca
         "calendar_list" => list(account),
         "calendar_list_events" => list_events(account, parse(arguments)?),
         "calendar_create_event" => change::create(account, parse(arguments)?),
-        "calendar_delete_event" => change::delete(account, parse(arguments)?),
+        "calendar_delete_event" => delete::delete(account, parse(arguments)?),
         "calendar_free_busy" => free_busy(account, parse(arguments)?),
         other => Err(CalError::invalid("tool", format!("unknown tool `{other}`"))),
     }
@@ -191,7 +192,9 @@ fn instance_json(object: &Stored, i: &Instance) -> Value {
         "description": e.description,
         "status": e.status,
         "recurring": i.recurring,
+        "series_start": series_start(object, i).map(|m| moment_text(shown(m))),
         "recurrence_id": i.recurrence_id.map(|m| moment_text(shown(m))),
+        "etag": object.etag,
         "organizer": e.organizer,
         "attendees": e.attendees,
     });
@@ -200,6 +203,19 @@ fn instance_json(object: &Stored, i: &Instance) -> Value {
         fields.retain(|_, v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
     }
     event
+}
+
+/// The first start of the series an instance of a repeating event belongs to
+/// (what `calendar_delete_event` takes as `start` for it).
+fn series_start(object: &Stored, i: &Instance) -> Option<Moment> {
+    if !i.recurring {
+        return None;
+    }
+    let master = object
+        .events
+        .iter()
+        .find(|e| e.uid == i.event.uid && e.recurrence_id.is_none())?;
+    Some(expand::moment(master.start, object.floating))
 }
 
 fn moment_text(m: Moment) -> String {
