@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod budget;
 mod change;
 pub mod config;
 pub mod dav;
@@ -30,6 +31,7 @@ pub mod service;
 pub mod times;
 pub mod tools;
 pub mod write;
+pub mod xml_bounds;
 pub mod zone;
 
 pub use handler::{

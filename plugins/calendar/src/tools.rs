@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::budget::Budget;
 use crate::change;
 use crate::delete;
 use crate::error::CalError;
@@ -68,12 +69,14 @@ struct WindowArgs {
     calendar: Option<String>,
 }
 
-/// What a window read found: its bounds, the objects, and what could not be read.
+/// What a window read found: its bounds, the objects, what could not be read, and
+/// whether objects were left out (the call's budget).
 struct Window {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     stored: Vec<Stored>,
     skipped: Vec<Skipped>,
+    cut: bool,
 }
 
 /// The stored objects of the selected calendars overlapping the window.
@@ -86,14 +89,16 @@ fn read_window(account: &Account, args: &WindowArgs) -> Result<Window, CalError>
     )?;
     let mut skipped = Vec::new();
     let mut stored = Vec::new();
+    let mut budget = Budget::per_call();
     for calendar in account.select(args.calendar.as_deref())? {
-        stored.extend(account.query(&calendar, from, to, &mut skipped)?);
+        stored.extend(account.query(&calendar, from, to, &mut skipped, &mut budget)?);
     }
     Ok(Window {
         from,
         to,
         stored,
         skipped,
+        cut: budget.cut,
     })
 }
 
@@ -110,18 +115,24 @@ fn instances(window: &Window) -> Found<'_> {
     let limits = Limits::default();
     let mut found = Found {
         all: Vec::new(),
-        cut: false,
+        cut: window.cut,
         series: Vec::new(),
         skipped: window.skipped.clone(),
     };
+    // Recurrence steps are counted over the whole call, not only per series.
+    let mut steps_left = limits.steps_per_call;
     for object in &window.stored {
         let expansion = expand::expand(
             &object.events,
             object.floating,
             window.from,
             window.to,
-            limits,
+            Limits {
+                steps_per_call: steps_left,
+                ..limits
+            },
         );
+        steps_left = steps_left.saturating_sub(expansion.steps);
         found.skipped.extend(expansion.skipped);
         found.series.extend(expansion.truncated);
         found.cut |= expansion.query_truncated;
