@@ -310,6 +310,49 @@ impl Dovecot {
             .status();
     }
 
+    /// Delivers `raw` (CRLF lines) to `to` over dovecot's LMTP socket, as a mail
+    /// server's delivery would, with `from` as the envelope sender.
+    pub fn deliver_lmtp(&self, from: &str, to: &str, raw: &[u8]) {
+        use std::io::BufRead;
+        let stream = std::os::unix::net::UnixStream::connect(&self.lmtp).expect("LMTP socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        // The last line of a reply (`250 ok`, not `250-...`), checked for `code`.
+        let mut expect = |code: &str| loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("LMTP reply");
+            assert!(line.starts_with(code), "LMTP: wanted {code}, got {line:?}");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        };
+        expect("220");
+        let mut say = |line: &str| {
+            writer
+                .write_all(format!("{line}\r\n").as_bytes())
+                .expect("LMTP write");
+        };
+        say("LHLO test.example");
+        expect("250");
+        say(&format!("MAIL FROM:<{from}>"));
+        expect("250");
+        say(&format!("RCPT TO:<{to}>"));
+        expect("250");
+        say("DATA");
+        expect("354");
+        let text = String::from_utf8_lossy(raw);
+        let stuffed: String = text
+            .split("\r\n")
+            .map(|l| if l.starts_with('.') { format!(".{l}\r\n") } else { format!("{l}\r\n") })
+            .collect();
+        say(&format!("{}.", stuffed.trim_end_matches("\r\n").to_owned() + "\r\n"));
+        expect("250");
+        say("QUIT");
+    }
+
     /// The raw messages in `user`'s INBOX, read from the Maildir on disk.
     pub fn inbox_files(&self, user: &str) -> Vec<String> {
         let maildir = self.dir.join("home").join(user).join("Maildir");
