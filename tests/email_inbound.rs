@@ -93,7 +93,10 @@ fn an_allowed_senders_mail_starts_a_session_as_that_contact_and_a_strangers_noth
 
     // The stranger's mail, older, was decided first: refused, by reason only.
     let log = core.log();
-    assert!(log.contains("email.poll_skipped reason=not_allowed"), "{log}");
+    assert!(
+        log.contains("email.poll_skipped reason=not_allowed"),
+        "{log}"
+    );
     assert!(!log.contains(STRANGER) && !log.contains("WORDS-OF-A-STRANGER"));
     // A while later still the one session only.
     std::thread::sleep(Duration::from_secs(3));

@@ -6,51 +6,23 @@
 //! asks count together, and so do the recurrence steps of all its events.
 //!
 //! The server is a loopback stand-in (no real server sends these). The heap is
-//! counted by this binary's allocator; the tests take turns so each measures
-//! only itself.
+//! counted by this binary's allocator (the SDK's `testing::heap`); the tests take
+//! turns so each measures only itself.
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use carapace_plugin_calendar::expand::{expand, Limits};
 use carapace_plugin_calendar::ics::parse_object;
-use chrono::{TimeZone, Utc};
+use carapace_plugin_sdk::testing::heap::{self, CountingAllocator};
 use serde_json::{json, Value};
 use support::standin::StandIn;
-use support::{vcalendar, Plugin};
-
-/// The system allocator, counting the bytes in use and their high-water mark.
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on unchanged to `System`; only counters are added.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is System's.
-        let pointer = unsafe { System.alloc(layout) };
-        if !pointer.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.dealloc(pointer, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use support::{utc, vcalendar, Plugin};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: CountingAllocator = CountingAllocator;
 
 static TURN: Mutex<()> = Mutex::new(());
 
@@ -71,15 +43,10 @@ fn list_against(body: Vec<u8>) -> (carapace_plugin_sdk::JsonRpcError, Duration, 
         "stand-in-password",
     );
     assert_eq!(plugin.init, Ok(json!({})));
-    let baseline = IN_USE.load(Ordering::SeqCst);
-    PEAK.store(baseline, Ordering::SeqCst);
     let started = Instant::now();
-    let error = plugin
-        .call("calendar_list", json!({}))
-        .expect_err("refused");
+    let (answer, grew) = heap::peak_growth(|| plugin.call("calendar_list", json!({})));
     let took = started.elapsed();
-    let grew = PEAK.load(Ordering::SeqCst).saturating_sub(baseline);
-    (error, took, grew)
+    (answer.expect_err("refused"), took, grew)
 }
 
 fn assert_refused(body: Vec<u8>, what: &str) {
@@ -195,14 +162,7 @@ fn recurrence_steps_are_counted_over_all_the_events_of_a_call() {
     let series: Vec<&str> = series.iter().map(String::as_str).collect();
     let (events, skipped) = parse_object(&vcalendar(&series));
     assert!(skipped.is_empty(), "{skipped:?}");
-    let from = Utc
-        .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
-        .single()
-        .expect("from");
-    let to = Utc
-        .with_ymd_and_hms(2027, 1, 1, 0, 0, 0)
-        .single()
-        .expect("to");
+    let (from, to) = (utc(2026, 12, 1), utc(2027, 1, 1));
     let limits = Limits {
         steps_per_event: 50_000,
         steps_per_call: 120_000,

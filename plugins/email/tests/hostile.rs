@@ -8,50 +8,23 @@
 //!
 //! Each test starts the plugin against dovecot through a forwarder, then switches
 //! the forwarder to the hostile stand-in (`support::imap_standin`), and back. The
-//! heap is counted by this binary's allocator; the tests take turns so that each
-//! measures only itself.
+//! heap is counted by this binary's allocator (the SDK's `testing::heap`); the
+//! tests take turns so that each measures only itself.
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use carapace_plugin_sdk::testing::heap::{self, CountingAllocator};
 use carapace_plugin_sdk::testing::Harness;
 use serde_json::{json, Value};
 use support::imap_standin::{Hostile, StandIn};
 use support::proxy::Proxy;
 use support::{mail, World, USER};
 
-/// The system allocator, counting the bytes in use and their high-water mark.
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on unchanged to `System`; only counters are added.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is System's.
-        let pointer = unsafe { System.alloc(layout) };
-        if !pointer.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.dealloc(pointer, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: CountingAllocator = CountingAllocator;
 
 /// The tests take turns, so the heap counts are each test's own.
 static TURN: Mutex<()> = Mutex::new(());
@@ -108,15 +81,10 @@ fn setup(name: &str, starttls: bool) -> Option<Setup> {
 fn refused_in_bounds(setup: &Setup, hostile: Hostile, tool: &str, arguments: Value) {
     let standin = StandIn::start(&setup.world.certs, hostile);
     setup.proxy.switch(standin.port);
-    let baseline = IN_USE.load(Ordering::SeqCst);
-    PEAK.store(baseline, Ordering::SeqCst);
     let started = Instant::now();
-    let error = setup
-        .plugin
-        .call(tool, arguments)
-        .expect_err("the hostile server's answer is refused");
+    let (answer, grew) = heap::peak_growth(|| setup.plugin.call(tool, arguments));
     let took = started.elapsed();
-    let grew = PEAK.load(Ordering::SeqCst).saturating_sub(baseline);
+    let error = answer.expect_err("the hostile server's answer is refused");
     assert!(
         error.message.starts_with("UPSTREAM_"),
         "{hostile:?}: {error:?}"
@@ -136,82 +104,70 @@ fn refused_in_bounds(setup: &Setup, hostile: Hostile, tool: &str, arguments: Val
     assert_eq!(found["messages"][0]["subject"], "Real mail");
 }
 
-fn turn() -> std::sync::MutexGuard<'static, ()> {
+fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The plugin (named `name`, over STARTTLS when `starttls`) against each of
+/// `cases` in turn: a hostile server and the call it answers.
+fn each_refused(name: &str, starttls: bool, cases: &[(Hostile, &str)]) {
+    let _turn = turn();
+    let Some(setup) = setup(name, starttls) else {
+        return;
+    };
+    for (hostile, tool) in cases {
+        let arguments = if *tool == "email_read" {
+            json!({"id": "INBOX/7/1"})
+        } else {
+            json!({})
+        };
+        refused_in_bounds(&setup, *hostile, tool, arguments);
+    }
 }
 
 #[test]
 fn a_huge_literal_is_refused_at_its_announcement() {
-    let _turn = turn();
-    let Some(setup) = setup("literal", false) else {
-        return;
-    };
     // 99,999,999,999 does not fit the parser's u32 (it refuses it itself); four
     // billion does, and would be read to the end.
-    for length in [99_999_999_999, 4_000_000_000] {
-        refused_in_bounds(
-            &setup,
-            Hostile::HugeLiteral(length),
-            "email_read",
-            json!({"id": "INBOX/7/1"}),
-        );
-    }
-}
-
-#[test]
-fn ten_thousand_nested_parentheses_are_refused_without_a_stack_overflow() {
-    let _turn = turn();
-    let Some(setup) = setup("nesting", false) else {
-        return;
-    };
-    refused_in_bounds(
-        &setup,
-        Hostile::DeepNesting,
-        "email_read",
-        json!({"id": "INBOX/7/1"}),
+    each_refused(
+        "literal",
+        false,
+        &[
+            (Hostile::HugeLiteral(99_999_999_999), "email_read"),
+            (Hostile::HugeLiteral(4_000_000_000), "email_read"),
+        ],
     );
 }
 
 #[test]
-fn a_greeting_that_never_ends_is_refused() {
-    let _turn = turn();
-    let Some(setup) = setup("greeting", false) else {
-        return;
-    };
-    refused_in_bounds(&setup, Hostile::EndlessGreeting, "email_search", json!({}));
+fn ten_thousand_nested_parentheses_are_refused_without_a_stack_overflow() {
+    each_refused("nesting", false, &[(Hostile::DeepNesting, "email_read")]);
 }
 
 #[test]
-fn a_server_sending_a_byte_a_second_is_given_up_on_at_the_commands_deadline() {
-    let _turn = turn();
-    let Some(setup) = setup("dribble", false) else {
-        return;
-    };
-    refused_in_bounds(&setup, Hostile::Dribble, "email_search", json!({}));
-}
-
-#[test]
-fn a_flood_of_exists_is_refused() {
-    let _turn = turn();
-    let Some(setup) = setup("flood", false) else {
-        return;
-    };
-    refused_in_bounds(&setup, Hostile::ExistsFlood, "email_search", json!({}));
+fn a_greeting_that_never_ends_a_byte_a_second_and_a_flood_of_exists_are_refused() {
+    each_refused(
+        "endless",
+        false,
+        &[
+            (Hostile::EndlessGreeting, "email_search"),
+            (Hostile::Dribble, "email_search"),
+            (Hostile::ExistsFlood, "email_search"),
+        ],
+    );
 }
 
 #[test]
 fn before_starttls_endless_lines_an_endless_greeting_and_a_dribble_are_refused() {
-    let _turn = turn();
-    let Some(setup) = setup("cleartext", true) else {
-        return;
-    };
-    for hostile in [
-        Hostile::EndlessLinesBeforeTls,
-        Hostile::EndlessGreetingBeforeTls,
-        Hostile::DribbleBeforeTls,
-    ] {
-        refused_in_bounds(&setup, hostile, "email_search", json!({}));
-    }
+    each_refused(
+        "cleartext",
+        true,
+        &[
+            (Hostile::EndlessLinesBeforeTls, "email_search"),
+            (Hostile::EndlessGreetingBeforeTls, "email_search"),
+            (Hostile::DribbleBeforeTls, "email_search"),
+        ],
+    );
 }
 
 #[test]
@@ -226,7 +182,7 @@ fn unsolicited_responses_do_not_pile_up_between_calls() {
         .plugin
         .call("email_search", json!({}))
         .expect("a normal answer after the flood");
-    let baseline = IN_USE.load(Ordering::SeqCst);
+    let baseline = heap::in_use();
     for _ in 0..20 {
         let found = setup
             .plugin
@@ -234,7 +190,7 @@ fn unsolicited_responses_do_not_pile_up_between_calls() {
             .expect("a normal answer after the flood");
         assert_eq!(found["messages"][0]["subject"], "from the stand-in");
     }
-    let kept = IN_USE.load(Ordering::SeqCst).saturating_sub(baseline);
+    let kept = heap::in_use().saturating_sub(baseline);
     assert!(
         kept < 16 << 20,
         "20 calls with 50,000 unsolicited responses each left {kept} bytes in use"

@@ -1,10 +1,9 @@
-//! What the email plugin's tests share: the real servers ([`servers`]), an OAuth2
-//! token endpoint speaking real HTTP ([`oauth_server`]), and the plugin run
+//! What the email plugin's tests share: the real servers ([`servers`]), a hostile
+//! IMAP stand-in ([`imap_standin`]), and the plugin run
 //! in-process on the SDK's harness with a data dir and a credentials dir on disk.
 #![allow(dead_code)]
 
 pub mod imap_standin;
-pub mod oauth_server;
 pub mod proxy;
 pub mod servers;
 

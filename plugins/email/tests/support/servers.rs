@@ -17,12 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "certs.rs"]
+// The SDK's test certificates (std only), by path: the core's tests include this
+// file without the SDK's `testing` feature.
+#[path = "../../../sdk/src/testing/certs.rs"]
 mod certs;
+#[path = "../../../sdk/src/testing/random.rs"]
+mod random;
 #[path = "smtp.rs"]
 mod smtp;
 
 pub use certs::Certs;
+pub use random::random_text;
 pub use smtp::Smtp;
 
 /// The test account.
@@ -55,19 +60,6 @@ pub fn servers_available() -> bool {
     have("dovecot", &["--version"])
         && have("openssl", &["version"])
         && have("python3", &["-c", "import aiosmtpd"])
-}
-
-/// Random printable text (a password, a token).
-pub fn random_text(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; len];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("random bytes");
-    bytes
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-        .collect()
 }
 
 /// A free loopback TCP port (bound then released).
@@ -346,9 +338,18 @@ impl Dovecot {
         let text = String::from_utf8_lossy(raw);
         let stuffed: String = text
             .split("\r\n")
-            .map(|l| if l.starts_with('.') { format!(".{l}\r\n") } else { format!("{l}\r\n") })
+            .map(|l| {
+                if l.starts_with('.') {
+                    format!(".{l}\r\n")
+                } else {
+                    format!("{l}\r\n")
+                }
+            })
             .collect();
-        say(&format!("{}.", stuffed.trim_end_matches("\r\n").to_owned() + "\r\n"));
+        say(&format!(
+            "{}.",
+            stuffed.trim_end_matches("\r\n").to_owned() + "\r\n"
+        ));
         expect("250");
         say("QUIT");
     }
