@@ -4,6 +4,12 @@
 //! the server (the REPORT round trip: radicale's time-range filter and the bytes) and
 //! the plugin (multistatus + iCalendar parse, recurrence expansion, JSON).
 //!
+//! For the year, also radicale's own time for each request form a client could
+//! use (`forms`): the REPORT the plugin sends, the same without calendar-data,
+//! PROPFIND getetag, sync-collection (first and unchanged), calendar-multiget, and
+//! a GET of the whole collection; so a change of what the plugin asks is chosen
+//! on figures.
+//!
 //! `cargo bench -p carapace-plugin-calendar --bench calendar` (or
 //! `bash bench/calendar.sh`). Prints percentiles; asserts nothing. Issue 17's
 //! target: a year with 1,000 events, p50 <= 150 ms.
@@ -16,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use carapace_plugin_calendar::config::Config;
 use carapace_plugin_calendar::expand::{expand, Limits};
+use carapace_plugin_calendar::href::Url;
 use carapace_plugin_calendar::http::Credentials;
 use carapace_plugin_calendar::service::Account;
 use carapace_plugin_calendar::{dav, ics};
@@ -55,7 +62,7 @@ fn fill(server: &Radicale, calendar: &str, count: usize, days: u32, every: usize
             "BEGIN:VEVENT\nUID:bench-{i}\nDTSTAMP:20261101T000000Z\nSUMMARY:Meeting {i} about the quarterly numbers\nLOCATION:Room {}\nDESCRIPTION:Agenda: item one, item two, item three.\n{start}\n{rule}END:VEVENT",
             i % 40
         );
-        server.put(calendar, &format!("e{i}"), &vcalendar(&[&vevent]));
+        server.put_file(calendar, &format!("e{i}"), &vcalendar(&[&vevent]));
     }
 }
 
@@ -102,6 +109,21 @@ fn measure(
     )
     .expect("account");
     let calendar = account.calendars().expect("calendars").remove(0);
+    // The tool without the JSON-RPC line and the harness: what the plugin spends
+    // answering, server included.
+    let mut direct = Vec::new();
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let answer = carapace_plugin_calendar::tools::call(
+            &account,
+            "calendar_list_events",
+            arguments.clone(),
+        )
+        .expect("answer");
+        std::hint::black_box(answer.to_string().len());
+        direct.push(started.elapsed());
+    }
+    percentiles(&format!("{label}: the tool, without JSON-RPC"), direct);
     let body = dav::calendar_query(range.0, range.1, false);
     let (mut server_time, mut plugin_time) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -141,6 +163,179 @@ fn measure(
     );
 }
 
+/// One request form, timed `ROUNDS` times at the HTTP level (radicale's work and
+/// the bytes); the size of its answer.
+fn form(account: &Account, label: &str, method: &str, url: &Url, depth: &str, body: &str) {
+    let send = || {
+        account
+            .dav()
+            .send(
+                method,
+                url,
+                &[("depth", depth), ("content-type", "application/xml")],
+                body.as_bytes(),
+            )
+            .expect("answer")
+    };
+    let first = send();
+    let mut times = Vec::new();
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        std::hint::black_box(send().body.len());
+        times.push(started.elapsed());
+    }
+    percentiles(
+        &format!(
+            "  {label} (HTTP {}, {} KiB)",
+            first.status,
+            first.body.len() / 1024
+        ),
+        times,
+    );
+}
+
+/// Radicale's time for each request form over `calendar` and `range`.
+fn forms(server: &Radicale, range: (DateTime<Utc>, DateTime<Utc>)) {
+    let config: Config = serde_json::from_value(server.config()).expect("config");
+    let account = Account::new(
+        config,
+        Credentials::basic(support::USER, &server.password),
+        None,
+    )
+    .expect("account");
+    let calendar = account.calendars().expect("calendars").remove(0);
+    let url = &calendar.url;
+    println!("request forms, radicale's time (the year's calendar):");
+    let query = dav::calendar_query(range.0, range.1, false);
+    form(
+        &account,
+        "REPORT calendar-query, etag + data (now)",
+        "REPORT",
+        url,
+        "1",
+        &query,
+    );
+    let etags_only = query.replace("<c:calendar-data/>", "");
+    form(
+        &account,
+        "REPORT calendar-query, etag only",
+        "REPORT",
+        url,
+        "1",
+        &etags_only,
+    );
+    let state = r#"<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/></d:prop></d:propfind>"#;
+    form(
+        &account,
+        "PROPFIND depth 0, getctag + sync-token",
+        "PROPFIND",
+        url,
+        "0",
+        state,
+    );
+    let propfind = r#"<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>"#;
+    form(
+        &account,
+        "PROPFIND depth 1, getetag",
+        "PROPFIND",
+        url,
+        "1",
+        propfind,
+    );
+    let sync = |token: &str, data: bool| {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><d:sync-collection xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:sync-token>{token}</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/>{}</d:prop></d:sync-collection>"#,
+            if data { "<c:calendar-data/>" } else { "" }
+        )
+    };
+    form(
+        &account,
+        "REPORT sync-collection, first, etag",
+        "REPORT",
+        url,
+        "0",
+        &sync("", false),
+    );
+    form(
+        &account,
+        "REPORT sync-collection, first, etag + data",
+        "REPORT",
+        url,
+        "0",
+        &sync("", true),
+    );
+    let first = account
+        .dav()
+        .send(
+            "REPORT",
+            url,
+            &[("depth", "0"), ("content-type", "application/xml")],
+            sync("", false).as_bytes(),
+        )
+        .expect("sync");
+    let token = String::from_utf8_lossy(&first.body)
+        .split("<sync-token>")
+        .nth(1)
+        .and_then(|rest| rest.split("</sync-token>").next())
+        .unwrap_or("")
+        .to_owned();
+    form(
+        &account,
+        "REPORT sync-collection, unchanged since token",
+        "REPORT",
+        url,
+        "0",
+        &sync(&token, false),
+    );
+    let hrefs: Vec<String> = dav::parse_multistatus(&first.body)
+        .expect("multistatus")
+        .into_iter()
+        .map(|r| r.href)
+        .filter(|h| h.ends_with(".ics"))
+        .collect();
+    let multiget = |hrefs: &[String]| {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>{}</c:calendar-multiget>"#,
+            hrefs
+                .iter()
+                .map(|h| format!("<d:href>{}</d:href>", dav::escape(h)))
+                .collect::<String>()
+        )
+    };
+    form(
+        &account,
+        "REPORT calendar-multiget, 1 object",
+        "REPORT",
+        url,
+        "1",
+        &multiget(&hrefs[..1]),
+    );
+    form(
+        &account,
+        "REPORT calendar-multiget, 10 objects",
+        "REPORT",
+        url,
+        "1",
+        &multiget(&hrefs[..10]),
+    );
+    form(
+        &account,
+        "REPORT calendar-multiget, every object",
+        "REPORT",
+        url,
+        "1",
+        &multiget(&hrefs),
+    );
+    form(
+        &account,
+        "GET the collection (one iCalendar)",
+        "GET",
+        url,
+        "0",
+        "",
+    );
+}
+
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("time")
@@ -166,6 +361,10 @@ fn main() {
     };
     let year = server.mkcalendar("year", "Year");
     fill(&server, &year, 1000, 365, 10);
+    forms(
+        &server,
+        (utc("2026-12-01T00:00:00Z"), utc("2027-12-01T00:00:00Z")),
+    );
     measure(
         &server,
         "year, 1000 events",

@@ -250,6 +250,18 @@ impl Radicale {
         );
     }
 
+    /// Writes an iCalendar object straight into `calendar`'s folder on disk (a
+    /// path from [`Radicale::mkcalendar`]), as radicale's own storage would: for
+    /// filling a calendar fast (a PUT costs radicale about a third of a second).
+    pub fn put_file(&self, calendar: &str, name: &str, ics: &str) {
+        let folder = self
+            .dir
+            .path()
+            .join("collections/collection-root")
+            .join(calendar.trim_matches('/'));
+        std::fs::write(folder.join(format!("{name}.ics")), ics).expect("object file");
+    }
+
     /// Radicale's own expansion (`<C:expand>`, RFC 4791 §9.6.5) of `calendar` over
     /// `[start, end)` (iCalendar UTC times): the calendar-data of each object.
     pub fn expanded(&self, calendar: &str, start: &str, end: &str) -> Vec<String> {
