@@ -90,6 +90,7 @@ impl Discovered {
                 network: false,
                 config_schema: None,
                 credentials: Vec::new(),
+                optional_credentials: Vec::new(),
                 capabilities: Vec::new(),
                 handler: HandlerCommand::WithArgs(Vec::new()),
             },
