@@ -475,10 +475,23 @@ fn check_running_plugins(status: &serde_json::Value) -> Check {
             )
         })
         .collect();
+    let unset: Vec<String> = plugins
+        .iter()
+        .filter(|p| p.get("state").and_then(|s| s.as_str()) == Some("not_configured"))
+        .filter_map(|p| p.get("name").and_then(|v| v.as_str()))
+        .map(crate::display::escape_str)
+        .collect();
+    let unset = match unset.len() {
+        0 => String::new(),
+        _ => format!(
+            " ({} not configured: `carapace status` says what each needs)",
+            unset.join(", ")
+        ),
+    };
     if failed.is_empty() {
         ok(
             "core",
-            format!("running, {} plugins, none failed", plugins.len()),
+            format!("running, {} plugins, none failed{unset}", plugins.len()),
         )
     } else {
         problem(

@@ -183,7 +183,11 @@ mod tests {
         // No directory: nothing of the plugin's is stored, so it is missing.
         let none = InitError::from(init_with(None).credential("token").expect_err("no dir"));
         assert_eq!(none.category, Category::AuthError);
-        assert!(none.message.contains("`token` is not set"), "{}", none.message);
+        assert!(
+            none.message.contains("`token` is not set"),
+            "{}",
+            none.message
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -158,7 +158,14 @@ impl PluginHost {
                 slots.insert(plugin.name.clone(), Arc::clone(old));
                 continue;
             }
-            let slot = Arc::new(Slot::new(plugin, &settings, fingerprint));
+            let configured = config.plugins.settings.contains_key(&plugin.name);
+            let missing = if configured {
+                Vec::new()
+            } else {
+                credentials::missing(&shared.home, &plugin.name, &plugin.manifest.credentials)
+            };
+            let setup = slot::setup_needed(plugin, configured, &missing);
+            let slot = Arc::new(Slot::new(plugin, &settings, fingerprint, setup));
             slots.insert(plugin.name.clone(), slot);
         }
         let startable: Vec<Arc<Slot>> = slots
