@@ -409,6 +409,7 @@ fn near_misses_are_unchanged() {
         "The password field is required; passwords must be long.".into(),
         "Check the token: it expired yesterday".into(),
         "We use a risk-based approach with sk-learn and task-runner.".into(),
+        "The task-ant-colony-simulation-v2 and the disk_test_functionality1234 run.".into(),
         format!("commit {sha}"),
         format!("request id {uuid}"),
         format!(r#"{{"id": "{uuid}", "sha": "{sha}"}}"#),
@@ -887,5 +888,23 @@ fn encoded_copies_of_credentials_are_redacted_whole() {
         "a_very_long_identifier_name_in_snake_case_that_is_plain".into(),
     ] {
         assert_eq!(red(&clean), clean);
+    }
+}
+
+#[test]
+fn a_token_glued_to_a_word_is_still_redacted() {
+    // As after control characters were stripped from between them.
+    let ant = format!("sk-ant-api03-{}", "A1b2C3d4E5".repeat(9));
+    let ghp = format!("ghp_{}", "aB3".repeat(12));
+    let pat = format!("github_pat_{}", "x1".repeat(20));
+    let glpat = format!("glpat-{}", "Zz9".repeat(8));
+    let whsec = format!("whsec_{}", "q7".repeat(16));
+    for token in [&ant, &ghp, &pat, &glpat, &whsec] {
+        let glued = format!("J{token} and x{token}");
+        let out = red(&glued);
+        assert!(
+            !out.contains(&token[token.len() - 12..]),
+            "{glued} -> {out}"
+        );
     }
 }
