@@ -148,8 +148,11 @@ impl Journal {
     }
 
     /// Appends `entry` to the file of `day`, after any lines of that day an
-    /// earlier failure kept back; `sync` waits for the disk. On failure
-    /// nothing of it stays in the file and the lines are kept for the next try.
+    /// earlier failure kept back. A usage line (`sync` false) that cannot be
+    /// written is kept and written again before the next line; a synced line
+    /// (an extension) is written now or not at all, since its caller is told
+    /// it failed and must never see it take effect later. Answers the result
+    /// for `day` only (an older day's trouble is logged, not reported here).
     pub fn append(&self, day: Date, entry: &Entry, sync: bool) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -157,8 +160,12 @@ impl Journal {
             Ok(pending) => pending,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if sync {
+            let _ = self.flush_locked(&mut pending, None);
+            return self.write_whole(day, &line, true);
+        }
         pending.push((day, line));
-        self.flush_locked(&mut pending, sync)
+        self.flush_locked(&mut pending, Some(day))
     }
 
     /// Writes the lines kept back by failed writes; answers the first error.
@@ -167,7 +174,7 @@ impl Journal {
             Ok(pending) => pending,
             Err(poisoned) => poisoned.into_inner(),
         };
-        self.flush_locked(&mut pending, false)
+        self.flush_locked(&mut pending, None)
     }
 
     /// How many lines wait to be written.
@@ -175,21 +182,33 @@ impl Journal {
         self.pending.lock().map_or(0, |pending| pending.len())
     }
 
-    fn flush_locked(&self, pending: &mut Vec<(Date, Vec<u8>)>, sync: bool) -> std::io::Result<()> {
+    /// Writes the kept lines, a batch per day; answers the error of `only`'s
+    /// batch (or, with `None`, the first), logging the other days' trouble.
+    fn flush_locked(
+        &self,
+        pending: &mut Vec<(Date, Vec<u8>)>,
+        only: Option<Date>,
+    ) -> std::io::Result<()> {
         let mut days: Vec<Date> = pending.iter().map(|(day, _)| *day).collect();
+        days.sort();
         days.dedup();
-        let mut first_error = None;
+        let mut answer = None;
         for day in days {
             let batch: Vec<u8> = pending
                 .iter()
                 .filter(|(d, _)| *d == day)
                 .flat_map(|(_, line)| line.iter().copied())
                 .collect();
-            match self.write_whole(day, &batch, sync) {
+            match self.write_whole(day, &batch, false) {
                 Ok(()) => pending.retain(|(d, _)| *d != day),
-                Err(e) => {
-                    first_error.get_or_insert(e);
+                Err(e) if only.is_none_or(|only| only == day) => {
+                    answer.get_or_insert(e);
                 }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    file = %self.file(day).display(),
+                    "model usage lines of an earlier day not written yet: kept"
+                ),
             }
         }
         let mut kept: usize = pending.iter().map(|(_, line)| line.len()).sum();
@@ -205,7 +224,7 @@ impl Journal {
                 "model usage lines that could not be written were dropped: counted until the core stops, not after"
             );
         }
-        first_error.map_or(Ok(()), Err)
+        answer.map_or(Ok(()), Err)
     }
 
     /// Appends `lines` to the file of `day` with one write, starting on a
@@ -404,5 +423,52 @@ mod tests {
         crate::paths::append_private_line(&journal.file(day()), &junk, false).expect("junk");
         journal.append(day(), &used, false).expect("append");
         assert_eq!(journal.read(day()).expect("read"), (vec![used], 1));
+    }
+
+    #[test]
+    fn an_extension_that_failed_is_never_written_later() {
+        let dir = tempfile::tempdir().expect("temp");
+        let journal = Journal::new(dir.path());
+        let extended = Entry::Extend {
+            scope: Scope::group("main"),
+            tokens: 50,
+            by: "owner".into(),
+            plugin: None,
+            at: "2026-12-03T10:00:00Z".into(),
+        };
+        std::fs::create_dir(journal.file(day())).expect("in the way");
+        assert!(journal.append(day(), &extended, true).is_err());
+        assert_eq!(
+            journal.pending_lines(),
+            0,
+            "not kept: its caller was told no"
+        );
+        std::fs::remove_dir(journal.file(day())).expect("room again");
+        journal
+            .append(day(), &used_tokens(1), false)
+            .expect("append");
+        drop(journal);
+        let journal = Journal::new(dir.path());
+        assert_eq!(
+            journal.read(day()).expect("read"),
+            (vec![used_tokens(1)], 0)
+        );
+    }
+
+    #[test]
+    fn an_older_days_trouble_does_not_fail_todays_line() {
+        let dir = tempfile::tempdir().expect("temp");
+        let journal = Journal::new(dir.path());
+        let yesterday = day().previous_day().unwrap_or(Date::MIN);
+        std::fs::create_dir(journal.file(yesterday)).expect("in the way");
+        assert!(journal.append(yesterday, &used_tokens(1), false).is_err());
+        journal
+            .append(day(), &used_tokens(2), false)
+            .expect("today's is written");
+        assert_eq!(journal.pending_lines(), 1, "yesterday's is still kept");
+        assert_eq!(
+            journal.read(day()).expect("read"),
+            (vec![used_tokens(2)], 0)
+        );
     }
 }

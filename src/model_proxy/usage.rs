@@ -100,6 +100,10 @@ pub trait UsageLedger: Send + Sync {
     /// The announcement of `exhausted` could not be delivered: the next
     /// refusal at the same cap announces it again.
     fn alert_lost(&self, exhausted: &Exhausted);
+    /// Writes what could not be written yet (at the core's stop).
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One group's or task's day.
@@ -469,6 +473,10 @@ impl UsageLedger for DayLedger {
                 ))
             }
         })
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.journal.as_ref().map_or(Ok(()), Journal::flush)
     }
 
     fn alert_lost(&self, exhausted: &Exhausted) {

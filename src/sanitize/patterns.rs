@@ -152,8 +152,9 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "github_token",
-        // No word boundary before: a token glued to a word is still one.
-        regex: r"gh[pousr]_[A-Za-z0-9]{36,}",
+        // Glued to a word before it only as exactly 36 characters ending at
+        // a word boundary, so base64url data (`...ghs_<36+ chars>...`) stays.
+        regex: r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36,}|gh[pousr]_[A-Za-z0-9]{36}(?-u:\b)",
         anchors: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
         validate: None,
         needs: b"",

@@ -908,3 +908,23 @@ fn a_token_glued_to_a_word_is_still_redacted() {
         );
     }
 }
+
+#[test]
+fn base64url_data_is_not_taken_for_a_glued_token() {
+    // Seeded, so the same bytes every run: 256 KiB of base64url, where
+    // `ghs_` and the like occur inside longer runs of token characters.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut data = String::with_capacity(256 * 1024);
+    for _ in 0..256 * 1024 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.push(ALPHABET[(state % 64) as usize] as char);
+    }
+    // Planted inside the data: the glued form needs a boundary after 36.
+    data.insert_str(1000, &format!("xghs_{}yy", "Ab1".repeat(14)));
+    let (out, kinds) = sanitizer().redact_str(&data);
+    assert!(kinds.is_empty(), "{kinds:?}");
+    assert!(matches!(out, Cow::Borrowed(_)));
+}

@@ -127,13 +127,18 @@ pub(super) fn setup_needed(
     if configured {
         return None;
     }
-    let required: Vec<&str> = plugin
+    let required: Vec<String> = plugin
         .manifest
         .config_schema
         .as_ref()
         .and_then(|schema| schema.get("required"))
         .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(|key| crate::display::strip(key, 64))
+                .collect()
+        })
         .unwrap_or_default();
     let name = &plugin.name;
     let mut needs = Vec::new();
