@@ -54,7 +54,7 @@ fn plugin(parent: &Path) {
 fn core(plugins: &Path) -> TestCore {
     TestCore::prepare(
         &format!(
-            "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n",
+            "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n[plugins.optc]\nenabled = true\n",
             plugins.display()
         ),
         false,
@@ -95,6 +95,16 @@ fn optional_credentials_are_handed_over_when_stored_and_missing_ones_disable_not
     only_required.launch();
     assert_eq!(settled(&only_required)["state"], "running");
     assert_eq!(handed(&only_required), json!(["token"]));
+    let listed =
+        String::from_utf8_lossy(&only_required.cli(&["auth", "status"]).stdout).into_owned();
+    assert!(listed.contains("optc/token: present (0600)"), "{listed}");
+    assert!(listed.contains("optc/extra: absent (optional)"), "{listed}");
+    assert!(
+        !listed
+            .lines()
+            .any(|l| l.starts_with("optc/") && l.contains("MISSING")),
+        "{listed}"
+    );
     drop(only_required);
 
     // Both: both handed over.
