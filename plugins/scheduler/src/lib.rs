@@ -38,5 +38,7 @@ pub use runner::Scheduler;
 pub use schema::SCHEMA_VERSION;
 pub use store::{NewTask, Store};
 pub use task::{fire_id, Fire, Source, State, Task, Trust};
-pub use timing::{local_instant, parse_at, parse_cron, utc, zone, Schedule, Timing};
+pub use timing::{
+    hours_of, local_instant, parse_at, parse_cron, utc, zone, Hours, Schedule, Timing,
+};
 pub use tools::{check_prompt, first_slot, MAX_PROMPT_CHARS, MAX_UPCOMING};
