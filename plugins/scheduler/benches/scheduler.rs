@@ -61,6 +61,7 @@ fn new_task(
         misfire: Misfire::RunOnce,
         trust: Trust::Owner,
         created_by: Some("bench".into()),
+        creator: None,
         next_at: Some(next),
     }
 }

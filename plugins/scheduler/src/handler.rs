@@ -86,6 +86,7 @@ fn config_task(task: &ConfigTask, now: jiff::Timestamp) -> Result<(String, NewTa
             misfire: task.misfire,
             trust: Trust::Owner,
             created_by: None,
+            creator: None,
             next_at,
         },
     ))

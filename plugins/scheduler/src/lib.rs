@@ -37,7 +37,7 @@ pub use misfire::{plan, Misfire, Plan};
 pub use runner::Scheduler;
 pub use schema::SCHEMA_VERSION;
 pub use store::{NewTask, Store};
-pub use task::{fire_id, Fire, Source, State, Task, Trust};
+pub use task::{fire_id, Creator, Fire, Source, State, Task, Trust};
 pub use timing::{
     hours_of, local_instant, parse_at, parse_cron, utc, zone, Hours, Schedule, Timing,
 };

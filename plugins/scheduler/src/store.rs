@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use crate::database;
 use crate::error::{Invalid, SchedError};
 use crate::misfire::{Misfire, Plan};
-use crate::task::{fire_id, Fire, Source, State, Task, Trust};
+use crate::task::{fire_id, Creator, Fire, Source, State, Task, Trust};
 
 /// How long fires other than pending ones are kept.
 const KEEP_FIRES_SECS: i64 = 7 * 86_400;
@@ -38,6 +38,8 @@ pub struct NewTask {
     pub trust: Trust,
     /// The creating session.
     pub created_by: Option<String>,
+    /// The creating session's sender, if it had one.
+    pub creator: Option<Creator>,
     /// The first slot (`None`: a one-shot task already past, stored as done).
     pub next_at: Option<Timestamp>,
 }
@@ -49,7 +51,8 @@ pub struct Store {
 }
 
 const TASK_COLUMNS: &str = "id, group_name, source, cron, at, tz, prompt, misfire, trust, \
-                            created_by, created_at, state, next_at, last_fire_at";
+                            created_by, created_at, state, next_at, last_fire_at, \
+                            creator_kind, creator_plugin, creator_sender";
 
 fn task_of(row: &Row<'_>) -> rusqlite::Result<Task> {
     let source: String = row.get(2)?;
@@ -75,6 +78,11 @@ fn task_of(row: &Row<'_>) -> rusqlite::Result<Task> {
         state: State::parse(&state).unwrap_or(State::Paused),
         next_at: row.get(12)?,
         last_fire_at: row.get(13)?,
+        creator: Creator::of(
+            &row.get::<_, Option<String>>(14)?.unwrap_or_default(),
+            row.get::<_, Option<String>>(15)?.as_deref(),
+            row.get::<_, Option<String>>(16)?.as_deref(),
+        ),
     })
 }
 
@@ -198,8 +206,9 @@ impl Store {
         let id = format!("t{number}");
         tx.execute(
             "INSERT INTO tasks (id, group_name, source, cron, at, tz, prompt, misfire, trust,
-                                created_by, created_at, state, next_at)
-             VALUES (?1, ?2, 'agent', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                created_by, created_at, state, next_at,
+                                creator_kind, creator_plugin, creator_sender)
+             VALUES (?1, ?2, 'agent', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 id,
                 task.group,
@@ -212,7 +221,10 @@ impl Store {
                 task.created_by,
                 now.as_second(),
                 initial_state(task),
-                task.next_at.map(|t| t.as_second())
+                task.next_at.map(|t| t.as_second()),
+                task.creator.as_ref().map(|c| c.kind.as_str()),
+                task.creator.as_ref().map(|c| c.plugin.as_str()),
+                task.creator.as_ref().map(|c| c.sender.as_str()),
             ],
         )
         .map_err(|e| self.sqlite(e))?;
@@ -464,6 +476,7 @@ mod tests {
                 misfire: Misfire::RunOnce,
                 trust: Trust::Owner,
                 created_by: None,
+                creator: None,
                 next_at: Some(ts("2026-12-03T10:00:00Z")),
             };
             let now = ts("2026-12-03T10:00:00Z");

@@ -43,6 +43,17 @@ impl Home {
         std::fs::rename(&temp, self.dir.path().join("clock")).expect("move clock");
     }
 
+    /// `PRAGMA user_version` of the database as it is.
+    pub fn schema_version(&self) -> i64 {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("scheduler.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open");
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version")
+    }
+
     /// The fires of `task`: `(fire_id, state)`, read from the database as it is.
     pub fn fires(&self, task: &str) -> Vec<(String, String)> {
         let conn = rusqlite::Connection::open_with_flags(
@@ -139,11 +150,25 @@ impl Plugin {
 
     /// Calls `tool` as a session of `group` with origin trust `trust`: its result or error.
     pub fn call(&mut self, group: &str, trust: &str, tool: &str, arguments: Value) -> Value {
+        let origin = json!({"kind": "open", "plugin": null, "sender": null, "trust": trust});
+        self.call_as(group, &format!("s-{trust}"), origin, tool, arguments)
+    }
+
+    /// Calls `tool` as session `session` of `group` whose origin (as the core
+    /// records it) is `origin`: its result or error.
+    pub fn call_as(
+        &mut self,
+        group: &str,
+        session: &str,
+        origin: Value,
+        tool: &str,
+        arguments: Value,
+    ) -> Value {
         let envelope = json!({
-            "id": "r", "topic": format!("tool.invoke.{tool}"), "source": "session:s1",
+            "id": "r", "topic": format!("tool.invoke.{tool}"), "source": format!("session:{session}"),
             "correlation": "c", "timestamp": "2026-12-03T10:00:00Z", "group": group,
-            "session": {"id": format!("s-{trust}"), "started_at": "2026-12-03T10:00:00Z"},
-            "origin": {"kind": "open", "plugin": null, "sender": null, "trust": trust},
+            "session": {"id": session, "started_at": "2026-12-03T10:00:00Z"},
+            "origin": origin,
             "payload": {"arguments": arguments}});
         self.request("tool/call", json!({"tool": tool, "envelope": envelope}))
     }
