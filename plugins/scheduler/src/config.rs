@@ -2,7 +2,8 @@
 //! the test hooks.
 //!
 //! Only the person writes `config.toml`; nothing here is reachable from a tool's
-//! arguments. The test hooks (`test_clock`, `test_hold_after_record_ms`) exist
+//! arguments. The test hooks (`test_clock`, `test_hold_after_record_ms`,
+//! `test_hold_after_ack_ms`) exist
 //! for the test suite: `test_clock` makes the plugin read "now" from the file
 //! `clock` in its own data dir, which no agent can reach (it is outside every
 //! container, and only this plugin's uid may write it).
@@ -41,6 +42,9 @@ pub struct Config {
     /// Test hook: wait this long between recording a fire and publishing it.
     #[serde(default)]
     pub test_hold_after_record_ms: u32,
+    /// Test hook: wait this long between the core's answer to a fire and marking it.
+    #[serde(default)]
+    pub test_hold_after_ack_ms: u32,
 }
 
 /// A task declared in the config.
@@ -96,6 +100,7 @@ impl Default for Config {
             tasks: Vec::new(),
             test_clock: false,
             test_hold_after_record_ms: 0,
+            test_hold_after_ack_ms: 0,
         }
     }
 }

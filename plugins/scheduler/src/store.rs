@@ -16,6 +16,11 @@ use crate::error::{Invalid, SchedError};
 use crate::misfire::{Misfire, Plan};
 use crate::task::{fire_id, Creator, Fire, Source, State, Task, Trust};
 
+/// `fires.outcome` of a slot passed over because its group was paused.
+pub const PAUSED: &str = "PAUSED";
+/// `fires.outcome` of a late slot a misfire policy passed over.
+pub const MISSED: &str = "MISSED";
+
 /// How long fires other than pending ones are kept.
 const KEEP_FIRES_SECS: i64 = 7 * 86_400;
 
@@ -340,19 +345,27 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut pending = Vec::new();
-        let fired_state = if paused { "skipped" } else { "pending" };
-        for (slot, state) in plan
+        let (fired_state, fired_outcome) = if paused {
+            ("skipped", Some(PAUSED))
+        } else {
+            ("pending", None)
+        };
+        for (slot, state, outcome) in plan
             .fire
             .iter()
-            .map(|slot| (slot, fired_state))
-            .chain(plan.skipped.iter().map(|slot| (slot, "skipped")))
+            .map(|slot| (slot, fired_state, fired_outcome))
+            .chain(
+                plan.skipped
+                    .iter()
+                    .map(|slot| (slot, "skipped", Some(MISSED))),
+            )
         {
             let id = fire_id(&task.id, *slot);
             let inserted = tx
                 .execute(
-                    "INSERT INTO fires (fire_id, task_id, scheduled_at, state, recorded_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (fire_id) DO NOTHING",
-                    params![id, task.id, slot.as_second(), state, now.as_second()],
+                    "INSERT INTO fires (fire_id, task_id, scheduled_at, state, recorded_at, outcome)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (fire_id) DO NOTHING",
+                    params![id, task.id, slot.as_second(), state, now.as_second(), outcome],
                 )
                 .map_err(|e| self.sqlite(e))?;
             if inserted == 1 && state == "pending" {
@@ -418,12 +431,20 @@ impl Store {
         rows.map_err(|e| self.sqlite(e))
     }
 
-    /// Marks a fire published (or, when its group is paused, skipped).
-    pub fn mark(&self, fire_id: &str, published: bool, now: Timestamp) -> Result<(), SchedError> {
+    /// Marks a pending fire by the core's answer: `published` or `skipped`,
+    /// with `outcome` (`started`, or the core's code).
+    pub fn mark(
+        &self,
+        fire_id: &str,
+        state: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<(), SchedError> {
         self.conn()
             .execute(
-                "UPDATE fires SET state = ?2, published_at = ?3 WHERE fire_id = ?1 AND state = 'pending'",
-                params![fire_id, if published { "published" } else { "skipped" }, now.as_second()],
+                "UPDATE fires SET state = ?2, outcome = ?3, published_at = ?4
+                 WHERE fire_id = ?1 AND state = 'pending'",
+                params![fire_id, state, outcome, now.as_second()],
             )
             .map(drop)
             .map_err(|e| self.sqlite(e))
