@@ -15,6 +15,8 @@ use crate::misfire::Misfire;
 
 /// Default of `max_catch_up`.
 pub const DEFAULT_MAX_CATCH_UP: u32 = 10;
+/// Default of `max_catch_up_per_group`.
+pub const DEFAULT_MAX_CATCH_UP_PER_GROUP: u32 = 20;
 /// Default of `misfire_grace_secs`.
 pub const DEFAULT_GRACE_SECS: u32 = 60;
 /// Default of `max_tasks_per_group`.
@@ -27,6 +29,9 @@ pub struct Config {
     /// Most late slots a `run_all` task fires after downtime.
     #[serde(default = "default_max_catch_up")]
     pub max_catch_up: u32,
+    /// Most late slots one group's tasks fire together in one catch-up.
+    #[serde(default = "default_max_catch_up_per_group")]
+    pub max_catch_up_per_group: u32,
     /// How late a slot may fire and still count as on time.
     #[serde(default = "default_grace")]
     pub misfire_grace_secs: u32,
@@ -74,6 +79,9 @@ pub struct ConfigTask {
 fn default_max_catch_up() -> u32 {
     DEFAULT_MAX_CATCH_UP
 }
+fn default_max_catch_up_per_group() -> u32 {
+    DEFAULT_MAX_CATCH_UP_PER_GROUP
+}
 fn default_grace() -> u32 {
     DEFAULT_GRACE_SECS
 }
@@ -95,6 +103,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             max_catch_up: DEFAULT_MAX_CATCH_UP,
+            max_catch_up_per_group: DEFAULT_MAX_CATCH_UP_PER_GROUP,
             misfire_grace_secs: DEFAULT_GRACE_SECS,
             max_tasks_per_group: DEFAULT_MAX_TASKS,
             tasks: Vec::new(),

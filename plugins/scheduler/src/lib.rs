@@ -31,7 +31,10 @@ mod timing;
 mod tools;
 
 pub use clock::Clock;
-pub use config::{Config, ConfigTask, DEFAULT_GRACE_SECS, DEFAULT_MAX_CATCH_UP, DEFAULT_MAX_TASKS};
+pub use config::{
+    Config, ConfigTask, DEFAULT_GRACE_SECS, DEFAULT_MAX_CATCH_UP, DEFAULT_MAX_CATCH_UP_PER_GROUP,
+    DEFAULT_MAX_TASKS,
+};
 pub use database::FILE as DATABASE_FILE;
 pub use error::{Invalid, SchedError};
 pub use handler::SchedulerHandler;

@@ -27,6 +27,7 @@
 //! (`scheduler/paused_groups`) before any slot is passed over for a pause, so
 //! a resumed group's fire is never skipped on a stale word.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -56,6 +57,17 @@ const PRUNE_EVERY_SECS: i64 = 3600;
 pub const RETRY_EVERY: Duration = Duration::from_secs(5);
 /// The core's method that answers which served groups are paused.
 const PAUSED_GROUPS: &str = "scheduler/paused_groups";
+
+/// One group's catch-up in one tick.
+#[derive(Debug, Default)]
+struct CatchUp {
+    /// Late slots fired.
+    fired: usize,
+    /// Late slots the cap passed over.
+    capped_slots: usize,
+    /// Tasks with a slot the cap passed over.
+    capped_tasks: usize,
+}
 
 /// Whether sending fires went on, should wait, or cannot go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,8 +262,45 @@ impl Scheduler {
         *woken = false;
     }
 
-    /// Fires every task due at `now`; fires left unanswered stay pending.
+    /// Fires every task due at `now`; fires left unanswered stay pending. The
+    /// late slots it fires (a catch-up after downtime or a sleep) are capped
+    /// per group at `max_catch_up_per_group`; the rest are skipped (`CAPPED`)
+    /// and each capped group gets one `scheduler.catch_up_capped` record.
     pub fn tick(&self, link: &CoreLink, now: Timestamp) -> Delivery {
+        let mut catch_up = HashMap::new();
+        let delivery = self.fire_due(link, now, &mut catch_up);
+        for (group, spent) in catch_up {
+            if spent.capped_slots == 0 {
+                continue;
+            }
+            link.log(
+                Level::Warn,
+                format!(
+                    "scheduler: group {group:?} caught up {} late slots; {} more of {} tasks were \
+                     skipped (max_catch_up_per_group = {})",
+                    spent.fired,
+                    spent.capped_slots,
+                    spent.capped_tasks,
+                    self.config.max_catch_up_per_group
+                ),
+            );
+            let _ = link.record(
+                "catch_up_capped",
+                json!({"task_group": group, "cap": self.config.max_catch_up_per_group,
+                       "fired": spent.fired, "skipped_slots": spent.capped_slots,
+                       "skipped_tasks": spent.capped_tasks}),
+            );
+        }
+        delivery
+    }
+
+    /// [`Scheduler::tick`]'s work, counting each group's catch-up in `catch_up`.
+    fn fire_due(
+        &self,
+        link: &CoreLink,
+        now: Timestamp,
+        catch_up: &mut HashMap<String, CatchUp>,
+    ) -> Delivery {
         let mut delivery = Delivery::Done;
         // The core is asked at most once a tick, before a slot is passed over for a pause.
         let mut asked = false;
@@ -277,7 +326,7 @@ impl Scheduler {
                 let Ok(due_at) = Timestamp::from_second(next_at) else {
                     continue;
                 };
-                let plan = misfire::plan(
+                let mut plan = misfire::plan(
                     &timing,
                     due_at,
                     now,
@@ -290,6 +339,17 @@ impl Scheduler {
                     self.refresh_paused(link);
                 }
                 let paused = self.is_paused(&task.group);
+                if !paused && plan.late > 0 {
+                    let spent = catch_up.entry(task.group.clone()).or_default();
+                    let cap = self.config.max_catch_up_per_group as usize;
+                    let late = plan.late;
+                    let kept = plan.cap_late(cap.saturating_sub(spent.fired));
+                    spent.fired += kept;
+                    if kept < late {
+                        spent.capped_slots += late - kept;
+                        spent.capped_tasks += 1;
+                    }
+                }
                 let fires = match self.store.record(&task, &plan, paused, now) {
                     Ok(fires) => fires,
                     Err(e) => {

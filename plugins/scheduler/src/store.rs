@@ -20,6 +20,8 @@ use crate::task::{fire_id, Creator, Fire, Source, State, Task, Trust};
 pub const PAUSED: &str = "PAUSED";
 /// `fires.outcome` of a late slot a misfire policy passed over.
 pub const MISSED: &str = "MISSED";
+/// `fires.outcome` of a late slot the group's catch-up cap passed over.
+pub const CAPPED: &str = "CAPPED";
 
 /// How long fires other than pending ones are kept.
 const KEEP_FIRES_SECS: i64 = 7 * 86_400;
@@ -358,6 +360,11 @@ impl Store {
                 plan.skipped
                     .iter()
                     .map(|slot| (slot, "skipped", Some(MISSED))),
+            )
+            .chain(
+                plan.capped
+                    .iter()
+                    .map(|slot| (slot, "skipped", Some(CAPPED))),
             )
         {
             let id = fire_id(&task.id, *slot);

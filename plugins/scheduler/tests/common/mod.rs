@@ -117,6 +117,10 @@ pub struct Plugin {
     paused: Value,
     /// How many times the plugin asked which groups are paused.
     pub paused_asked: usize,
+    /// The `audit/record` lines the plugin sent, as sent.
+    pub records: Vec<Value>,
+    /// The `log` lines the plugin sent: `(level, message)`.
+    pub logs: Vec<(String, String)>,
 }
 
 impl Plugin {
@@ -145,6 +149,8 @@ impl Plugin {
             publish: Box::new(|_| Some(Ok(()))),
             paused: json!({"generation": 0, "groups": []}),
             paused_asked: 0,
+            records: Vec::new(),
+            logs: Vec::new(),
         };
         let params = json!({"plugin": "scheduler", "version": "0.1.0", "config": config,
                             "data_dir": home.path()});
@@ -187,6 +193,14 @@ impl Plugin {
                         );
                     }
                     (Some(_), Some(id)) => self.answer(&id, Err(json!({"code": "REFUSED"}))),
+                    (Some("audit/record"), None) => self.records.push(message["params"].clone()),
+                    (Some("log"), None) => self.logs.push((
+                        message["params"]["level"].as_str().unwrap_or("").to_owned(),
+                        message["params"]["message"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned(),
+                    )),
                     (Some(_), None) => {}
                     (None, _) => self.answers.push_back(message),
                 }
