@@ -97,6 +97,21 @@ impl Config {
     pub fn from_init(init: &Init) -> Result<Config, InitError> {
         init.config_as()
     }
+
+    /// The test hooks that are on, by name (none in production).
+    pub fn test_hooks(&self) -> Vec<&'static str> {
+        [
+            ("test_clock", self.test_clock),
+            (
+                "test_hold_after_record_ms",
+                self.test_hold_after_record_ms > 0,
+            ),
+            ("test_hold_after_ack_ms", self.test_hold_after_ack_ms > 0),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
 }
 
 impl Default for Config {

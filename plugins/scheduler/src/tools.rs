@@ -43,6 +43,11 @@ struct IdArgs {
     id: String,
 }
 
+/// `list_tasks` takes nothing: any argument is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpcomingArgs {
@@ -76,7 +81,10 @@ pub fn call(
     };
     let answer = match tool {
         "schedule_task" => schedule(scheduler, group, &viewer, ctx.args(arguments)?, now),
-        "list_tasks" => list(scheduler, group, &viewer),
+        "list_tasks" => {
+            let NoArgs {} = ctx.args(arguments)?;
+            list(scheduler, group, &viewer)
+        }
         "upcoming_tasks" => upcoming(
             scheduler,
             group,
