@@ -46,10 +46,10 @@ mod tests {
     #[test]
     fn only_hooks_that_are_on_in_enabled_plugins_count() {
         let config = Config::parse(
-            concat!("[groups.main]\ntools=[\"*\"]\n\
+            "[groups.main]\ntools=[\"*\"]\n\
              [plugins.scheduler]\nconfig={test_clock=true, test_hold_after_record_ms=0, max_catch_up=3}\n\
              [plugins.other]\nconfig={test_hold_after_ack_ms=500, test_off=false}\n\
-             [plugins.off]\nenabled=false\nconfig={test_clock=true}\n"),
+             [plugins.off]\nenabled=false\nconfig={test_clock=true}\n",
             std::path::Path::new("config.toml"),
         )
         .expect("valid");

@@ -108,7 +108,7 @@ fn a_sender_finds_its_own_tasks_in_a_later_session_and_nobody_elses() {
     let alice = by("telegram", "alice", "unknown");
     assert_eq!(
         seen(&mut plugin, "main", "s-alice-2", alice.clone()),
-        [alices.clone()]
+        [alices.as_str()]
     );
     assert_eq!(
         seen(
@@ -117,7 +117,7 @@ fn a_sender_finds_its_own_tasks_in_a_later_session_and_nobody_elses() {
             "s-bob-2",
             by("telegram", "bob", "unknown")
         ),
-        [bobs.clone()]
+        [bobs.as_str()]
     );
     assert_eq!(
         seen(
@@ -126,7 +126,7 @@ fn a_sender_finds_its_own_tasks_in_a_later_session_and_nobody_elses() {
             "s-mail-2",
             by("email", "alice", "unknown")
         ),
-        [mail_alices.clone()]
+        [mail_alices.as_str()]
     );
     assert_eq!(
         seen(
@@ -135,7 +135,7 @@ fn a_sender_finds_its_own_tasks_in_a_later_session_and_nobody_elses() {
             "s-carol-2",
             by("telegram", "carol", "contact")
         ),
-        [carols.clone()]
+        [carols.as_str()]
     );
     // Another group is another place: nothing there.
     assert!(seen(&mut plugin, "other", "s-alice-3", alice.clone()).is_empty());
@@ -241,7 +241,7 @@ fn a_session_without_a_sender_sees_only_what_it_made_itself() {
     let first = make(&mut plugin, "s-x", opened("unknown"), "x's");
     assert_eq!(
         seen(&mut plugin, "main", "s-x", opened("unknown")),
-        [first.clone()]
+        [first.as_str()]
     );
     // Another opened session has no sender either: none in common.
     assert!(seen(&mut plugin, "main", "s-y", opened("unknown")).is_empty());
