@@ -113,6 +113,18 @@ fn schedule(core: &TestCore, session: &TestSession, arguments: Value) -> String 
     made["task"]["id"].as_str().expect("task id").to_owned()
 }
 
+/// A one-shot task "once only" of `session`, `secs` from now (approved at the
+/// CLI): its id, and the instant it is due.
+fn once_only(core: &TestCore, session: &TestSession, secs: u64) -> (String, Instant) {
+    let (at, when) = in_secs(secs);
+    let task = schedule(
+        core,
+        session,
+        json!({"at": at, "tz": "UTC", "prompt": "once only"}),
+    );
+    (task, when)
+}
+
 /// An instant `secs` from now, RFC 3339 UTC.
 fn in_secs(secs: u64) -> (String, Instant) {
     let now = std::time::SystemTime::now()
@@ -250,12 +262,7 @@ fn killed_between_recording_and_publishing_the_fire_starts_one_session() {
     let rootfs = agent_rootfs();
     let core = core(rootfs.path(), "{ test_hold_after_record_ms = 4000 }");
     let owner = open(&core, "owner");
-    let (at, when) = in_secs(10);
-    let task = schedule(
-        &core,
-        &owner,
-        json!({"at": at, "tz": "UTC", "prompt": "once only"}),
-    );
+    let (task, when) = once_only(&core, &owner, 10);
     // The fire is recorded at its instant and held 4 s before it is published: kill it there.
     std::thread::sleep(
         when.saturating_duration_since(Instant::now()) + Duration::from_millis(1500),
@@ -340,12 +347,7 @@ fn a_core_killed_before_it_read_the_fire_runs_it_once_after_its_restart() {
     let rootfs = agent_rootfs();
     let mut core = core(rootfs.path(), "{}");
     let owner = open(&core, "owner");
-    let (at, when) = in_secs(12);
-    let task = schedule(
-        &core,
-        &owner,
-        json!({"at": at, "tz": "UTC", "prompt": "once only"}),
-    );
+    let (task, when) = once_only(&core, &owner, 12);
     // The core is frozen before the slot: the plugin records the fire and
     // sends it into a core that reads nothing, so no answer comes.
     std::thread::sleep(
@@ -386,12 +388,7 @@ fn a_core_killed_after_it_took_the_fire_runs_it_once_and_not_again() {
     // The plugin waits 60 s between the core's answer and marking the fire.
     let mut core = core(rootfs.path(), "{ test_hold_after_ack_ms = 60000 }");
     let owner = open(&core, "owner");
-    let (at, _) = in_secs(10);
-    let task = schedule(
-        &core,
-        &owner,
-        json!({"at": at, "tz": "UTC", "prompt": "once only"}),
-    );
+    let (task, _) = once_only(&core, &owner, 10);
     // The core took the fire and ran its session; the plugin has not marked it.
     let done = sessions_done(&core, &owner, 1, Duration::from_secs(1));
     assert_eq!(of_task(&done, &task).len(), 1, "{done:#?}");

@@ -139,22 +139,11 @@ fn a_fire_the_core_took_before_is_published_and_a_final_refusal_is_skipped() {
 fn a_late_pause_never_hides_a_resume() {
     let home = Home::at("2026-12-03T10:00:30Z");
     let mut plugin = Plugin::start(&home, config(json!({})));
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tick"}),
-    );
+    plugin.every_minute("tick");
     // Paused at generation 1, resumed at 2: the resume arrives first.
     plugin.set_paused(&[], 2);
-    plugin.event(
-        "group.resumed",
-        json!({"group": "main", "by": "cli", "plugin": null, "generation": 2}),
-    );
-    plugin.event(
-        "group.paused",
-        json!({"group": "main", "by": "cli", "plugin": null, "generation": 1}),
-    );
+    plugin.group_word("main", false, Some(2));
+    plugin.group_word("main", true, Some(1));
     assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     home.set_clock("2026-12-03T10:01:00Z");
     assert_eq!(
@@ -164,10 +153,7 @@ fn a_late_pause_never_hides_a_resume() {
     );
     // A pause whose resume the plugin has not heard yet: the core is asked
     // before the slot is passed over, and it says the group runs.
-    plugin.event(
-        "group.paused",
-        json!({"group": "main", "by": "cli", "plugin": null, "generation": 3}),
-    );
+    plugin.group_word("main", true, Some(3));
     plugin.set_paused(&[], 4);
     assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     let asked = plugin.paused_asked;
@@ -179,10 +165,7 @@ fn a_late_pause_never_hides_a_resume() {
     );
     assert_eq!(plugin.paused_asked, asked + 1, "the core was not asked");
     // Without a generation a word cannot be ordered: ignored.
-    plugin.event(
-        "group.paused",
-        json!({"group": "main", "by": "cli", "plugin": null}),
-    );
+    plugin.group_word("main", true, None);
     assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     home.set_clock("2026-12-03T10:03:00Z");
     assert_eq!(plugin.wait_fires(1, FIRE).len(), 1);

@@ -242,18 +242,8 @@ fn config_tasks_fire_as_the_owners_and_are_read_only() {
 fn cancel_and_pause_stop_firing_and_resume_starts_from_now() {
     let home = Home::at("2026-12-03T10:00:30Z");
     let mut plugin = Plugin::start(&home, config(json!({})));
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tick"}),
-    );
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tock"}),
-    );
+    plugin.every_minute("tick");
+    plugin.every_minute("tock");
     plugin.ok("main", "owner", "pause_task", json!({"id": "t1"}));
     plugin.ok("main", "owner", "cancel_task", json!({"id": "t2"}));
     home.set_clock("2026-12-03T10:05:00Z");
@@ -288,17 +278,9 @@ fn cancel_and_pause_stop_firing_and_resume_starts_from_now() {
 fn a_paused_group_fires_nothing_until_resumed() {
     let home = Home::at("2026-12-03T10:00:30Z");
     let mut plugin = Plugin::start(&home, config(json!({})));
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tick"}),
-    );
+    plugin.every_minute("tick");
     plugin.set_paused(&["main"], 1);
-    plugin.event(
-        "group.paused",
-        json!({"group": "main", "by": "cli", "plugin": null, "generation": 1}),
-    );
+    plugin.group_word("main", true, Some(1));
     assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     home.set_clock("2026-12-03T10:01:00Z");
     assert!(
@@ -314,10 +296,7 @@ fn a_paused_group_fires_nothing_until_resumed() {
         )]
     );
     plugin.set_paused(&[], 2);
-    plugin.event(
-        "group.resumed",
-        json!({"group": "main", "by": "cli", "plugin": null, "generation": 2}),
-    );
+    plugin.group_word("main", false, Some(2));
     assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     home.set_clock("2026-12-03T10:02:00Z");
     assert_eq!(plugin.wait_fires(1, FIRE).len(), 1);

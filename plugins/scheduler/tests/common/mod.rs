@@ -275,6 +275,32 @@ impl Plugin {
         self.child.send_line(&message.to_string());
     }
 
+    /// Sends `group.paused` (or, with `paused` false, `group.resumed`) for
+    /// `group` as the core does, with the paused set's `generation` (`None`:
+    /// without one).
+    pub fn group_word(&mut self, group: &str, paused: bool, generation: Option<u64>) {
+        let mut payload = json!({"group": group, "by": "cli", "plugin": null});
+        if let Some(generation) = generation {
+            payload["generation"] = json!(generation);
+        }
+        let topic = if paused {
+            "group.paused"
+        } else {
+            "group.resumed"
+        };
+        self.event(topic, payload);
+    }
+
+    /// `schedule_task` of a task firing every minute in UTC, by the owner of `main`.
+    pub fn every_minute(&mut self, prompt: &str) -> Value {
+        self.ok(
+            "main",
+            "owner",
+            "schedule_task",
+            json!({"cron": "* * * * *", "tz": "UTC", "prompt": prompt}),
+        )
+    }
+
     /// Every `task.triggered` published within `wait` (the whole wait is spent).
     pub fn fires_within(&mut self, wait: Duration) -> Vec<Value> {
         let deadline = Instant::now() + wait;
