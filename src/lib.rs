@@ -29,5 +29,6 @@ pub mod secret_values;
 pub mod serve;
 pub mod session;
 pub mod skills;
+pub mod source_tree;
 pub mod time;
 pub mod tools;

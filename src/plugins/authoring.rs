@@ -200,7 +200,11 @@ pub fn scaffold(parent: &Path, name: &str) -> Result<PathBuf, String> {
             "examples": [{"name": "Ada"}]
         }]}
     });
-    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/sdk");
+    // An installed core has no checkout; the author points this at theirs.
+    let sdk = crate::source_tree::root().map_or_else(
+        || "/path/to/carapace/plugins/sdk".to_owned(),
+        |root| root.join("plugins/sdk").display().to_string(),
+    );
     let files = [
         ("manifest.json", serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"),
         ("skills/hello.md", format!("---\ndescription: Greet someone with the {name} plugin\n---\n# Greeting\n\nRun `ipc {tool} '{{\"name\":\"Ada\"}}'`; the answer is `{{\"greeting\": ...}}`.\n")),
