@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod display;
 pub mod ids;
+pub mod install;
 pub mod memory;
 pub mod migrate;
 pub mod model_proxy;
