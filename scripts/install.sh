@@ -41,6 +41,7 @@ force=no
 state=start # start, staging, committing, done
 tmp=
 stage=
+lock=
 made_prefix_dirs=
 record_rel=share/carapace/INSTALL
 
@@ -93,6 +94,9 @@ cleanup() {
     else
       rm -rf -- "$stage"
     fi
+  fi
+  if [ -n "$lock" ]; then
+    rmdir -- "$lock" 2>/dev/null
   fi
   if [ "$state" != done ] && [ -n "$made_prefix_dirs" ]; then
     # Made by this run, deepest first; rmdir only removes them empty.
@@ -395,6 +399,12 @@ $dir"
 done <<EOF
 $made
 EOF
+# One install at a time in a prefix (mkdir is atomic); a killed installer leaves it behind.
+if ! mkdir -- "$prefix/.carapace-install.lock" 2>/dev/null; then
+  [ -d "$prefix/.carapace-install.lock" ] || die "cannot write in $prefix; choose another --prefix"
+  die "another install into $prefix is running; if none is, remove $prefix/.carapace-install.lock and run this again"
+fi
+lock=$prefix/.carapace-install.lock
 stage=$(mktemp -d "$prefix/.carapace-install.XXXXXX" 2>/dev/null) \
   || die "cannot write in $prefix; choose another --prefix"
 mkdir "$stage/new" "$stage/old" || die "cannot write in $stage"
