@@ -66,15 +66,20 @@ impl FakeInstall {
 
     /// Runs the installed `carapace` (prefix taken from its location) on this home.
     fn uninstall(&self, args: &[&str]) -> Output {
-        Command::new(self.prefix().join("bin/carapace"))
-            .arg("--home")
-            .arg(self.home.path())
-            .arg("uninstall")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run carapace uninstall")
+        uninstall_with(&self.prefix().join("bin/carapace"), self.home.path(), args)
     }
+}
+
+/// `PROGRAM --home HOME uninstall ARGS`, with no terminal.
+fn uninstall_with(program: &Path, home: &Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .arg("--home")
+        .arg(home)
+        .arg("uninstall")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run carapace uninstall")
 }
 
 fn text(out: &Output) -> String {
@@ -165,11 +170,7 @@ fn refuses_without_a_record_and_without_a_confirmation() {
     let bare = tempfile::tempdir().expect("prefix");
     std::fs::create_dir_all(bare.path().join("bin")).expect("bin");
     std::fs::copy(carapace_bin(), bare.path().join("bin/carapace")).expect("copy");
-    let out = Command::new(bare.path().join("bin/carapace"))
-        .args(["uninstall", "--yes"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = uninstall_with(&bare.path().join("bin/carapace"), bare.path(), &["--yes"]);
     assert!(!out.status.success());
     let said = text(&out);
     for needle in [
@@ -309,13 +310,7 @@ fn refuses_while_a_core_or_a_program_of_the_install_runs() {
 
     // A core answering on the home's control socket, as `carapace status` finds it.
     let core = TestCore::start(BASIC_CONFIG);
-    let out = Command::new(prefix.join("bin/carapace"))
-        .arg("--home")
-        .arg(core.home.path())
-        .args(["uninstall", "--yes"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = uninstall_with(&prefix.join("bin/carapace"), core.home.path(), &["--yes"]);
     assert!(!out.status.success());
     let said = text(&out);
     assert!(said.contains("CORE_RUNNING"), "{said}");

@@ -51,12 +51,7 @@ pub fn remove(prefix: &Path, record: &InstallRecord) -> Result<Removal, Uninstal
                 path.to_owned(),
                 "a directory is there now, not the installed file".into(),
             )),
-            Err(e) => {
-                return Err(UninstallError::Io {
-                    path: prefix.join(path).display().to_string(),
-                    source: e.into(),
-                })
-            }
+            Err(e) => return Err(io_error(prefix, path, e)),
         }
     }
     let mut dirs: Vec<&str> = record.dirs.iter().map(String::as_str).collect();
@@ -81,15 +76,17 @@ pub fn remove(prefix: &Path, record: &InstallRecord) -> Result<Removal, Uninstal
                 dir.to_owned(),
                 "not a directory, or a link on its way".into(),
             )),
-            Err(e) => {
-                return Err(UninstallError::Io {
-                    path: prefix.join(dir).display().to_string(),
-                    source: e.into(),
-                })
-            }
+            Err(e) => return Err(io_error(prefix, dir, e)),
         }
     }
     Ok(removal)
+}
+
+fn io_error(prefix: &Path, path: &str, errno: Errno) -> UninstallError {
+    UninstallError::Io {
+        path: prefix.join(path).display().to_string(),
+        source: errno.into(),
+    }
 }
 
 /// Unlinks `path` beneath the prefix if it is not a directory.
