@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use call::CallScope;
+pub(crate) use config::plugin_config as check_config;
 pub use hooks::MEMORY_BRIEF_HOOK;
 
 use super::confine::{self, ConfinementSupport};
