@@ -12,23 +12,14 @@ mod common;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::TestCore;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
 fn plugin_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "carapace-plugin-calendar"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the calendar plugin failed");
-    });
+    common::plugin_built("carapace-plugin-calendar");
 }
 
 /// Radicale on a free loopback port with Alice's calendar `work` made on disk.
@@ -138,23 +129,7 @@ fn an_invitation_is_held_and_the_card_shows_title_times_and_every_attendee() {
     assert!(set.status.success(), "{set:?}");
     core.use_bundled();
     core.launch();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = core.cli_json(&["status", "--json"]);
-        let calendar = status["plugins"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == "calendar").cloned())
-            .unwrap_or(Value::Null);
-        if calendar["state"] == "running" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "calendar never ran: {calendar}\n{}",
-            core.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    core.wait_plugin("calendar", "running");
     let (mut follower, events) = common::follow_events(&core, "confirmation.");
     let session = core.open_session("main");
 

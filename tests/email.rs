@@ -14,111 +14,32 @@ mod common;
 #[path = "../plugins/email/tests/support/servers.rs"]
 mod servers;
 
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+#[path = "fixtures/email_core.rs"]
+mod email_core;
+
+use std::time::Duration;
 
 use common::TestCore;
+use email_core::{core_launched, servers_or_skip, wait_running, Servers};
 use serde_json::{json, Value};
 use servers::{OTHER, THIRD, USER};
 
-/// Builds the plugin's binary beside `carapace` once (the core finds handlers there).
-fn plugin_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "carapace-plugin-email"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the email plugin failed");
-    });
-}
-
-fn wait_running(core: &TestCore) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = core.cli_json(&["status", "--json"]);
-        let email = status["plugins"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == "email").cloned())
-            .unwrap_or(Value::Null);
-        if email["state"] == "running" {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "email never ran: {email}\n{}",
-            core.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The plugin built, and the servers started in a temp dir (kept while it lives);
-/// `None` (the test skips) when they are not installed.
-fn servers_or_skip() -> Option<(
-    tempfile::TempDir,
-    servers::Certs,
-    servers::Dovecot,
-    servers::Smtp,
-)> {
-    if !servers::servers_available() {
-        return None;
-    }
-    plugin_built();
-    common::ipc_bin();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (certs, dovecot, smtp) = servers::start_all(dir.path(), None);
-    Some((dir, certs, dovecot, smtp))
-}
-
 /// A core on a fresh home with the bundled plugins, the email plugin set up for
-/// [`USER`] on `dovecot` and `smtp` (its password stored), running.
-fn core_for(certs: &servers::Certs, dovecot: &servers::Dovecot, smtp: &servers::Smtp) -> TestCore {
-    let core = core_launched(certs, dovecot, smtp, &dovecot.password(USER));
+/// [`USER`] (its password stored), running.
+fn core_for(world: &Servers) -> TestCore {
+    let core = core_launched(common::BASIC_CONFIG, world, &world.2.password(USER), "");
     wait_running(&core);
-    core
-}
-
-/// As [`core_for`] with `password` stored, not waiting for the plugin.
-fn core_launched(
-    certs: &servers::Certs,
-    dovecot: &servers::Dovecot,
-    smtp: &servers::Smtp,
-    password: &str,
-) -> TestCore {
-    let mut core = TestCore::prepare(common::BASIC_CONFIG, false);
-    // The confined handler reads its data dir (and /etc/ssl): the test CA goes there.
-    let data = core.home.path().join("data/email");
-    std::fs::create_dir_all(&data).expect("data dir");
-    std::fs::copy(&certs.ca, data.join("ca.pem")).expect("ca");
-    let ca = data.join("ca.pem");
-    let config = format!(
-        "{}\n[plugins.email]\ngroups = [\"main\"]\n[plugins.email.config]\naddress = \"{USER}\"\ndisplay_name = \"Alice\"\ntimeout_secs = 5\n\
-         imap = {{ host = \"localhost\", port = {}, security = \"tls\", ca_file = \"{}\" }}\n\
-         smtp = {{ host = \"localhost\", port = {}, security = \"starttls\", ca_file = \"{}\" }}\n",
-        common::BASIC_CONFIG,
-        dovecot.imaps_port,
-        ca.display(),
-        smtp.port,
-        ca.display()
-    );
-    std::fs::write(core.home.path().join("config.toml"), config).expect("config");
-    let stored = common::auth_set_at(core.home.path(), "email", "password", password);
-    assert!(stored.status.success(), "{stored:?}");
-    core.use_bundled();
-    core.launch();
     core
 }
 
 #[test]
 fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
-    let Some((_dir, certs, dovecot, smtp)) = servers_or_skip() else {
+    let Some(world) = servers_or_skip() else {
         return;
     };
+    let dovecot = &world.2;
     let password = dovecot.password(USER);
-    let core = core_for(&certs, &dovecot, &smtp);
+    let core = core_for(&world);
 
     let (mut follower, events) = common::follow_events(&core, "confirmation.");
     std::thread::sleep(Duration::from_millis(300));
@@ -230,9 +151,10 @@ fn email_send_waits_for_the_person_who_sees_every_recipient_subject_and_body() {
 /// `ipc`, `email_search` and `email_read` answer with them redacted by the core.
 #[test]
 fn credentials_in_a_mail_reach_the_agent_redacted() {
-    let Some((_dir, certs, dovecot, smtp)) = servers_or_skip() else {
+    let Some(world) = servers_or_skip() else {
         return;
     };
+    let dovecot = &world.2;
     let github = format!("ghp_{}", servers::random_text(36));
     let aws = format!("AKIA{}", servers::random_text(16).to_ascii_uppercase());
     dovecot.deliver_file(
@@ -241,7 +163,7 @@ fn credentials_in_a_mail_reach_the_agent_redacted() {
             "From: ops@example.test\r\nTo: {USER}\r\nSubject: deploy key {github}\r\nX-Debug: {aws}\r\n\r\nUse {github} and {aws} to deploy.\r\n"
         ),
     );
-    let core = core_for(&certs, &dovecot, &smtp);
+    let core = core_for(&world);
     let session = core.open_session("main");
     let found = session.ipc(&["email_search", "{}"]).result();
     let text = found.to_string();
@@ -264,24 +186,12 @@ fn credentials_in_a_mail_reach_the_agent_redacted() {
 /// serve on, and the agent's catalog has no email tool.
 #[test]
 fn a_wrong_password_disables_the_plugin_and_everything_else_runs_on() {
-    let Some((_dir, certs, dovecot, smtp)) = servers_or_skip() else {
+    let Some(world) = servers_or_skip() else {
         return;
     };
     let wrong = format!("wrong-{}", servers::random_text(16));
-    let core = core_launched(&certs, &dovecot, &smtp, &wrong);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let email = loop {
-        let status = core.cli_json(&["status", "--json"]);
-        let email = status["plugins"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == "email").cloned())
-            .unwrap_or(Value::Null);
-        if email["state"] == "failed" {
-            break email;
-        }
-        assert!(Instant::now() < deadline, "email never failed: {email}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let core = core_launched(common::BASIC_CONFIG, &world, &wrong, "");
+    let email = core.wait_plugin("email", "failed");
     assert_eq!(email["category"], "AUTH_ERROR", "{email}");
     let doctor = core.cli(&["doctor"]);
     let text = String::from_utf8_lossy(&doctor.stdout);

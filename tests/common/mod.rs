@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -53,6 +53,25 @@ pub fn generated_model_key() -> String {
 }
 
 /// The fixture plugins directory (holds the Python `pytools` plugin).
+/// Builds the bundled plugin `package` (its binary beside `carapace`, where the
+/// core finds handlers) once per test process.
+pub fn plugin_built(package: &str) {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if built.iter().any(|b| b == package) {
+        return;
+    }
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "-p", package])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+    built.push(package.to_owned());
+}
+
 pub fn fixture_plugins() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins")
 }
@@ -304,6 +323,28 @@ impl TestCore {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .collect()
+    }
+
+    /// Waits (30 s at most) until `status` shows plugin `name` in `state`
+    /// (`running`, `failed`); its status entry.
+    pub fn wait_plugin(&self, name: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.cli_json(&["status", "--json"]);
+            let plugin = status["plugins"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["name"] == name).cloned())
+                .unwrap_or(Value::Null);
+            if plugin["state"] == state {
+                return plugin;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} never {state}: {plugin}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits for a high-risk call to be pending and returns the first one.

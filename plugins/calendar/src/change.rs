@@ -1,8 +1,7 @@
-//! The two writing tools: `calendar_create_event` (a fresh UID, never overwriting)
-//! and `calendar_delete_event` (found by UID first, deleted only if unchanged).
+//! `calendar_create_event`: a fresh UID, never overwriting (the deleting tool is
+//! `delete`).
 //!
-//! Must never: write a text the checks in `write` refused, or delete an object the
-//! UID query did not return.
+//! Must never: write a text the checks in `write` refused.
 
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -158,35 +157,4 @@ fn random_hex(bytes: usize) -> Result<String, CalError> {
         .and_then(|mut f| f.read_exact(&mut buf))
         .map_err(|_| CalError::Config("no randomness for a UID".into()))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DeleteArgs {
-    uid: String,
-    #[serde(default)]
-    calendar: Option<String>,
-}
-
-pub(crate) fn delete(account: &Account, args: DeleteArgs) -> Result<Value, CalError> {
-    let uid = write::line("uid", &args.uid, 512)?;
-    if uid.is_empty() {
-        return Err(CalError::invalid("uid", "`uid` is empty"));
-    }
-    let mut found = Vec::new();
-    for calendar in account.select(args.calendar.as_deref())? {
-        found.extend(account.find_uid(&calendar, &uid)?);
-    }
-    if found.is_empty() {
-        return Err(CalError::invalid(
-            "uid",
-            "no event with this uid (list the events to see their uids)",
-        ));
-    }
-    let mut calendars = Vec::new();
-    for object in &found {
-        account.delete(&object.url, object.etag.as_deref())?;
-        calendars.push(object.calendar.clone());
-    }
-    Ok(json!({"deleted": found.len(), "uid": uid, "calendars": calendars}))
 }

@@ -2,7 +2,8 @@
 //! sends and the `multistatus` answers it reads.
 //!
 //! Request bodies are fixed texts; the only value that comes from a call (a UID) goes
-//! through [`escape`]. Answers are parsed with roxmltree, bounded in nodes, and only
+//! through [`escape`]. Answers are scanned first (`xml_bounds`: nesting, attributes,
+//! namespaces), then parsed with roxmltree bounded in nodes ([`MAX_NODES`]), and only
 //! properties under a 2xx `propstat` are read.
 
 use chrono::{DateTime, Utc};
@@ -16,8 +17,10 @@ pub const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
 /// Apple's CalendarServer namespace (`getctag`).
 pub const CS: &str = "http://calendarserver.org/ns/";
 
-/// Most XML nodes one answer may have.
-const MAX_NODES: u32 = 4_000_000;
+/// Most XML nodes one answer may have: a response of a calendar-query answer is
+/// about 20 (elements, texts, the whitespace between them), so this holds
+/// [`crate::service::MAX_OBJECTS`] objects, and a tree of it about 30 MB.
+pub const MAX_NODES: u32 = 25 * crate::service::MAX_OBJECTS as u32;
 
 /// PROPFIND body for discovery: the principal and the home set (RFC 5397, 4791 §6.2.1).
 pub const PROPFIND_PRINCIPAL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -126,6 +129,7 @@ impl Resource {
 pub fn parse_multistatus(body: &[u8]) -> Result<Vec<Resource>, CalError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| CalError::Malformed("the XML answer is not UTF-8".into()))?;
+    crate::xml_bounds::check(text).map_err(|e| CalError::Malformed(e.to_string()))?;
     let options = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,

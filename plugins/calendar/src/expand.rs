@@ -2,9 +2,9 @@
 //! events that overlap a window, walked by the plugin with rrule.
 //!
 //! Bounded: at most [`Limits::steps_per_event`] occurrences are walked per event (a
-//! `FREQ=SECONDLY` rule from 1970 stops there) and at most [`Limits::per_query`]
-//! instances are kept per call; either limit is reported as truncation, never hit
-//! silently. DTSTART is always an instance (RFC 5545 §3.8.5.3); EXDATE removes, RDATE
+//! `FREQ=SECONDLY` rule from 1970 stops there), at most [`Limits::steps_per_call`]
+//! over all the events of a call, and at most [`Limits::per_query`] instances are
+//! kept per call; each limit is reported as truncation, never hit silently. DTSTART is always an instance (RFC 5545 §3.8.5.3); EXDATE removes, RDATE
 //! adds, a VEVENT with RECURRENCE-ID replaces the instance it names.
 
 use std::collections::{BTreeMap, HashSet};
@@ -21,6 +21,9 @@ use crate::zone::localize;
 pub struct Limits {
     /// Occurrences walked per recurring event, from its DTSTART.
     pub steps_per_event: usize,
+    /// Occurrences walked over all the events of one call (what is left of it,
+    /// when a call expands several objects).
+    pub steps_per_call: usize,
     /// Instances kept per call.
     pub per_query: usize,
 }
@@ -29,6 +32,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             steps_per_event: 50_000,
+            steps_per_call: 1_000_000,
             per_query: 5_000,
         }
     }
@@ -79,6 +83,8 @@ pub struct Expansion<'a> {
     pub query_truncated: bool,
     /// Events that could not be expanded.
     pub skipped: Vec<Skipped>,
+    /// Occurrences walked.
+    pub steps: usize,
 }
 
 /// The instances of `events` overlapping `[from, to)`; floating times and all-day dates
@@ -182,11 +188,15 @@ fn series<'a>(
     let first = moment(master.start, floating);
     let length = end_of(master, first, floating);
     let mut previous = None;
+    let allowed = limits
+        .steps_per_event
+        .min(limits.steps_per_call.saturating_sub(out.steps));
     for (step, occurrence) in set.into_iter().enumerate() {
-        if step >= limits.steps_per_event {
+        if step >= allowed {
             out.truncated.push(master.uid.clone());
             return Ok(());
         }
+        out.steps += 1;
         if previous == Some(occurrence) {
             continue;
         }
@@ -269,7 +279,7 @@ fn key(when: When, floating: Tz) -> DateTime<Utc> {
 }
 
 /// `when` as an instance's start.
-fn moment(when: When, floating: Tz) -> Moment {
+pub fn moment(when: When, floating: Tz) -> Moment {
     match when {
         When::Date(d) => Moment::Day(d),
         When::Floating(n) => Moment::At(localize(floating, n)),

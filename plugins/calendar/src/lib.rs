@@ -5,7 +5,7 @@
 //! RFC 4791 home set), WebDAV XML (`dav`), HTTP with rustls (`http`), OAuth2 refresh (`oauth`), iCalendar read
 //! (`ics`) and written (`write`), recurrence expanded by the plugin with bounds
 //! (`expand`), zones (`zone`), free/busy (`freebusy`), the account (`service`) and
-//! the five tools (`tools`, writes in `change`) on the SDK (`handler`).
+//! the five tools (`tools`, writes in `change` and `delete`) on the SDK (`handler`).
 //!
 //! Must never: send the credentials outside the configured server's site or over
 //! plain HTTP beyond loopback; log a credential or an event's text; let an event's
@@ -13,9 +13,11 @@
 
 #![deny(missing_docs)]
 
+pub mod budget;
 mod change;
 pub mod config;
 pub mod dav;
+mod delete;
 pub mod discovery;
 pub mod error;
 pub mod expand;
@@ -29,6 +31,7 @@ pub mod service;
 pub mod times;
 pub mod tools;
 pub mod write;
+pub mod xml_bounds;
 pub mod zone;
 
 pub use handler::{

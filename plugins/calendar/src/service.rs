@@ -15,8 +15,8 @@ use crate::http::{Credentials, Dav};
 use crate::ics::{self, Event, Skipped};
 use crate::zone;
 
-/// Most calendar objects read in one call.
-pub const MAX_OBJECTS: usize = 20_000;
+use crate::budget::Budget;
+pub use crate::budget::MAX_OBJECTS;
 
 /// An event read from a calendar, with where it lives.
 #[derive(Debug, Clone)]
@@ -118,6 +118,27 @@ impl Account {
         }
     }
 
+    /// The one calendar `name` (display name or path) names; a name two calendars
+    /// share is refused (their paths, from `calendar_list`, tell them apart).
+    pub fn exactly_one(&self, name: &str) -> Result<Calendar, CalError> {
+        if name.trim().is_empty() {
+            return Err(CalError::invalid(
+                "calendar",
+                "name the calendar (its name or href from calendar_list)",
+            ));
+        }
+        let mut found = self.select(Some(name))?;
+        if found.len() > 1 {
+            return Err(CalError::invalid(
+                "calendar",
+                "several calendars have this name: give the href from calendar_list",
+            ));
+        }
+        found
+            .pop()
+            .ok_or_else(|| CalError::invalid("calendar", "no such calendar"))
+    }
+
     /// The calendar new events go to: the one named, else the config's, else the first.
     pub fn target(&self, name: Option<&str>) -> Result<Calendar, CalError> {
         let name = name.or(self.config.calendar.as_deref());
@@ -136,21 +157,33 @@ impl Account {
             .unwrap_or(self.zone)
     }
 
-    /// The objects of `calendar` with a VEVENT overlapping `[from, to)`.
+    /// The objects of `calendar` with a VEVENT overlapping `[from, to)`, within
+    /// what is left of the call's `budget`.
     pub fn query(
         &self,
         calendar: &Calendar,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         skipped: &mut Vec<Skipped>,
+        budget: &mut Budget,
     ) -> Result<Vec<Stored>, CalError> {
-        self.report(calendar, &dav::calendar_query(from, to, false), skipped)
+        self.report(
+            calendar,
+            &dav::calendar_query(from, to, false),
+            skipped,
+            budget,
+        )
     }
 
     /// The objects of `calendar` holding the VEVENT `uid`.
     pub fn find_uid(&self, calendar: &Calendar, uid: &str) -> Result<Vec<Stored>, CalError> {
         let mut skipped = Vec::new();
-        let found = self.report(calendar, &dav::uid_query(uid), &mut skipped)?;
+        let found = self.report(
+            calendar,
+            &dav::uid_query(uid),
+            &mut skipped,
+            &mut Budget::per_call(),
+        )?;
         Ok(found
             .into_iter()
             .filter(|s| s.events.iter().any(|e| e.uid == uid))
@@ -162,8 +195,10 @@ impl Account {
         calendar: &Calendar,
         body: &str,
         skipped: &mut Vec<Skipped>,
+        budget: &mut Budget,
     ) -> Result<Vec<Stored>, CalError> {
         let (at, reply) = discovery::send_following(&self.dav, "REPORT", &calendar.url, "1", body)?;
+        budget.answer(reply.body.len())?;
         if reply.status != 207 {
             return Err(CalError::Status {
                 status: reply.status,
@@ -172,13 +207,13 @@ impl Account {
         }
         let floating = self.floating(calendar);
         let mut out = Vec::new();
-        for resource in dav::parse_multistatus(&reply.body)?
-            .into_iter()
-            .take(MAX_OBJECTS)
-        {
+        for resource in dav::parse_multistatus(&reply.body)? {
             let Some(data) = resource.calendar_data.as_deref() else {
                 continue;
             };
+            if !budget.object() {
+                break;
+            }
             let Some(url) = at.join(&resource.href) else {
                 skipped.push(Skipped {
                     uid: None,

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::budget::Budget;
 use crate::change;
+use crate::delete;
 use crate::error::CalError;
 use crate::expand::{self, Instance, Limits, Moment};
 use crate::freebusy;
@@ -30,7 +32,7 @@ pub fn call(account: &Account, tool: &str, arguments: Value) -> Result<Value, Ca
         "calendar_list" => list(account),
         "calendar_list_events" => list_events(account, parse(arguments)?),
         "calendar_create_event" => change::create(account, parse(arguments)?),
-        "calendar_delete_event" => change::delete(account, parse(arguments)?),
+        "calendar_delete_event" => delete::delete(account, parse(arguments)?),
         "calendar_free_busy" => free_busy(account, parse(arguments)?),
         other => Err(CalError::invalid("tool", format!("unknown tool `{other}`"))),
     }
@@ -67,12 +69,14 @@ struct WindowArgs {
     calendar: Option<String>,
 }
 
-/// What a window read found: its bounds, the objects, and what could not be read.
+/// What a window read found: its bounds, the objects, what could not be read, and
+/// whether objects were left out (the call's budget).
 struct Window {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     stored: Vec<Stored>,
     skipped: Vec<Skipped>,
+    cut: bool,
 }
 
 /// The stored objects of the selected calendars overlapping the window.
@@ -85,14 +89,16 @@ fn read_window(account: &Account, args: &WindowArgs) -> Result<Window, CalError>
     )?;
     let mut skipped = Vec::new();
     let mut stored = Vec::new();
+    let mut budget = Budget::per_call();
     for calendar in account.select(args.calendar.as_deref())? {
-        stored.extend(account.query(&calendar, from, to, &mut skipped)?);
+        stored.extend(account.query(&calendar, from, to, &mut skipped, &mut budget)?);
     }
     Ok(Window {
         from,
         to,
         stored,
         skipped,
+        cut: budget.cut,
     })
 }
 
@@ -109,18 +115,24 @@ fn instances(window: &Window) -> Found<'_> {
     let limits = Limits::default();
     let mut found = Found {
         all: Vec::new(),
-        cut: false,
+        cut: window.cut,
         series: Vec::new(),
         skipped: window.skipped.clone(),
     };
+    // Recurrence steps are counted over the whole call, not only per series.
+    let mut steps_left = limits.steps_per_call;
     for object in &window.stored {
         let expansion = expand::expand(
             &object.events,
             object.floating,
             window.from,
             window.to,
-            limits,
+            Limits {
+                steps_per_call: steps_left,
+                ..limits
+            },
         );
+        steps_left = steps_left.saturating_sub(expansion.steps);
         found.skipped.extend(expansion.skipped);
         found.series.extend(expansion.truncated);
         found.cut |= expansion.query_truncated;
@@ -191,7 +203,9 @@ fn instance_json(object: &Stored, i: &Instance) -> Value {
         "description": e.description,
         "status": e.status,
         "recurring": i.recurring,
+        "series_start": series_start(object, i).map(|m| moment_text(shown(m))),
         "recurrence_id": i.recurrence_id.map(|m| moment_text(shown(m))),
+        "etag": object.etag,
         "organizer": e.organizer,
         "attendees": e.attendees,
     });
@@ -200,6 +214,19 @@ fn instance_json(object: &Stored, i: &Instance) -> Value {
         fields.retain(|_, v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
     }
     event
+}
+
+/// The first start of the series an instance of a repeating event belongs to
+/// (what `calendar_delete_event` takes as `start` for it).
+fn series_start(object: &Stored, i: &Instance) -> Option<Moment> {
+    if !i.recurring {
+        return None;
+    }
+    let master = object
+        .events
+        .iter()
+        .find(|e| e.uid == i.event.uid && e.recurrence_id.is_none())?;
+    Some(expand::moment(master.start, object.floating))
 }
 
 fn moment_text(m: Moment) -> String {

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use carapace_plugin_calendar::expand::{expand, Limits};
 use carapace_plugin_calendar::ics::parse_object;
-use chrono::{TimeZone, Utc};
 use serde_json::json;
 use support::standin::StandIn;
-use support::{vcalendar, Plugin, Radicale};
+use support::{utc, vcalendar, Plugin, Radicale};
 
 #[test]
 fn a_rule_that_never_ends_is_walked_a_bounded_number_of_steps() {
@@ -26,14 +25,7 @@ fn a_rule_that_never_ends_is_walked_a_bounded_number_of_steps() {
     ]);
     let (events, skipped) = parse_object(&text);
     assert!(skipped.is_empty(), "{skipped:?}");
-    let from = Utc
-        .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
-        .single()
-        .expect("from");
-    let to = Utc
-        .with_ymd_and_hms(2027, 1, 1, 0, 0, 0)
-        .single()
-        .expect("to");
+    let (from, to) = (utc(2026, 12, 1), utc(2027, 1, 1));
     let started = Instant::now();
     let found = expand(&events, chrono_tz::Tz::UTC, from, to, Limits::default());
     assert!(
@@ -193,14 +185,7 @@ fn odd_rules_and_dates_expand_or_skip_without_a_panic() {
         "DTSTART:20261201T100000",
         "DTSTART;TZID=Europe/Berlin:20260329T023000",
     ];
-    let from = Utc
-        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
-        .single()
-        .expect("from");
-    let to = Utc
-        .with_ymd_and_hms(2027, 2, 1, 0, 0, 0)
-        .single()
-        .expect("to");
+    let (from, to) = (utc(2026, 11, 1), utc(2027, 2, 1));
     for start in starts {
         for rule in rules {
             let text = vcalendar(&[&format!(

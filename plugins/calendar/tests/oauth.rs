@@ -10,15 +10,28 @@
 
 mod support;
 
+use carapace_plugin_sdk::testing::token_endpoint::{Grants, TokenEndpoint};
 use serde_json::json;
-use support::token::TokenEndpoint;
 use support::{Plugin, Radicale};
 
 const CLIENT: &str = "carapace-calendar-test";
 
 fn config(server: &Radicale, endpoint: &TokenEndpoint) -> serde_json::Value {
-    json!({"url": format!("{}/", server.url), "auth": "oauth2", "oauth2": {"token_url": endpoint.url},
+    json!({"url": format!("{}/", server.url), "auth": "oauth2", "oauth2": {"token_url": endpoint.token_url()},
            "time_zone": "Europe/Berlin"})
+}
+
+/// A token endpoint for [`CLIENT`] first taking `refresh_token`, whose access
+/// tokens go where the bearer radicale reads them.
+fn endpoint(refresh_token: &str, server: &Radicale) -> TokenEndpoint {
+    TokenEndpoint::start_with(Grants {
+        client_id: CLIENT.into(),
+        refresh_token: refresh_token.into(),
+        user: "alice".into(),
+        expires_in: 3600,
+        tokens_file: Some(server.dir.path().join("tokens")),
+        ..Grants::default()
+    })
 }
 
 #[test]
@@ -28,7 +41,7 @@ fn a_refreshed_bearer_token_reads_and_writes_and_its_rotation_survives_a_restart
     };
     server.mkcalendar("work", "Work");
     let stored = format!("rt-0-{}", support::random_hex(8));
-    let endpoint = TokenEndpoint::start(CLIENT, &stored, server.dir.path().join("tokens"));
+    let endpoint = endpoint(&stored, &server);
     let dir = tempfile::tempdir().expect("dir");
     let credentials = [
         ("password", "unused"),
@@ -81,11 +94,7 @@ fn a_revoked_refresh_token_is_an_auth_error_at_initialize() {
         return;
     };
     server.mkcalendar("work", "Work");
-    let endpoint = TokenEndpoint::start(
-        CLIENT,
-        "rt-the-endpoint-knows",
-        server.dir.path().join("tokens"),
-    );
+    let endpoint = endpoint("rt-the-endpoint-knows", &server);
     let dir = tempfile::tempdir().expect("dir");
     let (_plugin, init) = Plugin::start_in(
         dir.path(),

@@ -113,13 +113,14 @@ fn an_event_created_is_listed_back_and_deleted() {
     let err = plugin
         .call(
             "calendar_delete_event",
-            json!({"uid": "x</C:text-match><C:text-match>"}),
+            json!({"calendar": "Work", "uid": "x</C:text-match><C:text-match>", "title": hostile, "start": "2026-12-10T12:00"}),
         )
         .expect_err("no such uid");
     assert_eq!(err.data_str("code"), Some("VALIDATION_FAILED"));
     assert_eq!(err.data_str("field"), Some("uid"));
 
-    let deleted = plugin.ok("calendar_delete_event", json!({"uid": uid}));
+    let delete = json!({"calendar": "Work", "uid": uid, "title": hostile, "start": event["start"], "etag": event["etag"]});
+    let deleted = plugin.ok("calendar_delete_event", delete.clone());
     assert_eq!(deleted["deleted"], 1);
     let after = plugin.ok(
         "calendar_list_events",
@@ -130,7 +131,7 @@ fn an_event_created_is_listed_back_and_deleted() {
         "{after}"
     );
     let again = plugin
-        .call("calendar_delete_event", json!({"uid": uid}))
+        .call("calendar_delete_event", delete)
         .expect_err("gone");
     assert_eq!(again.data_str("field"), Some("uid"));
 }

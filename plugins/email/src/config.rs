@@ -114,7 +114,12 @@ pub struct Config {
     /// Most characters of a body `email_read` answers.
     #[serde(default = "default_max_body")]
     pub max_body_chars: usize,
-    /// Seconds a network step may take.
+    /// Where a copy of each sent mail goes: absent, the folder marked `\Sent`, else
+    /// `Sent`; `""`, nowhere.
+    #[serde(default)]
+    pub sent_folder: Option<String>,
+    /// Seconds one IMAP command may take in all (connecting and logging in count as
+    /// one), and one SMTP network step.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
@@ -140,6 +145,9 @@ impl Config {
         }
         if crate::address::Address::parse(&self.address).is_none() {
             return Err("address is not an email address".into());
+        }
+        if let Some(folder) = self.sent_folder.as_deref().filter(|f| !f.is_empty()) {
+            crate::id::check_folder(folder).map_err(|why| format!("sent_folder: {why}"))?;
         }
         if self.auth == AuthMode::Oauth2 {
             let Some(oauth) = &self.oauth2 else {

@@ -20,9 +20,13 @@ pub enum EmailError {
     /// The TLS handshake failed (certificate not trusted, wrong name...).
     #[error("TLS failed: {0}")]
     Tls(String),
-    /// The server answered NO/BAD or something unreadable.
+    /// The server answered NO/BAD.
     #[error("the server refused: {0}")]
     Server(String),
+    /// The server's answer broke a bound (too long, too deep: `connection::limits`)
+    /// or could not be parsed; the session is not used again.
+    #[error("unreadable answer: {0}")]
+    Unreadable(&'static str),
     /// The id names a message that no longer exists as named.
     #[error("stale id")]
     Stale,
@@ -49,6 +53,7 @@ impl EmailError {
             EmailError::Network(_) => "network",
             EmailError::Tls(_) => "tls",
             EmailError::Server(_) => "server",
+            EmailError::Unreadable(why) => why,
             EmailError::Stale => "stale",
             EmailError::Rejected(_) => "rejected",
             EmailError::NotFound => "not_found",
@@ -76,6 +81,9 @@ impl EmailError {
             EmailError::Server(_) => ToolError::retriable(format!(
                 "UPSTREAM_ERROR: the mail server refused the request while {what}"
             )),
+            EmailError::Unreadable(_) => ToolError::retriable(format!(
+                "UPSTREAM_ERROR: the mail server sent an answer the plugin does not accept (too large, too deeply nested or unreadable) while {what}"
+            )),
             EmailError::Stale => ToolError::invalid(
                 "id",
                 "the id is stale: the folder was recreated (UIDVALIDITY changed); search again",
@@ -102,7 +110,9 @@ pub fn from_imap(error: imap::Error) -> EmailError {
         imap::Error::No(no) => EmailError::Server(no.information),
         imap::Error::Bad(bad) => EmailError::Server(bad.information),
         imap::Error::ConnectionLost => EmailError::Network("connection lost".into()),
-        imap::Error::Parse(_) => EmailError::Server("unreadable answer".into()),
+        imap::Error::Parse(_) | imap::Error::TagMismatch(_) => {
+            EmailError::Unreadable("unparsable answer")
+        }
         imap::Error::Validate(_) => EmailError::Server("invalid argument".into()),
         other => EmailError::Server(other.to_string()),
     }
@@ -115,6 +125,12 @@ pub fn io(error: &std::io::Error) -> EmailError {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
         return EmailError::Tls(tls.to_string());
+    }
+    if let Some(exceeded) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::connection::limits::Exceeded>())
+    {
+        return EmailError::Unreadable(exceeded.kind());
     }
     EmailError::Network(error.kind().to_string())
 }

@@ -8,7 +8,7 @@ use crate::id::MessageId;
 
 /// Every folder the server lists, with its attributes (e.g. `\Sent`, `\Trash`).
 pub fn list(live: &mut Live) -> Result<Value, EmailError> {
-    let names = live.session.list(None, Some("*")).map_err(from_imap)?;
+    let names = live.command().list(None, Some("*")).map_err(from_imap)?;
     let folders: Vec<Value> = names
         .iter()
         .take(1000)
@@ -28,34 +28,34 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
     crate::read::open_folder_of(live, id, true)?;
     // Does the message exist? (UID MOVE of a missing UID is a silent no-op.)
     let present = live
-        .session
+        .command()
         .uid_search(format!("UID {}", id.uid))
         .map_err(from_imap)?;
     if !present.contains(&id.uid) {
         return Err(EmailError::NotFound);
     }
     let target = match live
-        .session
+        .command()
         .status(crate::utf7::encode(folder), "(UIDVALIDITY)")
     {
         Ok(m) => m,
         Err(imap::Error::No(_)) => return Err(EmailError::NoFolder),
         Err(e) => return Err(from_imap(e)),
     };
-    let capabilities = live.session.capabilities().map_err(from_imap)?;
+    let capabilities = live.command().capabilities().map_err(from_imap)?;
     if capabilities.has_str("MOVE") {
-        live.session
+        live.command()
             .uid_mv(id.uid.to_string(), crate::utf7::encode(folder))
             .map_err(from_imap)?;
     } else {
         // The imap crate sends COPY's mailbox as given (unlike MOVE's): quoted here.
-        live.session
+        live.command()
             .uid_copy(id.uid.to_string(), quoted(&crate::utf7::encode(folder)))
             .map_err(from_imap)?;
-        live.session
+        live.command()
             .uid_store(id.uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
             .map_err(from_imap)?;
-        live.session
+        live.command()
             .uid_expunge(id.uid.to_string())
             .map_err(from_imap)?;
     }

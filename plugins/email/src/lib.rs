@@ -7,7 +7,8 @@
 //! syntax (`connection::quote`, `search`); ids that carry the folder's UIDVALIDITY so a
 //! stale id is refused (`id`); bodies parsed by `mail-parser`, HTML made text by
 //! `html2text`, cut to size, attachments only listed (`read`, `body`, `structure`);
-//! sending through `lettre` after checking every recipient and header (`send`);
+//! sending through `lettre` after checking every recipient and header (`send`), a
+//! copy of the bytes sent APPENDed to the Sent folder (`sent`);
 //! passwords or OAuth2 access tokens refreshed by the plugin (`secret`, `oauth`).
 //!
 //! Must never: send a mail except in an `email_send` call (which the core holds for
@@ -34,6 +35,7 @@ pub mod search;
 pub mod secret;
 pub mod seen;
 pub mod send;
+pub mod sent;
 pub mod state;
 pub mod structure;
 pub mod summary;

@@ -108,7 +108,7 @@ fn check(
     seen: &mut Option<Seen>,
     link: &CoreLink,
 ) -> Result<bool, EmailError> {
-    let mailbox = live.session.examine("INBOX").map_err(from_imap)?;
+    let mailbox = live.command().examine("INBOX").map_err(from_imap)?;
     let validity = mailbox.uid_validity.unwrap_or(0);
     let last = match seen {
         Some(s) if s.uidvalidity == validity => s.uid,
@@ -124,7 +124,7 @@ fn check(
         }
     };
     let mut uids: Vec<u32> = live
-        .session
+        .command()
         .uid_search(format!("UID {}:*", last.saturating_add(1)))
         .map_err(from_imap)?
         .into_iter()
@@ -136,7 +136,7 @@ fn check(
             return Ok(false);
         }
         let fetched = live
-            .session
+            .command()
             .uid_fetch(uid.to_string(), format!("(UID BODY.PEEK[]<0.{FETCH}>)"))
             .map_err(from_imap)?;
         let raw = fetched

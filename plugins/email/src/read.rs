@@ -20,9 +20,9 @@ pub const MAX_FETCH: usize = 1 << 20;
 /// UIDVALIDITY is still the id's: else the id is stale and nothing is touched.
 pub fn open_folder_of(live: &mut Live, id: &MessageId, writable: bool) -> Result<(), EmailError> {
     let opened = if writable {
-        live.session.select(crate::utf7::encode(&id.folder))
+        live.command().select(crate::utf7::encode(&id.folder))
     } else {
-        live.session.examine(crate::utf7::encode(&id.folder))
+        live.command().examine(crate::utf7::encode(&id.folder))
     };
     let mailbox = match opened {
         Ok(m) => m,
@@ -38,23 +38,33 @@ pub fn open_folder_of(live: &mut Live, id: &MessageId, writable: bool) -> Result
 /// Reads `id` on `live`.
 pub fn run(live: &mut Live, id: &MessageId, max_chars: usize) -> Result<Value, EmailError> {
     open_folder_of(live, id, false)?;
-    let fetched = live
-        .session
-        .uid_fetch(
-            id.uid.to_string(),
-            format!("(UID FLAGS RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.{MAX_FETCH}>)"),
-        )
+    // Two FETCHes: the body's response then starts with a few bytes only, which the
+    // parser re-scans for every line of the body (see `connection::limits`).
+    let described = live
+        .command()
+        .uid_fetch(id.uid.to_string(), "(UID FLAGS RFC822.SIZE BODYSTRUCTURE)")
         .map_err(from_imap)?;
-    let fetch = fetched
+    let description = described
         .iter()
         .find(|f| f.uid == Some(id.uid))
         .ok_or(EmailError::NotFound)?;
-    let size = fetch.size.unwrap_or(0);
-    let raw = fetch.body().unwrap_or_default();
-    let unread = !fetch.flags().contains(&imap::types::Flag::Seen);
-    let attachments = fetch
+    let size = description.size.unwrap_or(0);
+    let unread = !description.flags().contains(&imap::types::Flag::Seen);
+    let attachments = description
         .bodystructure()
         .map(crate::structure::attachments)
+        .unwrap_or_default();
+    let fetched = live
+        .command()
+        .uid_fetch(
+            id.uid.to_string(),
+            format!("(UID BODY.PEEK[]<0.{MAX_FETCH}>)"),
+        )
+        .map_err(from_imap)?;
+    let raw = fetched
+        .iter()
+        .find(|f| f.uid == Some(id.uid))
+        .and_then(|f| f.body())
         .unwrap_or_default();
     let mut answer = json!({
         "id": id.to_string(),

@@ -12,6 +12,10 @@ use crate::error::{from_imap, EmailError};
 use crate::id::{check_folder, MessageId};
 use crate::summary::summarize;
 
+/// Most bytes of a hit's header fetched: the whole header of nearly every mail, and
+/// a hostile mail's megabytes of header cost no more.
+pub const MAX_HEADER_FETCH: usize = 64 << 10;
+
 /// Hits answered unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 20;
 
@@ -114,14 +118,14 @@ pub fn run(live: &mut Live, args: &SearchArgs) -> Result<Result<Value, ToolError
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let mailbox = match live.session.examine(crate::utf7::encode(folder)) {
+    let mailbox = match live.command().examine(crate::utf7::encode(folder)) {
         Ok(m) => m,
         Err(imap::Error::No(_)) => return Ok(Err(ToolError::invalid("folder", "no such folder"))),
         Err(e) => return Err(from_imap(e)),
     };
     let uidvalidity = mailbox.uid_validity.unwrap_or(0);
     let mut uids: Vec<u32> = live
-        .session
+        .command()
         .uid_search(&criteria)
         .map_err(from_imap)?
         .into_iter()
@@ -137,8 +141,11 @@ pub fn run(live: &mut Live, args: &SearchArgs) -> Result<Result<Value, ToolError
             .collect::<Vec<_>>()
             .join(",");
         let fetched = live
-            .session
-            .uid_fetch(&set, "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])")
+            .command()
+            .uid_fetch(
+                &set,
+                format!("(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER]<0.{MAX_HEADER_FETCH}>)"),
+            )
             .map_err(from_imap)?;
         let mut rows: Vec<(u32, Value)> = fetched
             .iter()

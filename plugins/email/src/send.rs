@@ -51,6 +51,8 @@ pub struct SendArgs {
 pub struct Outgoing {
     /// The built message.
     pub message: Message,
+    /// The message's bytes: what SMTP gets and the Sent folder keeps.
+    pub raw: Vec<u8>,
     /// Every recipient, for the answer.
     pub recipients: Vec<String>,
 }
@@ -124,8 +126,15 @@ pub fn build(config: &Config, args: &SendArgs) -> Result<Outgoing, ToolError> {
         .header(ContentType::TEXT_PLAIN)
         .body(args.body.clone())
         .map_err(|_| ToolError::new("the message could not be built"))?;
+    // SMTP's DATA always ends in CRLF: a message that does not is given it here, so
+    // the bytes the server gets are `raw` exactly.
+    let mut raw = message.formatted();
+    if !raw.ends_with(b"\r\n") {
+        raw.extend_from_slice(b"\r\n");
+    }
     Ok(Outgoing {
         message,
+        raw,
         recipients,
     })
 }
@@ -172,7 +181,11 @@ fn submit_once(
     outgoing: &Outgoing,
 ) -> Result<Value, EmailError> {
     let transport = transport(config, &config.smtp, credentials)?;
-    match transport.send(&outgoing.message) {
+    // lettre ends DATA with CRLF "." CRLF whatever the message ends with: without
+    // the message's own last CRLF, the server receives exactly `raw`, the bytes
+    // the Sent folder keeps.
+    let data = outgoing.raw.strip_suffix(b"\r\n").unwrap_or(&outgoing.raw);
+    match transport.send_raw(outgoing.message.envelope(), data) {
         Ok(_) => Ok(json!({
             "sent": true,
             "recipients": outgoing.recipients,

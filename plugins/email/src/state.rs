@@ -13,6 +13,7 @@ use crate::connection::live::Connection;
 use crate::error::EmailError;
 use crate::oauth::{Client, TokenSource};
 use crate::secret::Credentials;
+use crate::sent::SentFolder;
 
 /// Credential names the plugin reads (see docs/email.md).
 pub mod names {
@@ -36,6 +37,8 @@ pub struct Shared {
     pub imap: Connection,
     /// Its data dir.
     pub data_dir: PathBuf,
+    /// Where a sent mail's copy goes.
+    pub sent_folder: SentFolder,
     stopping: AtomicBool,
 }
 
@@ -53,12 +56,14 @@ impl Shared {
             }
         }
         let config = Arc::new(config);
+        let config_sent = config.sent_folder.clone();
         let credentials = read_credentials(init, &config)?;
         let shared = Shared {
             imap: Connection::new(Arc::clone(&config), credentials.clone()),
             config,
             credentials,
             data_dir: init.data_dir.clone(),
+            sent_folder: SentFolder::from_config(config_sent.as_deref()),
             stopping: AtomicBool::new(false),
         };
         match shared.imap.with(|_| Ok(())) {

@@ -77,12 +77,21 @@ pub fn call(
         "email_send" => {
             let args: SendArgs = typed(arguments)?;
             let outgoing = crate::send::build(&shared.config, &args)?;
-            let sent = crate::send::submit(&shared.config, &shared.credentials, &outgoing)
+            let mut sent = crate::send::submit(&shared.config, &shared.credentials, &outgoing)
                 .map_err(|e| failed("sending", e))?;
             ctx.log(
                 Level::Info,
                 format!("email.sent recipients={}", outgoing.recipients.len()),
             );
+            // The mail is gone: from here on nothing fails the call.
+            let (kept, failure) =
+                crate::sent::keep(&shared.imap, &shared.sent_folder, &outgoing.raw);
+            if let Some(kind) = failure {
+                ctx.log(Level::Warn, format!("email.sent_not_saved kind={kind}"));
+            }
+            if let (Some(answer), Value::Object(fields)) = (sent.as_object_mut(), kept) {
+                answer.extend(fields);
+            }
             Ok(sent)
         }
         other => Err(ToolError::new(format!("unknown tool `{other}`"))),

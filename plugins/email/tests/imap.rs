@@ -372,8 +372,8 @@ fn folders_are_listed_and_a_move_files_the_message() {
 fn folder_names_are_unicode_to_the_agent_and_modified_utf7_on_the_wire() {
     let Some(world) = World::start() else { return };
     let mut session = world.session(USER);
-    session.create("Entw&APw-rfe").expect("CREATE");
-    let _ = session.logout();
+    session.command().create("Entw&APw-rfe").expect("CREATE");
+    let _ = session.command().logout();
     world.append(USER, "INBOX", &mail("a@example.test", "Draft", "x"), false);
     let plugin = world.plugin();
     let folders = plugin

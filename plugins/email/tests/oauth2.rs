@@ -9,26 +9,31 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 
 use carapace_plugin_email::EmailHandler;
+use carapace_plugin_sdk::testing::token_endpoint::TokenEndpoint;
 use carapace_plugin_sdk::testing::Harness;
 use serde_json::{json, Value};
-use support::oauth_server::OAuthServer;
-use support::{mail, World, OTHER, USER};
+use support::{mail, random_text, World, OTHER, USER};
 
-fn config(world: &World, oauth: &OAuthServer) -> Value {
+fn config(world: &World, oauth: &TokenEndpoint) -> Value {
     let mut config = world.config();
     config["auth"] = json!("oauth2");
     config["oauth2"] = json!({"token_url": oauth.token_url()});
     config
 }
 
-fn credentials(oauth: &OAuthServer) -> (String, String) {
-    let state = oauth.state.lock().expect("state");
-    (state.refresh.clone(), state.client_id.clone())
+fn credentials(oauth: &TokenEndpoint) -> (String, String) {
+    let grants = oauth.grants.lock().expect("grants");
+    (grants.refresh_token.clone(), grants.client_id.clone())
+}
+
+/// A token endpoint for a client id and a first refresh token made now.
+fn endpoint() -> TokenEndpoint {
+    TokenEndpoint::start(&random_text(12), &random_text(32), USER)
 }
 
 #[test]
 fn xoauth2_login_send_rotation_and_revocation() {
-    let oauth = OAuthServer::start(USER);
+    let oauth = endpoint();
     let Some(world) = World::start_with(Some(&oauth.introspect_url())) else {
         return;
     };
@@ -57,7 +62,7 @@ fn xoauth2_login_send_rotation_and_revocation() {
         )
         .expect("send with XOAUTH2");
     // One refresh served IMAP and SMTP: the access token is cached until it expires.
-    assert_eq!(oauth.state.lock().expect("state").refreshes, 1);
+    assert_eq!(oauth.grants.lock().expect("grants").issued, 1);
     assert!(world.dovecot.log().contains("method=XOAUTH2"));
 
     // The endpoint rotated the refresh token: the plugin kept the new one (0600).
@@ -76,11 +81,11 @@ fn xoauth2_login_send_rotation_and_revocation() {
     plugin
         .initialize_with(world.init_params("oauth", config(&world, &oauth), &files))
         .expect("restart with the rotated token");
-    assert_eq!(oauth.state.lock().expect("state").refreshes, 2);
+    assert_eq!(oauth.grants.lock().expect("grants").issued, 2);
 
     // Revoked: every refresh is invalid_grant, and issued tokens are dead.
     {
-        let mut state = oauth.state.lock().expect("state");
+        let mut state = oauth.grants.lock().expect("grants");
         state.revoked = true;
         state.access.clear();
     }
@@ -113,7 +118,7 @@ fn xoauth2_login_send_rotation_and_revocation() {
 
 #[test]
 fn a_token_endpoint_that_is_down_or_refuses_the_client_is_a_structured_error() {
-    let oauth = OAuthServer::start(USER);
+    let oauth = endpoint();
     let Some(world) = World::start_with(Some(&oauth.introspect_url())) else {
         return;
     };

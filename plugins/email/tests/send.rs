@@ -9,11 +9,12 @@ use support::{error_of, Smtp, World, OTHER, USER};
 
 fn inbox_of(world: &World, user: &str) -> Vec<String> {
     let mut session = world.session(user);
-    session.select("INBOX").expect("select");
-    let uids = session.uid_search("ALL").expect("search");
+    session.command().select("INBOX").expect("select");
+    let uids = session.command().uid_search("ALL").expect("search");
     let mut subjects = Vec::new();
     for uid in uids {
         let fetched = session
+            .command()
             .uid_fetch(uid.to_string(), "BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
             .expect("fetch");
         for f in fetched.iter() {
@@ -61,8 +62,9 @@ fn a_sent_mail_arrives_and_reads_back() {
     );
     // The body's "Bcc:" line stayed body: nobody else got the mail.
     let mut session = world.session(USER);
-    session.select("INBOX").expect("select");
+    session.command().select("INBOX").expect("select");
     let raw = session
+        .command()
         .uid_fetch("1:*", "BODY.PEEK[HEADER]")
         .expect("header");
     let header = String::from_utf8_lossy(

@@ -45,6 +45,7 @@ mod error;
 pub mod files;
 mod init;
 mod link;
+pub mod oauth;
 mod plugin;
 mod runtime;
 pub mod testing;

@@ -3,8 +3,23 @@
 //! [`Harness::start`] runs the SDK's real main loop ([`serve`]) on a thread,
 //! connected by two OS pipes, and speaks the real line protocol to it: what a
 //! test sees is what the core would see.
+//!
+//! With the `testing` feature (for plugins' `[dev-dependencies]`), the test
+//! servers plugins share: [`certs`] (a CA and a server certificate made with
+//! openssl), [`token_endpoint`] (an OAuth2 token and introspection endpoint),
+//! [`random`] (test secrets) and [`heap`] (a counting allocator, to show memory
+//! stays bounded).
 
 pub use crate::child::HandlerChild;
+
+#[cfg(feature = "testing")]
+pub mod certs;
+#[cfg(feature = "testing")]
+pub mod heap;
+#[cfg(feature = "testing")]
+pub mod random;
+#[cfg(feature = "testing")]
+pub mod token_endpoint;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, PipeWriter, Write};

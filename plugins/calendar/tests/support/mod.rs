@@ -8,7 +8,6 @@
 #![allow(dead_code)]
 
 pub mod standin;
-pub mod token;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -100,7 +99,7 @@ impl Radicale {
         std::fs::write(dir.path().join("users"), format!("{USER}:{password}\n")).expect("users");
         let port = free_port();
         let ssl = if tls {
-            make_certificates(dir.path());
+            carapace_plugin_sdk::testing::certs::Certs::make(dir.path());
             format!(
                 "ssl = True\ncertificate = {}\nkey = {}\n",
                 dir.path().join("server.pem").display(),
@@ -323,82 +322,13 @@ class Auth(auth.BaseAuth):
         return login if login == "alice" and valid(password) else ""
 "#;
 
-/// A CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`server.pem`,
-/// `server.key`) in `dir`, made now with the openssl command.
-fn make_certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext");
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=carapace test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
+/// Midnight UTC of a day (a test's window bound).
+pub fn utc(year: i32, month: u32, day: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(year, month, day, 0, 0, 0)
+        .single()
+        .expect("a day")
 }
 
 /// Base64 (standard, padded), for the tests' own Basic header.

@@ -2,22 +2,31 @@
 //! handshake and an authentication each time). Calls take turns on it; a call that
 //! finds it broken (network error, timeout) reconnects once and runs again. A
 //! refused login with OAuth2 drops the cached access token and tries once more
-//! with a fresh one.
+//! with a fresh one. A session whose server broke a bound or the protocol
+//! ([`EmailError::Unreadable`]) is dropped, never used again, and not retried: the
+//! next call connects anew.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::connection::{open, Session};
+use crate::connection::{open, Imap, Session};
 use crate::error::EmailError;
 use crate::secret::Credentials;
 
 /// A logged-in session and what its server can do.
 pub struct Live {
     /// The session.
-    pub session: Session,
+    pub imap: Imap,
     /// The server takes non-synchronizing literals (RFC 7888).
     pub literal_plus: bool,
+}
+
+impl Live {
+    /// The session for one command (see [`Imap::command`]).
+    pub fn command(&mut self) -> &mut Session {
+        self.imap.command()
+    }
 }
 
 /// The kept session.
@@ -63,11 +72,11 @@ impl Connection {
             other => other?,
         };
         let mut live = Live {
-            session,
+            imap: session,
             literal_plus: false,
         };
         let capabilities = live
-            .session
+            .command()
             .capabilities()
             .map_err(crate::error::from_imap)?;
         live.literal_plus = capabilities.has_str("LITERAL+");
@@ -95,12 +104,15 @@ impl Connection {
                 drop(live);
                 let mut fresh = self.connect()?;
                 let answer = work(&mut fresh);
-                if !matches!(answer, Err(EmailError::Network(_))) {
+                if !matches!(
+                    answer,
+                    Err(EmailError::Network(_) | EmailError::Unreadable(_))
+                ) {
                     *kept = Some(fresh);
                 }
                 answer
             }
-            Err(EmailError::Network(e)) => Err(EmailError::Network(e)),
+            Err(error @ (EmailError::Network(_) | EmailError::Unreadable(_))) => Err(error),
             Err(other) => {
                 *kept = Some(live);
                 Err(other)
@@ -112,7 +124,7 @@ impl Connection {
     pub fn close(&self) {
         let mut kept = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(mut live) = kept.take() {
-            let _ = live.session.logout();
+            let _ = live.command().logout();
         }
     }
 }

@@ -1,9 +1,14 @@
 //! IMAP connections: TCP with a deadline, TLS (implicit or after STARTTLS) with the
-//! server's configured trust, then LOGIN or AUTHENTICATE XOAUTH2.
+//! server's configured trust, then LOGIN or AUTHENTICATE XOAUTH2. Every command runs
+//! under a [`meter::Meter`]: one deadline for the whole command and bounds on what
+//! the server may send for it (`limits`).
 //!
-//! Must never: say anything but STARTTLS before TLS; log the password or token.
+//! Must never: say anything but STARTTLS before TLS; log the password or token; run
+//! a command without restarting its meter ([`Imap::command`]).
 
+pub mod limits;
 pub mod live;
+pub mod meter;
 pub mod quote;
 pub mod starttls;
 
@@ -15,11 +20,29 @@ use rustls::{ClientConnection, StreamOwned};
 use crate::config::{Security, Server};
 use crate::error::{from_imap, io, EmailError};
 use crate::secret::LoginSecret;
+use meter::{Meter, Metered, Timed};
 
-/// The TLS stream an IMAP session runs on.
-pub type Stream = StreamOwned<ClientConnection, TcpStream>;
+/// The stream an IMAP session runs on: TLS over timed TCP, its plain bytes metered.
+pub type Stream = Metered<StreamOwned<ClientConnection, Timed>>;
 /// A logged-in IMAP session.
 pub type Session = imap::Session<Stream>;
+
+/// A logged-in session whose commands each run under a fresh meter.
+pub struct Imap {
+    session: Session,
+    meter: Meter,
+}
+
+impl Imap {
+    /// The session, for one command: its deadline and byte budget start now, and
+    /// what the server said unasked since the last command is dropped (the `imap`
+    /// crate keeps every unsolicited response until someone takes them).
+    pub fn command(&mut self) -> &mut Session {
+        self.meter.start_command();
+        drop(self.session.take_all_unsolicited());
+        &mut self.session
+    }
+}
 
 /// Opens TCP to `server` within `timeout`, each read and write bounded by it too.
 pub fn tcp(server: &Server, timeout: Duration) -> Result<TcpStream, EmailError> {
@@ -45,7 +68,10 @@ pub fn tcp(server: &Server, timeout: Duration) -> Result<TcpStream, EmailError> 
 
 /// TLS over `tcp` with `server`'s trust, handshake done (so a refused certificate
 /// shows here, as [`EmailError::Tls`]).
-pub fn tls(server: &Server, mut tcp: TcpStream) -> Result<Stream, EmailError> {
+pub fn tls(
+    server: &Server,
+    mut tcp: Timed,
+) -> Result<StreamOwned<ClientConnection, Timed>, EmailError> {
     let config = crate::tls::client_config(server)?;
     let name = crate::tls::server_name(&server.host)?;
     let mut connection =
@@ -56,18 +82,20 @@ pub fn tls(server: &Server, mut tcp: TcpStream) -> Result<Stream, EmailError> {
     Ok(StreamOwned::new(connection, tcp))
 }
 
-/// A new logged-in session.
+/// A new logged-in session; connecting and logging in are its first command, so
+/// they share one deadline of `timeout`, as each later command has.
 pub fn open(
     server: &Server,
     login: &str,
     secret: &LoginSecret,
     timeout: Duration,
-) -> Result<Session, EmailError> {
-    let mut tcp = tcp(server, timeout)?;
+) -> Result<Imap, EmailError> {
+    let meter = Meter::new(timeout);
+    let mut tcp = Timed::new(tcp(server, timeout)?, meter.clone());
     if server.security == Security::Starttls {
         starttls::upgrade(&mut tcp)?;
     }
-    let stream = tls(server, tcp)?;
+    let stream = Metered::new(tls(server, tcp)?, meter.clone());
     let mut client = imap::Client::new(stream);
     if server.security == Security::Tls {
         client.read_greeting().map_err(from_imap)?;
@@ -82,12 +110,13 @@ pub fn open(
             },
         ),
     };
-    logged_in.map_err(|(error, _)| match error {
+    let session = logged_in.map_err(|(error, _)| match error {
         imap::Error::No(_) | imap::Error::Bad(_) => {
             EmailError::Auth("the server refused the login".into())
         }
         other => from_imap(other),
-    })
+    })?;
+    Ok(Imap { session, meter })
 }
 
 /// The SASL XOAUTH2 exchange: the initial response, then an empty answer to the

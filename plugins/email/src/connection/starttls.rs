@@ -1,13 +1,18 @@
 //! The plaintext part of an IMAP STARTTLS connection (RFC 3501 §6.2.1): read the
 //! greeting, send `STARTTLS`, read its tagged OK. Nothing else is said in the clear,
 //! and nothing read here is trusted afterwards (capabilities are asked again over TLS).
+//! Bounded: lines of [`MAX_LINE`] bytes, at most [`MAX_LINES`] untagged lines (a
+//! greeting, CAPABILITY, an ALERT) before the answer, and the stream's deadline
+//! (`meter::Timed`) over all of it.
 
 use std::io::{Read, Write};
 
 use crate::error::EmailError;
 
 /// Longest line read before TLS.
-const MAX_LINE: usize = 4096;
+pub const MAX_LINE: usize = 4096;
+/// Most untagged lines read before STARTTLS's answer.
+pub const MAX_LINES: usize = 16;
 
 /// Runs the exchange on `stream`; afterwards the next byte is the TLS handshake.
 pub fn upgrade(stream: &mut (impl Read + Write)) -> Result<(), EmailError> {
@@ -19,7 +24,7 @@ pub fn upgrade(stream: &mut (impl Read + Write)) -> Result<(), EmailError> {
         .write_all(b"s0 STARTTLS\r\n")
         .and_then(|()| stream.flush())
         .map_err(|e| crate::error::io(&e))?;
-    loop {
+    for _ in 0..MAX_LINES {
         let line = read_line(stream)?;
         if line.starts_with("* ") {
             continue;
@@ -29,6 +34,7 @@ pub fn upgrade(stream: &mut (impl Read + Write)) -> Result<(), EmailError> {
         }
         return Err(EmailError::Server("the server refused STARTTLS".into()));
     }
+    Err(EmailError::Unreadable("too many lines before TLS"))
 }
 
 /// One CRLF-terminated line, byte by byte (so nothing past it is consumed).
@@ -46,7 +52,7 @@ fn read_line(stream: &mut impl Read) -> Result<String, EmailError> {
             return Ok(String::from_utf8_lossy(&line).into_owned());
         }
         if line.len() > MAX_LINE {
-            return Err(EmailError::Server("overlong line before TLS".into()));
+            return Err(EmailError::Unreadable("overlong line before TLS"));
         }
     }
 }
@@ -95,5 +101,21 @@ mod tests {
         assert!(run("* OK ready\r\ns0 BAD no\r\n").0.is_err());
         assert!(run("* BYE go away\r\n").0.is_err());
         assert!(run("* OK ready\r\n").0.is_err());
+    }
+
+    #[test]
+    fn endless_untagged_lines_or_an_endless_line_stop_at_their_bound() {
+        let many = format!(
+            "* OK ready\r\n{}s0 OK go\r\n",
+            "* CAPABILITY IMAP4rev1\r\n".repeat(MAX_LINES)
+        );
+        assert!(matches!(run(&many).0, Err(EmailError::Unreadable(_))));
+        let few = format!(
+            "* OK ready\r\n{}s0 OK go\r\n",
+            "* CAPABILITY IMAP4rev1\r\n".repeat(MAX_LINES - 1)
+        );
+        assert!(run(&few).0.is_ok());
+        let long = format!("* OK {}", "x".repeat(MAX_LINE * 4));
+        assert!(matches!(run(&long).0, Err(EmailError::Unreadable(_))));
     }
 }

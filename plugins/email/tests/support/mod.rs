@@ -1,9 +1,9 @@
-//! What the email plugin's tests share: the real servers ([`servers`]), an OAuth2
-//! token endpoint speaking real HTTP ([`oauth_server`]), and the plugin run
+//! What the email plugin's tests share: the real servers ([`servers`]), a hostile
+//! IMAP stand-in ([`imap_standin`]), and the plugin run
 //! in-process on the SDK's harness with a data dir and a credentials dir on disk.
 #![allow(dead_code)]
 
-pub mod oauth_server;
+pub mod imap_standin;
 pub mod proxy;
 pub mod servers;
 
@@ -100,16 +100,17 @@ impl World {
     /// Appends `raw` to `folder` of `user` over IMAP (the test's own session).
     pub fn append(&self, user: &str, folder: &str, raw: &[u8], seen: bool) {
         let mut session = self.session(user);
-        let mut append = session.append(folder, raw);
+        let mut append = session.command().append(folder, raw);
         if seen {
             append.flag(imap::types::Flag::Seen);
         }
         append.finish().expect("APPEND");
-        let _ = session.logout();
+        let _ = session.command().logout();
     }
 
-    /// A session of `user`, the test's own (over TLS with the test CA).
-    pub fn session(&self, user: &str) -> imap::Session<carapace_plugin_email::connection::Stream> {
+    /// A session of `user`, the test's own (over TLS with the test CA): each
+    /// command through `command()`.
+    pub fn session(&self, user: &str) -> carapace_plugin_email::connection::Imap {
         let server: carapace_plugin_email::config::Server = serde_json::from_value(json!({
             "host": "localhost", "port": self.dovecot.imaps_port, "security": "tls", "ca_file": self.certs.ca,
         }))

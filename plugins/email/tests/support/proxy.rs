@@ -1,10 +1,11 @@
 //! A TCP forwarder in front of a server, whose connections the test can cut: the
 //! server "drops the connection" in the middle of a session, as a restarting
-//! server or a flaky network would.
+//! server or a flaky network would; or whose target the test switches (the
+//! plugin's next connection reaches another server).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The forwarder.
@@ -16,6 +17,7 @@ pub struct Proxy {
     pub drop_on_command: Arc<AtomicBool>,
     /// Connections accepted so far.
     pub accepted: Arc<AtomicUsize>,
+    target: Arc<AtomicU16>,
 }
 
 impl Proxy {
@@ -26,16 +28,19 @@ impl Proxy {
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let drop_on_command = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (kept, dropping, count) = (
+        let target = Arc::new(AtomicU16::new(target));
+        let (kept, dropping, count, to) = (
             Arc::clone(&open),
             Arc::clone(&drop_on_command),
             Arc::clone(&accepted),
+            Arc::clone(&target),
         );
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to.load(Ordering::SeqCst)))
+                else {
                     continue;
                 };
                 if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
@@ -55,7 +60,14 @@ impl Proxy {
             open,
             drop_on_command,
             accepted,
+            target,
         }
+    }
+
+    /// From now on, new connections go to `port`; the open ones are cut.
+    pub fn switch(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
+        self.cut();
     }
 
     /// Cuts every open connection now.

@@ -17,12 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "certs.rs"]
+// The SDK's test certificates (std only), by path: the core's tests include this
+// file without the SDK's `testing` feature.
+#[path = "../../../sdk/src/testing/certs.rs"]
 mod certs;
+#[path = "../../../sdk/src/testing/random.rs"]
+mod random;
 #[path = "smtp.rs"]
 mod smtp;
 
 pub use certs::Certs;
+pub use random::random_text;
 pub use smtp::Smtp;
 
 /// The test account.
@@ -55,19 +60,6 @@ pub fn servers_available() -> bool {
     have("dovecot", &["--version"])
         && have("openssl", &["version"])
         && have("python3", &["-c", "import aiosmtpd"])
-}
-
-/// Random printable text (a password, a token).
-pub fn random_text(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; len];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("random bytes");
-    bytes
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-        .collect()
 }
 
 /// A free loopback TCP port (bound then released).
@@ -219,6 +211,10 @@ namespace inbox {{
     auto = create
     special_use = \Trash
   }}
+  mailbox "Sent Messages" {{
+    auto = create
+    special_use = \Sent
+  }}
 }}
 service imap-login {{
   inet_listener imap {{
@@ -304,6 +300,58 @@ impl Dovecot {
             .arg(owner.to_string())
             .arg(&maildir)
             .status();
+    }
+
+    /// Delivers `raw` (CRLF lines) to `to` over dovecot's LMTP socket, as a mail
+    /// server's delivery would, with `from` as the envelope sender.
+    pub fn deliver_lmtp(&self, from: &str, to: &str, raw: &[u8]) {
+        use std::io::BufRead;
+        let stream = std::os::unix::net::UnixStream::connect(&self.lmtp).expect("LMTP socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        // The last line of a reply (`250 ok`, not `250-...`), checked for `code`.
+        let mut expect = |code: &str| loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("LMTP reply");
+            assert!(line.starts_with(code), "LMTP: wanted {code}, got {line:?}");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        };
+        expect("220");
+        let mut say = |line: &str| {
+            writer
+                .write_all(format!("{line}\r\n").as_bytes())
+                .expect("LMTP write");
+        };
+        say("LHLO test.example");
+        expect("250");
+        say(&format!("MAIL FROM:<{from}>"));
+        expect("250");
+        say(&format!("RCPT TO:<{to}>"));
+        expect("250");
+        say("DATA");
+        expect("354");
+        let text = String::from_utf8_lossy(raw);
+        let stuffed: String = text
+            .split("\r\n")
+            .map(|l| {
+                if l.starts_with('.') {
+                    format!(".{l}\r\n")
+                } else {
+                    format!("{l}\r\n")
+                }
+            })
+            .collect();
+        say(&format!(
+            "{}.",
+            stuffed.trim_end_matches("\r\n").to_owned() + "\r\n"
+        ));
+        expect("250");
+        say("QUIT");
     }
 
     /// The raw messages in `user`'s INBOX, read from the Maildir on disk.

@@ -1,0 +1,105 @@
+//! The copy of a sent mail in the Sent folder, against a real dovecot and
+//! submission server: the very bytes the recipient got, in the folder marked
+//! `\Sent` (or the one `sent_folder` names), none with `sent_folder = ""`, and a
+//! send that cannot be saved still sent and saying so.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{World, OTHER, USER};
+
+/// Every message in `folder` of `user`, whole, with whether it is `\Seen`.
+fn messages(world: &World, user: &str, folder: &str) -> Vec<(Vec<u8>, bool)> {
+    let mut session = world.session(user);
+    session.command().examine(folder).expect("examine");
+    let fetched = session
+        .command()
+        .uid_fetch("1:*", "(FLAGS BODY.PEEK[])")
+        .expect("fetch");
+    let found = fetched
+        .iter()
+        .map(|f| {
+            let seen = f.flags().contains(&imap::types::Flag::Seen);
+            (f.body().unwrap_or_default().to_vec(), seen)
+        })
+        .collect();
+    let _ = session.command().logout();
+    found
+}
+
+fn send(plugin: &carapace_plugin_sdk::testing::Harness, subject: &str) -> Value {
+    plugin
+        .call(
+            "email_send",
+            json!({"to": [OTHER], "subject": subject, "body": "Hello,\n.\nthe copy."}),
+        )
+        .expect("sent")
+}
+
+#[test]
+fn a_sent_mail_is_kept_in_the_sent_folder_as_the_very_bytes_sent() {
+    let Some(world) = World::start() else { return };
+    let plugin = world.plugin();
+    let answer = send(&plugin, "Kept copy");
+    assert_eq!(answer["sent"], true);
+    assert_eq!(answer["saved"], true, "{answer}");
+    assert_eq!(
+        answer["saved_in"], "Sent Messages",
+        "the folder marked \\Sent"
+    );
+    let kept = messages(&world, USER, "Sent Messages");
+    assert_eq!(kept.len(), 1);
+    let (copy, seen) = &kept[0];
+    assert!(seen, "the copy is marked read");
+    let delivered = messages(&world, OTHER, "INBOX");
+    assert_eq!(delivered.len(), 1);
+    // The recipient's copy is the sent bytes after the headers added on the way.
+    assert!(
+        delivered[0].0.ends_with(copy),
+        "delivered:\n{}\nkept:\n{}",
+        String::from_utf8_lossy(&delivered[0].0),
+        String::from_utf8_lossy(copy)
+    );
+    let text = String::from_utf8_lossy(copy);
+    assert!(text.contains("Subject: Kept copy\r\n"), "{text}");
+    assert!(text.contains("Hello,\r\n.\r\nthe copy."), "{text}");
+}
+
+#[test]
+fn no_copy_when_off_a_named_folder_and_a_missing_one_never_fails_the_send() {
+    let Some(world) = World::start() else { return };
+    let mut off = world.config();
+    off["sent_folder"] = json!("");
+    let answer = send(&world.plugin_with("off", off), "Not kept");
+    assert_eq!(answer["saved"], false);
+    assert_eq!(answer["not_saved"], "sent_folder is off");
+    assert!(messages(&world, USER, "Sent Messages").is_empty());
+
+    let mut session = world.session(USER);
+    session
+        .command()
+        .create("Gesendete &ANw-bersicht")
+        .expect("CREATE");
+    let _ = session.command().logout();
+    let mut named = world.config();
+    named["sent_folder"] = json!("Gesendete Übersicht");
+    let answer = send(&world.plugin_with("named", named), "Named folder");
+    assert_eq!(answer["saved_in"], "Gesendete Übersicht", "{answer}");
+    assert_eq!(messages(&world, USER, "Gesendete &ANw-bersicht").len(), 1);
+
+    let mut missing = world.config();
+    missing["sent_folder"] = json!("Nowhere");
+    let answer = send(&world.plugin_with("missing", missing), "Still sent");
+    assert_eq!(answer["sent"], true);
+    assert_eq!(answer["saved"], false, "{answer}");
+    assert_eq!(
+        answer["not_saved"],
+        "the IMAP server refused to store the copy"
+    );
+    assert_eq!(
+        messages(&world, OTHER, "INBOX").len(),
+        3,
+        "every mail went out"
+    );
+    assert!(messages(&world, USER, "Sent Messages").is_empty());
+}
