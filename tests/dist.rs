@@ -192,10 +192,13 @@ fn check_plugin_report(name: &str, report: &Value, passed: bool) {
         "telegram" | "email" | "calendar" => {
             assert!(!passed, "{name}: {report:#}");
             let needs = report["needs_configuration"].as_str().unwrap_or_default();
-            assert!(
-                needs.contains(&format!("carapace auth set --plugin {name}")),
-                "{name}: {report:#}"
-            );
+            // Telegram needs its bot token; email and calendar need a config
+            // (their credentials depend on its sign-in mode, so are optional).
+            let wanted = match name {
+                "telegram" => format!("carapace auth set --plugin {name}"),
+                _ => "a config".to_owned(),
+            };
+            assert!(needs.contains(&wanted), "{name}: {report:#}");
             let detail = by_name("configured, so its examples can run")
                 .and_then(|c| c["detail"].as_str())
                 .unwrap_or_default();

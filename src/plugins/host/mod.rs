@@ -159,13 +159,18 @@ impl PluginHost {
                 slots.insert(plugin.name.clone(), Arc::clone(old));
                 continue;
             }
-            let configured = config.plugins.settings.contains_key(&plugin.name);
-            let missing = if configured {
-                Vec::new()
-            } else {
-                credentials::missing(&shared.home, &plugin.name, &plugin.manifest.credentials)
+            // Nobody set it up (no section) and it needs something: not
+            // started, and no failure; with a section it fails loudly.
+            let setup = match config.plugins.settings.contains_key(&plugin.name) {
+                true => None,
+                false => super::unconfigured::needs(plugin, &shared.home).map(|needs| {
+                    format!(
+                        "not configured: it needs {needs}; add [plugins.{0}] to config.toml \
+                         (or `enabled = false` there to hide it)",
+                        plugin.name
+                    )
+                }),
             };
-            let setup = slot::setup_needed(plugin, configured, &missing);
             let slot = Arc::new(Slot::new(plugin, &settings, fingerprint, setup));
             slots.insert(plugin.name.clone(), slot);
         }
