@@ -13,6 +13,8 @@ let
     inherit src version;
     pname = "carapace";
     strictDeps = true;
+    # Release-style build: no source-tree path compiled into the binaries (build.rs).
+    CARAPACE_DIST = "1";
     # zmq-sys builds libzmq from source with the C++ compiler (zeromq-src, no cmake); ring
     # builds its assembly with cc. Both come with stdenv.
     buildInputs = lib.optionals stdenv.hostPlatform.isDarwin [ pkgs.libiconv ];

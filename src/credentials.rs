@@ -462,10 +462,18 @@ pub struct CredentialStatus {
     pub mode: Option<String>,
     /// Whether a plugin's manifest declares it.
     pub declared: bool,
+    /// Whether it is declared as optional (a missing one disables nothing).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
-/// Every stored credential, plus the `declared` (plugin, name) pairs not stored.
-pub fn status(home: &Home, declared: &[(String, Vec<String>)]) -> Vec<CredentialStatus> {
+/// Every stored credential, plus the `declared` (plugin, name) pairs not
+/// stored; `optional` holds the pairs declared as optional.
+pub fn status(
+    home: &Home,
+    declared: &[(String, Vec<String>)],
+    optional: &[(String, Vec<String>)],
+) -> Vec<CredentialStatus> {
     let mut found = std::collections::BTreeMap::new();
     let root = store_dir(home);
     let owners = sorted_entries(&root)
@@ -489,16 +497,25 @@ pub fn status(home: &Home, declared: &[(String, Vec<String>)]) -> Vec<Credential
         }
     }
     let mut wanted = std::collections::BTreeSet::new();
+    let mut optional_ones = std::collections::BTreeSet::new();
     for (plugin, names) in declared {
         for name in names {
             wanted.insert((plugin.clone(), name.clone()));
             found.entry((plugin.clone(), name.clone())).or_insert(None);
         }
     }
+    for (plugin, names) in optional {
+        for name in names {
+            optional_ones.insert((plugin.clone(), name.clone()));
+            found.entry((plugin.clone(), name.clone())).or_insert(None);
+        }
+    }
     found
         .into_iter()
         .map(|((plugin, name), mode)| CredentialStatus {
-            declared: wanted.contains(&(plugin.clone(), name.clone())),
+            declared: wanted.contains(&(plugin.clone(), name.clone()))
+                || optional_ones.contains(&(plugin.clone(), name.clone())),
+            optional: optional_ones.contains(&(plugin.clone(), name.clone())),
             present: mode.is_some(),
             plugin,
             name,
@@ -566,6 +583,7 @@ mod tests {
         let listed = status(
             &home,
             &[("mail".into(), vec!["token".into(), "other".into()])],
+            &[],
         );
         let text = serde_json::to_string(&listed).expect("json");
         assert!(!text.contains("hunter2"));

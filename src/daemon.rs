@@ -65,6 +65,35 @@ pub enum StartError {
     TaskFires(#[from] crate::agent::fires::FiresError),
 }
 
+/// Takes `run/core.lock` (0600, never through a link) for this process; the
+/// kernel lets it go when the process ends, however it ends.
+fn hold_core_lock(home: &Home) -> Result<std::fs::File, StartError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = home.run_dir().join("core.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|source| StartError::Home {
+            path: path.display().to_string(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::AlreadyRunning(
+            home.root().display().to_string(),
+        )),
+        Err(std::fs::TryLockError::Error(source)) => Err(StartError::Home {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// Runs the core in the foreground until SIGTERM, SIGINT or `carapace stop`.
 pub async fn run(home: Home) -> Result<(), StartError> {
     let home_err = |source| StartError::Home {
@@ -73,6 +102,10 @@ pub async fn run(home: Home) -> Result<(), StartError> {
     };
     home.ensure_layout().map_err(home_err)?;
     let config = Config::load(&home.config_file())?;
+    // One core per home, held for as long as this one runs: two cores started
+    // at the same moment would both pass the socket probe below, and then
+    // write the same ledger, audit log and state files.
+    let _one_core = hold_core_lock(&home)?;
     if crate::control::client::request(
         &home.control_socket(),
         &crate::control::ControlRequest::Status,
@@ -205,6 +238,9 @@ pub async fn run(home: Home) -> Result<(), StartError> {
         "core.stopped",
         json!({"abandoned_calls": in_flight.load(Ordering::SeqCst)}),
     );
+    if let Err(e) = core.model_ledger.flush() {
+        tracing::error!(error = %e, "model usage lines could not be written at stop: they are lost");
+    }
     if let Err(e) = core.audit_log().flush() {
         tracing::error!(error = %e, "audit log flush failed at stop");
     }

@@ -234,6 +234,23 @@ pub fn append_private_line(file: &Path, line: &[u8], sync: bool) -> std::io::Res
 /// or write (never through a link, `O_NONBLOCK` so a FIFO cannot stall),
 /// at most `max_bytes`; `Ok(None)` when it does not exist.
 pub fn read_private_file(path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>, PrivateReadError> {
+    let Some(file) = open_private_file(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PrivateReadError::Unsafe(e.to_string()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(PrivateReadError::TooLarge(max_bytes));
+    }
+    Ok(Some(bytes))
+}
+
+/// Opens `path` for reading if it is a plain file of this user that no one
+/// else may read or write (never through a link, `O_NONBLOCK` so a FIFO cannot
+/// stall); `Ok(None)` when it does not exist.
+pub fn open_private_file(path: &Path) -> Result<Option<std::fs::File>, PrivateReadError> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
@@ -256,12 +273,5 @@ pub fn read_private_file(path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>,
             meta.mode() & 0o7777
         )));
     }
-    let mut bytes = Vec::new();
-    file.take(max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| PrivateReadError::Unsafe(e.to_string()))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(PrivateReadError::TooLarge(max_bytes));
-    }
-    Ok(Some(bytes))
+    Ok(Some(file))
 }

@@ -92,6 +92,38 @@ fn doctor_flags_a_home_others_can_read() {
     assert!(check["fix"].as_str().unwrap_or("").starts_with("chmod 700"));
 }
 
+/// Rule: a plugin test hook in `config.toml` (the scheduler's `test_clock`,
+/// `test_hold_*`) is a warning of `carapace doctor`, naming it.
+#[test]
+fn doctor_warns_of_plugin_test_hooks() {
+    let home = tempfile::tempdir().expect("home");
+    let check = |config: &str| {
+        std::fs::write(home.path().join("config.toml"), config).expect("config");
+        let doctor = run(home.path(), &["doctor", "--json"]);
+        let report: serde_json::Value =
+            serde_json::from_slice(&doctor.stdout).expect("doctor JSON");
+        report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == "test hooks"))
+            .cloned()
+            .expect("test hooks check")
+    };
+    let clean = check(
+        "[groups.main]\ntools = [\"*\"]\n[plugins.scheduler]\nconfig = { max_catch_up = 3 }\n",
+    );
+    assert_eq!(clean["status"], "ok", "{clean}");
+    let hooked = check(
+        "[groups.main]\ntools = [\"*\"]\n[plugins.scheduler]\nconfig = { test_clock = true, test_hold_after_ack_ms = 0 }\n",
+    );
+    assert_eq!(hooked["status"], "warn", "{hooked}");
+    let detail = hooked["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("scheduler.test_clock"), "{hooked}");
+    assert!(
+        !detail.contains("test_hold_after_ack_ms"),
+        "a hold of 0 is off: {hooked}"
+    );
+}
+
 #[test]
 fn status_reports_a_running_core_and_completions_print() {
     let core = TestCore::start(BASIC_CONFIG);

@@ -201,6 +201,13 @@ fn a_kill_switch_plugin_pauses_and_resumes_the_groups_it_serves() {
     assert_eq!(resumed["result"]["resumed"], true, "{resumed}");
     let event = rig.wait_event("approver", "group.resumed", |p| p["group"] == "main");
     assert_eq!(event["by"], "bob");
+    // Each change of the paused set has a higher generation: a subscriber
+    // orders the two events by it, whatever order they arrive in.
+    let (paused_at, resumed_at) = (paused["generation"].as_u64(), event["generation"].as_u64());
+    assert!(
+        matches!((paused_at, resumed_at), (Some(p), Some(r)) if r > p),
+        "{paused} {event}"
+    );
     let again = rig.core.open_session("main");
     let status = rig.ask("approver", "group/status", json!({"group": "main"}));
     assert_eq!(status["result"]["paused"], false);

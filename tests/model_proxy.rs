@@ -17,6 +17,7 @@ use bytes::Bytes;
 use carapace::model_proxy::credentials::{ANTHROPIC_API_KEY, ANTHROPIC_OAUTH_TOKEN};
 use carapace::model_proxy::{
     DayLedger, ModelConfig, ModelProxy, SessionIdentity, SessionProxy, StoreCredentials,
+    UsageLedger,
 };
 use carapace::paths::Home;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -121,6 +122,7 @@ async fn fake_answer(
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let streaming = body["stream"] == json!(true);
+    let model = body["model"].as_str().map(str::to_owned);
     state.seen.lock().expect("seen").push(Seen {
         method: parts.method.to_string(),
         path_and_query: parts
@@ -140,6 +142,24 @@ async fn fake_answer(
             .collect(),
         body,
     });
+    // Answers the proxy cannot read a usage from, and one that comes too late.
+    match model.as_deref() {
+        Some("no-usage") => {
+            let answer = json!({"id": "msg_n", "type": "message", "content": []});
+            return Ok(Response::builder()
+                .header("content-type", "application/json")
+                .body(full(answer))
+                .unwrap_or_else(|_| Response::new(full(Value::Null))));
+        }
+        Some("text-usage") => {
+            return Ok(Response::builder()
+                .header("content-type", "text/plain")
+                .body(Full::new(Bytes::from("usage: 5 tokens")).boxed())
+                .unwrap_or_else(|_| Response::new(full(Value::Null))));
+        }
+        Some("slow") => tokio::time::sleep(Duration::from_secs(5)).await,
+        _ => {}
+    }
     let response = if streaming {
         let (frames, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
         tokio::spawn(stream_events(state, frames));
@@ -691,6 +711,47 @@ mod model_proxy_e2e {
             charged >= 64,
             "a cut-off answer is charged at least its max_tokens, not only what was read: {charged}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_without_a_usage_and_answers_too_late_are_charged_what_they_held() {
+        // An answer whose usage the proxy cannot read, or that never came in
+        // time, may still have been run and billed: it must not be free, or
+        // an agent would have a way past its cap.
+        let setup = Setup::new(|m| {
+            m.daily_token_budget = 1_000_000;
+            m.upstream_timeout_secs = 1;
+        })
+        .await;
+        let mut client = setup.unix().await;
+        let with_model = |model: &str| {
+            let body = json!({
+                "model": model, "max_tokens": 64,
+                "messages": [{"role": "user", "content": "hi"}],
+            });
+            request("POST", "/v1/messages", body.to_string())
+        };
+        let mut charged = 0;
+        for model in ["no-usage", "text-usage"] {
+            let answer = client.call(with_model(model)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            let now = setup.ledger.group_usage_today("main").total();
+            assert!(
+                now >= charged + 64,
+                "{model}: charged {now} after {charged}"
+            );
+            charged = now;
+        }
+        let late = setup.unix().await.call(with_model("slow")).await;
+        assert_eq!(late.status, StatusCode::GATEWAY_TIMEOUT, "{}", late.body);
+        let now = setup.ledger.group_usage_today("main").total();
+        assert!(
+            now >= charged + 64,
+            "a timed-out request: charged {now} after {charged}"
+        );
+        // Nothing stays held once each is settled.
+        let held: u64 = setup.ledger.today().iter().map(|d| d.reserved).sum();
+        assert_eq!(held, 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

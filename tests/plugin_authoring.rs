@@ -169,3 +169,67 @@ fn new_scaffolds_a_folder_that_validates() {
     .status
     .success());
 }
+
+/// `plugin test --json NAME` run from a directory without such a folder.
+fn test_bundled(name: &str) -> (serde_json::Value, bool) {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(carapace_bin())
+        .args(["plugin", "test", "--json", name])
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("run carapace");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{name}: no JSON report: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out.status.success())
+}
+
+fn check_ok(report: &serde_json::Value, name: &str) -> bool {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .any(|c| c["name"] == name && c["ok"] == true)
+}
+
+#[test]
+fn an_unconfigured_bundled_plugin_says_what_it_needs_and_still_answers_initialize() {
+    let (report, passed) = test_bundled("email");
+    assert!(!passed, "{report:#}");
+    let needs = report["needs_configuration"].as_str().expect("needs");
+    // Its credentials depend on its sign-in mode, so they are optional: what
+    // it needs first is a config.
+    assert!(
+        needs.contains("\"address\" is a required property"),
+        "{needs}"
+    );
+    assert!(!needs.contains("auth set"), "{needs}");
+    // Its handler was started bare, and answered `initialize` itself.
+    assert!(
+        check_ok(&report, "handler starts and answers initialize"),
+        "{report:#}"
+    );
+    let detail = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "configured, so its examples can run")
+        .and_then(|c| c["detail"].as_str())
+        .unwrap_or_default();
+    assert!(detail.contains("it answered CONFIG_ERROR"), "{detail}");
+}
+
+#[test]
+fn examples_run_inside_a_session_as_the_core_runs_them() {
+    // memory records who stored an entry: a call that names no session is refused.
+    let (report, _) = test_bundled("memory");
+    assert!(
+        check_ok(&report, "memory_store: example 1 answers"),
+        "{report:#}"
+    );
+    let (report, passed) = test_bundled("scheduler");
+    assert!(passed, "{report:#}");
+}

@@ -7,7 +7,10 @@
 //! Rule: a task starts one session per fire, of origin `task`, with the trust
 //! of the session that created it (a stranger's task is `unknown`, never the
 //! owner's); a plugin killed between recording a fire and publishing it still
-//! starts that session exactly once.
+//! starts that session exactly once; so does a core killed between the
+//! plugin's send and the core's answer, on either side of the core's taking
+//! the fire: the plugin marks a fire done only on the core's answer, sends an
+//! unanswered one again, and the core takes each fire id once.
 
 mod common;
 
@@ -56,6 +59,12 @@ fn core(rootfs: &Path, scheduler_config: &str) -> TestCore {
     let mut core = TestCore::prepare(&config, false);
     core.use_bundled();
     core.launch();
+    wait_running(&core);
+    core
+}
+
+/// Waits until the scheduler, the test channel and `pytools` run.
+fn wait_running(core: &TestCore) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = core.cli_json(&["status", "--json"]);
@@ -69,7 +78,7 @@ fn core(rootfs: &Path, scheduler_config: &str) -> TestCore {
             .into_iter()
             .all(running)
         {
-            return core;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -102,6 +111,18 @@ fn schedule(core: &TestCore, session: &TestSession, arguments: Value) -> String 
     assert!(core.cli(&["confirm", "approve", &id]).status.success());
     let made = call.join().expect("call").result();
     made["task"]["id"].as_str().expect("task id").to_owned()
+}
+
+/// A one-shot task "once only" of `session`, `secs` from now (approved at the
+/// CLI): its id, and the instant it is due.
+fn once_only(core: &TestCore, session: &TestSession, secs: u64) -> (String, Instant) {
+    let (at, when) = in_secs(secs);
+    let task = schedule(
+        core,
+        session,
+        json!({"at": at, "tz": "UTC", "prompt": "once only"}),
+    );
+    (task, when)
 }
 
 /// An instant `secs` from now, RFC 3339 UTC.
@@ -241,12 +262,7 @@ fn killed_between_recording_and_publishing_the_fire_starts_one_session() {
     let rootfs = agent_rootfs();
     let core = core(rootfs.path(), "{ test_hold_after_record_ms = 4000 }");
     let owner = open(&core, "owner");
-    let (at, when) = in_secs(10);
-    let task = schedule(
-        &core,
-        &owner,
-        json!({"at": at, "tz": "UTC", "prompt": "once only"}),
-    );
+    let (task, when) = once_only(&core, &owner, 10);
     // The fire is recorded at its instant and held 4 s before it is published: kill it there.
     std::thread::sleep(
         when.saturating_duration_since(Instant::now()) + Duration::from_millis(1500),
@@ -274,4 +290,124 @@ fn killed_between_recording_and_publishing_the_fire_starts_one_session() {
     assert_eq!(done.len(), 1, "{done:#?}");
     assert_eq!(published(&core.audit_events()), 1);
     assert_ne!(scheduler_pid(core.home.path()), Some(pid), "a new handler");
+}
+
+/// `(state, outcome)` of each fire of `task` in the scheduler's database.
+fn fire_states(home: &Path, task: &str) -> Vec<(String, String)> {
+    let file = home.join("data/scheduler/scheduler.sqlite");
+    let script = "import sqlite3, sys, json\n\
+c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n\
+print(json.dumps(c.execute('SELECT state, coalesce(outcome, \\'\\') FROM fires WHERE task_id = ? ORDER BY scheduled_at', (sys.argv[2],)).fetchall()))";
+    let out = Command::new("python3")
+        .args(["-c", script, &file.display().to_string(), task])
+        .output()
+        .expect("python3 reads the database");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("rows")
+}
+
+/// The sessions of origin `task` the core opened for `task`, by its audit log.
+fn task_sessions(core: &TestCore, task: &str) -> usize {
+    core.audit_events()
+        .iter()
+        .filter(|e| {
+            e["kind"] == "session.opened"
+                && e["origin"]["kind"] == "task"
+                && e["origin"]["sender"] == task
+        })
+        .count()
+}
+
+/// Waits until the scheduler's database says `task`'s fire is `state`.
+fn wait_fire_state(core: &TestCore, task: &str, state: &str) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let states = fire_states(core.home.path(), task);
+        if states.iter().any(|(s, _)| s == state) {
+            return states;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{task}: {states:?}\n{}",
+            core.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_core_killed_before_it_read_the_fire_runs_it_once_after_its_restart() {
+    if !podman_or_skip("scheduler: a core killed before its answer") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    let mut core = core(rootfs.path(), "{}");
+    let owner = open(&core, "owner");
+    let (task, when) = once_only(&core, &owner, 12);
+    // The core is frozen before the slot: the plugin records the fire and
+    // sends it into a core that reads nothing, so no answer comes.
+    std::thread::sleep(
+        when.saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_secs(2)),
+    );
+    let pid = core.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let states = wait_fire_state(&core, &task, "pending");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        fire_states(core.home.path(), &task),
+        states,
+        "the fire was marked while the core could not answer"
+    );
+    core.kill9();
+    core.launch();
+    wait_running(&core);
+    // The restarted plugin sends it again; the core, which never took it, runs it.
+    let reader = open(&core, "owner");
+    let states = wait_fire_state(&core, &task, "published");
+    assert_eq!(states, [("published".to_owned(), "started".to_owned())]);
+    let done = sessions_done(&core, &reader, 1, Duration::from_secs(5));
+    assert_eq!(of_task(&done, &task).len(), 1, "{done:#?}");
+    assert_eq!(task_sessions(&core, &task), 1);
+}
+
+#[test]
+fn a_core_killed_after_it_took_the_fire_runs_it_once_and_not_again() {
+    if !podman_or_skip("scheduler: a core killed after taking the fire") {
+        return;
+    }
+    let rootfs = agent_rootfs();
+    // The plugin waits 60 s between the core's answer and marking the fire.
+    let mut core = core(rootfs.path(), "{ test_hold_after_ack_ms = 60000 }");
+    let owner = open(&core, "owner");
+    let (task, _) = once_only(&core, &owner, 10);
+    // The core took the fire and ran its session; the plugin has not marked it.
+    let done = sessions_done(&core, &owner, 1, Duration::from_secs(1));
+    assert_eq!(of_task(&done, &task).len(), 1, "{done:#?}");
+    assert_eq!(
+        fire_states(core.home.path(), &task),
+        [("pending".to_owned(), String::new())]
+    );
+    core.kill9();
+    core.launch();
+    wait_running(&core);
+    // Sent again after the restart: the core answers FIRE_TAKEN, no second session.
+    let states = wait_fire_state(&core, &task, "published");
+    assert_eq!(states, [("published".to_owned(), "FIRE_TAKEN".to_owned())]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(task_sessions(&core, &task), 1, "a second session");
+    let taken = core
+        .audit_events()
+        .iter()
+        .filter(|e| e["kind"] == "agent.refused" && e["code"] == "FIRE_TAKEN")
+        .count();
+    assert_eq!(taken, 1);
 }

@@ -5,7 +5,11 @@
 //! publish `task.*` (a plugin merely named `scheduler` may not, nor any other);
 //! the refusal is audited. A `task.triggered` without a `fire_id`, or with one
 //! the core has taken before (also before a restart of the core), starts no
-//! session: refused, audited and published as `agent.refused`.
+//! session: refused, audited and published as `agent.refused`. An
+//! acknowledged publish (a request) is answered only once the fire id is on
+//! disk, and a refusal names its code (`FIRE_TAKEN`, `GROUP_PAUSED` with the
+//! paused set's generation, `NOT_ALLOWED`), so a scheduler marks a fire done
+//! only when the core has it.
 
 mod common;
 
@@ -38,7 +42,7 @@ fn config_granting(grant: bool) -> (String, tempfile::TempDir) {
         std::fs::copy(fixture.join("handler.py"), folder.join("handler.py")).expect("handler");
     }
     let config = format!(
-        "[groups.main]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n{}",
+        "[groups.main]\ntools = [\"*\"]\n[groups.ops]\ntools = [\"*\"]\n[plugins]\ndirs = [\"{}\"]\n{}",
         plugins.path().display(),
         if grant {
             "[plugins.pysched]\ncapabilities = [\"scheduler\"]\n"
@@ -156,4 +160,87 @@ fn a_fire_starts_at_most_one_session_also_across_a_restart_and_needs_an_id() {
         taken, "t1@2026-12-03T10:00:00Z\nt1@2026-12-03T11:00:00Z\n",
         "the new fire was taken, the old one not again"
     );
+}
+
+/// `cap_request`: the fixture sends `method` with `params` to the core; its answer.
+fn ask(session: &common::TestSession, method: &str, params: Value) -> Value {
+    let arguments = json!({"method": method, "params": params.to_string()});
+    session
+        .ipc(&["cap_request", &arguments.to_string()])
+        .result()["answer"]
+        .clone()
+}
+
+fn fire(id: &str) -> Value {
+    json!({"topic": "task.triggered", "group": "main",
+           "payload": {"prompt": "daily", "task": "t1", "fire_id": id, "trust": "owner"}})
+}
+
+#[test]
+fn an_acknowledged_fire_is_answered_once_on_disk_and_a_repeat_is_taken() {
+    let (config, _plugins) = config();
+    let core = TestCore::start(&config);
+    // The calls come from `ops`: a paused `main` makes no calls.
+    let session = core.open_session("ops");
+    let fires_file = core.home.path().join("state/task_fires");
+    let first = ask(&session, "event/publish", fire("t1@2026-12-03T10:00:00Z"));
+    assert_eq!(first, json!({"result": {}}), "{first}");
+    // Answered only after the fire id was written.
+    let taken = std::fs::read_to_string(&fires_file).expect("the fires file");
+    assert_eq!(taken, "t1@2026-12-03T10:00:00Z\n");
+    // Sent again (an answer lost to a crash): taken, no second session.
+    let again = ask(&session, "event/publish", fire("t1@2026-12-03T10:00:00Z"));
+    assert_eq!(again["error"]["data"]["code"], "FIRE_TAKEN", "{again}");
+    let events = core.wait_for_audit("the refused repeat", |events| {
+        refusals_of(events, "FIRE_TAKEN").len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let sessions = core
+        .audit_events()
+        .iter()
+        .filter(|e| e["kind"] == "session.opened" && e["origin"]["kind"] == "task")
+        .count();
+    assert!(
+        sessions <= 1,
+        "a repeated fire opened a second session: {events:?}"
+    );
+    // A topic this plugin may not publish is refused, not published.
+    let inbound = json!({"topic": "message.inbound", "group": "main", "payload": {"text": "hi"}});
+    let refused = ask(&session, "event/publish", inbound);
+    assert_eq!(refused["error"]["data"]["code"], "NOT_ALLOWED", "{refused}");
+
+    // Paused: the answer says so, with the generation the paused set had.
+    assert!(core.cli(&["pause", "main"]).status.success());
+    let snapshot = ask(&session, "scheduler/paused_groups", json!({}));
+    assert_eq!(snapshot["result"]["groups"], json!(["main"]), "{snapshot}");
+    let generation = snapshot["result"]["generation"]
+        .as_u64()
+        .expect("generation");
+    let paused = ask(&session, "event/publish", fire("t1@2026-12-03T11:00:00Z"));
+    assert_eq!(paused["error"]["data"]["code"], "GROUP_PAUSED", "{paused}");
+    assert_eq!(paused["error"]["data"]["generation"], generation);
+    assert!(core.cli(&["resume", "main"]).status.success());
+    let snapshot = ask(&session, "scheduler/paused_groups", json!({}));
+    assert_eq!(
+        snapshot["result"],
+        json!({"generation": generation + 1, "groups": []})
+    );
+    // Strict params.
+    let bad = ask(
+        &session,
+        "scheduler/paused_groups",
+        json!({"group": "main"}),
+    );
+    assert_eq!(bad["error"]["data"]["code"], "INVALID_PARAMS", "{bad}");
+}
+
+#[test]
+fn only_a_granted_scheduler_asks_which_groups_are_paused() {
+    let (config, _plugins) = config_granting(false);
+    let core = TestCore::start(&config);
+    let session = core.open_session("ops");
+    let refused = ask(&session, "scheduler/paused_groups", json!({}));
+    assert_eq!(refused["error"]["data"]["code"], "NOT_CAPABLE", "{refused}");
+    let refused = ask(&session, "event/publish", fire("t1@2026-12-03T10:00:00Z"));
+    assert_eq!(refused["error"]["data"]["code"], "NOT_ALLOWED", "{refused}");
 }

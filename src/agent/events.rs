@@ -17,6 +17,11 @@
 //! One without a fire id is refused (`NO_FIRE_ID`), one seen before too
 //! (`FIRE_TAKEN`), and one without a task id (`payload.task`, what the task's
 //! token cap is kept by) as well (`NO_TASK_ID`).
+//!
+//! [`on_event`] answers what became of the event ([`Outcome`]) once that is
+//! settled: for `task.triggered`, after its fire id is on disk (or found taken)
+//! and its session queued or refused. An acknowledged `event/publish`
+//! (`serve::plugin_publish`) answers the plugin only then.
 
 use std::sync::Arc;
 
@@ -61,29 +66,60 @@ pub fn prompt_of(topic: &str, payload: &Value) -> Result<String, &'static str> {
     Ok(text.to_owned())
 }
 
-/// Starts an agent session for an allowed, published event; refusals are audited.
-pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payload: &Value) {
+/// What became of a published event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its topic starts no session.
+    NoSession,
+    /// Its session is queued (its outcome comes on `agent.*`).
+    Queued,
+    /// It starts no session: refused, audited and published as `agent.refused`.
+    Refused {
+        /// `GROUP_PAUSED`, `NO_PROMPT`, `NO_TASK_ID`, `NO_FIRE_ID` or `FIRE_TAKEN`.
+        code: &'static str,
+        /// Why, for the plugin.
+        reason: &'static str,
+        /// For `GROUP_PAUSED`: the paused set's generation it was refused at.
+        generation: Option<u64>,
+    },
+}
+
+/// Starts an agent session for an allowed, published event; refusals are
+/// audited. Answers once the event's fate is settled (see the module doc).
+pub fn on_event(
+    core: &Arc<Core>,
+    topic: &str,
+    plugin: &str,
+    group: &str,
+    payload: &Value,
+) -> Outcome {
     // Only the topics that start a session have an origin.
     let Some(origin) = Origin::of_event(topic, plugin, payload) else {
-        return;
+        return Outcome::NoSession;
     };
     let asked_by = json!({"topic": topic, "plugin": plugin, "payload": payload});
-    let refused = |code: &str, reason: &str| refuse(core, &asked_by, group, code, reason);
+    let refused = |code: &'static str, reason: &'static str, generation: Option<u64>| {
+        refuse(core, &asked_by, group, code, reason);
+        Outcome::Refused {
+            code,
+            reason,
+            generation,
+        }
+    };
     // A task's fire is taken once, before anything else can refuse it: a fire a
     // paused group refused is spent too, never run later.
-    if topic == "task.triggered" && !take_fire(core, plugin, group, payload, &refused) {
-        return;
+    if topic == "task.triggered" {
+        if let Err((code, reason)) = take_fire(core, plugin, group, payload) {
+            return refused(code, reason, None);
+        }
     }
-    if core.paused.is_paused(group) {
-        refused("GROUP_PAUSED", "the group is paused");
-        return;
+    let (paused, generation) = core.paused.state(group);
+    if paused {
+        return refused("GROUP_PAUSED", "the group is paused", Some(generation));
     }
     let prompt = match prompt_of(topic, payload) {
         Ok(prompt) => prompt,
-        Err(reason) => {
-            refused("NO_PROMPT", reason);
-            return;
-        }
+        Err(reason) => return refused("NO_PROMPT", reason, None),
     };
     let (core, group) = (Arc::clone(core), group.to_owned());
     tokio::spawn(async move {
@@ -103,6 +139,7 @@ pub fn on_event(core: &Arc<Core>, topic: &str, plugin: &str, group: &str, payloa
             Ok(_) => {}
         }
     });
+    Outcome::Queued
 }
 
 /// Audits and publishes `agent.refused` for the event `asked_by` (`{topic,
@@ -119,41 +156,35 @@ fn refuse(core: &Core, asked_by: &Value, group: &str, code: &str, reason: &str) 
     );
 }
 
-/// Takes a `task.triggered` event's `payload.fire_id` (`agent::fires`): false,
-/// refused and audited, when it has none or it started a session before.
+/// Takes a `task.triggered` event's `payload.fire_id` (`agent::fires`): the
+/// refusal's code and reason when it has none or it started a session before.
 fn take_fire(
     core: &Core,
     plugin: &str,
     group: &str,
     payload: &Value,
-    refused: &dyn Fn(&str, &str),
-) -> bool {
+) -> Result<(), (&'static str, &'static str)> {
     // The task id is what its own token cap is kept by: a fire without a
     // usable one would run under its group's cap alone.
     let task_id = Origin::of_event("task.triggered", plugin, payload).and_then(|o| o.sender);
     if task_id.is_none() {
-        refused(
+        return Err((
             "NO_TASK_ID",
             "payload.task must name the task (a non-empty plain string)",
-        );
-        return false;
+        ));
     }
     let Some(fire_id) = payload
         .get("fire_id")
         .and_then(Value::as_str)
         .filter(|id| valid_fire_id(id))
     else {
-        refused(
+        return Err((
             "NO_FIRE_ID",
             "payload.fire_id must be a fire id (1 to 128 of [A-Za-z0-9_.:@+-])",
-        );
-        return false;
+        ));
     };
     match core.task_fires.take(fire_id) {
-        Taken::Again => {
-            refused("FIRE_TAKEN", "this fire already started a session");
-            false
-        }
+        Taken::Again => Err(("FIRE_TAKEN", "this fire already started a session")),
         Taken::New { saved } => {
             if let Err(e) = saved {
                 // Started all the same (a skipped fire is no better than a repeat
@@ -164,7 +195,7 @@ fn take_fire(
                     json!({"plugin": plugin, "group": group, "fire_id": fire_id}),
                 );
             }
-            true
+            Ok(())
         }
     }
 }

@@ -345,4 +345,34 @@ mod tests {
             );
         }
     }
+
+    /// Rule: nothing of a plugin's data dir is mounted, so no agent can write
+    /// a plugin's files (the scheduler's test clock among them).
+    #[test]
+    fn no_mount_reaches_a_plugins_data_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().join("home"));
+        home.ensure_layout().expect("layout");
+        let data = home.plugin_data_dir("scheduler");
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::fs::write(data.join("clock"), "2026-12-03T10:00:00Z").expect("clock");
+        let skills = dir.path().join("skills");
+        std::fs::create_dir(&skills).expect("skills");
+        let mut spec = spec_for("main", &dir.path().join("socket"));
+        spec.user = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        let spec =
+            add_mounts(spec, &home, &dir.path().join("overlay"), &skills, None).expect("mounts");
+        let data_root = home.root().join("data");
+        assert!(!spec.mounts.is_empty());
+        for mount in &spec.mounts {
+            assert!(
+                !mount.source.starts_with(&data_root) && !data_root.starts_with(&mount.source),
+                "{mount:?} reaches {}",
+                data_root.display()
+            );
+        }
+    }
 }

@@ -97,7 +97,8 @@ pub(super) fn tell_running_core(home: &Home) {
 }
 
 fn status(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
-    let listed = credentials::status(home, &declared(home));
+    let (required, optional) = declared(home);
+    let listed = credentials::status(home, &required, &optional);
     let problem = credentials::check_store(home).err().map(|e| e.to_string());
     if json {
         super::print_json(&serde_json::json!({
@@ -109,9 +110,10 @@ fn status(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
             println!("no credentials");
         }
         for entry in &listed {
-            let state = match (&entry.mode, entry.declared) {
+            let state = match (&entry.mode, entry.declared && !entry.optional) {
                 (Some(mode), _) => format!("present ({mode})"),
                 (None, true) => "MISSING".to_owned(),
+                (None, false) if entry.optional => "absent (optional)".to_owned(),
                 (None, false) => "absent".to_owned(),
             };
             println!("{}/{}: {state}", entry.plugin, entry.name);
@@ -127,16 +129,24 @@ fn status(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// (plugin, declared credential names) of every plugin found; nothing if discovery fails.
-fn declared(home: &Home) -> Vec<(String, Vec<String>)> {
+/// (plugin, names) of every plugin found: its required credentials, and its
+/// optional ones; nothing if discovery fails.
+type Declared = Vec<(String, Vec<String>)>;
+
+fn declared(home: &Home) -> (Declared, Declared) {
     let configured = Config::load(&home.config_file())
         .map(|c| c.plugins.dirs)
         .unwrap_or_default();
     plugins::discover(&plugins::search_dirs(home, &configured))
         .unwrap_or_default()
         .into_iter()
-        .map(|p| (p.name, p.manifest.credentials))
-        .collect()
+        .map(|p| {
+            (
+                (p.name.clone(), p.manifest.credentials),
+                (p.name, p.manifest.optional_credentials),
+            )
+        })
+        .unzip()
 }
 
 /// Reads the value: all of stdin when it is not a terminal, else one line without echo.

@@ -264,9 +264,10 @@ fn locate_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     if sibling.is_file() {
         return Ok(sibling);
     }
-    let cargo = std::env::var_os("CARGO").with_context(|| {
-        format!("cannot find `{name}` next to carapace; install it beside the carapace binary")
-    })?;
+    let missing =
+        || format!("cannot find `{name}` next to carapace; install it beside the carapace binary");
+    let cargo = std::env::var_os("CARGO").with_context(missing)?;
+    let source = crate::source_tree::root().with_context(missing)?;
     let release = exe
         .parent()
         .and_then(Path::file_name)
@@ -275,7 +276,7 @@ fn locate_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     let mut build = Command::new(cargo);
     build
         .args(["build", "--quiet", "-p", package, "--bin", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        .current_dir(source);
     if release {
         build.arg("--release");
     }

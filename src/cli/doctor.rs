@@ -50,6 +50,7 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
         check_key(home),
         check_config(home),
         check_plugins(home),
+        check_test_hooks(home),
         check_socket_length(home),
         check_runtime(home),
         check_agent_image(home),
@@ -184,6 +185,25 @@ fn check_plugins(home: &Home) -> Check {
             }
         }
     }
+}
+
+/// Warns about each plugin test hook `config.toml` turns on (`config::test_hooks`).
+fn check_test_hooks(home: &Home) -> Check {
+    let hooks = Config::load(&home.config_file())
+        .map(|config| crate::config::test_hooks::test_hooks(&config))
+        .unwrap_or_default();
+    if hooks.is_empty() {
+        return ok("test hooks", "no plugin test hook is set");
+    }
+    problem(
+        "test hooks",
+        "warn",
+        format!(
+            "test hooks are on: {} (for test suites only: a plugin reads its time from a file or waits on purpose)",
+            hooks.join(", ")
+        ),
+        "remove these keys from [plugins.<name>.config] in config.toml",
+    )
 }
 
 fn check_socket_length(home: &Home) -> Check {
@@ -475,10 +495,23 @@ fn check_running_plugins(status: &serde_json::Value) -> Check {
             )
         })
         .collect();
+    let unset: Vec<String> = plugins
+        .iter()
+        .filter(|p| p.get("state").and_then(|s| s.as_str()) == Some("not_configured"))
+        .filter_map(|p| p.get("name").and_then(|v| v.as_str()))
+        .map(crate::display::escape_str)
+        .collect();
+    let unset = match unset.len() {
+        0 => String::new(),
+        _ => format!(
+            " ({} not configured: `carapace status` says what each needs)",
+            unset.join(", ")
+        ),
+    };
     if failed.is_empty() {
         ok(
             "core",
-            format!("running, {} plugins, none failed", plugins.len()),
+            format!("running, {} plugins, none failed{unset}", plugins.len()),
         )
     } else {
         problem(

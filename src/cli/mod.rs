@@ -20,6 +20,7 @@ mod prompt;
 mod session;
 mod start;
 mod status;
+mod uninstall;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -169,6 +170,8 @@ pub enum Command {
     /// Set, list or remove plugin credentials (values are never printed).
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Remove what install.sh installed (its install record lists it); the home only if asked.
+    Uninstall(uninstall::UninstallArgs),
     /// Internal: confine this process with Landlock, then exec a plugin handler.
     #[command(name = "__confine", hide = true)]
     Confine {
@@ -247,6 +250,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions { shell } => completions::run(shell),
         Command::Demo { keep } => demo::run(keep),
         Command::Auth(command) => auth::run(&home, command),
+        Command::Uninstall(args) => uninstall::run(&home, &args),
         Command::Confine { spec, command } => confine::run(&spec, &command),
         Command::ConfineCheck => confine::check(),
     }

@@ -20,12 +20,12 @@ pub enum PluginCommand {
     },
     /// Check a plugin folder against every rule the core applies at load.
     Validate {
-        /// The plugin folder.
+        /// The plugin folder, or the name of a bundled plugin (when no such folder is here).
         dir: PathBuf,
     },
     /// Conformance: validate, probe each schema, start the handler and run the examples.
     Test {
-        /// The plugin folder.
+        /// The plugin folder, or the name of a bundled plugin (when no such folder is here).
         dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -43,7 +43,8 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::Validate { dir } => {
-            let plugin = authoring::validate(&dir).map_err(anyhow::Error::msg)?;
+            let plugin =
+                authoring::validate(&authoring::resolve(&dir)).map_err(anyhow::Error::msg)?;
             println!(
                 "{} is a valid plugin: {} tools",
                 plugin.name,
@@ -64,12 +65,18 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let checks = runtime.block_on(authoring::conformance(&dir));
+            let dir = authoring::resolve(&dir);
+            let report = runtime.block_on(authoring::conformance(&dir));
+            let checks = &report.checks;
             let failed = checks.iter().filter(|c| !c.ok).count();
             if json {
-                super::print_json(&serde_json::json!({"ok": failed == 0, "checks": checks}));
+                let mut out = serde_json::json!({"ok": failed == 0, "checks": checks});
+                if let Some(needs) = &report.needs_configuration {
+                    out["needs_configuration"] = needs.as_str().into();
+                }
+                super::print_json(&out);
             } else {
-                for c in &checks {
+                for c in checks {
                     let mark = if c.ok { "pass" } else { "FAIL" };
                     match &c.detail {
                         Some(detail) => println!("[{mark}] {}: {detail}", c.name),
@@ -77,6 +84,9 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
                 println!("checks: {} passed, {failed} failed", checks.len() - failed);
+                if report.needs_configuration.is_some() {
+                    println!("needs configuration: its examples run once the core can start it");
+                }
             }
             Ok(if failed == 0 {
                 ExitCode::SUCCESS

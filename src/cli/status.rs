@@ -70,7 +70,11 @@ pub fn run(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
     if let Some(plugins) = status.get("plugins").and_then(|p| p.as_array()) {
         for plugin in plugins {
             let name = plugin.get("name").and_then(|v| v.as_str()).unwrap_or("?");
-            let state = plugin.get("state").and_then(|v| v.as_str()).unwrap_or("?");
+            let state = plugin
+                .get("state")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
+                .replace('_', " ");
             match plugin.get("category").and_then(|v| v.as_str()) {
                 Some(category) => println!("  plugin {name}: {state} ({category})"),
                 None => println!("  plugin {name}: {state}"),

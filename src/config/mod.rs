@@ -4,6 +4,7 @@
 //! type is an error naming the key path and the file.
 
 pub mod edit;
+pub mod test_hooks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@ use super::credentials::{CredentialLookupError, X_API_KEY};
 use super::meter::{MeteredBody, UsageParser};
 use super::respond::{refuse, ProxyBody, Refusal};
 use super::routes::{self, Endpoint};
-use super::usage::{Reservation, SessionIdentity};
+use super::usage::{Reservation, SessionIdentity, TokenUsage};
 use super::Shared;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
@@ -162,16 +162,45 @@ async fn forward(
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "model provider unreachable");
+            // Not connected: the provider never saw it. Otherwise it may
+            // have run the request, and the tokens held for it are charged.
+            if !e.is_connect() {
+                charge_held(shared, session, reservation, "the connection broke");
+            }
             return refuse(Refusal::Upstream, "the model provider could not be reached");
         }
         Err(_) => {
+            charge_held(shared, session, reservation, "no answer in time");
             return refuse(
                 Refusal::UpstreamTimeout,
                 "the model provider did not answer in time (model.upstream_timeout_secs)",
-            )
+            );
         }
     };
     relay_response(shared, session, endpoint, response, reservation)
+}
+
+/// Charges the tokens held for a request that was sent but whose answer never
+/// came: the provider may have run it, and an agent must not get a way past
+/// its cap by making answers time out.
+fn charge_held(shared: &Shared, session: &SessionIdentity, held: Option<Reservation>, why: &str) {
+    let Some(held) = held else {
+        return;
+    };
+    tracing::warn!(
+        session = %session.session_id,
+        group = %session.group,
+        held = held.tokens(),
+        why,
+        "model request sent without an answer; charging the tokens held for it"
+    );
+    let usage = TokenUsage {
+        output_tokens: held.tokens(),
+        ..TokenUsage::default()
+    };
+    shared.ledger.record(session, &usage);
+    // Recorded, then released: the tokens always count.
+    drop(held);
 }
 
 /// Largest `max_tokens` a request may name (no model answers with more).
@@ -219,8 +248,11 @@ fn budget_spent(shared: &Shared, exhausted: Exhausted) -> Response<ProxyBody> {
     );
     if exhausted.first {
         if let Some(alerts) = &shared.alerts {
-            // Never waits: a full channel loses the alert, not the refusal.
-            let _ = alerts.try_send(exhausted);
+            // Never waits: a full channel delays the alert (the next refusal
+            // at this cap tries again), never the refusal.
+            if let Err(lost) = alerts.try_send(exhausted) {
+                shared.ledger.alert_lost(&lost.into_inner());
+            }
         }
     }
     refuse(Refusal::BudgetSpent, &message)
@@ -266,14 +298,16 @@ fn relay_response(
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let parser = parts
-        .status
-        .is_success()
-        .then_some(endpoint)
-        .filter(|e| e.is_metered())
-        .and_then(|_| parts.headers.get(CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .and_then(UsageParser::for_content_type);
+    // A successful Messages answer is always metered: one whose usage cannot
+    // be read is charged the tokens held for it.
+    let parser = (parts.status.is_success() && endpoint.is_metered()).then(|| {
+        parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(UsageParser::for_content_type)
+            .unwrap_or(UsageParser::Unreadable)
+    });
     let body = match parser {
         Some(parser) => MeteredBody::new(body, parser, Arc::clone(&shared.ledger), session.clone())
             .holding(reservation)

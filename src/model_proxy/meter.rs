@@ -73,6 +73,9 @@ pub enum UsageParser {
     },
     /// `text/event-stream`.
     Sse(SseParser),
+    /// A successful answer of a type that carries no usage the proxy can
+    /// read: it finds none, so the tokens held for it are charged.
+    Unreadable,
 }
 
 impl UsageParser {
@@ -106,6 +109,7 @@ impl UsageParser {
                 }
             }
             UsageParser::Sse(sse) => sse.feed(chunk),
+            UsageParser::Unreadable => {}
         }
     }
 
@@ -127,6 +131,7 @@ impl UsageParser {
                 sse.feed(b"\n");
                 (!sse.reported.is_empty()).then(|| sse.reported.usage())
             }
+            UsageParser::Unreadable => None,
         }
     }
 }
@@ -210,15 +215,18 @@ impl Meter {
     /// Records the usage read; for a body that did not end (the client hung
     /// up, the provider's stream broke) at least the tokens held for it: the
     /// provider bills the whole answer, whose final count never came past.
+    /// A successful answer whose usage could not be read at all is charged
+    /// the tokens held for it too: free answers would be a way past a cap.
     fn record(mut self, ended: bool) {
         let mut usage = self.parser.finish();
         let held = self.reservation.as_ref().map_or(0, Reservation::tokens);
-        if !ended && held > usage.as_ref().map_or(0, TokenUsage::total) {
+        if (!ended || usage.is_none()) && held > usage.as_ref().map_or(0, TokenUsage::total) {
             tracing::warn!(
                 session = %self.session.session_id,
                 group = %self.session.group,
                 held,
-                "model answer cut off before its usage was complete; charging the tokens held for it"
+                ended,
+                "model answer without a complete usage; charging the tokens held for it"
             );
             let mut charged = usage.unwrap_or_default();
             charged.output_tokens = charged.output_tokens.saturating_add(held - charged.total());

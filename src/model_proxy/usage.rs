@@ -97,6 +97,13 @@ pub trait UsageLedger: Send + Sync {
     ) -> std::io::Result<u64>;
     /// Today's use of every group and task that used, holds or was extended anything.
     fn today(&self) -> Vec<ScopeDay>;
+    /// The announcement of `exhausted` could not be delivered: the next
+    /// refusal at the same cap announces it again.
+    fn alert_lost(&self, exhausted: &Exhausted);
+    /// Writes what could not be written yet (at the core's stop).
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One group's or task's day.
@@ -301,21 +308,18 @@ impl DayLedger {
         today: impl Fn() -> Date + Send + Sync + 'static,
     ) -> Result<(DayLedger, usize), JournalError> {
         let day = today();
-        let (entries, skipped) = journal.read(day)?;
         let mut state = LedgerState::default();
         state.roll(day);
-        for entry in entries {
-            match entry {
-                Entry::Use {
-                    session,
-                    scope,
-                    usage,
-                } => state.add(&session, &scope.group, scope.task.as_deref(), &usage),
-                Entry::Extend { scope, tokens, .. } => {
-                    state.extend(&scope, tokens);
-                }
+        let skipped = journal.for_each(day, |entry| match entry {
+            Entry::Use {
+                session,
+                scope,
+                usage,
+            } => state.add(&session, &scope.group, scope.task.as_deref(), &usage),
+            Entry::Extend { scope, tokens, .. } => {
+                state.extend(&scope, tokens);
             }
-        }
+        })?;
         let ledger = DayLedger {
             today: Box::new(today),
             journal: Some(journal),
@@ -377,7 +381,8 @@ impl UsageLedger for DayLedger {
             tracing::warn!(
                 error = %e,
                 file = %journal.file(day).display(),
-                "model usage not written to the day file: counted until the core stops, not after"
+                pending = journal.pending_lines(),
+                "model usage not written to the day file yet: kept in memory and written with the next line"
             );
         }
     }
@@ -457,7 +462,34 @@ impl UsageLedger for DayLedger {
             };
             journal.append(day, &entry, true)?;
         }
-        Ok(self.with_state(|s| s.extend(scope, tokens)))
+        // Counted only for the day it was written to: a UTC midnight in
+        // between leaves it in the day that ended, in memory as on disk.
+        self.with_state(|s| {
+            if s.day == Some(day) {
+                Ok(s.extend(scope, tokens))
+            } else {
+                Err(std::io::Error::other(
+                    "the UTC day ended while the extension was recorded; it applied to the day that ended: ask again for today",
+                ))
+            }
+        })
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.journal.as_ref().map_or(Ok(()), Journal::flush)
+    }
+
+    fn alert_lost(&self, exhausted: &Exhausted) {
+        self.with_state(|s| {
+            let (group, task) = s.tallies(&exhausted.scope.group, exhausted.scope.task.as_deref());
+            let tally = match (exhausted.scope.task.is_some(), task) {
+                (true, Some(task)) => task,
+                _ => group,
+            };
+            if tally.announced == Some(exhausted.cap) {
+                tally.announced = None;
+            }
+        });
     }
 
     fn today(&self) -> Vec<ScopeDay> {
@@ -674,5 +706,50 @@ mod tests {
             Some(100),
             "the extension was for one day"
         );
+    }
+
+    #[test]
+    fn an_extension_that_crosses_midnight_counts_for_no_other_day() {
+        let dir = tempfile::tempdir().expect("temp");
+        // Every reading of the clock is a day later: the extension is
+        // written to one day and the day has ended before it is counted.
+        let calls = Arc::new(AtomicU8::new(1));
+        let clock = {
+            let calls = Arc::clone(&calls);
+            move || may(calls.fetch_add(1, Ordering::SeqCst).min(28))
+        };
+        let (ledger, _) =
+            DayLedger::open_with_clock(Journal::new(dir.path()), clock).expect("open");
+        let refused = ledger.extend(&Scope::group("main"), 50, "owner", None);
+        assert!(refused.is_err(), "{refused:?}");
+        assert!(
+            ledger.today().iter().all(|day| day.extended == 0),
+            "{:?}",
+            ledger.today()
+        );
+    }
+
+    #[test]
+    fn an_alert_that_could_not_be_delivered_is_announced_again() {
+        let ledger: Arc<dyn UsageLedger> = Arc::new(DayLedger::in_memory());
+        let main = session("s1", "main", None);
+        let caps = Caps {
+            group: 100,
+            task: 0,
+        };
+        ledger.record(&main, &output(100));
+        let first = Reservation::take(&ledger, &main, 1, caps)
+            .err()
+            .expect("spent");
+        assert!(first.first);
+        ledger.alert_lost(&first);
+        let again = Reservation::take(&ledger, &main, 1, caps)
+            .err()
+            .expect("spent");
+        assert!(again.first, "announced again after the first was lost");
+        let after = Reservation::take(&ledger, &main, 1, caps)
+            .err()
+            .expect("spent");
+        assert!(!after.first, "once delivered, not again");
     }
 }

@@ -65,8 +65,28 @@ pub fn validate(dir: &Path) -> Result<Discovered, String> {
     Ok(plugin)
 }
 
+/// The outcome of `plugin test`: every check, and what the plugin needs before its
+/// examples can run, when it needs configuration (then its handler was only probed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Conformance {
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// What the core needs before it starts the plugin (config, credentials), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_configuration: Option<String>,
+}
+
 /// Runs the conformance checks; the handler runs on a throw-away home.
-pub async fn conformance(dir: &Path) -> Vec<Check> {
+pub async fn conformance(dir: &Path) -> Conformance {
+    let mut needs_configuration = None;
+    let checks = run_checks(dir, &mut needs_configuration).await;
+    Conformance {
+        checks,
+        needs_configuration,
+    }
+}
+
+async fn run_checks(dir: &Path, needs_configuration: &mut Option<String>) -> Vec<Check> {
     let plugin = match validate(dir) {
         Ok(plugin) => plugin,
         Err(problem) => return vec![check("manifest is valid", Err(problem))],
@@ -105,6 +125,24 @@ pub async fn conformance(dir: &Path) -> Vec<Check> {
     };
     let home = Home::at(home_dir.path().to_owned());
     let _ = home.ensure_layout();
+    if let Some(needs) = super::unconfigured::needs(&plugin, &home) {
+        // Not startable as it is: its handler is probed bare, its examples cannot run.
+        let probed = super::unconfigured::probe(&plugin, &home).await;
+        let answered = probed
+            .as_ref()
+            .map(|a| format!("; {a}"))
+            .unwrap_or_default();
+        checks.push(check(
+            "handler starts and answers initialize",
+            probed.map(|_| ()),
+        ));
+        checks.push(check(
+            "configured, so its examples can run",
+            Err(format!("needs configuration: {needs}{answered}")),
+        ));
+        *needs_configuration = Some(needs);
+        return checks;
+    }
     let (host, _requests) =
         PluginHost::start(&home, std::slice::from_ref(&plugin), &Config::default()).await;
     let started = host.running().contains(&plugin.name);
@@ -160,6 +198,9 @@ async fn call_example(
         "id": "conformance", "version": 1, "type": "request",
         "topic": format!("tool.invoke.{tool}"), "source": "carapace plugin test",
         "correlation": "conformance", "timestamp": crate::time::now_rfc3339(), "group": "conformance",
+        // As the core sends it: the session, and its origin (the owner at the CLI).
+        "session": {"id": "conformance", "started_at": crate::time::now_rfc3339()},
+        "origin": crate::session::Origin::prompt(),
         "payload": {"arguments": example},
     });
     let scope = CallScope {
@@ -200,7 +241,11 @@ pub fn scaffold(parent: &Path, name: &str) -> Result<PathBuf, String> {
             "examples": [{"name": "Ada"}]
         }]}
     });
-    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/sdk");
+    // An installed core has no checkout; the author points this at theirs.
+    let sdk = crate::source_tree::root().map_or_else(
+        || "/path/to/carapace/plugins/sdk".to_owned(),
+        |root| root.join("plugins/sdk").display().to_string(),
+    );
     let files = [
         ("manifest.json", serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"),
         ("skills/hello.md", format!("---\ndescription: Greet someone with the {name} plugin\n---\n# Greeting\n\nRun `ipc {tool} '{{\"name\":\"Ada\"}}'`; the answer is `{{\"greeting\": ...}}`.\n")),
@@ -215,6 +260,21 @@ pub fn scaffold(parent: &Path, name: &str) -> Result<PathBuf, String> {
         std::fs::write(&target, text).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     Ok(dir)
+}
+
+/// `dir` when it exists; else, when it is a plugin name, the bundled plugin of that
+/// name (`carapace plugin test echo`); else `dir` as given (its error names it).
+pub fn resolve(dir: &Path) -> PathBuf {
+    if dir.exists() {
+        return dir.to_owned();
+    }
+    let bundled = dir
+        .to_str()
+        .filter(|name| super::valid_plugin_name(name))
+        .zip(super::discover::bundled_dir())
+        .map(|(name, bundled)| bundled.join(name))
+        .filter(|folder| folder.is_dir());
+    bundled.unwrap_or_else(|| dir.to_owned())
 }
 
 /// All plugin folders under `dir` (for `plugin validate` on a directory of plugins).

@@ -90,6 +90,7 @@ impl Discovered {
                 network: false,
                 config_schema: None,
                 credentials: Vec::new(),
+                optional_credentials: Vec::new(),
                 capabilities: Vec::new(),
                 handler: HandlerCommand::WithArgs(Vec::new()),
             },
@@ -219,7 +220,8 @@ fn refuse_skill_clashes(plugins: &mut [Discovered]) {
 }
 
 /// The plugins shipped with Carapace: `$CARAPACE_BUNDLED_PLUGINS`, else
-/// `<bin>/../share/carapace/plugins`, else the source tree's `plugins/` (development).
+/// `<bin>/../share/carapace/plugins`, else the source tree's `plugins/` (development
+/// builds only: [`crate::source_tree`]).
 pub fn bundled_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("CARAPACE_BUNDLED_PLUGINS") {
         return Some(PathBuf::from(dir)).filter(|d| !d.as_os_str().is_empty());
@@ -233,11 +235,9 @@ pub fn bundled_dir() -> Option<PathBuf> {
         })
         .filter(|d| d.is_dir());
     installed.or_else(|| {
-        Some(PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/plugins"
-        )))
-        .filter(|d| d.is_dir())
+        crate::source_tree::root()
+            .map(|root| root.join("plugins"))
+            .filter(|d| d.is_dir())
     })
 }
 

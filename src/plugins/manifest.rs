@@ -30,6 +30,15 @@ mod tests {
         assert!(err.contains("/provides/tools/0/name"), "{err}");
         let dots = br#"{"description":"d","version":"1.0.0","handler":"h","credentials":[".."]}"#;
         assert!(Manifest::parse(dots, "m").is_err());
+        let both = br#"{"description":"d","version":"1.0.0","handler":"h","credentials":["a"],"optional_credentials":["b","a"]}"#;
+        let err = Manifest::parse(both, "m").expect_err("in both").to_string();
+        assert!(err.contains("`a` is in both"), "{err}");
+        let optional = br#"{"description":"d","version":"1.0.0","handler":"h","credentials":["a"],"optional_credentials":["b"]}"#;
+        let parsed = Manifest::parse(optional, "m").expect("optional ones");
+        assert_eq!(parsed.all_credentials(), ["a", "b"]);
+        let dots =
+            br#"{"description":"d","version":"1.0.0","handler":"h","optional_credentials":[".."]}"#;
+        assert!(Manifest::parse(dots, "m").is_err());
         let huge = vec![b' '; (MAX_MANIFEST_BYTES + 1) as usize];
         assert!(matches!(
             Manifest::parse(&huge, "m"),
@@ -142,9 +151,13 @@ pub struct Manifest {
     /// JSON Schema of its `[plugins.<name>]` config.
     #[serde(default)]
     pub config_schema: Option<Value>,
-    /// Names of the secrets it needs.
+    /// Names of the secrets it needs: a missing one disables it (`AUTH_ERROR`).
     #[serde(default)]
     pub credentials: Vec<String>,
+    /// Names of secrets it may use when present (e.g. one per sign-in mode,
+    /// which the plugin itself requires as its config says).
+    #[serde(default)]
+    pub optional_credentials: Vec<String>,
     /// What it may ask of the core beyond `services/*` (DESIGN §8).
     #[serde(default)]
     pub capabilities: Vec<Capability>,
@@ -331,6 +344,15 @@ impl Manifest {
         Ok((manifest, text))
     }
 
+    /// Every credential it may be handed: the required ones, then the optional ones.
+    pub fn all_credentials(&self) -> Vec<String> {
+        self.credentials
+            .iter()
+            .chain(&self.optional_credentials)
+            .cloned()
+            .collect()
+    }
+
     /// Parses manifest bytes against `docs/manifest.schema.json`; `shown` names the file in errors.
     pub fn parse(text: &[u8], shown: &str) -> Result<Manifest, ManifestError> {
         let invalid = |message: String| ManifestError::Invalid {
@@ -363,6 +385,15 @@ impl Manifest {
         }
         let manifest: Manifest =
             serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+        if let Some(both) = manifest
+            .optional_credentials
+            .iter()
+            .find(|name| manifest.credentials.contains(name))
+        {
+            return Err(invalid(format!(
+                "credential `{both}` is in both `credentials` and `optional_credentials`"
+            )));
+        }
         for tool in &manifest.provides.tools {
             if let Some(argument) = &tool.reply_argument {
                 let declared = tool

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod manifest;
 pub mod process;
 pub mod reserved;
+mod unconfigured;
 
 use serde::{Deserialize, Serialize};
 

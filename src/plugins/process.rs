@@ -191,13 +191,21 @@ impl HandlerProcess {
     }
 
     /// Answers a request the handler made: its result, or an error whose
-    /// `data.code` says why (`(code, message)`).
-    pub async fn respond(&self, id: Value, outcome: Result<Value, (&'static str, String)>) {
+    /// `data.code` says why (`(code, message, more data)`; the more data an
+    /// object whose fields join `code`).
+    pub async fn respond(&self, id: Value, outcome: Result<Value, (&'static str, String, Value)>) {
         let line = match outcome {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-            Err((code, message)) => json!({"jsonrpc": "2.0", "id": id,
-                                   "error": {"code": -32000, "message": message,
-                                             "data": {"code": code}}}),
+            Err((code, message, more)) => {
+                let mut data = json!({"code": code});
+                if let (Value::Object(data), Value::Object(more)) = (&mut data, more) {
+                    for (key, value) in more {
+                        data.entry(key).or_insert(value);
+                    }
+                }
+                json!({"jsonrpc": "2.0", "id": id,
+                       "error": {"code": -32000, "message": message, "data": data}})
+            }
         };
         if self.write_line(&line).await.is_err() {
             tracing::debug!(plugin = %self.name, "could not answer a plugin request");

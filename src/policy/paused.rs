@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,8 @@ pub struct Paused {
     pub newly: bool,
     /// Whether the pause is written (and so outlives a restart).
     pub saved: Result<(), PausedError>,
+    /// The paused set's generation after this pause (see [`PausedGroups::state`]).
+    pub generation: u64,
 }
 
 /// The paused groups, and where they are kept.
@@ -97,6 +100,9 @@ pub struct PausedGroups {
     writer: Mutex<()>,
     /// When plugins changed each group lately (at most [`MAX_PLUGIN_CHANGES`] kept).
     changes: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Counts the changes of the paused set since the core started; bumped only
+    /// while `groups` is locked, in the same step as the change it counts.
+    generation: AtomicU64,
 }
 
 impl PausedGroups {
@@ -113,6 +119,27 @@ impl PausedGroups {
     /// Whether `group` is paused.
     pub fn is_paused(&self, group: &str) -> bool {
         self.lock().contains_key(group)
+    }
+
+    /// Whether `group` is paused, and the paused set's generation then: it
+    /// grows by one with every pause or resume that changes the set (in the
+    /// same step), so of two answers about a group the one with the higher
+    /// generation is the newer, whatever order they arrive in.
+    pub fn state(&self, group: &str) -> (bool, u64) {
+        let groups = self.lock();
+        (
+            groups.contains_key(group),
+            self.generation.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Every paused group's name, and the generation of that set.
+    pub fn snapshot(&self) -> (Vec<String>, u64) {
+        let groups = self.lock();
+        (
+            groups.keys().cloned().collect(),
+            self.generation.load(Ordering::SeqCst),
+        )
     }
 
     /// The pause of `group`, if it is paused.
@@ -143,25 +170,38 @@ impl PausedGroups {
                 Some(held) if held.plugin.is_some() && pause.plugin.is_none() => false,
                 Some(_) => {
                     let snapshot = groups.clone();
+                    let generation = self.generation.load(Ordering::SeqCst);
                     drop(groups);
                     return Paused {
                         newly: false,
                         saved: self.write(&snapshot),
+                        generation,
                     };
                 }
             };
             groups.insert(group.to_owned(), pause);
-            (newly, groups.clone())
+            let generation = if newly {
+                self.generation.fetch_add(1, Ordering::SeqCst) + 1
+            } else {
+                self.generation.load(Ordering::SeqCst)
+            };
+            (newly, groups.clone(), generation)
         };
         Paused {
             newly: snapshot.0,
             saved: self.write(&snapshot.1),
+            generation: snapshot.2,
         }
     }
 
     /// Resumes `group`, once that is written; returns its pause (`None` if it
     /// was not paused). A failed write leaves it paused.
     pub fn resume(&self, group: &str) -> Result<Option<Pause>, PausedError> {
+        Ok(self.resume_counted(group)?.map(|(pause, _)| pause))
+    }
+
+    /// [`PausedGroups::resume`], with the paused set's generation after it.
+    pub fn resume_counted(&self, group: &str) -> Result<Option<(Pause, u64)>, PausedError> {
         let _writing = self.writing();
         let (pause, mut next) = {
             let groups = self.lock();
@@ -174,8 +214,10 @@ impl PausedGroups {
         // Written first, outside the lock every call's check takes; only then
         // does the resume take effect.
         self.write(&next)?;
-        self.lock().remove(group);
-        Ok(Some(pause))
+        let mut groups = self.lock();
+        groups.remove(group);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Some((pause, generation)))
     }
 
     /// Whether a plugin may resume `group` at `now`: at most
@@ -413,5 +455,25 @@ mod tests {
             let reread = PausedGroups::load(&file).expect("reload");
             assert_eq!(paused.is_paused("main"), reread.is_paused("main"));
         }
+    }
+
+    #[test]
+    fn every_change_of_the_set_has_a_higher_generation() {
+        let paused = PausedGroups::default();
+        assert_eq!(paused.state("main"), (false, 0));
+        let first = paused.pause("main", pause("alice"));
+        assert_eq!(first.generation, 1);
+        assert_eq!(paused.state("main"), (true, 1));
+        // Pausing a paused group changes nothing: the same generation.
+        assert_eq!(paused.pause("main", pause("bob")).generation, 1);
+        let (_, resumed) = paused
+            .resume_counted("main")
+            .expect("written")
+            .expect("was paused");
+        assert_eq!(resumed, 2);
+        assert_eq!(paused.state("main"), (false, 2));
+        assert_eq!(paused.resume_counted("main").expect("written"), None);
+        assert_eq!(paused.pause("other", pause("carol")).generation, 3);
+        assert_eq!(paused.snapshot(), (vec!["other".to_owned()], 3));
     }
 }

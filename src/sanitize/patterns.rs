@@ -126,7 +126,9 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "anthropic_api_key",
-        regex: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
+        // Glued to a word before it only in the key's own shape (`api03-`,
+        // `oat01-`): `task-ant-colony-...` stays prose.
+        regex: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}|sk-ant-(?:api|oat|admin)[0-9]{2}-[A-Za-z0-9_-]{20,}",
         anchors: &["sk-ant-"],
         validate: None,
         needs: b"",
@@ -150,7 +152,9 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "github_token",
-        regex: r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36,}",
+        // Glued to a word before it only as exactly 36 characters ending at
+        // a word boundary, so base64url data (`...ghs_<36+ chars>...`) stays.
+        regex: r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36,}|gh[pousr]_[A-Za-z0-9]{36}(?-u:\b)",
         anchors: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
         validate: None,
         needs: b"",
@@ -158,7 +162,7 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "github_token",
-        regex: r"(?-u:\b)github_pat_[A-Za-z0-9_]{22,}",
+        regex: r"github_pat_[A-Za-z0-9_]{22,}",
         anchors: &["github_pat_"],
         validate: None,
         needs: b"",
@@ -166,7 +170,7 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "gitlab_token",
-        regex: r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}",
+        regex: r"glpat-[A-Za-z0-9_-]{20,}",
         anchors: &["glpat-"],
         validate: None,
         needs: b"",
@@ -199,7 +203,7 @@ pub(super) const SPECS: &[Spec] = &[
     },
     Spec {
         kind: "stripe_webhook_secret",
-        regex: r"(?-u:\b)whsec_[A-Za-z0-9+/]{24,}={0,2}",
+        regex: r"whsec_[A-Za-z0-9+/]{24,}={0,2}",
         anchors: &["whsec_"],
         validate: None,
         needs: b"",

@@ -409,6 +409,7 @@ fn near_misses_are_unchanged() {
         "The password field is required; passwords must be long.".into(),
         "Check the token: it expired yesterday".into(),
         "We use a risk-based approach with sk-learn and task-runner.".into(),
+        "The task-ant-colony-simulation-v2 and the disk_test_functionality1234 run.".into(),
         format!("commit {sha}"),
         format!("request id {uuid}"),
         format!(r#"{{"id": "{uuid}", "sha": "{sha}"}}"#),
@@ -888,4 +889,42 @@ fn encoded_copies_of_credentials_are_redacted_whole() {
     ] {
         assert_eq!(red(&clean), clean);
     }
+}
+
+#[test]
+fn a_token_glued_to_a_word_is_still_redacted() {
+    // As after control characters were stripped from between them.
+    let ant = format!("sk-ant-api03-{}", "A1b2C3d4E5".repeat(9));
+    let ghp = format!("ghp_{}", "aB3".repeat(12));
+    let pat = format!("github_pat_{}", "x1".repeat(20));
+    let glpat = format!("glpat-{}", "Zz9".repeat(8));
+    let whsec = format!("whsec_{}", "q7".repeat(16));
+    for token in [&ant, &ghp, &pat, &glpat, &whsec] {
+        let glued = format!("J{token} and x{token}");
+        let out = red(&glued);
+        assert!(
+            !out.contains(&token[token.len() - 12..]),
+            "{glued} -> {out}"
+        );
+    }
+}
+
+#[test]
+fn base64url_data_is_not_taken_for_a_glued_token() {
+    // Seeded, so the same bytes every run: 256 KiB of base64url, where
+    // `ghs_` and the like occur inside longer runs of token characters.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut data = String::with_capacity(256 * 1024);
+    for _ in 0..256 * 1024 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.push(ALPHABET[(state % 64) as usize] as char);
+    }
+    // Planted inside the data: the glued form needs a boundary after 36.
+    data.insert_str(1000, &format!("xghs_{}yy", "Ab1".repeat(14)));
+    let (out, kinds) = sanitizer().redact_str(&data);
+    assert!(kinds.is_empty(), "{kinds:?}");
+    assert!(matches!(out, Cow::Borrowed(_)));
 }

@@ -1,7 +1,8 @@
 //! The running core's work, above the core and what it holds: sessions opened,
 //! closed and restored ([`lifecycle`]), each socket message taken to the
 //! pipeline ([`dispatch`]), what plugins may ask of the core
-//! ([`plugin_services`], and by a declared capability [`capabilities`]), and
+//! ([`plugin_services`], events they publish [`plugin_publish`], and by a
+//! declared capability [`capabilities`]), and
 //! the kill switch ([`pause`]) and the daily token caps ([`budget`]). These take the `Core`; nothing below them may.
 
 pub mod budget;
@@ -9,5 +10,6 @@ pub mod capabilities;
 pub mod dispatch;
 pub mod lifecycle;
 pub mod pause;
+pub mod plugin_publish;
 pub mod plugin_records;
 pub mod plugin_services;

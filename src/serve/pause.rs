@@ -5,7 +5,9 @@
 //!
 //! Pausing, in this order: the pause is put in force (and written to
 //! `state/paused.json`), so nothing new starts; `group.paused` is audited and
-//! published (subscribers such as a scheduler pause their own work); the
+//! published (subscribers such as a scheduler pause their own work; its
+//! `generation`, like `group.resumed`'s, orders the two whatever order they
+//! arrive in: `PausedGroups::state`); the
 //! group's pending confirmations are denied; then each of its sessions is
 //! stopped as `carapace stop-session` stops it (an agent's container removed,
 //! a session without one closed). Sessions still opening re-check the pause
@@ -111,7 +113,8 @@ pub async fn pause(
         );
         core.publish(
             "group.paused",
-            json!({"group": group, "by": actor.by, "plugin": actor.plugin}),
+            json!({"group": group, "by": actor.by, "plugin": actor.plugin,
+                   "generation": paused.generation}),
         );
     }
     report.denied = core
@@ -169,19 +172,23 @@ pub fn resume(core: &Core, group: &str, actor: &Actor) -> Result<Option<Pause>, 
     if !valid_group_name(group) {
         return Err(PauseError::UnknownGroup(shown(group)));
     }
-    let was = core.paused.resume(group).map_err(PauseError::NotWritten)?;
+    let was = core
+        .paused
+        .resume_counted(group)
+        .map_err(PauseError::NotWritten)?;
     // Resuming a group that is not paused changes nothing and adds no line.
-    if was.is_some() {
+    if let Some((_, generation)) = &was {
         core.audit_core(
             "group.resumed",
             json!({"group": group, "by": actor.by, "plugin": actor.plugin}),
         );
         core.publish(
             "group.resumed",
-            json!({"group": group, "by": actor.by, "plugin": actor.plugin}),
+            json!({"group": group, "by": actor.by, "plugin": actor.plugin,
+                   "generation": generation}),
         );
     }
-    Ok(was)
+    Ok(was.map(|(pause, _)| pause))
 }
 
 /// The paused groups as `status` shows them.

@@ -73,10 +73,12 @@ fn plain_name(name: &str) -> bool {
         && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
 }
 
-/// The line's fields, or why the record is refused.
+/// The line's fields, or why the record is refused; `kind` is the line's
+/// kind, already checked by [`line_kind`].
 fn fields(
     core: &Core,
     plugin: &str,
+    kind: String,
     params: &Value,
 ) -> Result<(String, Map<String, Value>), &'static str> {
     let Value::Object(params) = params else {
@@ -84,10 +86,6 @@ fn fields(
     };
     if params.keys().any(|k| k != "kind" && k != "fields") {
         return Err("BAD_RECORD");
-    }
-    let kind = params.get("kind").and_then(Value::as_str).unwrap_or("");
-    if !plain_name(kind) {
-        return Err("BAD_KIND");
     }
     let given = match params.get("fields") {
         None | Some(Value::Null) => Map::new(),
@@ -110,7 +108,7 @@ fn fields(
         };
         line.insert(name, value);
     }
-    Ok((format!("{plugin}.{kind}"), line))
+    Ok((kind, line))
 }
 
 /// One plugin's record windows: one per kind (at most [`MAX_KINDS`], the
@@ -169,7 +167,7 @@ pub fn record(core: &Core, tally: &Records, plugin: &str, params: &Value) {
         if !full {
             return Ok(None);
         }
-        fields(core, plugin, params).map(Some)
+        fields(core, plugin, kind, params).map(Some)
     });
     match checked {
         Ok(None) => {}

@@ -1,4 +1,5 @@
-//! What the core offers plugins: `services/*` requests, `event/publish` and
+//! What the core offers plugins: `services/*` requests, `event/publish` (as a
+//! notification or an acknowledged request: `serve::plugin_publish`) and
 //! `audit/record` (`serve::plugin_records`);
 //! the capability requests (`confirm/resolve`, `group/*`) are handed to
 //! `serve::capabilities` under the same limits and tallies.
@@ -31,6 +32,7 @@ use crate::core::Core;
 use crate::plugins::host::CallScope;
 use crate::plugins::process::FromPlugin;
 use crate::serve::capabilities::{self, Refused};
+use crate::serve::plugin_publish;
 
 /// Most audit entries one `services/audit_log` answer carries.
 const MAX_AUDIT_ENTRIES: usize = 100;
@@ -142,6 +144,12 @@ pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<Fr
                         Ok(_permit) => {
                             let outcome = if capabilities::handles(&method) {
                                 capabilities::answer(&core, &plugin, &method, &params).await
+                            } else if method == plugin_publish::PUBLISH {
+                                let published = plugin_publish::publish(&core, &plugin, &params);
+                                if let Err(not) = &published {
+                                    refused_event(&core, &guard, &plugin, not);
+                                }
+                                plugin_publish::answer(published)
                             } else {
                                 answer(&core, &plugin, &method, &params)
                                     .map_err(|message| Refused::new("REFUSED", message))
@@ -159,7 +167,7 @@ pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<Fr
                             Err(refused)
                         }
                     };
-                    let outcome = outcome.map_err(|r| (r.code, r.message));
+                    let outcome = outcome.map_err(|r| (r.code, r.message, r.answer));
                     if let Some(process) = core.plugins().process(&plugin) {
                         process.respond(id, outcome).await;
                     }
@@ -184,7 +192,7 @@ pub async fn serve(core: Arc<Core>, mut from_plugins: mpsc::UnboundedReceiver<Fr
 
 /// A plugin's own words, going into the log: redacted, then cut (a huge one
 /// costs a bounded scan).
-fn shown(core: &Core, text: &str) -> String {
+pub(crate) fn shown(core: &Core, text: &str) -> String {
     let head: String = text.chars().take(4 * SHOWN_CHARS).collect();
     core.sanitizer.redact_cut(&head, SHOWN_CHARS)
 }
@@ -334,47 +342,25 @@ fn notification(core: &Arc<Core>, guard: &Guard, plugin: &str, method: &str, par
         crate::serve::plugin_records::record(core, &guard.records, plugin, params);
         return;
     }
-    if method != "event/publish" {
+    if method != plugin_publish::PUBLISH {
         tracing::debug!(%plugin, %method, "ignored plugin notification");
         return;
     }
-    let topic = params.get("topic").and_then(Value::as_str).unwrap_or("");
-    let group = params.get("group").and_then(Value::as_str).unwrap_or("");
-    let allowed = match topic {
-        "message.inbound" => core.plugins().is_channel(plugin),
-        // A capability its manifest declares and the person granted, never its
-        // name: a plugin named `scheduler` without both is refused like any other.
-        t if t.starts_with("task.") => capabilities::granted(
-            core,
-            plugin,
-            crate::plugins::manifest::Capability::Scheduler,
-        )
-        .is_ok(),
-        _ => false,
-    };
-    // Only for a group the plugin serves: a channel limited to `public` must not
-    // start a session of `main`, least of all one it says the owner sent.
-    let known_group = core.policy().plugin_serves(plugin, group);
-    let shown_topic = shown(core, topic);
-    if !allowed || !known_group {
-        // A plugin can do this at will: the first of a window in full, the rest counted.
-        if admit_refusal(core, guard, plugin, ("event.refused", ""), &shown_topic) {
-            tracing::warn!(%plugin, topic = %shown_topic, "refused an event the plugin may not publish");
-            core.audit_core(
-                "event.refused",
-                json!({"plugin": plugin, "topic": shown_topic, "group": shown(core, group)}),
-            );
-        }
-        return;
+    // Nobody waits for the outcome of a notification: it is audited and published.
+    if let Err(not) = plugin_publish::publish(core, plugin, params) {
+        refused_event(core, guard, plugin, &not);
     }
-    let payload = params.get("payload").cloned().unwrap_or(Value::Null);
-    core.audit_core(
-        "event.published",
-        json!({"plugin": plugin, "topic": shown_topic, "group": group}),
-    );
-    core.publish(
-        topic,
-        json!({"plugin": plugin, "group": group, "payload": payload}),
-    );
-    crate::agent::events::on_event(core, topic, plugin, group, &payload);
+}
+
+/// Audits (the first of a window in full, the rest counted) an event the
+/// plugin may not publish: a plugin can send these at will.
+fn refused_event(core: &Core, guard: &Guard, plugin: &str, not: &plugin_publish::NotAllowed) {
+    let shown_topic = shown(core, &not.topic);
+    if admit_refusal(core, guard, plugin, ("event.refused", ""), &shown_topic) {
+        tracing::warn!(%plugin, topic = %shown_topic, "refused an event the plugin may not publish");
+        core.audit_core(
+            "event.refused",
+            json!({"plugin": plugin, "topic": shown_topic, "group": shown(core, &not.group)}),
+        );
+    }
 }

@@ -108,6 +108,8 @@ pub struct TestCore {
     pub home: tempfile::TempDir,
     child: Option<Child>,
     bundled: PathBuf,
+    /// More environment for the core process (e.g. systemd's `CREDENTIALS_DIRECTORY`).
+    pub env: Vec<(String, PathBuf)>,
 }
 
 impl TestCore {
@@ -146,6 +148,7 @@ impl TestCore {
             home,
             child: None,
             bundled: PathBuf::new(),
+            env: Vec::new(),
         }
     }
 
@@ -160,6 +163,7 @@ impl TestCore {
             home,
             child: None,
             bundled: Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins"),
+            env: Vec::new(),
         };
         core.launch();
         core
@@ -179,6 +183,7 @@ impl TestCore {
             .arg("start")
             .env("SENTINEL_SECRET", "must-not-reach-plugins")
             .env("CARAPACE_BUNDLED_PLUGINS", self.bundled.as_os_str())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -2,7 +2,8 @@
 //! the test hooks.
 //!
 //! Only the person writes `config.toml`; nothing here is reachable from a tool's
-//! arguments. The test hooks (`test_clock`, `test_hold_after_record_ms`) exist
+//! arguments. The test hooks (`test_clock`, `test_hold_after_record_ms`,
+//! `test_hold_after_ack_ms`) exist
 //! for the test suite: `test_clock` makes the plugin read "now" from the file
 //! `clock` in its own data dir, which no agent can reach (it is outside every
 //! container, and only this plugin's uid may write it).
@@ -14,6 +15,8 @@ use crate::misfire::Misfire;
 
 /// Default of `max_catch_up`.
 pub const DEFAULT_MAX_CATCH_UP: u32 = 10;
+/// Default of `max_catch_up_per_group`.
+pub const DEFAULT_MAX_CATCH_UP_PER_GROUP: u32 = 20;
 /// Default of `misfire_grace_secs`.
 pub const DEFAULT_GRACE_SECS: u32 = 60;
 /// Default of `max_tasks_per_group`.
@@ -26,6 +29,9 @@ pub struct Config {
     /// Most late slots a `run_all` task fires after downtime.
     #[serde(default = "default_max_catch_up")]
     pub max_catch_up: u32,
+    /// Most late slots one group's tasks fire together in one catch-up.
+    #[serde(default = "default_max_catch_up_per_group")]
+    pub max_catch_up_per_group: u32,
     /// How late a slot may fire and still count as on time.
     #[serde(default = "default_grace")]
     pub misfire_grace_secs: u32,
@@ -41,6 +47,9 @@ pub struct Config {
     /// Test hook: wait this long between recording a fire and publishing it.
     #[serde(default)]
     pub test_hold_after_record_ms: u32,
+    /// Test hook: wait this long between the core's answer to a fire and marking it.
+    #[serde(default)]
+    pub test_hold_after_ack_ms: u32,
 }
 
 /// A task declared in the config.
@@ -70,6 +79,9 @@ pub struct ConfigTask {
 fn default_max_catch_up() -> u32 {
     DEFAULT_MAX_CATCH_UP
 }
+fn default_max_catch_up_per_group() -> u32 {
+    DEFAULT_MAX_CATCH_UP_PER_GROUP
+}
 fn default_grace() -> u32 {
     DEFAULT_GRACE_SECS
 }
@@ -85,17 +97,34 @@ impl Config {
     pub fn from_init(init: &Init) -> Result<Config, InitError> {
         init.config_as()
     }
+
+    /// The test hooks that are on, by name (none in production).
+    pub fn test_hooks(&self) -> Vec<&'static str> {
+        [
+            ("test_clock", self.test_clock),
+            (
+                "test_hold_after_record_ms",
+                self.test_hold_after_record_ms > 0,
+            ),
+            ("test_hold_after_ack_ms", self.test_hold_after_ack_ms > 0),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             max_catch_up: DEFAULT_MAX_CATCH_UP,
+            max_catch_up_per_group: DEFAULT_MAX_CATCH_UP_PER_GROUP,
             misfire_grace_secs: DEFAULT_GRACE_SECS,
             max_tasks_per_group: DEFAULT_MAX_TASKS,
             tasks: Vec::new(),
             test_clock: false,
             test_hold_after_record_ms: 0,
+            test_hold_after_ack_ms: 0,
         }
     }
 }

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use carapace_plugin_sdk::{CallContext, CoreLink, Init, InitError, Plugin, ToolError};
-use serde_json::Value;
+use carapace_plugin_sdk::{CallContext, CoreLink, Init, InitError, Level, Plugin, ToolError};
+use serde_json::{json, Value};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigTask};
@@ -86,9 +86,35 @@ fn config_task(task: &ConfigTask, now: jiff::Timestamp) -> Result<(String, NewTa
             misfire: task.misfire,
             trust: Trust::Owner,
             created_by: None,
+            creator: None,
             next_at,
         },
     ))
+}
+
+/// Says loudly, in the core's log and its audit log, that test hooks are on:
+/// with them the plugin reads its time from a file or waits on purpose.
+fn warn_of_test_hooks(link: &CoreLink, config: &Config) {
+    let hooks = config.test_hooks();
+    if hooks.is_empty() {
+        return;
+    }
+    link.log(
+        Level::Warn,
+        format!(
+            "scheduler: TEST HOOKS ARE ON ({}): never in production; remove them from \
+             [plugins.scheduler.config] in config.toml",
+            hooks.join(", ")
+        ),
+    );
+    let _ = link.record(
+        "test_hooks",
+        json!({
+            "test_clock": config.test_clock,
+            "test_hold_after_record_ms": config.test_hold_after_record_ms,
+            "test_hold_after_ack_ms": config.test_hold_after_ack_ms,
+        }),
+    );
 }
 
 impl Plugin for SchedulerHandler {
@@ -132,6 +158,7 @@ impl Plugin for SchedulerHandler {
 
     fn started(&self, link: &CoreLink) {
         if let Some(scheduler) = &self.scheduler {
+            warn_of_test_hooks(link, &scheduler.config);
             scheduler.run(link);
         }
     }

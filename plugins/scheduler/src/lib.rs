@@ -21,6 +21,8 @@ mod database;
 mod error;
 mod handler;
 mod misfire;
+mod paused;
+mod publish;
 mod runner;
 mod schema;
 mod store;
@@ -29,14 +31,20 @@ mod timing;
 mod tools;
 
 pub use clock::Clock;
-pub use config::{Config, ConfigTask, DEFAULT_GRACE_SECS, DEFAULT_MAX_CATCH_UP, DEFAULT_MAX_TASKS};
+pub use config::{
+    Config, ConfigTask, DEFAULT_GRACE_SECS, DEFAULT_MAX_CATCH_UP, DEFAULT_MAX_CATCH_UP_PER_GROUP,
+    DEFAULT_MAX_TASKS,
+};
 pub use database::FILE as DATABASE_FILE;
 pub use error::{Invalid, SchedError};
 pub use handler::SchedulerHandler;
 pub use misfire::{plan, Misfire, Plan};
-pub use runner::Scheduler;
+pub use publish::{verdict, Verdict};
+pub use runner::{Delivery, Scheduler, RETRY_EVERY};
 pub use schema::SCHEMA_VERSION;
 pub use store::{NewTask, Store};
-pub use task::{fire_id, Fire, Source, State, Task, Trust};
-pub use timing::{local_instant, parse_at, parse_cron, utc, zone, Schedule, Timing};
+pub use task::{fire_id, Creator, Fire, Source, State, Task, Trust};
+pub use timing::{
+    hours_of, local_instant, parse_at, parse_cron, utc, zone, Hours, Schedule, Timing,
+};
 pub use tools::{check_prompt, first_slot, MAX_PROMPT_CHARS, MAX_UPCOMING};

@@ -52,8 +52,12 @@ impl Misfire {
 /// What happens to a task's due slots now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Slots to fire, oldest first.
+    /// Slots to fire, oldest first: the late ones (`late` of them) before the on-time ones.
     pub fire: Vec<Timestamp>,
+    /// How many of `fire`, from the front, are late (a catch-up).
+    pub late: usize,
+    /// Late slots the group's catch-up cap passed over ([`Plan::cap_late`]).
+    pub capped: Vec<Timestamp>,
     /// Late slots not fired (at most a few are listed; `skipped_more` counts the rest).
     pub skipped: Vec<Timestamp>,
     /// Whether more late slots were skipped than `skipped` lists.
@@ -138,8 +142,21 @@ pub fn plan(
             plan.skipped_more = more_late;
         }
     }
+    plan.late = plan.fire.len();
     plan.fire.extend(on_time);
     plan
+}
+
+impl Plan {
+    /// Keeps at most `left` of the late slots to fire (the newest), moving the
+    /// older rest to `capped`; on-time slots are never capped. Answers how many
+    /// late slots still fire.
+    pub fn cap_late(&mut self, left: usize) -> usize {
+        let over = self.late.saturating_sub(left);
+        self.capped.extend(self.fire.drain(..over));
+        self.late -= over;
+        self.late
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +231,38 @@ mod tests {
         );
         assert!(capped.skipped_more);
         assert_eq!(all.next, Some(ts("2026-12-03T13:00:00Z")));
+    }
+
+    #[test]
+    fn a_cap_keeps_the_newest_late_slots_and_every_on_time_one() {
+        // Late: 10:00, 11:00, 12:00 (run_all); on time: 12:05 and 12:06 (minutely task).
+        let minutely = Timing::parse(Some("0 10-12 * * *"), None, "UTC").expect("timing");
+        let mut all = plan(
+            &minutely,
+            ts("2026-12-03T10:00:00Z"),
+            ts("2026-12-03T12:10:00Z"),
+            Misfire::RunAll,
+            GRACE,
+            10,
+        );
+        assert_eq!(all.late, 3);
+        assert_eq!(all.cap_late(2), 2);
+        assert_eq!(
+            all.fire,
+            [ts("2026-12-03T11:00:00Z"), ts("2026-12-03T12:00:00Z")]
+        );
+        assert_eq!(all.capped, [ts("2026-12-03T10:00:00Z")]);
+        let mut on_time = plan(
+            &hourly(),
+            ts("2026-12-03T12:00:00Z"),
+            ts("2026-12-03T12:00:30Z"),
+            Misfire::RunAll,
+            GRACE,
+            10,
+        );
+        assert_eq!(on_time.cap_late(0), 0);
+        assert_eq!(on_time.fire, [ts("2026-12-03T12:00:00Z")]);
+        assert!(on_time.capped.is_empty());
     }
 
     #[test]

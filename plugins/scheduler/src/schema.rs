@@ -53,10 +53,27 @@ CREATE TABLE counters (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: who made a task (the creating session's origin kind, plugin and
+/// sender, so a sender's later sessions find their own tasks), and what the
+/// core answered to a fire (`outcome`: `started`, or the code it refused with).
+///
+/// Rows from version 1 keep `NULL` creators: they are matched by session, as
+/// before. `fires.state` keeps its three values: `pending` until the core
+/// acknowledged the fire, `published` once it took it, `skipped` when a
+/// misfire policy, a cap or a paused group passed it over (`outcome` says which
+/// when the core refused it).
+const V2: &str = "
+ALTER TABLE tasks ADD COLUMN creator_kind TEXT;
+ALTER TABLE tasks ADD COLUMN creator_plugin TEXT;
+ALTER TABLE tasks ADD COLUMN creator_sender TEXT;
+CREATE INDEX tasks_creator ON tasks (group_name, creator_plugin, creator_sender);
+ALTER TABLE fires ADD COLUMN outcome TEXT;
+";
+
 /// `PRAGMA application_id` of a scheduler database (`CrSc`).
 pub const APPLICATION_ID: i64 = 0x4372_5363;
 
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

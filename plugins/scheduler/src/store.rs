@@ -14,7 +14,14 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use crate::database;
 use crate::error::{Invalid, SchedError};
 use crate::misfire::{Misfire, Plan};
-use crate::task::{fire_id, Fire, Source, State, Task, Trust};
+use crate::task::{fire_id, Creator, Fire, Source, State, Task, Trust};
+
+/// `fires.outcome` of a slot passed over because its group was paused.
+pub const PAUSED: &str = "PAUSED";
+/// `fires.outcome` of a late slot a misfire policy passed over.
+pub const MISSED: &str = "MISSED";
+/// `fires.outcome` of a late slot the group's catch-up cap passed over.
+pub const CAPPED: &str = "CAPPED";
 
 /// How long fires other than pending ones are kept.
 const KEEP_FIRES_SECS: i64 = 7 * 86_400;
@@ -38,6 +45,8 @@ pub struct NewTask {
     pub trust: Trust,
     /// The creating session.
     pub created_by: Option<String>,
+    /// The creating session's sender, if it had one.
+    pub creator: Option<Creator>,
     /// The first slot (`None`: a one-shot task already past, stored as done).
     pub next_at: Option<Timestamp>,
 }
@@ -49,7 +58,8 @@ pub struct Store {
 }
 
 const TASK_COLUMNS: &str = "id, group_name, source, cron, at, tz, prompt, misfire, trust, \
-                            created_by, created_at, state, next_at, last_fire_at";
+                            created_by, created_at, state, next_at, last_fire_at, \
+                            creator_kind, creator_plugin, creator_sender";
 
 fn task_of(row: &Row<'_>) -> rusqlite::Result<Task> {
     let source: String = row.get(2)?;
@@ -75,6 +85,11 @@ fn task_of(row: &Row<'_>) -> rusqlite::Result<Task> {
         state: State::parse(&state).unwrap_or(State::Paused),
         next_at: row.get(12)?,
         last_fire_at: row.get(13)?,
+        creator: Creator::of(
+            &row.get::<_, Option<String>>(14)?.unwrap_or_default(),
+            row.get::<_, Option<String>>(15)?.as_deref(),
+            row.get::<_, Option<String>>(16)?.as_deref(),
+        ),
     })
 }
 
@@ -198,8 +213,9 @@ impl Store {
         let id = format!("t{number}");
         tx.execute(
             "INSERT INTO tasks (id, group_name, source, cron, at, tz, prompt, misfire, trust,
-                                created_by, created_at, state, next_at)
-             VALUES (?1, ?2, 'agent', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                created_by, created_at, state, next_at,
+                                creator_kind, creator_plugin, creator_sender)
+             VALUES (?1, ?2, 'agent', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 id,
                 task.group,
@@ -212,7 +228,10 @@ impl Store {
                 task.created_by,
                 now.as_second(),
                 initial_state(task),
-                task.next_at.map(|t| t.as_second())
+                task.next_at.map(|t| t.as_second()),
+                task.creator.as_ref().map(|c| c.kind.as_str()),
+                task.creator.as_ref().map(|c| c.plugin.as_str()),
+                task.creator.as_ref().map(|c| c.sender.as_str()),
             ],
         )
         .map_err(|e| self.sqlite(e))?;
@@ -328,19 +347,32 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut pending = Vec::new();
-        let fired_state = if paused { "skipped" } else { "pending" };
-        for (slot, state) in plan
+        let (fired_state, fired_outcome) = if paused {
+            ("skipped", Some(PAUSED))
+        } else {
+            ("pending", None)
+        };
+        for (slot, state, outcome) in plan
             .fire
             .iter()
-            .map(|slot| (slot, fired_state))
-            .chain(plan.skipped.iter().map(|slot| (slot, "skipped")))
+            .map(|slot| (slot, fired_state, fired_outcome))
+            .chain(
+                plan.skipped
+                    .iter()
+                    .map(|slot| (slot, "skipped", Some(MISSED))),
+            )
+            .chain(
+                plan.capped
+                    .iter()
+                    .map(|slot| (slot, "skipped", Some(CAPPED))),
+            )
         {
             let id = fire_id(&task.id, *slot);
             let inserted = tx
                 .execute(
-                    "INSERT INTO fires (fire_id, task_id, scheduled_at, state, recorded_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (fire_id) DO NOTHING",
-                    params![id, task.id, slot.as_second(), state, now.as_second()],
+                    "INSERT INTO fires (fire_id, task_id, scheduled_at, state, recorded_at, outcome)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (fire_id) DO NOTHING",
+                    params![id, task.id, slot.as_second(), state, now.as_second(), outcome],
                 )
                 .map_err(|e| self.sqlite(e))?;
             if inserted == 1 && state == "pending" {
@@ -406,12 +438,20 @@ impl Store {
         rows.map_err(|e| self.sqlite(e))
     }
 
-    /// Marks a fire published (or, when its group is paused, skipped).
-    pub fn mark(&self, fire_id: &str, published: bool, now: Timestamp) -> Result<(), SchedError> {
+    /// Marks a pending fire by the core's answer: `published` or `skipped`,
+    /// with `outcome` (`started`, or the core's code).
+    pub fn mark(
+        &self,
+        fire_id: &str,
+        state: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<(), SchedError> {
         self.conn()
             .execute(
-                "UPDATE fires SET state = ?2, published_at = ?3 WHERE fire_id = ?1 AND state = 'pending'",
-                params![fire_id, if published { "published" } else { "skipped" }, now.as_second()],
+                "UPDATE fires SET state = ?2, outcome = ?3, published_at = ?4
+                 WHERE fire_id = ?1 AND state = 'pending'",
+                params![fire_id, state, outcome, now.as_second()],
             )
             .map(drop)
             .map_err(|e| self.sqlite(e))
@@ -464,6 +504,7 @@ mod tests {
                 misfire: Misfire::RunOnce,
                 trust: Trust::Owner,
                 created_by: None,
+                creator: None,
                 next_at: Some(ts("2026-12-03T10:00:00Z")),
             };
             let now = ts("2026-12-03T10:00:00Z");

@@ -41,6 +41,37 @@ impl Trust {
     }
 }
 
+/// Who made a task, as the core recorded the creating session's origin: the
+/// kind (`message`, `task`), the plugin that started it and the sender it
+/// reported. The same sender of the same plugin in a later session of the same
+/// group is the same person; the same sender string from another plugin is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Creator {
+    /// The origin's kind.
+    pub kind: String,
+    /// The plugin that started the session.
+    pub plugin: String,
+    /// The sender that plugin reported.
+    pub sender: String,
+}
+
+impl Creator {
+    /// The creator an origin names: `None` unless it names a plugin and a
+    /// sender (a prompt or an opened session has neither).
+    pub fn of(kind: &str, plugin: Option<&str>, sender: Option<&str>) -> Option<Creator> {
+        match (plugin, sender) {
+            (Some(plugin), Some(sender)) if !plugin.is_empty() && !sender.is_empty() => {
+                Some(Creator {
+                    kind: kind.to_owned(),
+                    plugin: plugin.to_owned(),
+                    sender: sender.to_owned(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Who declared a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,6 +143,10 @@ pub struct Task {
     pub trust: Trust,
     /// The session that made it, if one did.
     pub created_by: Option<String>,
+    /// The sender that made it, if the session had one (`None` for tasks
+    /// stored before schema version 2).
+    #[serde(skip)]
+    pub creator: Option<Creator>,
     /// When it was made (Unix seconds).
     #[serde(skip)]
     pub created_at: i64,

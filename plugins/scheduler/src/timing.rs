@@ -1,23 +1,28 @@
 //! When a task fires: a 5-field cron pattern or one instant (`at`), in the
 //! task's IANA zone, every instant computed and stored in UTC.
 //!
-//! DST follows croner's rules (the Open Cron Pattern Specification, as Vixie
-//! cron): a fixed time (one minute and one hour, e.g. `30 2 * * *`) that does
-//! not exist on a spring-forward day runs at the first valid minute after the
-//! gap; one that occurs twice on a fall-back day runs once, at its first
-//! occurrence. An interval pattern (a wildcard or step in the minute or hour,
-//! e.g. `*/15 * * * *`) keeps its pace in real time: its slots inside the gap
-//! do not exist, and in the repeated hour it fires in both passes (each a
-//! different instant). An `at` given as a local time follows the fixed-time
-//! rules. Must never accept a pattern that fires more often than once a
-//! minute, nor panic on any text.
-
+//! DST, by the pattern's hour field (docs/scheduler.md, "Time"):
+//! - **Listed hours** (a single hour, a list, a range, or a step over part of
+//!   the day: `30 2 * * *`, `30 2,14 * * *`, `0 1-3 * * *`, `0 1-5/2 * * *`):
+//!   each local time the pattern names runs once. One that does not exist
+//!   (spring forward) runs at the first valid minute after the gap (several
+//!   such times, once); one that happens twice (fall back) runs at its first
+//!   occurrence. The pattern is walked on the local calendar and each local
+//!   time placed in the zone ([`local_instant`]).
+//! - **Every hour** (`*` or `*/n`: `*/15 * * * *`, `0 */2 * * *`, `@hourly`):
+//!   the pattern keeps its pace in real time (croner's walk in the zone): its
+//!   slots in the gap do not exist, and in the repeated hour it runs in both
+//!   passes (each a different instant).
+//!
+//! An `at` given as a local time follows the listed-hours rules. Must never
+//! accept a pattern that fires more often than once a minute, nor panic on any
+//! text.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use jiff::tz::{AmbiguousOffset, TimeZone};
-use jiff::{civil, Timestamp};
+use jiff::{civil, SignedDuration, Timestamp};
 
 use crate::error::Invalid;
 
@@ -26,13 +31,49 @@ pub const MAX_CRON_BYTES: usize = 200;
 /// Longest zone name accepted, in bytes.
 pub const MAX_TZ_BYTES: usize = 64;
 
+/// Most local times one step looks at before it gives up (a fold or a gap
+/// holds at most a few hours of a pattern's minutes).
+const MAX_LOCAL_STEPS: usize = 4096;
+
 /// What a task's schedule is.
 #[derive(Debug, Clone)]
 pub enum Schedule {
-    /// A recurring 5-field cron pattern (its text as given, trimmed).
-    Cron(String, Box<Cron>),
+    /// A recurring 5-field cron pattern (its text as given, trimmed), and how
+    /// its hour field meets DST.
+    Cron(String, Box<Cron>, Hours),
     /// One instant.
     At(Timestamp),
+}
+
+/// How a cron pattern's hour field meets a DST change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hours {
+    /// `*` or `*/n`: real-time pace (both passes of a repeated hour, nothing in a gap).
+    Every,
+    /// Named hours: each local time once (a gap's at its end, a repeat at its first).
+    Listed,
+}
+
+/// How `text`'s hour field meets DST (after a nickname is read as croner reads it).
+pub fn hours_of(text: &str) -> Hours {
+    let text = text.trim();
+    let hour = if text.eq_ignore_ascii_case("@hourly") {
+        "*"
+    } else if text.starts_with('@') {
+        // @daily, @weekly, @monthly, @yearly, @annually: midnight.
+        "0"
+    } else {
+        text.split_whitespace().nth(1).unwrap_or("*")
+    };
+    let every = hour == "*"
+        || hour
+            .strip_prefix("*/")
+            .is_some_and(|step| !step.is_empty() && step.bytes().all(|b| b.is_ascii_digit()));
+    if every {
+        Hours::Every
+    } else {
+        Hours::Listed
+    }
 }
 
 /// Which way [`Timing::step`] looks.
@@ -141,9 +182,11 @@ impl Timing {
     pub fn parse(cron: Option<&str>, at: Option<&str>, tz: &str) -> Result<Timing, Invalid> {
         let zone = zone(tz)?;
         let schedule = match (cron, at) {
-            (Some(cron), None) => {
-                Schedule::Cron(cron.trim().to_owned(), Box::new(parse_cron(cron)?))
-            }
+            (Some(cron), None) => Schedule::Cron(
+                cron.trim().to_owned(),
+                Box::new(parse_cron(cron)?),
+                hours_of(cron),
+            ),
             (None, Some(at)) => Schedule::At(parse_at(at, &zone)?),
             _ => {
                 return Err(Invalid::new(
@@ -192,19 +235,50 @@ impl Timing {
         };
         match &self.schedule {
             Schedule::At(at) => beyond(*at).then_some(*at),
-            Schedule::Cron(_, cron) => {
+            Schedule::Cron(_, cron, Hours::Every) => {
                 let start = from.to_zoned(self.zone.clone());
-                let found = catch_unwind(AssertUnwindSafe(|| match direction {
-                    Direction::Forward => cron.find_next_occurrence(&start, false),
-                    Direction::Backward => cron.find_previous_occurrence(&start, false),
-                }));
-                found
-                    .ok()?
-                    .ok()
+                find(cron, &start, direction)
                     .map(|zoned| zoned.timestamp())
                     .filter(|slot| beyond(*slot))
             }
+            Schedule::Cron(_, cron, Hours::Listed) => self.step_listed(cron, from, direction),
         }
+    }
+
+    /// [`Timing::step`] for named hours: walks the pattern's local times (on a
+    /// calendar without DST) from `from`'s, and places each in the zone, until
+    /// one lands strictly beyond `from`. Placing is monotone (a gap's times go
+    /// to its end, a repeat's to its first pass), so the first such is the answer.
+    fn step_listed(&self, cron: &Cron, from: Timestamp, direction: Direction) -> Option<Timestamp> {
+        let local = from.to_zoned(self.zone.clone());
+        let mut wall = local.datetime();
+        if let Direction::Backward = direction {
+            // In the second pass of a repeated hour, local times up to the
+            // fold's end were placed in its first pass, before `from`.
+            if let AmbiguousOffset::Fold { before, after } =
+                self.zone.to_ambiguous_timestamp(wall).offset()
+            {
+                if local.offset() == after {
+                    let fold = SignedDuration::from_secs(i64::from(
+                        before.seconds().saturating_sub(after.seconds()),
+                    ));
+                    wall = wall.checked_add(fold).ok()?;
+                }
+            }
+        }
+        let mut cursor = wall.to_zoned(TimeZone::UTC).ok()?;
+        for _ in 0..MAX_LOCAL_STEPS {
+            cursor = find(cron, &cursor, direction)?;
+            let slot = local_instant(cursor.datetime(), &self.zone)?;
+            let beyond = match direction {
+                Direction::Forward => slot > from,
+                Direction::Backward => slot < from,
+            };
+            if beyond {
+                return Some(slot);
+            }
+        }
+        None
     }
 
     /// The slots in `(after, until]`, at most `max`, oldest first.
@@ -230,6 +304,16 @@ impl Timing {
             .strftime("%Y-%m-%dT%H:%M:%S%:z")
             .to_string()
     }
+}
+
+/// croner's next (or previous) match strictly beyond `start`, in `start`'s zone;
+/// `None` when there is none (or croner panicked).
+fn find(cron: &Cron, start: &jiff::Zoned, direction: Direction) -> Option<jiff::Zoned> {
+    let found = catch_unwind(AssertUnwindSafe(|| match direction {
+        Direction::Forward => cron.find_next_occurrence(start, false),
+        Direction::Backward => cron.find_previous_occurrence(start, false),
+    }));
+    found.ok()?.ok()
 }
 
 /// `instant` as RFC 3339 UTC, whole seconds (`2026-12-03T10:00:00Z`).
@@ -263,6 +347,32 @@ mod tests {
         assert!(zone("Europe/Berlin").is_ok());
         assert_eq!(zone("Mars/Olympus").expect_err("unknown").field, "tz");
         assert_eq!(zone("").expect_err("empty").field, "tz");
+    }
+
+    #[test]
+    fn only_a_star_or_a_step_over_the_whole_day_keeps_real_time() {
+        for every in [
+            "*/15 * * * *",
+            "0 * * * *",
+            "0 */2 * * *",
+            "@hourly",
+            "@HOURLY",
+        ] {
+            assert_eq!(hours_of(every), Hours::Every, "{every}");
+        }
+        for listed in [
+            "30 2 * * *",
+            "30 2,14 * * *",
+            "0 1-3 * * *",
+            "0 1-5/2 * * *",
+            "0 0-23 * * *",
+            "* 2 * * *",
+            "@daily",
+            "@weekly",
+            "@yearly",
+        ] {
+            assert_eq!(hours_of(listed), Hours::Listed, "{listed}");
+        }
     }
 
     #[test]

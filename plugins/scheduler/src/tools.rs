@@ -14,7 +14,7 @@ use crate::error::{Invalid, SchedError};
 use crate::misfire::Misfire;
 use crate::runner::Scheduler;
 use crate::store::NewTask;
-use crate::task::{Source, State, Task, Trust};
+use crate::task::{Creator, Source, State, Task, Trust};
 use crate::timing::{utc, Schedule, Timing};
 
 /// Longest prompt, in characters (the core takes at most 32 KiB).
@@ -42,6 +42,11 @@ struct ScheduleArgs {
 struct IdArgs {
     id: String,
 }
+
+/// `list_tasks` takes nothing: any argument is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,10 +77,14 @@ pub fn call(
     let viewer = Viewer {
         trust,
         session: ctx.session_id(),
+        creator: creator_of(ctx),
     };
     let answer = match tool {
-        "schedule_task" => schedule(scheduler, ctx, group, trust, ctx.args(arguments)?, now),
-        "list_tasks" => list(scheduler, group, &viewer),
+        "schedule_task" => schedule(scheduler, group, &viewer, ctx.args(arguments)?, now),
+        "list_tasks" => {
+            let NoArgs {} = ctx.args(arguments)?;
+            list(scheduler, group, &viewer)
+        }
         "upcoming_tasks" => upcoming(
             scheduler,
             group,
@@ -128,11 +137,20 @@ pub fn first_slot(timing: &Timing, now: Timestamp) -> Result<Timestamp, Invalid>
     }
 }
 
+/// The calling session's sender, from the envelope the core built.
+fn creator_of(ctx: &CallContext) -> Option<Creator> {
+    let origin = ctx.origin()?;
+    Creator::of(
+        &origin.kind,
+        origin.plugin.as_deref(),
+        origin.sender.as_deref(),
+    )
+}
+
 fn schedule(
     scheduler: &Scheduler,
-    ctx: &CallContext,
     group: &str,
-    trust: Trust,
+    viewer: &Viewer,
     args: ScheduleArgs,
     now: Timestamp,
 ) -> Result<Value, SchedError> {
@@ -151,8 +169,9 @@ fn schedule(
             tz: timing.zone_name().to_owned(),
             prompt: args.prompt,
             misfire: args.misfire,
-            trust,
-            created_by: ctx.session_id().map(str::to_owned),
+            trust: viewer.trust,
+            created_by: viewer.session.map(str::to_owned),
+            creator: viewer.creator.clone(),
             next_at: Some(first),
         },
         now,
@@ -169,17 +188,25 @@ fn schedule(
 }
 
 /// Who is asking: the owner's sessions see every task of the group; any other
-/// session sees only the tasks it made itself (never the owner's prompts, nor
-/// another stranger's tasks, as memory's `Sight` does for entries).
+/// session sees only the tasks its own sender made (the same origin kind,
+/// plugin and sender, in this or an earlier session of the group) or, for a
+/// session without a sender and for tasks stored before the sender was, the
+/// tasks this very session made. Never the owner's prompts, nor another
+/// sender's tasks, nor those of the same sender string from another plugin.
 struct Viewer<'a> {
     trust: Trust,
     session: Option<&'a str>,
+    creator: Option<Creator>,
 }
 
 impl Viewer<'_> {
     fn sees(&self, task: &Task) -> bool {
-        self.trust == Trust::Owner
-            || (self.session.is_some() && task.created_by.as_deref() == self.session)
+        if self.trust == Trust::Owner {
+            return true;
+        }
+        let same_session = self.session.is_some() && task.created_by.as_deref() == self.session;
+        let same_sender = self.creator.is_some() && task.creator == self.creator;
+        same_session || same_sender
     }
 }
 

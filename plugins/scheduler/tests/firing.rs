@@ -242,18 +242,8 @@ fn config_tasks_fire_as_the_owners_and_are_read_only() {
 fn cancel_and_pause_stop_firing_and_resume_starts_from_now() {
     let home = Home::at("2026-12-03T10:00:30Z");
     let mut plugin = Plugin::start(&home, config(json!({})));
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tick"}),
-    );
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tock"}),
-    );
+    plugin.every_minute("tick");
+    plugin.every_minute("tock");
     plugin.ok("main", "owner", "pause_task", json!({"id": "t1"}));
     plugin.ok("main", "owner", "cancel_task", json!({"id": "t2"}));
     home.set_clock("2026-12-03T10:05:00Z");
@@ -288,42 +278,56 @@ fn cancel_and_pause_stop_firing_and_resume_starts_from_now() {
 fn a_paused_group_fires_nothing_until_resumed() {
     let home = Home::at("2026-12-03T10:00:30Z");
     let mut plugin = Plugin::start(&home, config(json!({})));
-    plugin.ok(
-        "main",
-        "owner",
-        "schedule_task",
-        json!({"cron": "* * * * *", "tz": "UTC", "prompt": "tick"}),
-    );
-    plugin.event(
-        "group.paused",
-        json!({"group": "main", "by": "cli", "plugin": null}),
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    plugin.every_minute("tick");
+    plugin.set_paused(&["main"], 1);
+    plugin.group_word("main", true, Some(1));
+    assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     home.set_clock("2026-12-03T10:01:00Z");
     assert!(
         plugin.fires_within(QUIET).is_empty(),
         "a paused group's task fired"
     );
     assert_eq!(
-        home.fires("t1"),
-        [("t1@2026-12-03T10:01:00Z".to_owned(), "skipped".to_owned())]
+        home.outcomes("t1"),
+        [(
+            "t1@2026-12-03T10:01:00Z".to_owned(),
+            "skipped".to_owned(),
+            Some("PAUSED".to_owned())
+        )]
     );
-    plugin.event(
-        "group.resumed",
-        json!({"group": "main", "by": "cli", "plugin": null}),
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    plugin.set_paused(&[], 2);
+    plugin.group_word("main", false, Some(2));
+    assert!(plugin.fires_within(Duration::from_millis(200)).is_empty());
     home.set_clock("2026-12-03T10:02:00Z");
     assert_eq!(plugin.wait_fires(1, FIRE).len(), 1);
-    // The core's refusal of a fire for a paused group pauses it here too.
-    plugin.event(
-        "agent.refused",
-        json!({"group": "main", "code": "GROUP_PAUSED",
-        "reason": "the group is paused", "origin": {"topic": "task.triggered"}}),
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    // A pause the plugin did not hear of: the core refuses the fire; it is
+    // skipped (never marked published), and the group is paused here too.
+    plugin.set_paused(&["main"], 3);
+    plugin.on_publish(|_| Some(Err(json!({"code": "GROUP_PAUSED", "generation": 3}))));
     home.set_clock("2026-12-03T10:03:00Z");
-    assert!(plugin.fires_within(QUIET).is_empty());
+    assert_eq!(plugin.wait_fires(1, FIRE).len(), 1, "sent, and refused");
+    home.set_clock("2026-12-03T10:04:00Z");
+    assert!(
+        plugin.fires_within(QUIET).is_empty(),
+        "a group the core said is paused was sent to again"
+    );
+    let outcomes = home.outcomes("t1");
+    assert_eq!(
+        outcomes[2..],
+        [
+            (
+                "t1@2026-12-03T10:03:00Z".to_owned(),
+                "skipped".to_owned(),
+                Some("GROUP_PAUSED".to_owned())
+            ),
+            (
+                "t1@2026-12-03T10:04:00Z".to_owned(),
+                "skipped".to_owned(),
+                Some("PAUSED".to_owned())
+            )
+        ],
+        "{outcomes:?}"
+    );
 }
 
 #[test]

@@ -55,7 +55,9 @@ impl Init {
         let dir = self
             .credentials_dir
             .as_ref()
-            .ok_or(CredentialError::NoDirectory)?;
+            // No directory: nothing of this plugin's is stored (or it
+            // declares none), so this one is not set either.
+            .ok_or_else(|| CredentialError::Missing(name.to_owned()))?;
         let file = std::fs::File::open(dir.join(name)).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => CredentialError::Missing(name.to_owned()),
             _ => CredentialError::Unreadable(name.to_owned()),
@@ -112,10 +114,8 @@ pub enum CredentialError {
     /// The name is not one plain file name.
     #[error("a credential name must match [A-Za-z0-9_.-]{{1,64}} and not be . or ..")]
     InvalidName,
-    /// The core gave this plugin no credentials directory.
-    #[error("this plugin has no credentials directory (declare `credentials` in its manifest)")]
-    NoDirectory,
-    /// No such credential.
+    /// No such credential (or none of this plugin's is stored, or its
+    /// manifest declares it in neither `credentials` nor `optional_credentials`).
     #[error("credential `{0}` is not set")]
     Missing(String),
     /// It exists but cannot be read.
@@ -132,9 +132,7 @@ pub enum CredentialError {
 impl From<CredentialError> for InitError {
     fn from(error: CredentialError) -> InitError {
         match error {
-            CredentialError::InvalidName | CredentialError::NoDirectory => {
-                InitError::config(error.to_string())
-            }
+            CredentialError::InvalidName => InitError::config(error.to_string()),
             CredentialError::Missing(_)
             | CredentialError::Unreadable(_)
             | CredentialError::TooLarge(_)
@@ -182,8 +180,14 @@ mod tests {
         assert!(!format!("{secret:?}").contains("s3cret"));
         let missing = InitError::from(init.credential("other").expect_err("missing"));
         assert_eq!(missing.category, Category::AuthError);
+        // No directory: nothing of the plugin's is stored, so it is missing.
         let none = InitError::from(init_with(None).credential("token").expect_err("no dir"));
-        assert_eq!(none.category, Category::ConfigError);
+        assert_eq!(none.category, Category::AuthError);
+        assert!(
+            none.message.contains("`token` is not set"),
+            "{}",
+            none.message
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

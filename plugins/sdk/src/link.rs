@@ -137,12 +137,32 @@ impl CoreLink {
         let _ = self.notify("log", json!({"level": level, "message": message}));
     }
 
-    /// Sends an `event/publish` notification (e.g. topic `message.inbound` for a channel plugin).
+    /// Sends an `event/publish` notification (e.g. topic `message.inbound` for a
+    /// channel plugin): written, not acknowledged; see [`CoreLink::publish_acked`].
     pub fn publish(&self, topic: &str, group: &str, payload: Value) -> Result<(), CoreError> {
         self.notify(
             "event/publish",
             json!({"topic": topic, "group": group, "payload": payload}),
         )
+    }
+
+    /// Sends `event/publish` as a request and waits (at most
+    /// [`DEFAULT_REQUEST_TIMEOUT`]) until the core has accepted the event: `Ok`
+    /// once it is published and, for a topic that starts a session, that
+    /// session is queued (for `task.triggered`: its `fire_id` is on the core's
+    /// disk). A refusal is [`CoreError::Rejected`] whose `data.code` says why:
+    /// `NOT_ALLOWED` (not published at all), or the session's refusal
+    /// (`GROUP_PAUSED` with `data.generation`, `FIRE_TAKEN`, `NO_FIRE_ID`,
+    /// `NO_TASK_ID`, `NO_PROMPT`), or the per-plugin limits (`BUSY`,
+    /// `RATE_LIMITED`: try again later). [`CoreError::Timeout`] or
+    /// [`CoreError::Disconnected`] leave it unknown whether the core has it:
+    /// publish it again later (the core takes each `fire_id` once).
+    pub fn publish_acked(&self, topic: &str, group: &str, payload: Value) -> Result<(), CoreError> {
+        self.request(
+            "event/publish",
+            json!({"topic": topic, "group": group, "payload": payload}),
+        )
+        .map(drop)
     }
 
     /// Writes a line of this plugin's own into the core's audit log (`audit/record`):

@@ -165,6 +165,35 @@ fn calls_at_once(
     })
 }
 
+/// Rule: `publish_acked` is a request: `Ok` only on the core's answer, the
+/// core's refusal with its `data` (code, generation) otherwise.
+#[test]
+fn an_acknowledged_publish_waits_for_the_core_and_reads_its_refusal() {
+    let harness = ready();
+    harness.on_request(
+        |method, params| match (method, params["payload"]["fire_id"].as_str()) {
+            ("event/publish", Some("t1@a")) => Ok(json!({})),
+            ("event/publish", _) => Err(JsonRpcError {
+                code: -32000,
+                message: "the group is paused".into(),
+                data: Some(json!({"code": "GROUP_PAUSED", "generation": 4})),
+            }),
+            _ => Err(JsonRpcError::new(-32601, "no")),
+        },
+    );
+    let acked = harness.call("announce_acked", json!({"fire_id": "t1@a"}));
+    assert_eq!(acked, Ok(json!({"acked": true})));
+    let refused = harness
+        .call("announce_acked", json!({"fire_id": "t1@b"}))
+        .expect_err("refused");
+    assert_eq!(refused.message, "refused GROUP_PAUSED 4");
+    let requests = harness.core_requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].0, "event/publish");
+    assert_eq!(requests[0].1["topic"], "task.triggered");
+    assert_eq!(requests[0].1["payload"], json!({"fire_id": "t1@a"}));
+}
+
 #[test]
 fn a_refused_plugin_request_reaches_the_plugin_as_an_error() {
     let harness = ready();

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::plugins::Discovered;
 
 /// The plugin's config from `config.toml`, checked against its `config_schema`, defaults applied.
-pub(super) fn plugin_config(plugin: &Discovered, table: &toml::Table) -> Result<Value, String> {
+pub(crate) fn plugin_config(plugin: &Discovered, table: &toml::Table) -> Result<Value, String> {
     let mut value = serde_json::to_value(table).map_err(|e| e.to_string())?;
     let Some(schema) = &plugin.manifest.config_schema else {
         return Ok(value);

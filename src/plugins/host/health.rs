@@ -33,6 +33,7 @@ impl PluginHost {
                     Ok(State::Restarting { attempt }) => ("restarting", None, Some(*attempt)),
                     Ok(State::Failed(category, _)) => ("failed", Some(category.clone()), None),
                     Ok(State::Disabled) => ("disabled", None, None),
+                    Ok(State::NotConfigured) => ("not_configured", None, None),
                     Ok(State::Stopped) | Err(_) => ("stopped", None, None),
                 };
                 let enforcement = (state == "running").then(|| {
@@ -56,7 +57,7 @@ impl PluginHost {
                         Ok(State::Failed(_, Some(detail))) => {
                             slot.problem.clone().or_else(|| Some(detail.clone()))
                         }
-                        Ok(State::Failed(_, None)) => slot.problem.clone(),
+                        Ok(State::Failed(_, None) | State::NotConfigured) => slot.problem.clone(),
                         _ => None,
                     },
                     state: state.into(),

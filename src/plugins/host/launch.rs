@@ -93,8 +93,10 @@ pub(super) async fn launch(
         );
         return Err("CONFIG_ERROR".into());
     }
-    let declared = &plugin.manifest.credentials;
-    let missing = credentials::missing(&shared.home, &plugin.name, declared);
+    // Only the required ones must be there; the optional ones are handed
+    // over too when they are (the plugin says which its config needs).
+    let missing = credentials::missing(&shared.home, &plugin.name, &plugin.manifest.credentials);
+    let declared = &plugin.manifest.all_credentials();
     if !missing.is_empty() {
         tracing::error!(
             plugin = %plugin.name,

@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use call::CallScope;
+pub(crate) use config::plugin_config as check_config;
 pub use hooks::MEMORY_BRIEF_HOOK;
 
 use super::confine::{self, ConfinementSupport};
@@ -158,7 +159,19 @@ impl PluginHost {
                 slots.insert(plugin.name.clone(), Arc::clone(old));
                 continue;
             }
-            let slot = Arc::new(Slot::new(plugin, &settings, fingerprint));
+            // Nobody set it up (no section) and it needs something: not
+            // started, and no failure; with a section it fails loudly.
+            let setup = match config.plugins.settings.contains_key(&plugin.name) {
+                true => None,
+                false => super::unconfigured::needs(plugin, &shared.home).map(|needs| {
+                    format!(
+                        "not configured: it needs {needs}; add [plugins.{0}] to config.toml \
+                         (or `enabled = false` there to hide it)",
+                        plugin.name
+                    )
+                }),
+            };
+            let slot = Arc::new(Slot::new(plugin, &settings, fingerprint, setup));
             slots.insert(plugin.name.clone(), slot);
         }
         let startable: Vec<Arc<Slot>> = slots

@@ -26,6 +26,9 @@ pub(super) enum State {
     /// The closed category, and the handler's own words when it refused `initialize`.
     Failed(String, Option<String>),
     Disabled,
+    /// Needs setup nobody has done (no `[plugins.<name>]` section, and config
+    /// keys it requires or credentials it needs): not started, and no failure.
+    NotConfigured,
     Stopped,
 }
 
@@ -46,9 +49,15 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    /// A slot for `plugin` with `settings`: stopped (to be started), disabled, or
-    /// failed with `CONFIG_ERROR` when its folder or its config is refused.
-    pub(super) fn new(plugin: &Discovered, settings: &PluginSettings, fingerprint: String) -> Slot {
+    /// A slot for `plugin` with `settings`: stopped (to be started), disabled,
+    /// not configured (`setup` says what it lacks), or failed with
+    /// `CONFIG_ERROR` when its folder or its config is refused.
+    pub(super) fn new(
+        plugin: &Discovered,
+        settings: &PluginSettings,
+        fingerprint: String,
+        setup: Option<String>,
+    ) -> Slot {
         let checked = plugin
             .manifest
             .check_compat(env!("CARGO_PKG_VERSION"))
@@ -59,6 +68,7 @@ impl Slot {
             _ if plugin.refused.is_some() => {
                 (Value::Null, State::Failed("CONFIG_ERROR".into(), None))
             }
+            _ if setup.is_some() => (Value::Null, State::NotConfigured),
             Ok(value) => (value, State::Stopped),
             Err(problem) => {
                 tracing::error!(plugin = %plugin.name, %problem, "plugin left out");
@@ -70,7 +80,7 @@ impl Slot {
             fingerprint,
             retired: AtomicBool::new(false),
             config: config_value,
-            problem: plugin.refused.clone(),
+            problem: plugin.refused.clone().or(setup),
             state: RwLock::new(state),
             slots: FairShare::new(MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_SESSION),
             in_flight: Mutex::new(HashMap::new()),

@@ -1,7 +1,7 @@
 //! What a plugin may ask of the core by a capability its manifest declares
 //! (DESIGN §8): [`approvals`] (`confirm/resolve`), [`kill_switch`]
-//! (`group/pause`, `group/resume`, `group/status`) and [`budgets`]
-//! (`budget/extend`), each only for the groups
+//! (`group/pause`, `group/resume`, `group/status`), [`budgets`]
+//! (`budget/extend`) and [`scheduler`] (`scheduler/paused_groups`), each only for the groups
 //! the plugin serves (`GroupPolicy::plugin_serves`).
 //!
 //! These arrive only on a plugin's own JSON-RPC channel (`serve::plugin_services`
@@ -15,6 +15,7 @@
 pub mod approvals;
 pub mod budgets;
 pub mod kill_switch;
+pub mod scheduler;
 
 use std::sync::Arc;
 
@@ -25,12 +26,13 @@ use crate::core::Core;
 use crate::plugins::manifest::Capability;
 
 /// The methods served here.
-pub const METHODS: [&str; 5] = [
+pub const METHODS: [&str; 6] = [
     approvals::RESOLVE,
     budgets::EXTEND,
     kill_switch::PAUSE,
     kill_switch::RESUME,
     kill_switch::STATUS,
+    scheduler::PAUSED_GROUPS,
 ];
 
 /// Longest `by` kept, in characters.
@@ -46,6 +48,8 @@ pub struct Refused {
     pub message: String,
     /// Fields for the audit line (an object).
     pub detail: Value,
+    /// Fields the plugin's error `data` carries besides `code` (an object).
+    pub answer: Value,
 }
 
 impl Refused {
@@ -55,12 +59,19 @@ impl Refused {
             code,
             message: message.into(),
             detail: json!({}),
+            answer: json!({}),
         }
     }
 
     /// Adds fields to the audit line.
     pub fn with(mut self, detail: Value) -> Refused {
         self.detail = detail;
+        self
+    }
+
+    /// Adds fields to the error `data` the plugin is answered with.
+    pub fn answering(mut self, answer: Value) -> Refused {
+        self.answer = answer;
         self
     }
 }
@@ -83,6 +94,7 @@ pub async fn answer(
         kill_switch::PAUSE => kill_switch::pause(core, plugin, params).await,
         kill_switch::RESUME => kill_switch::resume(core, plugin, params),
         kill_switch::STATUS => kill_switch::status(core, plugin, params),
+        scheduler::PAUSED_GROUPS => scheduler::paused_groups(core, plugin, params),
         _ => Err(Refused::new("UNKNOWN_METHOD", "not a capability method")),
     }
 }

@@ -1,6 +1,11 @@
 //! The built `carapace-plugin-scheduler` binary driven as the core drives it
 //! (JSON-RPC lines, a cleared environment), with the test clock: the instant
 //! in `<data_dir>/clock`. Killed on drop.
+//!
+//! The harness answers the plugin's requests as the core would: each
+//! acknowledged `event/publish` by [`Plugin::on_publish`] (by default: taken),
+//! `scheduler/paused_groups` with [`Plugin::set_paused`] (by default: none, at
+//! generation 0).
 
 #![allow(dead_code)]
 
@@ -43,6 +48,35 @@ impl Home {
         std::fs::rename(&temp, self.dir.path().join("clock")).expect("move clock");
     }
 
+    /// `PRAGMA user_version` of the database as it is.
+    pub fn schema_version(&self) -> i64 {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("scheduler.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open");
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version")
+    }
+
+    /// The fires of `task`: `(fire_id, state, outcome)`, read from the database as it is.
+    pub fn outcomes(&self, task: &str) -> Vec<(String, String, Option<String>)> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("scheduler.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open");
+        let mut statement = conn
+            .prepare(
+                "SELECT fire_id, state, outcome FROM fires WHERE task_id = ?1 ORDER BY scheduled_at",
+            )
+            .expect("prepare");
+        let rows = statement
+            .query_map([task], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+
     /// The fires of `task`: `(fire_id, state)`, read from the database as it is.
     pub fn fires(&self, task: &str) -> Vec<(String, String)> {
         let conn = rusqlite::Connection::open_with_flags(
@@ -69,12 +103,24 @@ pub fn config(extra: Value) -> Value {
     config
 }
 
+/// How the harness answers one `event/publish`: `None` leaves it unanswered,
+/// `Some(Ok(()))` takes it, `Some(Err(data))` refuses it with that error `data`.
+pub type Publish = Box<dyn FnMut(&Value) -> Option<Result<(), Value>>>;
+
 /// A running plugin process.
 pub struct Plugin {
     child: HandlerChild,
     events: VecDeque<Value>,
     answers: VecDeque<Value>,
     next_id: u64,
+    publish: Publish,
+    paused: Value,
+    /// How many times the plugin asked which groups are paused.
+    pub paused_asked: usize,
+    /// The `audit/record` lines the plugin sent, as sent.
+    pub records: Vec<Value>,
+    /// The `log` lines the plugin sent: `(level, message)`.
+    pub logs: Vec<(String, String)>,
 }
 
 impl Plugin {
@@ -100,6 +146,11 @@ impl Plugin {
             events: VecDeque::new(),
             answers: VecDeque::new(),
             next_id: 1,
+            publish: Box::new(|_| Some(Ok(()))),
+            paused: json!({"generation": 0, "groups": []}),
+            paused_asked: 0,
+            records: Vec::new(),
+            logs: Vec::new(),
         };
         let params = json!({"plugin": "scheduler", "version": "0.1.0", "config": config,
                             "data_dir": home.path()});
@@ -107,19 +158,65 @@ impl Plugin {
         (plugin, answer)
     }
 
+    /// How `event/publish` is answered from now on.
+    pub fn on_publish(
+        &mut self,
+        publish: impl FnMut(&Value) -> Option<Result<(), Value>> + 'static,
+    ) {
+        self.publish = Box::new(publish);
+    }
+
+    /// What `scheduler/paused_groups` answers from now on.
+    pub fn set_paused(&mut self, groups: &[&str], generation: u64) {
+        self.paused = json!({"generation": generation, "groups": groups});
+    }
+
     fn pump(&mut self, wait: Duration) -> bool {
         match self.child.lines.recv_timeout(wait) {
             Ok(line) => {
                 let message: Value = serde_json::from_str(&line).expect("JSON line");
-                match message.get("method").and_then(Value::as_str) {
-                    Some("event/publish") => self.events.push_back(message["params"].clone()),
-                    Some(_) => {}
-                    None => self.answers.push_back(message),
+                let id = message.get("id").cloned();
+                match (message.get("method").and_then(Value::as_str), id) {
+                    (Some("event/publish"), id) => {
+                        let params = message["params"].clone();
+                        let answer = (self.publish)(&params);
+                        self.events.push_back(params);
+                        if let (Some(id), Some(answer)) = (id, answer) {
+                            self.answer(&id, answer);
+                        }
+                    }
+                    (Some("scheduler/paused_groups"), Some(id)) => {
+                        self.paused_asked += 1;
+                        let snapshot = self.paused.clone();
+                        self.child.send_line(
+                            &json!({"jsonrpc": "2.0", "id": id, "result": snapshot}).to_string(),
+                        );
+                    }
+                    (Some(_), Some(id)) => self.answer(&id, Err(json!({"code": "REFUSED"}))),
+                    (Some("audit/record"), None) => self.records.push(message["params"].clone()),
+                    (Some("log"), None) => self.logs.push((
+                        message["params"]["level"].as_str().unwrap_or("").to_owned(),
+                        message["params"]["message"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned(),
+                    )),
+                    (Some(_), None) => {}
+                    (None, _) => self.answers.push_back(message),
                 }
                 true
             }
             Err(_) => false,
         }
+    }
+
+    fn answer(&mut self, id: &Value, answer: Result<(), Value>) {
+        let line = match answer {
+            Ok(()) => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+            Err(data) => json!({"jsonrpc": "2.0", "id": id,
+                                "error": {"code": -32000, "message": "refused", "data": data}}),
+        };
+        self.child.send_line(&line.to_string());
     }
 
     /// Sends a request and waits for its answer.
@@ -139,11 +236,25 @@ impl Plugin {
 
     /// Calls `tool` as a session of `group` with origin trust `trust`: its result or error.
     pub fn call(&mut self, group: &str, trust: &str, tool: &str, arguments: Value) -> Value {
+        let origin = json!({"kind": "open", "plugin": null, "sender": null, "trust": trust});
+        self.call_as(group, &format!("s-{trust}"), origin, tool, arguments)
+    }
+
+    /// Calls `tool` as session `session` of `group` whose origin (as the core
+    /// records it) is `origin`: its result or error.
+    pub fn call_as(
+        &mut self,
+        group: &str,
+        session: &str,
+        origin: Value,
+        tool: &str,
+        arguments: Value,
+    ) -> Value {
         let envelope = json!({
-            "id": "r", "topic": format!("tool.invoke.{tool}"), "source": "session:s1",
+            "id": "r", "topic": format!("tool.invoke.{tool}"), "source": format!("session:{session}"),
             "correlation": "c", "timestamp": "2026-12-03T10:00:00Z", "group": group,
-            "session": {"id": format!("s-{trust}"), "started_at": "2026-12-03T10:00:00Z"},
-            "origin": {"kind": "open", "plugin": null, "sender": null, "trust": trust},
+            "session": {"id": session, "started_at": "2026-12-03T10:00:00Z"},
+            "origin": origin,
             "payload": {"arguments": arguments}});
         self.request("tool/call", json!({"tool": tool, "envelope": envelope}))
     }
@@ -162,6 +273,32 @@ impl Plugin {
         let message = json!({"jsonrpc": "2.0", "method": "event",
                              "params": {"envelope": {"topic": topic, "payload": payload}}});
         self.child.send_line(&message.to_string());
+    }
+
+    /// Sends `group.paused` (or, with `paused` false, `group.resumed`) for
+    /// `group` as the core does, with the paused set's `generation` (`None`:
+    /// without one).
+    pub fn group_word(&mut self, group: &str, paused: bool, generation: Option<u64>) {
+        let mut payload = json!({"group": group, "by": "cli", "plugin": null});
+        if let Some(generation) = generation {
+            payload["generation"] = json!(generation);
+        }
+        let topic = if paused {
+            "group.paused"
+        } else {
+            "group.resumed"
+        };
+        self.event(topic, payload);
+    }
+
+    /// `schedule_task` of a task firing every minute in UTC, by the owner of `main`.
+    pub fn every_minute(&mut self, prompt: &str) -> Value {
+        self.ok(
+            "main",
+            "owner",
+            "schedule_task",
+            json!({"cron": "* * * * *", "tz": "UTC", "prompt": prompt}),
+        )
     }
 
     /// Every `task.triggered` published within `wait` (the whole wait is spent).

@@ -79,6 +79,22 @@ impl Plugin for Tools {
                     .map(|()| json!({}))
                     .map_err(|e| ToolError::new(e.to_string()))
             }
+            "announce_acked" => ctx
+                .link()
+                .publish_acked("task.triggered", ctx.group(), arguments)
+                .map(|()| json!({"acked": true}))
+                .map_err(|e| match e {
+                    carapace_plugin_sdk::CoreError::Rejected(refusal) => ToolError::new(format!(
+                        "refused {} {}",
+                        refusal.data_str("code").unwrap_or(""),
+                        refusal
+                            .data
+                            .as_ref()
+                            .map(|d| d["generation"].clone())
+                            .unwrap_or_default()
+                    )),
+                    other => ToolError::new(other.to_string()),
+                }),
             other => Err(ToolError::new(format!("unknown tool `{other}`"))),
         }
     }
