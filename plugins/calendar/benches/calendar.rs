@@ -21,6 +21,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use carapace_plugin_calendar::config::Config;
+use carapace_plugin_calendar::discovery::Calendar;
 use carapace_plugin_calendar::expand::{expand, Limits};
 use carapace_plugin_calendar::href::Url;
 use carapace_plugin_calendar::http::Credentials;
@@ -101,14 +102,7 @@ fn measure(
     percentiles(&format!("{label}: calendar_list_events (whole)"), whole);
 
     // The split: the REPORT round trip alone, then parse + expand on its body.
-    let config: Config = serde_json::from_value(server.config()).expect("config");
-    let account = Account::new(
-        config,
-        Credentials::basic(support::USER, &server.password),
-        None,
-    )
-    .expect("account");
-    let calendar = account.calendars().expect("calendars").remove(0);
+    let (account, calendar) = account_of(server);
     // The tool without the JSON-RPC line and the harness: what the plugin spends
     // answering, server included.
     let mut direct = Vec::new();
@@ -194,8 +188,8 @@ fn form(account: &Account, label: &str, method: &str, url: &Url, depth: &str, bo
     );
 }
 
-/// Radicale's time for each request form over `calendar` and `range`.
-fn forms(server: &Radicale, range: (DateTime<Utc>, DateTime<Utc>)) {
+/// The plugin's account on `server` (no harness) and its first calendar.
+fn account_of(server: &Radicale) -> (Account, Calendar) {
     let config: Config = serde_json::from_value(server.config()).expect("config");
     let account = Account::new(
         config,
@@ -204,6 +198,12 @@ fn forms(server: &Radicale, range: (DateTime<Utc>, DateTime<Utc>)) {
     )
     .expect("account");
     let calendar = account.calendars().expect("calendars").remove(0);
+    (account, calendar)
+}
+
+/// Radicale's time for each request form over `calendar` and `range`.
+fn forms(server: &Radicale, range: (DateTime<Utc>, DateTime<Utc>)) {
+    let (account, calendar) = account_of(server);
     let url = &calendar.url;
     println!("request forms, radicale's time (the year's calendar):");
     let query = dav::calendar_query(range.0, range.1, false);
