@@ -8,46 +8,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::TestCore;
-use serde_json::Value;
-
-/// The bundled plugins' entries in `status --json` once none is starting.
-fn settled(core: &TestCore) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = core.cli_json(&["status", "--json"]);
-        let plugins = status["plugins"].as_array().cloned().unwrap_or_default();
-        let busy = plugins
-            .iter()
-            .any(|p| p["state"] == "stopped" || p["state"] == "restarting");
-        if !plugins.is_empty() && !busy {
-            return plugins;
-        }
-        assert!(Instant::now() < deadline, "never settled: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn named<'a>(plugins: &'a [Value], name: &str) -> &'a Value {
-    plugins
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no plugin {name}: {plugins:?}"))
-}
 
 #[test]
 fn plugins_nobody_set_up_are_not_configured_not_failed_and_doctor_passes_them() {
     let core = TestCore::start_with_bundled("[groups.main]\ntools = [\"*\"]\n");
-    let plugins = settled(&core);
     for name in ["email", "calendar", "telegram"] {
-        let plugin = named(&plugins, name);
-        assert_eq!(plugin["state"], "not_configured", "{plugin}");
+        let plugin = core.wait_plugin(name, "not_configured");
         let problem = plugin["problem"].as_str().unwrap_or("");
         assert!(problem.starts_with("not configured:"), "{plugin}");
     }
-    let email = named(&plugins, "email")["problem"]
+    let email = core.wait_plugin("email", "not_configured")["problem"]
         .as_str()
         .unwrap_or("")
         .to_owned();
@@ -55,7 +26,7 @@ fn plugins_nobody_set_up_are_not_configured_not_failed_and_doctor_passes_them() 
         email.contains("a config") && email.contains("[plugins.email]"),
         "{email}"
     );
-    let telegram = named(&plugins, "telegram")["problem"]
+    let telegram = core.wait_plugin("telegram", "not_configured")["problem"]
         .as_str()
         .unwrap_or("")
         .to_owned();
@@ -64,7 +35,7 @@ fn plugins_nobody_set_up_are_not_configured_not_failed_and_doctor_passes_them() 
         "{telegram}"
     );
     // What needs nothing runs.
-    assert_eq!(named(&plugins, "echo")["state"], "running");
+    core.wait_plugin("echo", "running");
 
     let text = String::from_utf8_lossy(&core.cli(&["status"]).stdout).into_owned();
     assert!(text.contains("plugin email: not configured"), "{text}");
@@ -84,9 +55,7 @@ fn a_configured_plugin_with_a_wrong_config_still_fails_loudly() {
     let core = TestCore::start_with_bundled(
         "[groups.main]\ntools = [\"*\"]\n[plugins.email.config]\naddress = \"me@example.org\"\n",
     );
-    let plugins = settled(&core);
-    let email = named(&plugins, "email");
-    assert_eq!(email["state"], "failed", "{email}");
+    let email = core.wait_plugin("email", "failed");
     assert_eq!(email["category"], "CONFIG_ERROR", "{email}");
     let doctor = core.cli(&["doctor"]);
     let report = String::from_utf8_lossy(&doctor.stdout).into_owned();

@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::{auth_set_at, plugins_dir, TestCore};
 use serde_json::{json, Value};
@@ -61,22 +60,6 @@ fn core(plugins: &Path) -> TestCore {
     )
 }
 
-/// The plugin's state in `status` once it left `starting`.
-fn settled(core: &TestCore) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = core.cli_json(&["status", "--json"]);
-        let plugin = status["plugins"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == "optc").cloned());
-        if let Some(plugin) = plugin.filter(|p| p["state"] == "running" || p["state"] == "failed") {
-            return plugin;
-        }
-        assert!(Instant::now() < deadline, "never settled: {status}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn handed(core: &TestCore) -> Value {
     core.open_session("main").ipc(&["optcred_list"]).result()["names"].clone()
 }
@@ -93,7 +76,7 @@ fn optional_credentials_are_handed_over_when_stored_and_missing_ones_disable_not
         .status
         .success());
     only_required.launch();
-    assert_eq!(settled(&only_required)["state"], "running");
+    only_required.wait_plugin("optc", "running");
     assert_eq!(handed(&only_required), json!(["token"]));
     let listed =
         String::from_utf8_lossy(&only_required.cli(&["auth", "status"]).stdout).into_owned();
@@ -127,8 +110,7 @@ fn optional_credentials_are_handed_over_when_stored_and_missing_ones_disable_not
         .status
         .success());
     no_required.launch();
-    let failed = settled(&no_required);
-    assert_eq!(failed["state"], "failed", "{failed}");
+    let failed = no_required.wait_plugin("optc", "failed");
     assert_eq!(failed["category"], "AUTH_ERROR", "{failed}");
 }
 
@@ -148,6 +130,6 @@ fn under_systemd_the_private_copy_holds_the_stored_optional_ones_and_nothing_und
     core.env
         .push(("CREDENTIALS_DIRECTORY".into(), systemd.path().to_path_buf()));
     core.launch();
-    assert_eq!(settled(&core)["state"], "running");
+    core.wait_plugin("optc", "running");
     assert_eq!(handed(&core), json!(["extra", "token"]));
 }
