@@ -265,11 +265,16 @@ impl LedgerState {
         }
     }
 
-    fn extend(&mut self, scope: &Scope, tokens: u64) -> u64 {
-        let tally = match self.tallies(&scope.group, scope.task.as_deref()) {
+    /// The tally of `scope` itself: its task's when it names one, else its group's.
+    fn tally(&mut self, scope: &Scope) -> &mut Tally {
+        match self.tallies(&scope.group, scope.task.as_deref()) {
             (_, Some(task)) => task,
             (group, None) => group,
-        };
+        }
+    }
+
+    fn extend(&mut self, scope: &Scope, tokens: u64) -> u64 {
+        let tally = self.tally(scope);
         tally.extended = tally.extended.saturating_add(tokens);
         tally.extended
     }
@@ -481,11 +486,7 @@ impl UsageLedger for DayLedger {
 
     fn alert_lost(&self, exhausted: &Exhausted) {
         self.with_state(|s| {
-            let (group, task) = s.tallies(&exhausted.scope.group, exhausted.scope.task.as_deref());
-            let tally = match (exhausted.scope.task.is_some(), task) {
-                (true, Some(task)) => task,
-                _ => group,
-            };
+            let tally = s.tally(&exhausted.scope);
             if tally.announced == Some(exhausted.cap) {
                 tally.announced = None;
             }
