@@ -4,11 +4,15 @@
 //! the server (the REPORT round trip: radicale's time-range filter and the bytes) and
 //! the plugin (multistatus + iCalendar parse, recurrence expansion, JSON).
 //!
+//! The whole call three ways: the same window again with the calendar unchanged
+//! (the kept window reused after its ctag check), changed by another client
+//! before each call (ctag, then REPORT), and with `kept_windows = 0`.
+//!
 //! For the year, also radicale's own time for each request form a client could
 //! use (`forms`): the REPORT the plugin sends, the same without calendar-data,
-//! PROPFIND getetag, sync-collection (first and unchanged), calendar-multiget, and
-//! a GET of the whole collection; so a change of what the plugin asks is chosen
-//! on figures.
+//! PROPFIND getctag alone and with sync-token, PROPFIND getetag, sync-collection
+//! (first and unchanged), calendar-multiget, and a GET of the whole collection;
+//! so a change of what the plugin asks is chosen on figures.
 //!
 //! `cargo bench -p carapace-plugin-calendar --bench calendar` (or
 //! `bash bench/calendar.sh`). Prints percentiles; asserts nothing. Issue 17's
@@ -80,6 +84,7 @@ fn percentiles(name: &str, mut samples: Vec<Duration>) {
 
 fn measure(
     server: &Radicale,
+    calendar_path: &str,
     label: &str,
     from: &str,
     to: &str,
@@ -93,13 +98,42 @@ fn measure(
         warm["count"],
         warm.to_string().len() / 1024
     );
-    let mut whole = Vec::new();
-    for _ in 0..ROUNDS {
-        let started = Instant::now();
-        let _ = plugin.ok("calendar_list_events", arguments.clone());
-        whole.push(started.elapsed());
-    }
-    percentiles(&format!("{label}: calendar_list_events (whole)"), whole);
+    let time_calls = |plugin: &support::Plugin, before: &dyn Fn(usize)| {
+        let mut times = Vec::new();
+        for round in 0..ROUNDS {
+            before(round);
+            let started = Instant::now();
+            let _ = plugin.ok("calendar_list_events", arguments.clone());
+            times.push(started.elapsed());
+        }
+        times
+    };
+    percentiles(
+        &format!("{label}: whole, calendar unchanged (reused)"),
+        time_calls(&plugin, &|_| {}),
+    );
+    // Another client changes one object before each call: the ctag differs, so
+    // every call asks the ctag and then REPORTs (the cost of a kept window's miss).
+    percentiles(
+        &format!("{label}: whole, changed before each call"),
+        time_calls(&plugin, &|round| {
+            server.put_file(
+                calendar_path,
+                "e1",
+                &vcalendar(&[&format!(
+                    "BEGIN:VEVENT\nUID:bench-1\nDTSTAMP:20261101T000000Z\nSUMMARY:Changed {round}\nDTSTART:20261202T100000Z\nDTEND:20261202T110000Z\nEND:VEVENT"
+                )]),
+            )
+        }),
+    );
+    let mut config = server.config();
+    config["kept_windows"] = json!(0);
+    let unkept = server.plugin_with(config, &server.password);
+    percentiles(
+        &format!("{label}: whole, kept_windows = 0"),
+        time_calls(&unkept, &|_| {}),
+    );
+    drop(unkept);
 
     // The split: the REPORT round trip alone, then parse + expand on its body.
     let (account, calendar) = account_of(server);
@@ -117,7 +151,10 @@ fn measure(
         std::hint::black_box(answer.to_string().len());
         direct.push(started.elapsed());
     }
-    percentiles(&format!("{label}: the tool, without JSON-RPC"), direct);
+    percentiles(
+        &format!("{label}: the tool, without JSON-RPC (reused)"),
+        direct,
+    );
     let body = dav::calendar_query(range.0, range.1, false);
     let (mut server_time, mut plugin_time) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -223,6 +260,14 @@ fn forms(server: &Radicale, range: (DateTime<Utc>, DateTime<Utc>)) {
         url,
         "1",
         &etags_only,
+    );
+    form(
+        &account,
+        "PROPFIND depth 0, getctag alone (a reuse's check)",
+        "PROPFIND",
+        url,
+        "0",
+        dav::PROPFIND_CTAG,
     );
     let state = r#"<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/></d:prop></d:propfind>"#;
     form(
@@ -350,6 +395,7 @@ fn main() {
     fill(&server, &month, 200, 31, 7);
     measure(
         &server,
+        &month,
         "month, 200 events",
         "2026-11-30T23:00:00Z",
         "2026-12-31T23:00:00Z",
@@ -367,6 +413,7 @@ fn main() {
     );
     measure(
         &server,
+        &year,
         "year, 1000 events",
         "2026-12-01T00:00:00Z",
         "2027-12-01T00:00:00Z",

@@ -65,6 +65,10 @@ pub struct Config {
     /// Longest window `calendar_list_events` and `calendar_free_busy` accept.
     #[serde(default = "default_window")]
     pub max_window_days: u32,
+    /// How many windows of events to keep between calls, reused only while the
+    /// calendar's ctag is unchanged (0: ask the server every time).
+    #[serde(default = "default_kept_windows")]
+    pub kept_windows: u8,
 }
 
 fn utc() -> String {
@@ -73,6 +77,10 @@ fn utc() -> String {
 
 fn default_timeout() -> u64 {
     20
+}
+
+fn default_kept_windows() -> u8 {
+    8
 }
 
 fn default_window() -> u32 {
@@ -110,6 +118,9 @@ impl Config {
         }
         if !(1..=3660).contains(&self.max_window_days) {
             return Err(CalError::Config("max_window_days must be 1..=3660".into()));
+        }
+        if self.kept_windows > 64 {
+            return Err(CalError::Config("kept_windows must be 0..=64".into()));
         }
         Ok(())
     }

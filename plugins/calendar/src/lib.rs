@@ -4,7 +4,8 @@
 //! Discovery from a base URL (`discovery`: RFC 6764 well-known, RFC 5397 principal,
 //! RFC 4791 home set), WebDAV XML (`dav`), HTTP with rustls (`http`), OAuth2 refresh (`oauth`), iCalendar read
 //! (`ics`) and written (`write`), recurrence expanded by the plugin with bounds
-//! (`expand`), zones (`zone`), free/busy (`freebusy`), the account (`service`) and
+//! (`expand`), zones (`zone`), free/busy (`freebusy`), the account (`service`) with windows reused while the
+//! calendar's ctag holds (`window_cache`) and
 //! the five tools (`tools`, writes in `change` and `delete`) on the SDK (`handler`).
 //!
 //! Must never: send the credentials outside the configured server's site or over
@@ -30,6 +31,7 @@ pub mod oauth;
 pub mod service;
 pub mod times;
 pub mod tools;
+pub mod window_cache;
 pub mod write;
 pub mod xml_bounds;
 pub mod zone;

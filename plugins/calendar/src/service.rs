@@ -13,6 +13,7 @@ use crate::error::CalError;
 use crate::href::{self, Url};
 use crate::http::{Credentials, Dav};
 use crate::ics::{self, Event, Skipped};
+use crate::window_cache::WindowCache;
 use crate::zone;
 
 use crate::budget::Budget;
@@ -42,6 +43,7 @@ pub struct Account {
     /// The configured zone.
     pub zone: Tz,
     calendars: Mutex<Option<Vec<Calendar>>>,
+    windows: WindowCache,
 }
 
 impl Account {
@@ -56,11 +58,13 @@ impl Account {
         let zone =
             zone::iana(&config.time_zone).ok_or_else(|| CalError::Config("time_zone".into()))?;
         let dav = Dav::new(base, credentials, config.timeout(), ca_pem)?;
+        let windows = WindowCache::new(usize::from(config.kept_windows));
         Ok(Account {
             dav,
             config,
             zone,
             calendars: Mutex::new(None),
+            windows,
         })
     }
 
@@ -158,7 +162,8 @@ impl Account {
     }
 
     /// The objects of `calendar` with a VEVENT overlapping `[from, to)`, within
-    /// what is left of the call's `budget`.
+    /// what is left of the call's `budget`. When the server keeps a ctag, the
+    /// answer is reused while the ctag is unchanged (`window_cache`).
     pub fn query(
         &self,
         calendar: &Calendar,
@@ -167,18 +172,51 @@ impl Account {
         skipped: &mut Vec<Skipped>,
         budget: &mut Budget,
     ) -> Result<Vec<Stored>, CalError> {
-        self.report(
-            calendar,
-            &dav::calendar_query(from, to, false),
-            skipped,
-            budget,
-        )
+        let body = dav::calendar_query(from, to, false);
+        // Asked before the REPORT, so a kept answer is never newer than its ctag.
+        let ctag = match (&calendar.ctag, self.windows.enabled()) {
+            (Some(_), true) => self.ctag(calendar),
+            _ => None,
+        };
+        let Some(ctag) = ctag else {
+            return self
+                .report(calendar, &body, skipped, budget)
+                .map(|(o, _)| o);
+        };
+        let key = calendar.url.as_string();
+        if let Some((objects, kept_skipped)) = self.windows.reuse(&key, &ctag, from, to) {
+            skipped.extend(kept_skipped);
+            let mut out = Vec::with_capacity(objects.len());
+            for object in objects {
+                if !budget.object() {
+                    break;
+                }
+                out.push(object);
+            }
+            return Ok(out);
+        }
+        let mut read_skipped = Vec::new();
+        let (objects, bytes) = self.report(calendar, &body, &mut read_skipped, budget)?;
+        if !budget.cut {
+            self.windows
+                .keep(&key, &ctag, from, to, &objects, &read_skipped, bytes);
+        }
+        skipped.extend(read_skipped);
+        Ok(objects)
+    }
+
+    /// The calendar's `getctag` now; none when the server does not answer it
+    /// (the call then reads without reuse; it is not failed for it).
+    fn ctag(&self, calendar: &Calendar) -> Option<String> {
+        let (_, found) =
+            discovery::propfind(&self.dav, &calendar.url, "0", dav::PROPFIND_CTAG).ok()?;
+        found.into_iter().find_map(|r| r.ctag)
     }
 
     /// The objects of `calendar` holding the VEVENT `uid`.
     pub fn find_uid(&self, calendar: &Calendar, uid: &str) -> Result<Vec<Stored>, CalError> {
         let mut skipped = Vec::new();
-        let found = self.report(
+        let (found, _) = self.report(
             calendar,
             &dav::uid_query(uid),
             &mut skipped,
@@ -196,7 +234,7 @@ impl Account {
         body: &str,
         skipped: &mut Vec<Skipped>,
         budget: &mut Budget,
-    ) -> Result<Vec<Stored>, CalError> {
+    ) -> Result<(Vec<Stored>, usize), CalError> {
         let (at, reply) = discovery::send_following(&self.dav, "REPORT", &calendar.url, "1", body)?;
         budget.answer(reply.body.len())?;
         if reply.status != 207 {
@@ -233,7 +271,7 @@ impl Account {
                 });
             }
         }
-        Ok(out)
+        Ok((out, reply.body.len()))
     }
 
     /// PUTs a new object at `calendar`/`name`.ics, refusing to replace one (If-None-Match: *).
@@ -243,6 +281,7 @@ impl Account {
         name: &str,
         ics: &str,
     ) -> Result<(Url, Option<String>), CalError> {
+        self.windows.clear();
         let base = if calendar.url.path.ends_with('/') {
             calendar.url.clone()
         } else {
@@ -275,6 +314,7 @@ impl Account {
 
     /// DELETEs `url`, only if it is still `etag` (If-Match) when one is known.
     pub fn delete(&self, url: &Url, etag: Option<&str>) -> Result<(), CalError> {
+        self.windows.clear();
         let mut headers = Vec::new();
         if let Some(etag) = etag {
             headers.push(("if-match", etag));

@@ -43,6 +43,7 @@ mod context;
 mod crew;
 mod error;
 pub mod files;
+mod heap;
 mod init;
 mod link;
 pub mod oauth;

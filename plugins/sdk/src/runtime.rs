@@ -284,6 +284,7 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
                 };
             drop(plugin);
             server.link.peer.respond(ctx.call_id(), answer);
+            crate::heap::give_back();
         }))
     }
 
@@ -323,6 +324,7 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
             };
             drop(plugin);
             server.link.peer.respond(&id, answer);
+            crate::heap::give_back();
         }))
     }
 
