@@ -42,6 +42,10 @@ pub enum EmailError {
     /// Local setup (CA file, config) is wrong.
     #[error("setup: {0}")]
     Setup(String),
+    /// The SMTP exchange did not finish within its deadline and was cut: the
+    /// mail may or may not have been taken.
+    #[error("the SMTP exchange passed its deadline")]
+    Unfinished,
 }
 
 impl EmailError {
@@ -59,6 +63,7 @@ impl EmailError {
             EmailError::NotFound => "not_found",
             EmailError::NoFolder => "no_folder",
             EmailError::Setup(_) => "setup",
+            EmailError::Unfinished => "unfinished",
         }
     }
 
@@ -98,6 +103,10 @@ impl EmailError {
             EmailError::NoFolder => ToolError::invalid("folder", "no such folder (email_list_folders lists them)"),
             EmailError::Setup(_) => ToolError::new(format!(
                 "CONFIG_ERROR: the email plugin is not set up right ({what}); see carapace doctor"
+            )),
+            // Not retriable: the cut may have come after the server took the mail.
+            EmailError::Unfinished => ToolError::new(format!(
+                "UPSTREAM_UNAVAILABLE: the mail server did not finish within timeout_secs while {what}, so the connection was cut; the mail may or may not have been taken: do not send it again without asking the person"
             )),
         }
     }

@@ -15,7 +15,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials as SmtpCredentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{Message, SmtpTransport, Transport};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -185,7 +185,25 @@ fn submit_once(
     // the message's own last CRLF, the server receives exactly `raw`, the bytes
     // the Sent folder keeps.
     let data = outgoing.raw.strip_suffix(b"\r\n").unwrap_or(&outgoing.raw);
-    match transport.send_raw(outgoing.message.envelope(), data) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| EmailError::Setup(format!("the SMTP runtime: {e}")))?;
+    // One deadline for the whole exchange (connect, TLS, login, the mail): at
+    // the deadline the future is dropped, which closes the connection.
+    let deadline = std::time::Duration::from_secs(config.timeout_secs);
+    let sent = runtime.block_on(async {
+        tokio::time::timeout(
+            deadline,
+            transport.send_raw(outgoing.message.envelope(), data),
+        )
+        .await
+    });
+    let Ok(sent) = sent else {
+        return Err(EmailError::Unfinished);
+    };
+    match sent {
         Ok(_) => Ok(json!({
             "sent": true,
             "recipients": outgoing.recipients,
@@ -215,7 +233,7 @@ fn transport(
     config: &Config,
     server: &Server,
     credentials: &Credentials,
-) -> Result<SmtpTransport, EmailError> {
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
     let mut tls = TlsParameters::builder(
         server
             .host
@@ -258,13 +276,15 @@ fn transport(
         Security::Tls => Tls::Wrapper(tls),
         Security::Starttls => Tls::Required(tls),
     };
-    Ok(SmtpTransport::builder_dangerous(server.host.clone())
-        .port(server.port)
-        .tls(mode)
-        .credentials(smtp_credentials)
-        .authentication(mechanisms)
-        .timeout(Some(std::time::Duration::from_secs(config.timeout_secs)))
-        .build())
+    Ok(
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone())
+            .port(server.port)
+            .tls(mode)
+            .credentials(smtp_credentials)
+            .authentication(mechanisms)
+            .timeout(Some(std::time::Duration::from_secs(config.timeout_secs)))
+            .build(),
+    )
 }
 
 #[cfg(test)]
