@@ -42,6 +42,7 @@ enum NotSaved {
     NoFolder,
     Refused,
     Unreachable,
+    Unknown,
 }
 
 impl NotSaved {
@@ -53,6 +54,9 @@ impl NotSaved {
             }
             NotSaved::Refused => "the IMAP server refused to store the copy",
             NotSaved::Unreachable => "the IMAP server could not be reached to store the copy",
+            NotSaved::Unknown => {
+                "the connection broke while the copy was being stored: it may or may not be in the Sent folder"
+            }
         }
     }
 }
@@ -63,7 +67,20 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
     if *setting == SentFolder::Off {
         return (not_saved(NotSaved::Off), None);
     }
-    let stored = imap.with(|live| {
+    // A kept session the server closed meanwhile is replaced here, where a
+    // repeat costs nothing; the APPEND below is sent once only, since a copy
+    // whose OK was lost would otherwise be stored twice.
+    if let Err(error) = imap.with(|live| live.command().noop().map_err(from_imap)) {
+        let why = match error {
+            EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_) => {
+                NotSaved::Unreachable
+            }
+            _ => NotSaved::Refused,
+        };
+        return (not_saved(why), Some(error.kind()));
+    }
+    let mut appending = false;
+    let stored = imap.once(|live| {
         let folder = match setting {
             SentFolder::Named(name) => Some(name.clone()),
             _ => {
@@ -85,6 +102,7 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
             SentFolder::Named(_) => crate::utf7::encode(&folder),
             _ => folder.clone(),
         };
+        appending = true;
         live.command()
             .append(&escape(&wire), raw)
             .flag(Flag::Seen)
@@ -101,8 +119,13 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
             (json!({"saved": true, "saved_in": name}), None)
         }
         Ok(None) => (not_saved(NotSaved::NoFolder), None),
-        Err(error @ (EmailError::Network(_) | EmailError::Tls(_))) => {
-            (not_saved(NotSaved::Unreachable), Some(error.kind()))
+        Err(error @ (EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_))) => {
+            let why = if appending {
+                NotSaved::Unknown
+            } else {
+                NotSaved::Unreachable
+            };
+            (not_saved(why), Some(error.kind()))
         }
         Err(error) => (not_saved(NotSaved::Refused), Some(error.kind())),
     }

@@ -6,6 +6,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use support::proxy::Proxy;
 use support::{World, OTHER, USER};
 
 /// Every message in `folder` of `user`, whole, with whether it is `\Seen`.
@@ -102,4 +103,38 @@ fn no_copy_when_off_a_named_folder_and_a_missing_one_never_fails_the_send() {
         "every mail went out"
     );
     assert!(messages(&world, USER, "Sent Messages").is_empty());
+}
+
+#[test]
+fn a_lost_append_answer_never_stores_a_second_copy() {
+    let Some(world) = World::start() else { return };
+    let proxy = Proxy::start(world.dovecot.imaps_port);
+    let mut config = world.config();
+    config["imap"]["port"] = json!(proxy.port);
+    let plugin = world.plugin_with("lost-ok", config);
+    // The kept session's NOOP and LIST are a few hundred bytes under TLS; the
+    // APPEND carries the mail (a 20 KB body): the server stores it, and its OK
+    // is cut on the way back.
+    *proxy.cut_answer_after.lock().expect("arm") = Some(8_000);
+    let body = "A long line of the mail body, repeated.\n".repeat(500);
+    let answer = plugin
+        .call(
+            "email_send",
+            json!({"to": [OTHER], "subject": "Lost OK", "body": body}),
+        )
+        .expect("sent");
+    assert_eq!(answer["sent"], true, "{answer}");
+    assert_eq!(answer["saved"], false, "{answer}");
+    assert!(
+        answer["not_saved"]
+            .as_str()
+            .is_some_and(|s| s.contains("may or may not")),
+        "{answer}"
+    );
+    assert_eq!(
+        messages(&world, USER, "Sent Messages").len(),
+        1,
+        "stored once, not again on a new session"
+    );
+    assert_eq!(messages(&world, OTHER, "INBOX").len(), 1);
 }

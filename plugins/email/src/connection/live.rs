@@ -87,7 +87,26 @@ impl Connection {
     /// failure, once more on a new session.
     pub fn with<T>(
         &self,
+        work: impl FnMut(&mut Live) -> Result<T, EmailError>,
+    ) -> Result<T, EmailError> {
+        self.run(work, true)
+    }
+
+    /// Runs `work` as [`Connection::with`] does, but never twice: for a command
+    /// that must not be repeated when its answer was lost (APPEND would store a
+    /// second copy). Call [`Connection::with`] with a NOOP first so a kept
+    /// session the server closed meanwhile is replaced before it.
+    pub fn once<T>(
+        &self,
+        work: impl FnMut(&mut Live) -> Result<T, EmailError>,
+    ) -> Result<T, EmailError> {
+        self.run(work, false)
+    }
+
+    fn run<T>(
+        &self,
         mut work: impl FnMut(&mut Live) -> Result<T, EmailError>,
+        again_on_new_session: bool,
     ) -> Result<T, EmailError> {
         let mut kept = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         let reused = kept.is_some();
@@ -100,7 +119,7 @@ impl Connection {
                 *kept = Some(live);
                 Ok(value)
             }
-            Err(EmailError::Network(_)) if reused => {
+            Err(EmailError::Network(_)) if reused && again_on_new_session => {
                 drop(live);
                 let mut fresh = self.connect()?;
                 let answer = work(&mut fresh);

@@ -17,6 +17,10 @@ pub struct Proxy {
     pub drop_on_command: Arc<AtomicBool>,
     /// Connections accepted so far.
     pub accepted: Arc<AtomicUsize>,
+    /// Once: after the client sent this many more bytes, cut the connection
+    /// instead of passing on the server's next answer (the server did the work;
+    /// the client never hears). Counted on the wire, so it works under TLS.
+    pub cut_answer_after: Arc<Mutex<Option<usize>>>,
     target: Arc<AtomicU16>,
 }
 
@@ -29,11 +33,13 @@ impl Proxy {
         let drop_on_command = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
         let target = Arc::new(AtomicU16::new(target));
-        let (kept, dropping, count, to) = (
+        let cut_answer_after: Arc<Mutex<Option<usize>>> = Arc::default();
+        let (kept, dropping, count, to, answer_cut) = (
             Arc::clone(&open),
             Arc::clone(&drop_on_command),
             Arc::clone(&accepted),
             Arc::clone(&target),
+            Arc::clone(&cut_answer_after),
         );
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -50,9 +56,9 @@ impl Proxy {
                 pump(
                     client.try_clone().expect("clone"),
                     server.try_clone().expect("clone"),
-                    Some(dropping),
+                    Cut::OnCommand(dropping, Arc::clone(&answer_cut)),
                 );
-                pump(server, client, None);
+                pump(server, client, Cut::OnAnswer(Arc::clone(&answer_cut)));
             }
         });
         Proxy {
@@ -60,6 +66,7 @@ impl Proxy {
             open,
             drop_on_command,
             accepted,
+            cut_answer_after,
             target,
         }
     }
@@ -78,9 +85,38 @@ impl Proxy {
     }
 }
 
-/// Copies `from` to `to` on a thread; once `dropping` is set, the client's next
-/// bytes cut both.
-fn pump(mut from: TcpStream, mut to: TcpStream, dropping: Option<Arc<AtomicBool>>) {
+/// When a pump cuts the connection.
+enum Cut {
+    /// Client to server: once the flag is set, at the client's next bytes; the
+    /// bytes also count down an armed [`Proxy::cut_answer_after`].
+    OnCommand(Arc<AtomicBool>, Arc<Mutex<Option<usize>>>),
+    /// Server to client: at the first answer once that count reached zero.
+    OnAnswer(Arc<Mutex<Option<usize>>>),
+}
+
+impl Cut {
+    fn now(&self, bytes: &[u8]) -> bool {
+        match self {
+            Cut::OnCommand(flag, countdown) => {
+                if let Some(left) = countdown.lock().expect("countdown").as_mut() {
+                    *left = left.saturating_sub(bytes.len());
+                }
+                flag.load(Ordering::SeqCst)
+            }
+            Cut::OnAnswer(countdown) => {
+                let mut countdown = countdown.lock().expect("countdown");
+                let due = *countdown == Some(0);
+                if due {
+                    *countdown = None;
+                }
+                due
+            }
+        }
+    }
+}
+
+/// Copies `from` to `to` on a thread, until `cut` says to cut both.
+fn pump(mut from: TcpStream, mut to: TcpStream, cut: Cut) {
     std::thread::spawn(move || {
         let mut buffer = [0u8; 16 << 10];
         loop {
@@ -88,7 +124,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, dropping: Option<Arc<AtomicBool>
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if dropping.as_ref().is_some_and(|d| d.load(Ordering::SeqCst)) {
+            if cut.now(&buffer[..n]) {
                 break;
             }
             if to.write_all(&buffer[..n]).is_err() {
