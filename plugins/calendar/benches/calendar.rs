@@ -98,6 +98,18 @@ fn measure(
         warm["count"],
         warm.to_string().len() / 1024
     );
+    // The answer's trip over the JSON-RPC line alone: serialized by the SDK,
+    // parsed by the harness (as the core parses it).
+    let mut line = Vec::new();
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let bytes = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "result": warm}))
+            .expect("serialize");
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes).expect("parse");
+        std::hint::black_box(parsed);
+        line.push(started.elapsed());
+    }
+    percentiles(&format!("{label}: the answer serialized + parsed"), line);
     let time_calls = |plugin: &support::Plugin, before: &dyn Fn(usize)| {
         let mut times = Vec::new();
         for round in 0..ROUNDS {

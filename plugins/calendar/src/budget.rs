@@ -47,6 +47,11 @@ impl Budget {
         Ok(())
     }
 
+    /// How many more objects the call may read.
+    pub fn objects_left(&self) -> usize {
+        self.objects
+    }
+
     /// Takes one object; false (and `cut`) when the call has read its share.
     pub fn object(&mut self) -> bool {
         if self.objects == 0 {

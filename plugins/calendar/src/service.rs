@@ -13,7 +13,7 @@ use crate::error::CalError;
 use crate::href::{self, Url};
 use crate::http::{Credentials, Dav};
 use crate::ics::{self, Event, Skipped};
-use crate::window_cache::WindowCache;
+use crate::window_cache::{Window, WindowCache};
 use crate::zone;
 
 use crate::budget::Budget;
@@ -32,6 +32,19 @@ pub struct Stored {
     pub etag: Option<String>,
     /// The events in it (a series and its overrides).
     pub events: Vec<Event>,
+}
+
+/// One REPORT's answer, read.
+struct Read {
+    objects: Vec<Stored>,
+    /// Bytes of the answer.
+    bytes: usize,
+    /// Objects of the call's budget it took.
+    units: usize,
+    /// No member of the answer failed.
+    whole: bool,
+    /// The URL that answered (after redirects).
+    at: Url,
 }
 
 /// The account.
@@ -76,6 +89,7 @@ impl Account {
     /// Finds the calendars again.
     pub fn refresh(&self) -> Result<Vec<Calendar>, CalError> {
         let found = discovery::calendars(&self.dav)?;
+        self.windows.clear();
         *self
             .calendars
             .lock()
@@ -162,8 +176,8 @@ impl Account {
     }
 
     /// The objects of `calendar` with a VEVENT overlapping `[from, to)`, within
-    /// what is left of the call's `budget`. When the server keeps a ctag, the
-    /// answer is reused while the ctag is unchanged (`window_cache`).
+    /// what is left of the call's `budget`. A window asked before, of a calendar
+    /// that keeps a ctag, is reused while the ctag is unchanged (`window_cache`).
     pub fn query(
         &self,
         calendar: &Calendar,
@@ -173,56 +187,105 @@ impl Account {
         budget: &mut Budget,
     ) -> Result<Vec<Stored>, CalError> {
         let body = dav::calendar_query(from, to, false);
-        // Asked before the REPORT, so a kept answer is never newer than its ctag.
-        let ctag = match (&calendar.ctag, self.windows.enabled()) {
-            (Some(_), true) => self.ctag(calendar),
-            _ => None,
-        };
-        let Some(ctag) = ctag else {
-            return self
-                .report(calendar, &body, skipped, budget)
-                .map(|(o, _)| o);
-        };
         let key = calendar.url.as_string();
-        if let Some((objects, kept_skipped)) = self.windows.reuse(&key, &ctag, from, to) {
-            skipped.extend(kept_skipped);
-            let mut out = Vec::with_capacity(objects.len());
-            for object in objects {
-                if !budget.object() {
-                    break;
+        if calendar.ctag.is_none() || !self.windows.seen(&key, from, to) {
+            return Ok(self.report(calendar, &body, skipped, budget)?.objects);
+        }
+        // Asked before the REPORT, so a kept answer is never newer than its ctag.
+        let Some((ctag_at, ctag)) = self.ctag(calendar, budget)? else {
+            self.windows.without_ctag(&key);
+            return Ok(self.report(calendar, &body, skipped, budget)?.objects);
+        };
+        if let Some(kept) = self.windows.reuse(&key, &ctag, from, to) {
+            // Charged as the read it stands for; a call with too little budget
+            // left for it reads instead, and is cut as a read would be.
+            if kept.units <= budget.objects_left() {
+                budget.answer(kept.bytes)?;
+                for _ in 0..kept.units {
+                    budget.object();
                 }
-                out.push(object);
+                skipped.extend(kept.skipped);
+                // The name and zone are the calendar's now (calendar_list may
+                // have found them changed); the objects are the server's.
+                let floating = self.floating(calendar);
+                return Ok(kept
+                    .objects
+                    .iter()
+                    .map(|object| Stored {
+                        calendar: calendar.name.clone(),
+                        floating,
+                        ..object.clone()
+                    })
+                    .collect());
             }
-            return Ok(out);
         }
         let mut read_skipped = Vec::new();
-        let (objects, bytes) = self.report(calendar, &body, &mut read_skipped, budget)?;
-        if !budget.cut {
-            self.windows
-                .keep(&key, &ctag, from, to, &objects, &read_skipped, bytes);
+        let read = self.report(calendar, &body, &mut read_skipped, budget)?;
+        skipped.extend(read_skipped.iter().cloned());
+        if read.whole && !budget.cut && read.at == ctag_at {
+            let objects = std::sync::Arc::new(read.objects);
+            self.windows.keep(
+                &key,
+                &ctag,
+                from,
+                to,
+                Window {
+                    objects: std::sync::Arc::clone(&objects),
+                    skipped: read_skipped,
+                    bytes: read.bytes,
+                    units: read.units,
+                },
+            );
+            return Ok(objects.as_ref().clone());
         }
-        skipped.extend(read_skipped);
-        Ok(objects)
+        Ok(read.objects)
     }
 
-    /// The calendar's `getctag` now; none when the server does not answer it
-    /// (the call then reads without reuse; it is not failed for it).
-    fn ctag(&self, calendar: &Calendar) -> Option<String> {
-        let (_, found) =
-            discovery::propfind(&self.dav, &calendar.url, "0", dav::PROPFIND_CTAG).ok()?;
-        found.into_iter().find_map(|r| r.ctag)
+    /// Where the calendar answered and its `getctag` now; none when the server
+    /// does not answer it plainly (one response with a ctag, for the collection
+    /// asked): the call then reads without reuse, and is not failed for it.
+    fn ctag(
+        &self,
+        calendar: &Calendar,
+        budget: &mut Budget,
+    ) -> Result<Option<(Url, String)>, CalError> {
+        let Ok((at, reply)) = discovery::send_following(
+            &self.dav,
+            "PROPFIND",
+            &calendar.url,
+            "0",
+            dav::PROPFIND_CTAG,
+        ) else {
+            return Ok(None);
+        };
+        budget.answer(reply.body.len())?;
+        if reply.status != 207 {
+            return Ok(None);
+        }
+        let Ok(found) = dav::parse_multistatus(&reply.body) else {
+            return Ok(None);
+        };
+        let mut ctags = found.iter().filter(|r| r.ctag.is_some());
+        let (Some(only), None) = (ctags.next(), ctags.next()) else {
+            return Ok(None);
+        };
+        let same = at
+            .join(&only.href)
+            .is_some_and(|href| href::same_collection(&href.path, &at.path));
+        Ok(same.then(|| only.ctag.clone().map(|c| (at, c))).flatten())
     }
 
     /// The objects of `calendar` holding the VEVENT `uid`.
     pub fn find_uid(&self, calendar: &Calendar, uid: &str) -> Result<Vec<Stored>, CalError> {
         let mut skipped = Vec::new();
-        let (found, _) = self.report(
+        let found = self.report(
             calendar,
             &dav::uid_query(uid),
             &mut skipped,
             &mut Budget::per_call(),
         )?;
         Ok(found
+            .objects
             .into_iter()
             .filter(|s| s.events.iter().any(|e| e.uid == uid))
             .collect())
@@ -234,7 +297,7 @@ impl Account {
         body: &str,
         skipped: &mut Vec<Skipped>,
         budget: &mut Budget,
-    ) -> Result<(Vec<Stored>, usize), CalError> {
+    ) -> Result<Read, CalError> {
         let (at, reply) = discovery::send_following(&self.dav, "REPORT", &calendar.url, "1", body)?;
         budget.answer(reply.body.len())?;
         if reply.status != 207 {
@@ -244,14 +307,24 @@ impl Account {
             });
         }
         let floating = self.floating(calendar);
-        let mut out = Vec::new();
+        let mut read = Read {
+            objects: Vec::new(),
+            bytes: reply.body.len(),
+            units: 0,
+            whole: true,
+            at: at.clone(),
+        };
         for resource in dav::parse_multistatus(&reply.body)? {
+            if resource.status.is_some_and(|s| !(200..300).contains(&s)) {
+                read.whole = false;
+            }
             let Some(data) = resource.calendar_data.as_deref() else {
                 continue;
             };
             if !budget.object() {
                 break;
             }
+            read.units += 1;
             let Some(url) = at.join(&resource.href) else {
                 skipped.push(Skipped {
                     uid: None,
@@ -262,7 +335,7 @@ impl Account {
             let (events, bad) = ics::parse_object(data);
             skipped.extend(bad);
             if !events.is_empty() {
-                out.push(Stored {
+                read.objects.push(Stored {
                     calendar: calendar.name.clone(),
                     floating,
                     url,
@@ -271,7 +344,7 @@ impl Account {
                 });
             }
         }
-        Ok((out, reply.body.len()))
+        Ok(read)
     }
 
     /// PUTs a new object at `calendar`/`name`.ics, refusing to replace one (If-None-Match: *).

@@ -5,7 +5,8 @@
 //! while the calendar's ctag is what it was *before* the window was read (the
 //! ctag is asked first, so a change racing the read is never hidden). Any change,
 //! by this plugin or another client, is seen on the next call; a server without
-//! a ctag and `kept_windows = 0` are asked every time.
+//! a ctag and `kept_windows = 0` are asked every time. A window asked for the
+//! first time is read without a ctag request.
 
 mod support;
 
@@ -55,9 +56,15 @@ fn a_window_asked_again_is_reused_until_anyone_changes_the_calendar() {
     let relay = Relay::to(server.url.trim_start_matches("http://"));
     let plugin = plugin(&server, &relay, json!({}));
 
+    // The first asking of a window reads it, with no ctag request: a window
+    // asked once costs what it did before windows were kept.
+    let before = relay.methods().len();
     let first = plugin.ok("calendar_list_events", december());
     assert_eq!(titles(&first), ["Standup", "Review"]);
-    // The ctag is asked before the REPORT whose answer is kept.
+    assert_eq!(relay.methods()[before..], ["REPORT".to_owned()]);
+    // The second: the ctag, asked before the REPORT whose answer is kept.
+    let second = plugin.ok("calendar_list_events", december());
+    assert_eq!(second, first);
     let methods = relay.methods();
     assert_eq!(
         methods[methods.len() - 2..],
@@ -122,10 +129,12 @@ fn another_window_or_calendar_is_read_anew() {
     let plugin = plugin(&server, &relay, json!({}));
 
     let work_dec = json!({"from": "2026-12-01", "to": "2026-12-31", "calendar": "Work"});
-    assert_eq!(
-        titles(&plugin.ok("calendar_list_events", work_dec.clone())),
-        ["Standup"]
-    );
+    for _ in 0..2 {
+        assert_eq!(
+            titles(&plugin.ok("calendar_list_events", work_dec.clone())),
+            ["Standup"]
+        );
+    }
     let reports = relay.count("REPORT");
     // A window inside the kept one is not the same window: read anew.
     let inner = json!({"from": "2026-12-02", "to": "2026-12-30", "calendar": "Work"});
@@ -136,11 +145,18 @@ fn another_window_or_calendar_is_read_anew() {
     assert_eq!(relay.count("REPORT"), reports + 1);
     // The same window of another calendar is that calendar's.
     let home_dec = json!({"from": "2026-12-01", "to": "2026-12-31", "calendar": "Home"});
+    for _ in 0..2 {
+        assert_eq!(
+            titles(&plugin.ok("calendar_list_events", home_dec.clone())),
+            ["Dentist"]
+        );
+    }
+    assert_eq!(relay.count("REPORT"), reports + 3);
     assert_eq!(
         titles(&plugin.ok("calendar_list_events", home_dec)),
         ["Dentist"]
     );
-    assert_eq!(relay.count("REPORT"), reports + 2);
+    assert_eq!(relay.count("REPORT"), reports + 3, "reused");
     // Both calendars' windows are kept side by side.
     let before = relay.count("REPORT");
     assert_eq!(
@@ -173,6 +189,21 @@ fn a_server_without_a_ctag_and_kept_windows_zero_are_asked_every_time() {
     no_ctag.ok("calendar_list_events", december());
     assert_eq!(relay.count("PROPFIND"), propfinds);
 
+    // A ctag at discovery, none when asked alone later: asked once, then the
+    // calendar is read without one.
+    let relay = Relay::to(server.url.trim_start_matches("http://"));
+    let hiding = plugin(&server, &relay, json!({}));
+    hiding.ok("calendar_list", json!({}));
+    relay.hide_ctag(true);
+    for _ in 0..4 {
+        assert_eq!(
+            titles(&hiding.ok("calendar_list_events", december())),
+            ["Standup"]
+        );
+    }
+    assert_eq!(relay.count("REPORT"), 4);
+    assert_eq!(relay.count("PROPFIND") - propfinds_at_start(&relay), 1);
+
     let relay = Relay::to(server.url.trim_start_matches("http://"));
     let off = plugin(&server, &relay, json!({"kept_windows": 0}));
     for _ in 0..3 {
@@ -182,6 +213,16 @@ fn a_server_without_a_ctag_and_kept_windows_zero_are_asked_every_time() {
         );
     }
     assert_eq!(relay.count("REPORT"), 3);
+}
+
+/// The PROPFINDs of discovery and `calendar_list`: those before the first REPORT.
+fn propfinds_at_start(relay: &Relay) -> usize {
+    relay
+        .methods()
+        .iter()
+        .take_while(|m| *m != "REPORT")
+        .filter(|m| *m == "PROPFIND")
+        .count()
 }
 
 #[test]

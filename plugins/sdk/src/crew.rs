@@ -108,7 +108,14 @@ impl<R> Crew<R> {
                 Some(next) => job = next,
                 None => {
                     roster.running -= 1;
+                    let idle = roster.running == 0;
                     self.finished.notify_all();
+                    drop(roster);
+                    if idle {
+                        // The last job of a burst: its answer is written, nothing
+                        // else runs, so giving the heap back delays no one.
+                        crate::heap::give_back();
+                    }
                     return;
                 }
             }

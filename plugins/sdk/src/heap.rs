@@ -1,11 +1,12 @@
-//! Handing freed heap back to the system after each answer, so a plugin's idle
+//! Handing freed heap back to the system once the calls are answered, so a plugin's idle
 //! memory is what it keeps, not the peak of the largest answer it built (the
 //! core does the same after start-up: `src/memory.rs`).
 
 /// Returns the allocator's free pages to the kernel. glibc keeps them otherwise:
 /// the calendar plugin sat at 15 MB after one 900 KiB answer and 7.5 MB after a
-/// trim. Called after the answer is written, so it costs the caller nothing
-/// (about half a microsecond when there is nothing to give back).
+/// trim. Called by the crew when its last running job has written its answer,
+/// so it delays no call (about half a microsecond when there is nothing to give
+/// back); under a steady load it waits for the first quiet moment.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub(crate) fn give_back() {

@@ -284,7 +284,6 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
                 };
             drop(plugin);
             server.link.peer.respond(ctx.call_id(), answer);
-            crate::heap::give_back();
         }))
     }
 
@@ -324,7 +323,6 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
             };
             drop(plugin);
             server.link.peer.respond(&id, answer);
-            crate::heap::give_back();
         }))
     }
 
