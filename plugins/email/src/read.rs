@@ -35,14 +35,33 @@ pub fn open_folder_of(live: &mut Live, id: &MessageId, writable: bool) -> Result
     Ok(())
 }
 
-/// Reads `id` on `live`.
-pub fn run(live: &mut Live, id: &MessageId, max_chars: usize) -> Result<Value, EmailError> {
+/// Where `email_read` takes the attachment list from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The server's BODYSTRUCTURE (every part, none fetched).
+    Server,
+    /// The message's first [`MAX_FETCH`] bytes, parsed here: for a message whose
+    /// structure nests deeper than the IMAP parser is allowed to go.
+    Fetched,
+}
+
+/// Reads `id` on `live`, listing attachments as `listing` says.
+pub fn run(
+    live: &mut Live,
+    id: &MessageId,
+    max_chars: usize,
+    listing: Listing,
+) -> Result<Value, EmailError> {
     open_folder_of(live, id, false)?;
     // Two FETCHes: the body's response then starts with a few bytes only, which the
     // parser re-scans for every line of the body (see `connection::limits`).
+    let items = match listing {
+        Listing::Server => "(UID FLAGS RFC822.SIZE BODYSTRUCTURE)",
+        Listing::Fetched => "(UID FLAGS RFC822.SIZE)",
+    };
     let described = live
         .command()
-        .uid_fetch(id.uid.to_string(), "(UID FLAGS RFC822.SIZE BODYSTRUCTURE)")
+        .uid_fetch(id.uid.to_string(), items)
         .map_err(from_imap)?;
     let description = described
         .iter()
@@ -79,6 +98,12 @@ pub fn run(live: &mut Live, id: &MessageId, max_chars: usize) -> Result<Value, E
         answer["unparsable"] = json!(true);
         return Ok(answer);
     };
+    if listing == Listing::Fetched {
+        answer["attachments"] = json!(crate::structure::attachments_of(&message));
+        answer["attachments_note"] = json!(
+            "listed from the message's first 1 MiB: its structure nests too deep for the server's listing"
+        );
+    }
     let (body, cut) = crate::body::text(&message, max_chars);
     answer["from"] = json!(addresses(message.from()));
     answer["to"] = json!(addresses(message.to()));

@@ -1,5 +1,6 @@
 //! Attachments from the server's BODYSTRUCTURE: name, type and size of each part
-//! that is not the text the plugin shows, without fetching any of them.
+//! that is not the text the plugin shows, without fetching any of them; or, for a
+//! message nested too deep for that, from the part of it that was fetched.
 
 use imap_proto::types::{BodyContentCommon, BodyStructure};
 use serde_json::{json, Value};
@@ -14,6 +15,27 @@ pub fn attachments(structure: &BodyStructure<'_>) -> Vec<Value> {
     let mut found = Vec::new();
     walk(structure, true, &mut found);
     found
+}
+
+/// The attachments the MIME parser found in a fetched message, as `{name, type,
+/// size}` (size decoded; only what the fetched bytes hold).
+pub fn attachments_of(message: &mail_parser::Message<'_>) -> Vec<Value> {
+    use mail_parser::MimeHeaders;
+    message
+        .attachments()
+        .take(MAX_LISTED)
+        .map(|part| {
+            let ty = part
+                .content_type()
+                .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or("octet-stream")))
+                .unwrap_or_else(|| "application/octet-stream".to_owned());
+            json!({
+                "name": part.attachment_name().map(|n| one_line(n, 255)),
+                "type": one_line(&ty.to_ascii_lowercase(), 100),
+                "size": part.len(),
+            })
+        })
+        .collect()
 }
 
 fn walk(structure: &BodyStructure<'_>, top: bool, found: &mut Vec<Value>) {

@@ -5,6 +5,7 @@ use carapace_plugin_sdk::{typed, CallContext, Level, ToolError};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::connection::limits::Exceeded;
 use crate::error::EmailError;
 use crate::id::{check_folder, MessageId};
 use crate::search::SearchArgs;
@@ -53,10 +54,20 @@ pub fn call(
         "email_read" => {
             let args: ReadArgs = typed(arguments)?;
             let id = MessageId::parse(&args.id)?;
-            shared
-                .imap
-                .with(|live| crate::read::run(live, &id, shared.config.max_body_chars))
-                .map_err(|e| failed("reading", e))
+            let read = |listing| {
+                shared
+                    .imap
+                    .with(|live| crate::read::run(live, &id, shared.config.max_body_chars, listing))
+            };
+            // A structure nested past the IMAP parser's bound (a new session
+            // then): read again, listing attachments from the fetched message.
+            match read(crate::read::Listing::Server) {
+                Err(EmailError::Unreadable(why)) if why == Exceeded::Depth.kind() => {
+                    read(crate::read::Listing::Fetched)
+                }
+                other => other,
+            }
+            .map_err(|e| failed("reading", e))
         }
         "email_move" => {
             let args: MoveArgs = typed(arguments)?;

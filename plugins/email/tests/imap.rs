@@ -395,3 +395,56 @@ fn folder_names_are_unicode_to_the_agent_and_modified_utf7_on_the_wire() {
         .expect("read");
     assert_eq!(read["subject"], "Draft");
 }
+
+#[test]
+fn a_message_nested_past_the_parsers_bound_is_still_read() {
+    // Forty multiparts deep (a mail forwarded inside itself, or built to hurt):
+    // the server's BODYSTRUCTURE nests past what the IMAP parser is let go to, so
+    // the plugin reads it again and lists the attachments from the fetched bytes.
+    let Some(world) = World::start() else { return };
+    const DEPTH: usize = 40;
+    let mut raw = String::from(
+        "From: deep@example.test\r\nTo: alice@example.test\r\nSubject: Deep\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n--b0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTop text.\r\n",
+    );
+    for level in 1..DEPTH {
+        raw.push_str(&format!(
+            "--b{}\r\nContent-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n",
+            level - 1
+        ));
+    }
+    raw.push_str(&format!(
+        "--b{}\r\nContent-Type: application/pdf; name=\"deep.pdf\"\r\nContent-Disposition: attachment; filename=\"deep.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n",
+        DEPTH - 1
+    ));
+    for level in (0..DEPTH).rev() {
+        raw.push_str(&format!("--b{level}--\r\n"));
+    }
+    world.append(USER, "INBOX", raw.as_bytes(), false);
+    world.append(
+        USER,
+        "INBOX",
+        &mail("a@example.test", "Plain", "Just text."),
+        false,
+    );
+    let plugin = world.plugin();
+    let found = plugin.call("email_search", json!({})).expect("search");
+    assert_eq!(subjects(&found), ["Plain", "Deep"]);
+    let ids = ids(&found);
+    let deep = plugin
+        .call("email_read", json!({"id": ids[1]}))
+        .expect("read the deep one");
+    assert_eq!(deep["subject"], "Deep");
+    assert_eq!(deep["body"].as_str().expect("body").trim(), "Top text.");
+    let attachments = deep["attachments"].as_array().expect("attachments");
+    assert_eq!(attachments.len(), 1, "{deep}");
+    assert_eq!(attachments[0]["name"], "deep.pdf");
+    assert_eq!(attachments[0]["type"], "application/pdf");
+    assert!(deep["attachments_note"].is_string(), "{deep}");
+    assert_eq!(deep["content_trust"], "unknown");
+    // The plugin goes on: the next read uses the server's listing again.
+    let plain = plugin
+        .call("email_read", json!({"id": ids[0]}))
+        .expect("read plain");
+    assert_eq!(plain["attachments"], json!([]));
+    assert!(plain.get("attachments_note").is_none(), "{plain}");
+}
