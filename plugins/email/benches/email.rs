@@ -3,7 +3,12 @@
 //! protocol, no core). INBOX is filled with `EMAIL_BENCH_MESSAGES` messages
 //! (default 10,000) written straight into the Maildir, then indexed once.
 //!
-//! `cargo bench -p carapace-plugin-email --bench email`
+//! With `EMAIL_BENCH_CORE` and `EMAIL_BENCH_IPC` (release `carapace` and the
+//! static `ipc`, as `bench/email.sh` builds them), also `email_search` end to end:
+//! the real core and plugin process, a session, and `ipc`, against an intrinsic
+//! call and a plugin hop that does nothing, interleaved.
+//!
+//! `cargo bench -p carapace-plugin-email --bench email` (or `bash bench/email.sh`)
 
 #[path = "../tests/support/mod.rs"]
 #[allow(unused_imports)]
@@ -145,6 +150,121 @@ fn main() {
     let folders = time(&plugin, "email_list_folders", &json!({}), 50);
     println!("{:40} {}", "email_list_folders", percentiles(folders));
     idle_rss(&world, &ids[0]);
+    through_ipc(&world);
+}
+
+/// `email_search {}` through the release core, the confined plugin process and
+/// the static `ipc`, interleaved with `ipc get_session_info` (no plugin) and
+/// `ipc echo` (a plugin that does nothing); p50 of each. Issue 17's target:
+/// `email_search` on the 10,000-message INBOX through `ipc`, p50 <= 100 ms.
+fn through_ipc(world: &World) {
+    use std::process::{Command, Stdio};
+    let (Ok(core), Ok(ipc)) = (
+        std::env::var("EMAIL_BENCH_CORE"),
+        std::env::var("EMAIL_BENCH_IPC"),
+    ) else {
+        println!("through ipc: not run (bash bench/email.sh builds the core and ipc)");
+        return;
+    };
+    let home = world.dir.path().join("core-home");
+    let data = home.join("data/email");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // Where the confined plugin may read it.
+    let ca = data.join("ca.pem");
+    std::fs::copy(&world.certs.ca, &ca).expect("ca");
+    let ca = ca.display();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[core]\nlog_level = \"warn\"\n[groups.bench]\ntools = [\"*\"]\nrate_limit = {{ per_minute = 1000000000, burst = 1000000000 }}\n\
+             [plugins.email]\ngroups = [\"bench\"]\n[plugins.email.config]\naddress = \"{USER}\"\ntimeout_secs = 5\n\
+             imap = {{ host = \"localhost\", port = {}, security = \"tls\", ca_file = \"{ca}\" }}\n\
+             smtp = {{ host = \"localhost\", port = {}, security = \"starttls\", ca_file = \"{ca}\" }}\n",
+            world.dovecot.imaps_port, world.smtp.port
+        ),
+    )
+    .expect("config");
+    let carapace = |args: &[&str]| {
+        let mut command = Command::new(&core);
+        command.arg("--home").arg(&home).args(args);
+        command
+    };
+    let mut set = carapace(&["auth", "set", "--plugin", "email", "password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("auth set");
+    {
+        use std::io::Write;
+        let mut stdin = set.stdin.take().expect("stdin");
+        stdin
+            .write_all(world.dovecot.password(USER).as_bytes())
+            .expect("password");
+    }
+    assert!(set.wait().expect("auth set").success(), "auth set");
+    let plugins = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut running = carapace(&["start"])
+        .env("CARAPACE_BUNDLED_PLUGINS", plugins)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("core");
+    let up = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        carapace(&["status"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(up, "the core did not start");
+    let opened = carapace(&["session", "open", "--group", "bench", "--trust", "owner"])
+        .output()
+        .expect("session open");
+    let socket = String::from_utf8_lossy(&opened.stdout).trim().to_owned();
+    let call = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(&ipc)
+            .args(args)
+            .env("CARAPACE_IPC_SOCKET", &socket)
+            .output()
+            .expect("ipc");
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        took
+    };
+    let search = ["email_search", "{}"];
+    let echo = ["echo", r#"{"text":"x"}"#];
+    let info = ["get_session_info"];
+    for _ in 0..5 {
+        call(&search);
+    }
+    let (mut s, mut e, mut i) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..100 {
+        s.push(call(&search));
+        e.push(call(&echo));
+        i.push(call(&info));
+    }
+    println!(
+        "{:40} {}",
+        "ipc email_search {} (end to end)",
+        percentiles(s)
+    );
+    println!(
+        "{:40} {}",
+        "ipc echo (the plugin hop alone)",
+        percentiles(e)
+    );
+    println!(
+        "{:40} {}",
+        "ipc get_session_info (intrinsic)",
+        percentiles(i)
+    );
+    let _ = carapace(&["stop"]).status();
+    let _ = running.wait();
 }
 
 /// The real binary's resident memory, idle after a search and a read.
