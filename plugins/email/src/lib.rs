@@ -29,6 +29,7 @@ mod folders;
 mod handler;
 pub mod id;
 pub mod oauth;
+pub mod parsed;
 mod poll;
 pub mod read;
 pub mod search;

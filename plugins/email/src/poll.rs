@@ -24,7 +24,6 @@
 use std::time::{Duration, Instant};
 
 use carapace_plugin_sdk::{CoreError, CoreLink, Level};
-use mail_parser::MessageParser;
 use serde_json::json;
 
 use crate::config::Poll;
@@ -174,7 +173,7 @@ fn save(file: &SeenFile, seen: Seen, link: &CoreLink) {
 /// Publishes `message.inbound` for an allowed mail; `Ok(false)` when the core went
 /// away (the mail is then looked at again next time).
 fn hand_over(poll: &Poll, id: &MessageId, raw: &[u8], link: &CoreLink) -> Result<bool, EmailError> {
-    let Some(message) = MessageParser::default().parse(raw) else {
+    let Some(message) = crate::parsed::Parsed::parse(raw) else {
         link.log(Level::Info, "email.poll_skipped reason=unparsable");
         return Ok(true);
     };

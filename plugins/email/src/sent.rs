@@ -67,21 +67,12 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
     if *setting == SentFolder::Off {
         return (not_saved(NotSaved::Off), None);
     }
-    // A kept session the server closed meanwhile is replaced here, where a
-    // repeat costs nothing; the APPEND below is sent once only, since a copy
-    // whose OK was lost would otherwise be stored twice.
-    if let Err(error) = imap.with(|live| live.command().noop().map_err(from_imap)) {
-        let why = match error {
-            EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_) => {
-                NotSaved::Unreachable
-            }
-            _ => NotSaved::Refused,
-        };
-        return (not_saved(why), Some(error.kind()));
-    }
-    let mut appending = false;
-    let stored = imap.once(|live| {
-        let folder = match setting {
+    // A kept session the server closed meanwhile is replaced here, and the
+    // folder found, where a repeat costs nothing; the APPEND below is sent once
+    // only, since a copy whose OK was lost would otherwise be stored twice.
+    let found = imap.with(|live| {
+        live.command().noop().map_err(from_imap)?;
+        Ok(match setting {
             SentFolder::Named(name) => Some(name.clone()),
             _ => {
                 let names = live.command().list(None, Some("*")).map_err(from_imap)?;
@@ -94,38 +85,42 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
                     .collect();
                 choose(&listed)
             }
-        };
-        let Some(folder) = folder else {
-            return Ok(None);
-        };
-        let wire = match setting {
-            SentFolder::Named(_) => crate::utf7::encode(&folder),
-            _ => folder.clone(),
-        };
-        appending = true;
+        })
+    });
+    let folder = match found {
+        Ok(Some(folder)) => folder,
+        Ok(None) => return (not_saved(NotSaved::NoFolder), None),
+        Err(error) => {
+            let why = match error {
+                EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_) => {
+                    NotSaved::Unreachable
+                }
+                _ => NotSaved::Refused,
+            };
+            return (not_saved(why), Some(error.kind()));
+        }
+    };
+    let wire = match setting {
+        SentFolder::Named(_) => crate::utf7::encode(&folder),
+        _ => folder.clone(),
+    };
+    let stored = imap.once(|live| {
         live.command()
             .append(&escape(&wire), raw)
             .flag(Flag::Seen)
             .finish()
-            .map_err(from_imap)?;
-        Ok(Some(folder))
+            .map_err(from_imap)
     });
     match stored {
-        Ok(Some(wire)) => {
+        Ok(_) => {
             let name = match setting {
                 SentFolder::Named(name) => name.clone(),
-                _ => crate::utf7::decode(&wire).unwrap_or(wire),
+                _ => crate::utf7::decode(&folder).unwrap_or(folder),
             };
             (json!({"saved": true, "saved_in": name}), None)
         }
-        Ok(None) => (not_saved(NotSaved::NoFolder), None),
         Err(error @ (EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_))) => {
-            let why = if appending {
-                NotSaved::Unknown
-            } else {
-                NotSaved::Unreachable
-            };
-            (not_saved(why), Some(error.kind()))
+            (not_saved(NotSaved::Unknown), Some(error.kind()))
         }
         Err(error) => (not_saved(NotSaved::Refused), Some(error.kind())),
     }

@@ -268,7 +268,7 @@ fn an_oversize_body_is_capped_and_a_huge_mail_is_not_fetched_whole() {
     let plugin = world.plugin();
     let found = plugin.call("email_search", json!({})).expect("search");
     let read = plugin
-        .call("email_read", json!({"id": ids(&found)[0]}))
+        .call("email_read", json!({"id": found["messages"][0]["id"]}))
         .expect("read");
     assert_eq!(read["body_truncated"], true);
     assert_eq!(
@@ -441,6 +441,22 @@ fn a_message_nested_past_the_parsers_bound_is_still_read() {
     assert_eq!(attachments[0]["type"], "application/pdf");
     assert!(deep["attachments_note"].is_string(), "{deep}");
     assert_eq!(deep["content_trust"], "unknown");
+    // 25,000 messages nested as message/rfc822 parts (850 KB): mail-parser builds
+    // a tree that deep, which must not be dropped recursively (a stack overflow
+    // would kill the plugin).
+    let mut forwards = b"From: deep@example.test\r\nSubject: Deep forwards\r\n".to_vec();
+    for _ in 0..25_000 {
+        forwards.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+    }
+    forwards.extend_from_slice(b"Subject: innermost\r\n\r\nhello\r\n");
+    world.append(USER, "INBOX", &forwards, false);
+    let found = plugin.call("email_search", json!({})).expect("search");
+    assert_eq!(subjects(&found)[0], "Deep forwards");
+    let forwarded = plugin
+        .call("email_read", json!({"id": found["messages"][0]["id"]}))
+        .expect("read the deep forwards");
+    assert_eq!(forwarded["subject"], "Deep forwards");
+
     // The plugin goes on: the next read uses the server's listing again.
     let plain = plugin
         .call("email_read", json!({"id": ids[0]}))

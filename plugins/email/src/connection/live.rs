@@ -119,19 +119,22 @@ impl Connection {
                 *kept = Some(live);
                 Ok(value)
             }
-            Err(EmailError::Network(_)) if reused && again_on_new_session => {
+            // A TLS error is sticky in rustls: that session answers it for ever.
+            Err(EmailError::Network(_) | EmailError::Tls(_)) if reused && again_on_new_session => {
                 drop(live);
                 let mut fresh = self.connect()?;
                 let answer = work(&mut fresh);
                 if !matches!(
                     answer,
-                    Err(EmailError::Network(_) | EmailError::Unreadable(_))
+                    Err(EmailError::Network(_) | EmailError::Unreadable(_) | EmailError::Tls(_))
                 ) {
                     *kept = Some(fresh);
                 }
                 answer
             }
-            Err(error @ (EmailError::Network(_) | EmailError::Unreadable(_))) => Err(error),
+            Err(
+                error @ (EmailError::Network(_) | EmailError::Unreadable(_) | EmailError::Tls(_)),
+            ) => Err(error),
             Err(other) => {
                 *kept = Some(live);
                 Err(other)
