@@ -69,12 +69,12 @@ fn nesting(html: &str) -> usize {
                 depth = depth.saturating_sub(1);
             }
         } else if tag.first().is_some_and(u8::is_ascii_alphabetic) && !tag.ends_with(b"/") {
-            let name: Vec<u8> = tag
+            let length = tag
                 .iter()
-                .take_while(|b| b.is_ascii_alphanumeric())
-                .map(u8::to_ascii_lowercase)
-                .collect();
-            if !VOID.iter().any(|v| v.as_bytes() == name.as_slice()) {
+                .position(|b| !b.is_ascii_alphanumeric())
+                .unwrap_or(tag.len());
+            let name = &tag[..length];
+            if !VOID.iter().any(|v| v.as_bytes().eq_ignore_ascii_case(name)) {
                 depth += 1;
                 deepest = deepest.max(depth);
             }

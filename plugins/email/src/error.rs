@@ -49,6 +49,16 @@ pub enum EmailError {
 }
 
 impl EmailError {
+    /// Whether the session this came from is broken and must not be used again:
+    /// the connection failed, TLS failed (rustls errors are sticky), or the
+    /// server broke a bound (`connection::limits`).
+    pub fn ends_session(&self) -> bool {
+        matches!(
+            self,
+            EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_)
+        )
+    }
+
     /// A short name for logs (never carries a secret).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use imap_proto::NameAttribute;
 use serde_json::{json, Value};
 
 use crate::connection::live::Connection;
-use crate::error::{from_imap, EmailError};
+use crate::error::from_imap;
 
 /// Where the copy goes, from the config's `sent_folder`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,11 +91,10 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
         Ok(Some(folder)) => folder,
         Ok(None) => return (not_saved(NotSaved::NoFolder), None),
         Err(error) => {
-            let why = match error {
-                EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_) => {
-                    NotSaved::Unreachable
-                }
-                _ => NotSaved::Refused,
+            let why = if error.ends_session() {
+                NotSaved::Unreachable
+            } else {
+                NotSaved::Refused
             };
             return (not_saved(why), Some(error.kind()));
         }
@@ -119,9 +118,7 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
             };
             (json!({"saved": true, "saved_in": name}), None)
         }
-        Err(error @ (EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_))) => {
-            (not_saved(NotSaved::Unknown), Some(error.kind()))
-        }
+        Err(error) if error.ends_session() => (not_saved(NotSaved::Unknown), Some(error.kind())),
         Err(error) => (not_saved(NotSaved::Refused), Some(error.kind())),
     }
 }

@@ -124,17 +124,12 @@ impl Connection {
                 drop(live);
                 let mut fresh = self.connect()?;
                 let answer = work(&mut fresh);
-                if !matches!(
-                    answer,
-                    Err(EmailError::Network(_) | EmailError::Unreadable(_) | EmailError::Tls(_))
-                ) {
+                if !answer.as_ref().is_err_and(EmailError::ends_session) {
                     *kept = Some(fresh);
                 }
                 answer
             }
-            Err(
-                error @ (EmailError::Network(_) | EmailError::Unreadable(_) | EmailError::Tls(_)),
-            ) => Err(error),
+            Err(error) if error.ends_session() => Err(error),
             Err(other) => {
                 *kept = Some(live);
                 Err(other)
