@@ -203,11 +203,29 @@ fn through_ipc(world: &World) {
     }
     assert!(set.wait().expect("auth set").success(), "auth set");
     let plugins = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let mut running = carapace(&["start"])
-        .env("CARAPACE_BUNDLED_PLUGINS", plugins)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("core");
+    /// The core never outlives the bench: after `carapace stop` it is given 10 s
+    /// to exit, after a failed assert none, then killed.
+    struct Core(std::process::Child);
+    impl Drop for Core {
+        fn drop(&mut self) {
+            let grace = if std::thread::panicking() { 0 } else { 200 };
+            for _ in 0..grace {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _running = Core(
+        carapace(&["start"])
+            .env("CARAPACE_BUNDLED_PLUGINS", plugins)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("core"),
+    );
     let up = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
         carapace(&["status"])
@@ -221,6 +239,11 @@ fn through_ipc(world: &World) {
         .output()
         .expect("session open");
     let socket = String::from_utf8_lossy(&opened.stdout).trim().to_owned();
+    assert!(
+        opened.status.success() && !socket.is_empty(),
+        "session open: {}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
     let call = |args: &[&str]| {
         let started = Instant::now();
         let out = Command::new(&ipc)
@@ -264,7 +287,6 @@ fn through_ipc(world: &World) {
         percentiles(i)
     );
     let _ = carapace(&["stop"]).status();
-    let _ = running.wait();
 }
 
 /// The real binary's resident memory, idle after a search and a read.

@@ -42,20 +42,24 @@ pub enum EmailError {
     /// Local setup (CA file, config) is wrong.
     #[error("setup: {0}")]
     Setup(String),
-    /// The SMTP exchange did not finish within its deadline and was cut: the
-    /// mail may or may not have been taken.
-    #[error("the SMTP exchange passed its deadline")]
+    /// A command that changes something (SMTP's mail, IMAP's MOVE) was cut, by
+    /// the deadline or a broken connection, before the server confirmed it: it
+    /// may or may not have taken effect.
+    #[error("cut before the server confirmed it")]
     Unfinished,
 }
 
 impl EmailError {
     /// Whether the session this came from is broken and must not be used again:
-    /// the connection failed, TLS failed (rustls errors are sticky), or the
-    /// server broke a bound (`connection::limits`).
+    /// the connection failed or was cut, TLS failed (rustls errors are sticky),
+    /// or the server broke a bound (`connection::limits`).
     pub fn ends_session(&self) -> bool {
         matches!(
             self,
-            EmailError::Network(_) | EmailError::Tls(_) | EmailError::Unreadable(_)
+            EmailError::Network(_)
+                | EmailError::Tls(_)
+                | EmailError::Unreadable(_)
+                | EmailError::Unfinished
         )
     }
 
@@ -106,17 +110,20 @@ impl EmailError {
             EmailError::NotFound => {
                 ToolError::invalid("id", "no such message (moved or deleted?); search again")
             }
-            EmailError::Rejected(code) => ToolError::new(format!(
-                "UPSTREAM_REFUSED: the mail server refused the mail for good (SMTP {}) while {what}",
-                code.chars().filter(char::is_ascii_digit).take(3).collect::<String>()
-            )),
+            EmailError::Rejected(code) => {
+                let digits: String = code.chars().filter(char::is_ascii_digit).take(3).collect();
+                let code = if digits.is_empty() { String::new() } else { format!(" (SMTP {digits})") };
+                ToolError::new(format!(
+                    "UPSTREAM_REFUSED: the mail server refused the mail for good{code} while {what}"
+                ))
+            }
             EmailError::NoFolder => ToolError::invalid("folder", "no such folder (email_list_folders lists them)"),
             EmailError::Setup(_) => ToolError::new(format!(
                 "CONFIG_ERROR: the email plugin is not set up right ({what}); see carapace doctor"
             )),
-            // Not retriable: the cut may have come after the server took the mail.
+            // Not retriable: the cut may have come after the server acted.
             EmailError::Unfinished => ToolError::new(format!(
-                "UPSTREAM_UNAVAILABLE: the mail server did not finish within timeout_secs while {what}, so the connection was cut; the mail may or may not have been taken: do not send it again without asking the person"
+                "UPSTREAM_UNAVAILABLE: the connection ended (or the time ran out) before the mail server confirmed {what}, so it may or may not have happened: check before doing it again, and do not send a mail again without asking the person"
             )),
         }
     }

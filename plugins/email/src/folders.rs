@@ -23,7 +23,9 @@ pub fn list(live: &mut Live) -> Result<Value, EmailError> {
 }
 
 /// Moves `id` to `folder` (MOVE, else COPY + \Deleted + UID EXPUNGE); answers the
-/// new id when the server says it (UIDPLUS), else the folder alone.
+/// folder and its UIDVALIDITY. Run it once only (`Connection::once`): a COPY whose
+/// answer was lost would otherwise be copied twice; a cut during the move itself
+/// is [`EmailError::Unfinished`].
 pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, EmailError> {
     crate::read::open_folder_of(live, id, true)?;
     // Does the message exist? (UID MOVE of a missing UID is a silent no-op.)
@@ -43,7 +45,28 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
         Err(e) => return Err(from_imap(e)),
     };
     let capabilities = live.command().capabilities().map_err(from_imap)?;
-    if capabilities.has_str("MOVE") {
+    // From here on the server may act: a cut answer is not a failure to report
+    // as "try again" (the caller runs this once, see `Connection::once`).
+    mutate(live, id, folder, capabilities.has_str("MOVE")).map_err(|error| {
+        if error.ends_session() {
+            EmailError::Unfinished
+        } else {
+            error
+        }
+    })?;
+    // No CLOSE: it would expunge every message flagged \Deleted in the folder
+    // (the person's own "mark as deleted"), which nobody approved. The next
+    // SELECT or EXAMINE leaves the folder without expunging.
+    Ok(json!({
+        "moved": id.to_string(),
+        "folder": folder,
+        "folder_uidvalidity": target.uid_validity,
+    }))
+}
+
+/// UID MOVE, else UID COPY + \Deleted + UID EXPUNGE of that message alone.
+fn mutate(live: &mut Live, id: &MessageId, folder: &str, can_move: bool) -> Result<(), EmailError> {
+    if can_move {
         live.command()
             .uid_mv(id.uid.to_string(), crate::utf7::encode(folder))
             .map_err(from_imap)?;
@@ -59,14 +82,7 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
             .uid_expunge(id.uid.to_string())
             .map_err(from_imap)?;
     }
-    // No CLOSE: it would expunge every message flagged \Deleted in the folder
-    // (the person's own "mark as deleted"), which nobody approved. The next
-    // SELECT or EXAMINE leaves the folder without expunging.
-    Ok(json!({
-        "moved": id.to_string(),
-        "folder": folder,
-        "folder_uidvalidity": target.uid_validity,
-    }))
+    Ok(())
 }
 
 /// `name` as an IMAP quoted string (RFC 3501 4.3): `\` and `"` escaped.

@@ -7,7 +7,8 @@
 //! syntax (`connection::quote`, `search`); ids that carry the folder's UIDVALIDITY so a
 //! stale id is refused (`id`); bodies parsed by `mail-parser`, HTML made text by
 //! `html2text`, cut to size, attachments only listed (`read`, `body`, `structure`);
-//! sending through `lettre` after checking every recipient and header (`send`), a
+//! sending through `lettre` after checking every recipient and header (`send`,
+//! `smtp`), a
 //! copy of the bytes sent APPENDed to the Sent folder (`sent`);
 //! passwords or OAuth2 access tokens refreshed by the plugin (`secret`, `oauth`).
 //!
@@ -32,11 +33,13 @@ pub mod oauth;
 pub mod parsed;
 mod poll;
 pub mod read;
+pub mod resolve;
 pub mod search;
 pub mod secret;
 pub mod seen;
 pub mod send;
 pub mod sent;
+pub mod smtp;
 pub mod state;
 pub mod structure;
 pub mod summary;

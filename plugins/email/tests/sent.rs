@@ -9,25 +9,6 @@ use serde_json::{json, Value};
 use support::proxy::Proxy;
 use support::{World, OTHER, USER};
 
-/// Every message in `folder` of `user`, whole, with whether it is `\Seen`.
-fn messages(world: &World, user: &str, folder: &str) -> Vec<(Vec<u8>, bool)> {
-    let mut session = world.session(user);
-    session.command().examine(folder).expect("examine");
-    let fetched = session
-        .command()
-        .uid_fetch("1:*", "(FLAGS BODY.PEEK[])")
-        .expect("fetch");
-    let found = fetched
-        .iter()
-        .map(|f| {
-            let seen = f.flags().contains(&imap::types::Flag::Seen);
-            (f.body().unwrap_or_default().to_vec(), seen)
-        })
-        .collect();
-    let _ = session.command().logout();
-    found
-}
-
 fn send(plugin: &carapace_plugin_sdk::testing::Harness, subject: &str) -> Value {
     plugin
         .call(
@@ -48,11 +29,11 @@ fn a_sent_mail_is_kept_in_the_sent_folder_as_the_very_bytes_sent() {
         answer["saved_in"], "Sent Messages",
         "the folder marked \\Sent"
     );
-    let kept = messages(&world, USER, "Sent Messages");
+    let kept = world.messages(USER, "Sent Messages");
     assert_eq!(kept.len(), 1);
     let (copy, seen) = &kept[0];
     assert!(seen, "the copy is marked read");
-    let delivered = messages(&world, OTHER, "INBOX");
+    let delivered = world.messages(OTHER, "INBOX");
     assert_eq!(delivered.len(), 1);
     // The recipient's copy is the sent bytes after the headers added on the way.
     assert!(
@@ -74,7 +55,7 @@ fn no_copy_when_off_a_named_folder_and_a_missing_one_never_fails_the_send() {
     let answer = send(&world.plugin_with("off", off), "Not kept");
     assert_eq!(answer["saved"], false);
     assert_eq!(answer["not_saved"], "sent_folder is off");
-    assert!(messages(&world, USER, "Sent Messages").is_empty());
+    assert!(world.messages(USER, "Sent Messages").is_empty());
 
     let mut session = world.session(USER);
     session
@@ -86,7 +67,7 @@ fn no_copy_when_off_a_named_folder_and_a_missing_one_never_fails_the_send() {
     named["sent_folder"] = json!("Gesendete Übersicht");
     let answer = send(&world.plugin_with("named", named), "Named folder");
     assert_eq!(answer["saved_in"], "Gesendete Übersicht", "{answer}");
-    assert_eq!(messages(&world, USER, "Gesendete &ANw-bersicht").len(), 1);
+    assert_eq!(world.messages(USER, "Gesendete &ANw-bersicht").len(), 1);
 
     let mut missing = world.config();
     missing["sent_folder"] = json!("Nowhere");
@@ -98,11 +79,11 @@ fn no_copy_when_off_a_named_folder_and_a_missing_one_never_fails_the_send() {
         "the IMAP server refused to store the copy"
     );
     assert_eq!(
-        messages(&world, OTHER, "INBOX").len(),
+        world.messages(OTHER, "INBOX").len(),
         3,
         "every mail went out"
     );
-    assert!(messages(&world, USER, "Sent Messages").is_empty());
+    assert!(world.messages(USER, "Sent Messages").is_empty());
 }
 
 #[test]
@@ -132,9 +113,9 @@ fn a_lost_append_answer_never_stores_a_second_copy() {
         "{answer}"
     );
     assert_eq!(
-        messages(&world, USER, "Sent Messages").len(),
+        world.messages(USER, "Sent Messages").len(),
         1,
         "stored once, not again on a new session"
     );
-    assert_eq!(messages(&world, OTHER, "INBOX").len(), 1);
+    assert_eq!(world.messages(OTHER, "INBOX").len(), 1);
 }

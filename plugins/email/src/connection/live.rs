@@ -7,7 +7,7 @@
 //! next call connects anew.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::connection::{open, Imap, Session};
@@ -46,28 +46,36 @@ impl Connection {
         }
     }
 
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(self.config.timeout_secs)
+    /// `timeout_secs`, or less when `until` comes sooner.
+    fn timeout(&self, until: Option<Instant>) -> Result<Duration, EmailError> {
+        let own = Duration::from_secs(self.config.timeout_secs);
+        let Some(until) = until else { return Ok(own) };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(EmailError::Network("no time was left for the server".into()));
+        }
+        Ok(own.min(left))
     }
 
     /// A fresh session (logging in, with one retry after a refused OAuth2 token).
     pub fn connect(&self) -> Result<Live, EmailError> {
-        let secret = self.credentials.login_secret()?;
-        let session = match open(
-            &self.config.imap,
-            self.config.login(),
-            &secret,
-            self.timeout(),
-        ) {
+        self.connect_by(None)
+    }
+
+    fn connect_by(&self, until: Option<Instant>) -> Result<Live, EmailError> {
+        let open_one = || {
+            let secret = self.credentials.login_secret()?;
+            open(
+                &self.config.imap,
+                self.config.login(),
+                &secret,
+                self.timeout(until)?,
+            )
+        };
+        let session = match open_one() {
             Err(EmailError::Auth(_)) if matches!(self.credentials, Credentials::OAuth2(_)) => {
                 self.credentials.refused();
-                let secret = self.credentials.login_secret()?;
-                open(
-                    &self.config.imap,
-                    self.config.login(),
-                    &secret,
-                    self.timeout(),
-                )?
+                open_one()?
             }
             other => other?,
         };
@@ -75,10 +83,12 @@ impl Connection {
             imap: session,
             literal_plus: false,
         };
+        live.imap.cap(until);
         let capabilities = live
             .command()
             .capabilities()
             .map_err(crate::error::from_imap)?;
+        live.imap.cap(None);
         live.literal_plus = capabilities.has_str("LITERAL+");
         Ok(live)
     }
@@ -89,7 +99,17 @@ impl Connection {
         &self,
         work: impl FnMut(&mut Live) -> Result<T, EmailError>,
     ) -> Result<T, EmailError> {
-        self.run(work, true)
+        self.run(work, true, None)
+    }
+
+    /// [`Connection::with`], with no command (nor the connecting) running past
+    /// `until`, if given.
+    pub fn with_by<T>(
+        &self,
+        until: Option<Instant>,
+        work: impl FnMut(&mut Live) -> Result<T, EmailError>,
+    ) -> Result<T, EmailError> {
+        self.run(work, true, until)
     }
 
     /// Runs `work` as [`Connection::with`] does, but never twice: for a command
@@ -100,19 +120,37 @@ impl Connection {
         &self,
         work: impl FnMut(&mut Live) -> Result<T, EmailError>,
     ) -> Result<T, EmailError> {
-        self.run(work, false)
+        self.run(work, false, None)
+    }
+
+    /// [`Connection::once`], with no command (nor the connecting) running past
+    /// `until`, if given.
+    pub fn once_by<T>(
+        &self,
+        until: Option<Instant>,
+        work: impl FnMut(&mut Live) -> Result<T, EmailError>,
+    ) -> Result<T, EmailError> {
+        self.run(work, false, until)
     }
 
     fn run<T>(
         &self,
         mut work: impl FnMut(&mut Live) -> Result<T, EmailError>,
         again_on_new_session: bool,
+        until: Option<Instant>,
     ) -> Result<T, EmailError> {
+        // The cap is the call's alone: it is lifted before the session is kept.
+        let mut work = |live: &mut Live| {
+            live.imap.cap(until);
+            let answer = work(live);
+            live.imap.cap(None);
+            answer
+        };
         let mut kept = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         let reused = kept.is_some();
         let mut live = match kept.take() {
             Some(live) => live,
-            None => self.connect()?,
+            None => self.connect_by(until)?,
         };
         match work(&mut live) {
             Ok(value) => {
@@ -122,7 +160,7 @@ impl Connection {
             // A TLS error is sticky in rustls: that session answers it for ever.
             Err(EmailError::Network(_) | EmailError::Tls(_)) if reused && again_on_new_session => {
                 drop(live);
-                let mut fresh = self.connect()?;
+                let mut fresh = self.connect_by(until)?;
                 let answer = work(&mut fresh);
                 if !answer.as_ref().is_err_and(EmailError::ends_session) {
                     *kept = Some(fresh);

@@ -17,6 +17,8 @@ use super::limits::Lexer;
 
 struct State {
     deadline: Instant,
+    /// No command's deadline is later than this (a call's own deadline).
+    cap: Option<Instant>,
     lexer: Lexer,
 }
 
@@ -38,6 +40,7 @@ impl Meter {
         Meter {
             state: Arc::new(Mutex::new(State {
                 deadline: Instant::now() + per_command,
+                cap: None,
                 lexer: Lexer::new(),
             })),
             per_command,
@@ -48,11 +51,18 @@ impl Meter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new command: the deadline is `per_command` from now, the byte budget full.
+    /// A new command: the deadline is `per_command` from now (never past the
+    /// cap), the byte budget full.
     pub fn start_command(&self) {
         let mut state = self.lock();
-        state.deadline = Instant::now() + self.per_command;
+        let own = Instant::now() + self.per_command;
+        state.deadline = state.cap.map_or(own, |cap| own.min(cap));
         state.lexer.new_command();
+    }
+
+    /// From the next command on, no command runs past `cap` (`None`: no cap).
+    pub fn cap(&self, cap: Option<Instant>) {
+        self.lock().cap = cap;
     }
 
     /// Time left for the command, or `TimedOut`.

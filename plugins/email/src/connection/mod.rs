@@ -12,8 +12,8 @@ pub mod meter;
 pub mod quote;
 pub mod starttls;
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
 
@@ -42,21 +42,26 @@ impl Imap {
         drop(self.session.take_all_unsolicited());
         &mut self.session
     }
+
+    /// From the next command on, none runs past `cap` (`None`: each has its own
+    /// deadline only).
+    pub fn cap(&mut self, cap: Option<Instant>) {
+        self.meter.cap(cap);
+    }
 }
 
-/// Opens TCP to `server` within `timeout`, each read and write bounded by it too.
-pub fn tcp(server: &Server, timeout: Duration) -> Result<TcpStream, EmailError> {
-    let addresses = (server.host.as_str(), server.port)
-        .to_socket_addrs()
-        .map_err(|_| EmailError::Network("host not found".into()))?;
+/// Opens TCP to `server` (the name resolved, each address tried) before
+/// `deadline`; [`Timed`] bounds each read and write after that.
+pub fn tcp(server: &Server, deadline: Instant) -> Result<TcpStream, EmailError> {
+    let addresses = crate::resolve::addresses(&server.host, server.port, deadline)?;
     let mut last = EmailError::Network("host has no address".into());
     for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(EmailError::Network("the server was not reached in time".into()));
+        }
+        match TcpStream::connect_timeout(&address, left) {
             Ok(stream) => {
-                stream
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
-                    .map_err(|e| io(&e))?;
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
@@ -91,7 +96,7 @@ pub fn open(
     timeout: Duration,
 ) -> Result<Imap, EmailError> {
     let meter = Meter::new(timeout);
-    let mut tcp = Timed::new(tcp(server, timeout)?, meter.clone());
+    let mut tcp = Timed::new(tcp(server, Instant::now() + timeout)?, meter.clone());
     if server.security == Security::Starttls {
         starttls::upgrade(&mut tcp)?;
     }

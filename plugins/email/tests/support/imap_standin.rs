@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,9 @@ pub enum Hostile {
     EndlessGreetingBeforeTls,
     /// In the clear: the greeting one byte a second.
     DribbleBeforeTls,
+    /// Moves at UID MOVE (counted in [`StandIn::moves`]) and closes the
+    /// connection instead of answering: the move happened, the client never hears.
+    LostMoveAnswer,
 }
 
 impl Hostile {
@@ -60,6 +63,8 @@ impl Hostile {
 pub struct StandIn {
     /// Its loopback port.
     pub port: u16,
+    /// UID MOVE commands received, over all connections.
+    pub moves: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -82,18 +87,19 @@ impl StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        let moves = Arc::new(AtomicUsize::new(0));
+        let (stopped, moved) = (Arc::clone(&stop), Arc::clone(&moves));
         std::thread::spawn(move || {
             for tcp in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(tcp) = tcp else { continue };
-                let config = Arc::clone(&config);
-                std::thread::spawn(move || serve(tcp, config, hostile));
+                let (config, moved) = (Arc::clone(&config), Arc::clone(&moved));
+                std::thread::spawn(move || serve(tcp, config, hostile, &moved));
             }
         });
-        StandIn { port, stop }
+        StandIn { port, moves, stop }
     }
 }
 
@@ -104,7 +110,7 @@ impl Drop for StandIn {
     }
 }
 
-fn serve(mut tcp: TcpStream, config: Arc<ServerConfig>, hostile: Hostile) {
+fn serve(mut tcp: TcpStream, config: Arc<ServerConfig>, hostile: Hostile, moves: &AtomicUsize) {
     if hostile.before_tls() {
         let _ = in_the_clear(&mut tcp, hostile);
         return;
@@ -113,7 +119,7 @@ fn serve(mut tcp: TcpStream, config: Arc<ServerConfig>, hostile: Hostile) {
         return;
     };
     let mut tls = StreamOwned::new(connection, tcp);
-    let _ = speak(&mut tls, hostile);
+    let _ = speak(&mut tls, hostile, moves);
 }
 
 fn in_the_clear(tcp: &mut TcpStream, hostile: Hostile) -> std::io::Result<()> {
@@ -128,7 +134,11 @@ fn in_the_clear(tcp: &mut TcpStream, hostile: Hostile) -> std::io::Result<()> {
     }
 }
 
-fn speak(tls: &mut (impl Read + Write), hostile: Hostile) -> std::io::Result<()> {
+fn speak(
+    tls: &mut (impl Read + Write),
+    hostile: Hostile,
+    moves: &AtomicUsize,
+) -> std::io::Result<()> {
     if hostile == Hostile::EndlessGreeting {
         return endless(tls, b"* OK ", b"x");
     }
@@ -173,6 +183,11 @@ fn speak(tls: &mut (impl Read + Write), hostile: Hostile) -> std::io::Result<()>
                     "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 30 BODY[HEADER]<0> {{30}}\r\nSubject: from the stand-in\r\n\r\n)\r\n{tag} OK\r\n"
                 ),
             }
+        } else if command.starts_with("STATUS") {
+            format!("* STATUS Archive (UIDVALIDITY 9)\r\n{tag} OK\r\n")
+        } else if command.starts_with("UID MOVE") {
+            moves.fetch_add(1, Ordering::SeqCst);
+            return Ok(());
         } else if command.starts_with("LOGOUT") {
             tls.write_all(format!("* BYE\r\n{tag} OK\r\n").as_bytes())?;
             return Ok(());

@@ -120,6 +120,25 @@ impl World {
         carapace_plugin_email::connection::open(&server, user, &secret, Duration::from_secs(5))
             .expect("test login")
     }
+
+    /// Every message in `folder` of `user`, whole, with whether it is `\Seen`.
+    pub fn messages(&self, user: &str, folder: &str) -> Vec<(Vec<u8>, bool)> {
+        let mut session = self.session(user);
+        session.command().examine(folder).expect("examine");
+        let fetched = session
+            .command()
+            .uid_fetch("1:*", "(FLAGS BODY.PEEK[])")
+            .expect("fetch");
+        let found = fetched
+            .iter()
+            .map(|f| {
+                let seen = f.flags().contains(&imap::types::Flag::Seen);
+                (f.body().unwrap_or_default().to_vec(), seen)
+            })
+            .collect();
+        let _ = session.command().logout();
+        found
+    }
 }
 
 /// The error `data.code` and message of a failed call.
