@@ -52,7 +52,9 @@ impl Connection {
         let Some(until) = until else { return Ok(own) };
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(EmailError::Network("no time was left for the server".into()));
+            return Err(EmailError::Network(
+                "no time was left for the server".into(),
+            ));
         }
         Ok(own.min(left))
     }

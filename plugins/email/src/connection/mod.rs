@@ -58,7 +58,9 @@ pub fn tcp(server: &Server, deadline: Instant) -> Result<TcpStream, EmailError> 
     for address in addresses {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(EmailError::Network("the server was not reached in time".into()));
+            return Err(EmailError::Network(
+                "the server was not reached in time".into(),
+            ));
         }
         match TcpStream::connect_timeout(&address, left) {
             Ok(stream) => {

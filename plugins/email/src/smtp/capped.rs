@@ -3,7 +3,12 @@
 //! Hand-written because lettre reads a reply line with `read_line`, which grows
 //! its buffer until a newline comes and only then checks the line's length: a
 //! server sending one endless line would fill the memory before the deadline.
-//! This layer only counts.
+//!
+//! Under STARTTLS it also hands out at most one line per read ([`Capped::by_line`]):
+//! lettre's reader keeps whatever it read past STARTTLS's `220` and would take
+//! those plaintext bytes, which anyone on the path can add, as the server's first
+//! answers over TLS (a STARTTLS response injection). Held here instead, they are
+//! the first bytes the TLS handshake reads, and it fails.
 
 use std::fmt;
 use std::io;
@@ -28,6 +33,10 @@ pub struct Capped<S> {
     inner: S,
     peer: SocketAddr,
     left: usize,
+    /// Hand out at most one line per read.
+    by_line: bool,
+    /// Bytes read past the end of a line, handed out before anything new.
+    held: Vec<u8>,
 }
 
 impl<S> Capped<S> {
@@ -37,6 +46,24 @@ impl<S> Capped<S> {
             inner,
             peer,
             left: MAX_SESSION_BYTES,
+            by_line: false,
+            held: Vec::new(),
+        }
+    }
+
+    /// As [`Capped::new`], handing out at most one line (up to a `\n`) per read.
+    pub fn by_line(inner: S, peer: SocketAddr) -> Capped<S> {
+        Capped {
+            by_line: true,
+            ..Capped::new(inner, peer)
+        }
+    }
+
+    /// How many of `bytes` one read hands out: up to the first line's end.
+    fn portion(&self, bytes: &[u8]) -> usize {
+        match bytes.iter().position(|&b| b == b'\n') {
+            Some(end) if self.by_line => end + 1,
+            _ => bytes.len(),
         }
     }
 }
@@ -47,17 +74,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.left == 0 {
+        let this = &mut *self;
+        if !this.held.is_empty() {
+            let given = this.portion(&this.held).min(buf.remaining());
+            buf.put_slice(&this.held[..given]);
+            this.held.drain(..given);
+            return Poll::Ready(Ok(()));
+        }
+        if this.left == 0 {
             return Poll::Ready(Err(io::Error::other(TooMuch)));
         }
         // Never more than the budget into the caller's buffer.
-        let room = buf.remaining().min(self.left);
+        let room = buf.remaining().min(this.left);
         let mut part = ReadBuf::new(buf.initialize_unfilled_to(room));
-        let polled = Pin::new(&mut self.inner).poll_read(cx, &mut part);
-        let read = part.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, &mut part);
         if let Poll::Ready(Ok(())) = polled {
-            buf.advance(read);
-            self.left -= read;
+            let read = part.filled();
+            let given = this.portion(read);
+            this.held.extend_from_slice(&read[given..]);
+            this.left -= read.len();
+            buf.advance(given);
         }
         polled
     }
@@ -86,6 +122,7 @@ impl<S> fmt::Debug for Capped<S> {
         f.debug_struct("Capped")
             .field("peer", &self.peer)
             .field("left", &self.left)
+            .field("held", &self.held.len())
             .finish()
     }
 }
@@ -112,7 +149,27 @@ mod tests {
             let mut all = Vec::new();
             let error = capped.read_to_end(&mut all).await.expect_err("cut");
             assert_eq!(all.len(), MAX_SESSION_BYTES);
-            assert!(error.get_ref().is_some_and(|e| e.is::<TooMuch>()), "{error}");
+            assert!(
+                error.get_ref().is_some_and(|e| e.is::<TooMuch>()),
+                "{error}"
+            );
+        });
+    }
+
+    #[test]
+    fn by_line_a_read_ends_at_the_first_line_and_keeps_the_rest() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let wire: &[u8] = b"220 go ahead\r\n250 injected\r\n";
+            let mut capped = Capped::by_line(wire, "127.0.0.1:25".parse().expect("test value"));
+            let mut buffer = [0u8; 256];
+            let first = capped.read(&mut buffer).await.expect("read");
+            assert_eq!(&buffer[..first], b"220 go ahead\r\n");
+            let second = capped.read(&mut buffer).await.expect("read");
+            assert_eq!(&buffer[..second], b"250 injected\r\n");
+            assert_eq!(capped.read(&mut buffer).await.expect("read"), 0);
         });
     }
 }

@@ -132,7 +132,7 @@ async fn session(
                 .map_err(before_mail_from)?
         }
         Security::Starttls => {
-            let stream: Box<dyn AsyncTokioStream> = Box::new(Capped::new(tcp, peer));
+            let stream: Box<dyn AsyncTokioStream> = Box::new(Capped::by_line(tcp, peer));
             let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &hello)
                 .await
                 .map_err(before_mail_from)?;
@@ -222,7 +222,7 @@ fn before_mail_from(error: lettre::transport::smtp::Error) -> EmailError {
     if code == "535" || code == "534" {
         return EmailError::Auth("the SMTP server refused the login".into());
     }
-    if error.is_tls() {
+    if error.is_tls() || tls_underneath(&error) {
         return EmailError::Tls("SMTP TLS failed".into());
     }
     if error.is_response() || error.is_permanent() || error.is_transient() {
@@ -242,6 +242,22 @@ fn after_mail_from(error: lettre::transport::smtp::Error) -> EmailError {
         return EmailError::Server(format!("SMTP deferred the mail ({code})"));
     }
     EmailError::Unfinished
+}
+
+/// Whether a rustls error lies under `error` (lettre reports a failed STARTTLS
+/// handshake as a connection error, the rustls error inside an I/O error).
+fn tls_underneath(error: &lettre::transport::smtp::Error) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let io_tls = inner
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| matches!(crate::error::io(io), EmailError::Tls(_)));
+        if io_tls || inner.is::<rustls::Error>() {
+            return true;
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 fn code_of(error: &lettre::transport::smtp::Error) -> String {

@@ -71,19 +71,7 @@ pub struct StandIn {
 impl StandIn {
     /// Starts one doing `hostile`, with the certificate of `certs` (for `localhost`).
     pub fn start(certs: &Certs, hostile: Hostile) -> StandIn {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&certs.cert)
-            .expect("cert")
-            .collect::<Result<_, _>>()
-            .expect("cert");
-        let key = PrivateKeyDer::from_pem_file(&certs.key).expect("key");
-        let config = Arc::new(
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("versions")
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .expect("server config"),
-        );
+        let config = tls_server(certs);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -101,6 +89,23 @@ impl StandIn {
         });
         StandIn { port, moves, stop }
     }
+}
+
+/// The rustls server settings with `certs`' certificate (for `localhost`).
+pub fn tls_server(certs: &Certs) -> Arc<ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&certs.cert)
+        .expect("cert")
+        .collect::<Result<_, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_file(&certs.key).expect("key");
+    Arc::new(
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config"),
+    )
 }
 
 impl Drop for StandIn {
