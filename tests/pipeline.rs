@@ -345,6 +345,18 @@ fn a_timed_out_tool_that_may_have_acted_is_not_retriable() {
     });
 }
 
+/// The plugin is told what is left of the core's deadline (`deadline_ms`), so
+/// that a tool of several steps can plan to finish inside it.
+#[test]
+fn a_plugin_is_told_what_is_left_of_the_deadline() {
+    let config = BASIC_CONFIG.replace("[core]\n", "[core]\ntool_deadline_secs = 20\n");
+    let core = TestCore::start_with_plugins(&config);
+    let session = core.open_session("main");
+    let answer = session.ipc(&["slow", r#"{"seconds":0}"#]).result();
+    let left = answer["deadline_ms"].as_u64().expect("deadline_ms");
+    assert!((10_000..=20_000).contains(&left), "{left} ms left of 20 s");
+}
+
 #[test]
 fn an_overlong_stderr_line_is_dropped_and_the_plugin_goes_on_logging() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);

@@ -1,6 +1,7 @@
 //! Tool calls into a plugin: a fair share of in-flight slots per plugin and
 //! per session, the in-flight registry that scopes a plugin's `services/*`
-//! requests, and the call's deadline (waiting for a slot counts against it).
+//! requests, and the call's deadline (waiting for a slot counts against it;
+//! what is left of it goes to the plugin as `deadline_ms`).
 //!
 //! Must never give the agent a plugin's stderr, pass a tool's error message
 //! on unredacted, or let a tool claim a code of the core's: of what a handler
@@ -64,7 +65,9 @@ impl PluginHost {
         if let Ok(mut in_flight) = slot.in_flight.lock() {
             in_flight.insert(id, scope);
         }
-        let params = json!({"tool": tool, "envelope": envelope});
+        // What is left of the deadline, so that a tool of several steps can fit inside it.
+        let deadline_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        let params = json!({"tool": tool, "envelope": envelope, "deadline_ms": deadline_ms});
         let outcome = process.request_as(id, "tool/call", params, left).await;
         if let Ok(mut in_flight) = slot.in_flight.lock() {
             in_flight.remove(&id);
