@@ -80,10 +80,12 @@ pub enum Refusal {
         /// The plugin.
         plugin: String,
     },
-    /// Stage 6: the plugin did not answer before the call's deadline.
+    /// Stage 6: the call's deadline passed before the plugin answered.
     PluginTimedOut {
         /// The deadline.
         deadline: Duration,
+        /// How far the call got: whether the plugin had it, and whether the tool may have acted.
+        unanswered: Unanswered,
     },
     /// Stage 6: the plugin process failed while handling the call (details in the audit log).
     PluginBroke,
@@ -111,6 +113,20 @@ pub enum Refusal {
     AnswerTooLarge {
         /// The limit in bytes.
         limit: usize,
+    },
+}
+
+/// How far a call got when its deadline passed (`PLUGIN_TIMEOUT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// It waited for one of the plugin's in-flight slots all along: the plugin
+    /// never saw it, nothing was done, and a retry is safe.
+    Busy,
+    /// The plugin had the call and did not answer in time.
+    Silent {
+        /// Whether the tool may still have acted. The plugin host cannot know
+        /// and says `true`; routing clears it for a low-risk tool, which only reads.
+        may_have_acted: bool,
     },
 }
 
@@ -166,10 +182,40 @@ impl From<Refusal> for ErrorBody {
                 ErrorCode::PluginUnavailable,
                 format!("plugin `{plugin}` is not running"),
             ),
-            Refusal::PluginTimedOut { deadline } => ErrorBody::new(
-                ErrorCode::PluginTimeout,
-                format!("the tool did not answer within {} s", deadline.as_secs()),
-            ),
+            Refusal::PluginTimedOut {
+                deadline,
+                unanswered,
+            } => {
+                let secs = deadline.as_secs();
+                match unanswered {
+                    Unanswered::Busy => ErrorBody::new(
+                        ErrorCode::PluginTimeout,
+                        format!(
+                            "the plugin was busy and the tool did not start within {secs} s; \
+                             nothing was done, so trying again is safe"
+                        ),
+                    ),
+                    Unanswered::Silent {
+                        may_have_acted: false,
+                    } => ErrorBody::new(
+                        ErrorCode::PluginTimeout,
+                        format!("the tool did not answer within {secs} s"),
+                    ),
+                    // The call reached a tool that may write: repeating it could act twice.
+                    Unanswered::Silent {
+                        may_have_acted: true,
+                    } => ErrorBody {
+                        retriable: false,
+                        ..ErrorBody::new(
+                            ErrorCode::PluginTimeout,
+                            format!(
+                                "the tool did not answer within {secs} s; it may still have \
+                                 acted: do not repeat it without checking (or asking the person)"
+                            ),
+                        )
+                    },
+                }
+            }
             Refusal::PluginBroke => ErrorBody::new(
                 ErrorCode::PluginError,
                 "the plugin failed while handling the call",
@@ -242,6 +288,19 @@ mod tests {
             },
             Refusal::PluginTimedOut {
                 deadline: Duration::from_secs(30),
+                unanswered: Unanswered::Busy,
+            },
+            Refusal::PluginTimedOut {
+                deadline: Duration::from_secs(30),
+                unanswered: Unanswered::Silent {
+                    may_have_acted: false,
+                },
+            },
+            Refusal::PluginTimedOut {
+                deadline: Duration::from_secs(30),
+                unanswered: Unanswered::Silent {
+                    may_have_acted: true,
+                },
             },
             Refusal::PluginBroke,
             Refusal::ToolFailed {
@@ -271,7 +330,10 @@ mod tests {
                 | Refusal::NotApproved { .. }
                 | Refusal::AuditUnavailable
                 | Refusal::PluginNotRunning { .. }
-                | Refusal::PluginTimedOut { .. }
+                | Refusal::PluginTimedOut {
+                    unanswered: Unanswered::Busy | Unanswered::Silent { .. },
+                    ..
+                }
                 | Refusal::PluginBroke
                 | Refusal::ToolFailed { .. }
                 | Refusal::ToolRateLimited { .. }
@@ -301,6 +363,8 @@ mod tests {
             (AuditUnavailable, Some(6), true, None),
             (PluginUnavailable, Some(6), true, None),
             (PluginTimeout, Some(6), true, None),
+            (PluginTimeout, Some(6), true, None),
+            (PluginTimeout, Some(6), false, None),
             (PluginError, Some(6), false, None),
             (HandlerError, None, true, None),
             (RateLimited, None, true, None),
@@ -329,5 +393,36 @@ mod tests {
         });
         assert_eq!(body.retry_after, Some(7));
         assert_eq!(body.message, "rate limit for `t` reached; retry in 7 s");
+    }
+
+    #[test]
+    fn a_timeout_says_whether_the_tool_started_and_may_have_acted() {
+        let body = |unanswered| {
+            ErrorBody::from(Refusal::PluginTimedOut {
+                deadline: Duration::from_secs(7),
+                unanswered,
+            })
+        };
+        let busy = body(Unanswered::Busy);
+        assert!(busy.retriable);
+        assert!(
+            busy.message.contains("busy") && busy.message.contains("did not start within 7 s"),
+            "{}",
+            busy.message
+        );
+        let read = body(Unanswered::Silent {
+            may_have_acted: false,
+        });
+        assert!(read.retriable);
+        assert_eq!(read.message, "the tool did not answer within 7 s");
+        let acted = body(Unanswered::Silent {
+            may_have_acted: true,
+        });
+        assert!(!acted.retriable);
+        assert_eq!(
+            acted.message,
+            "the tool did not answer within 7 s; it may still have acted: do not repeat it \
+             without checking (or asking the person)"
+        );
     }
 }

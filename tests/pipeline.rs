@@ -290,6 +290,73 @@ fn slow_plugins_time_out_and_broken_ones_become_unavailable() {
     session.ipc(&["list_tools"]).result();
 }
 
+/// A tool that may write (medium or high risk) and does not answer within the
+/// deadline may still have acted: the agent must not be told to simply try
+/// again, or it could send the same mail twice. A low-risk tool only reads,
+/// so its timeout stays retriable.
+#[test]
+fn a_timed_out_tool_that_may_have_acted_is_not_retriable() {
+    let config = BASIC_CONFIG.replace("[core]\n", "[core]\ntool_deadline_secs = 1\n");
+    let core = TestCore::start_with_plugins(&config);
+    let session = core.open_session("main");
+    let may_have_acted = |error: &Value| {
+        assert_eq!(error["code"], "PLUGIN_TIMEOUT", "{error}");
+        assert_eq!(error["stage"], 6, "{error}");
+        assert_eq!(error["retriable"], false, "{error}");
+        let message = error["message"].as_str().expect("message");
+        assert!(
+            message.contains("may still have acted") && message.contains("do not repeat"),
+            "{message}"
+        );
+    };
+    // Medium risk: runs at once.
+    may_have_acted(&session.ipc(&["slow_write", r#"{"seconds":3}"#]).error());
+    // High risk: approved first; the deadline counts from the hand-over to the plugin.
+    let caller = session.clone();
+    let call = std::thread::spawn(move || {
+        caller.ipc_with(
+            &["send_message", r#"{"to":"alice","text":"hi","seconds":3}"#],
+            None,
+            "30",
+        )
+    });
+    let pending = core.wait_pending();
+    let id = pending["id"].as_str().expect("id");
+    assert!(core.cli(&["confirm", "approve", id]).status.success());
+    may_have_acted(&call.join().expect("thread").error());
+    // Low risk: only reads, so trying again is safe.
+    let read = session.ipc(&["slow", r#"{"seconds":3}"#]).error();
+    assert_eq!(read["code"], "PLUGIN_TIMEOUT");
+    assert_eq!(read["retriable"], true, "{read}");
+    assert!(
+        !read["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("may still have acted"),
+        "{read}"
+    );
+    // The audit log says the same as the agent was told.
+    core.wait_for_audit("the timed-out calls", |events| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "handler.result" && e["code"] == "PLUGIN_TIMEOUT")
+            .count()
+            >= 3
+    });
+}
+
+/// The plugin is told what is left of the core's deadline (`deadline_ms`), so
+/// that a tool of several steps can plan to finish inside it.
+#[test]
+fn a_plugin_is_told_what_is_left_of_the_deadline() {
+    let config = BASIC_CONFIG.replace("[core]\n", "[core]\ntool_deadline_secs = 20\n");
+    let core = TestCore::start_with_plugins(&config);
+    let session = core.open_session("main");
+    let answer = session.ipc(&["slow", r#"{"seconds":0}"#]).result();
+    let left = answer["deadline_ms"].as_u64().expect("deadline_ms");
+    assert!((10_000..=20_000).contains(&left), "{left} ms left of 20 s");
+}
+
 #[test]
 fn an_overlong_stderr_line_is_dropped_and_the_plugin_goes_on_logging() {
     let core = TestCore::start_with_plugins(BASIC_CONFIG);

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use carapace_ipc::ErrorBody;
 
-use crate::refusal::Refusal;
+use crate::refusal::{Refusal, Unanswered};
 use serde_json::{json, Value};
 
 use super::confirm::Confirmed;
 use super::intrinsic;
 use crate::core::Core;
 use crate::plugins::host::CallScope;
-use crate::tools::ToolOwner;
+use crate::tools::{RiskLevel, ToolOwner};
 
 /// Stage 6's gate: records `request.routed` and waits until that line is in
 /// the log file (write(2) done). If the log cannot be written the call is
@@ -58,6 +58,10 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
             core.plugins()
                 .call(plugin, &tool.spec.name, call.envelope(), deadline, scope)
                 .await
+                .map_err(|refusal| match tool.spec.risk_level {
+                    RiskLevel::Low => only_read(refusal),
+                    RiskLevel::Medium | RiskLevel::High => refusal,
+                })
         }
     };
     // The one place a stage-6 refusal becomes the agent's error (`refusal`):
@@ -75,4 +79,49 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
         },
     );
     result
+}
+
+/// A low-risk tool only reads: one that did not answer in time did nothing a
+/// retry would do twice, so its `PLUGIN_TIMEOUT` stays retriable. A medium- or
+/// high-risk tool may have sent, written or deleted something: not retriable.
+fn only_read(refusal: Refusal) -> Refusal {
+    match refusal {
+        Refusal::PluginTimedOut {
+            deadline,
+            unanswered: Unanswered::Silent { .. },
+        } => Refusal::PluginTimedOut {
+            deadline,
+            unanswered: Unanswered::Silent {
+                may_have_acted: false,
+            },
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_silent_timeout_of_a_low_risk_tool_becomes_retriable() {
+        let timed_out = |unanswered| Refusal::PluginTimedOut {
+            deadline: Duration::from_secs(3),
+            unanswered,
+        };
+        let acted = timed_out(Unanswered::Silent {
+            may_have_acted: true,
+        });
+        assert_eq!(
+            only_read(acted),
+            timed_out(Unanswered::Silent {
+                may_have_acted: false
+            })
+        );
+        assert_eq!(
+            only_read(timed_out(Unanswered::Busy)),
+            timed_out(Unanswered::Busy)
+        );
+        assert_eq!(only_read(Refusal::PluginBroke), Refusal::PluginBroke);
+    }
 }

@@ -1,5 +1,7 @@
 //! What a tool call knows about itself: its id, its envelope, and a link back to the core.
 
+use std::time::Instant;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,15 +89,32 @@ pub struct CallContext {
     call_id: Value,
     envelope: Envelope,
     link: CoreLink,
+    deadline: Option<Instant>,
 }
 
 impl CallContext {
-    pub(crate) fn new(call_id: Value, envelope: Envelope, link: CoreLink) -> CallContext {
+    pub(crate) fn new(
+        call_id: Value,
+        envelope: Envelope,
+        link: CoreLink,
+        deadline: Option<Instant>,
+    ) -> CallContext {
         CallContext {
             call_id,
             envelope,
             link,
+            deadline,
         }
+    }
+
+    /// When the core stops waiting for this call's answer, if the core said (`deadline_ms`).
+    ///
+    /// Counted from when the request arrived, and at most a day ahead. `None`
+    /// from a core that does not say, or said something that is not a
+    /// non-negative whole number of milliseconds. A tool of several steps
+    /// (send a mail, then store a copy) can check it before each step.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// The JSON-RPC id of this `tool/call` (what `services/*` requests name as `call`).

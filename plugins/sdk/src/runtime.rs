@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -96,11 +96,28 @@ struct Server<P, R> {
     exit: mpsc::Sender<Stopped>,
 }
 
+/// How far ahead a core's `deadline_ms` may reach; more is taken as this (one day).
+const MAX_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The `tool/call` params.
 #[derive(Deserialize)]
 struct CallParams {
     tool: String,
     envelope: Value,
+    /// What is left of the core's deadline, in milliseconds; anything but a
+    /// non-negative integer counts as absent (see [`deadline_in`]).
+    #[serde(default)]
+    deadline_ms: Value,
+}
+
+/// One `tool/call`, taken apart.
+#[derive(Debug)]
+struct Call {
+    tool: String,
+    envelope: Envelope,
+    arguments: Value,
+    /// How long the core waits for the answer, from when the request arrived.
+    deadline_in: Option<Duration>,
 }
 
 impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
@@ -262,16 +279,24 @@ impl<P: Plugin, R: BufRead + Send + 'static> Server<P, R> {
             self.link.peer.respond(&id, Err(refusal));
             return None;
         }
-        let (tool, envelope, arguments) = match split_call(params) {
-            Ok(parts) => parts,
+        let received = Instant::now();
+        let Call {
+            tool,
+            envelope,
+            arguments,
+            deadline_in,
+        } = match split_call(params) {
+            Ok(call) => call,
             Err(error) => {
                 self.link.peer.respond(&id, Err(error));
                 return None;
             }
         };
+        // Counted from the request's arrival, not from when a thread is free to run it.
+        let deadline = deadline_in.and_then(|left| received.checked_add(left));
         let server = Arc::clone(self);
         Some(Box::new(move || {
-            let ctx = CallContext::new(id, envelope, server.link.clone());
+            let ctx = CallContext::new(id, envelope, server.link.clone(), deadline);
             let plugin = server.plugin.read().unwrap_or_else(PoisonError::into_inner);
             let answer =
                 match catch_unwind(AssertUnwindSafe(|| plugin.call(&ctx, &tool, arguments))) {
@@ -358,17 +383,98 @@ fn take<T>(cell: &Mutex<Option<T>>) -> Option<T> {
     cell.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
-/// `{tool, envelope}` -> the tool, the envelope without its arguments, and the arguments.
-fn split_call(params: Value) -> Result<(String, Envelope, Value), JsonRpcError> {
+/// `{tool, envelope, deadline_ms?}` -> the tool, the envelope without its
+/// arguments, the arguments, and how long the core waits.
+fn split_call(params: Value) -> Result<Call, JsonRpcError> {
     let invalid =
         |what: String| JsonRpcError::new(INVALID_PARAMS, format!("tool/call params: {what}"));
-    let CallParams { tool, mut envelope } =
-        serde_json::from_value(params).map_err(|e| invalid(e.to_string()))?;
+    let CallParams {
+        tool,
+        mut envelope,
+        deadline_ms,
+    } = serde_json::from_value(params).map_err(|e| invalid(e.to_string()))?;
     let arguments = envelope
         .get_mut("payload")
         .and_then(|payload| payload.get_mut("arguments"))
         .map(Value::take)
         .ok_or_else(|| invalid("no envelope.payload.arguments".into()))?;
     let envelope = serde_json::from_value(envelope).map_err(|e| invalid(e.to_string()))?;
-    Ok((tool, envelope, arguments))
+    Ok(Call {
+        tool,
+        envelope,
+        arguments,
+        deadline_in: deadline_in(&deadline_ms),
+    })
+}
+
+/// `deadline_ms` as a duration, at most [`MAX_DEADLINE`]. Anything but a
+/// non-negative integer (absent, `null`, a string, a negative or fractional
+/// number) is `None`: the deadline is advice, and a call is not refused for
+/// advice it cannot read; the plugin then works as it did before the core sent any.
+fn deadline_in(deadline_ms: &Value) -> Option<Duration> {
+    deadline_ms
+        .as_u64()
+        .map(|ms| Duration::from_millis(ms).min(MAX_DEADLINE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call_params(deadline_ms: Option<Value>) -> Value {
+        let mut params = json!({
+            "tool": "echo",
+            "envelope": {"group": "main", "payload": {"arguments": {"a": 1}}},
+        });
+        if let Some(deadline_ms) = deadline_ms {
+            params["deadline_ms"] = deadline_ms;
+        }
+        params
+    }
+
+    fn deadline_of(deadline_ms: Option<Value>) -> Option<Duration> {
+        let call = split_call(call_params(deadline_ms)).expect("a good call");
+        assert_eq!(call.tool, "echo");
+        assert_eq!(call.arguments, json!({"a": 1}));
+        assert_eq!(call.envelope.group, "main");
+        call.deadline_in
+    }
+
+    #[test]
+    fn a_deadline_the_core_sends_is_read() {
+        assert_eq!(
+            deadline_of(Some(json!(29_500))),
+            Some(Duration::from_millis(29_500))
+        );
+        assert_eq!(deadline_of(Some(json!(0))), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn no_deadline_is_none() {
+        assert_eq!(deadline_of(None), None);
+        assert_eq!(deadline_of(Some(Value::Null)), None);
+    }
+
+    #[test]
+    fn a_garbage_deadline_is_none_and_the_call_still_runs() {
+        for garbage in [
+            json!(-1),
+            json!(1.5),
+            json!("30000"),
+            json!([30000]),
+            json!({"ms": 30000}),
+            json!(true),
+            json!(1e300),
+        ] {
+            assert_eq!(deadline_of(Some(garbage.clone())), None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_deadline_is_cut_to_a_day() {
+        assert_eq!(deadline_of(Some(json!(u64::MAX))), Some(MAX_DEADLINE));
+        assert_eq!(deadline_of(Some(json!(86_400_001))), Some(MAX_DEADLINE));
+        // Adding it to now cannot overflow.
+        assert!(Instant::now().checked_add(MAX_DEADLINE).is_some());
+    }
 }

@@ -207,6 +207,20 @@ impl Harness {
 
     /// Calls `tool` from a session of `group`, with an envelope shaped like the core's.
     pub fn call_in(&self, group: &str, tool: &str, arguments: Value) -> Answer {
+        let params = self.call_params(group, tool, arguments);
+        self.request("tool/call", params)
+    }
+
+    /// Calls `tool` as [`call`](Self::call) does, with `deadline_ms` in the params as
+    /// the core sends it (any JSON value: a core's milliseconds left, or garbage).
+    pub fn call_with_deadline(&self, tool: &str, arguments: Value, deadline_ms: Value) -> Answer {
+        let mut params = self.call_params("main", tool, arguments);
+        params["deadline_ms"] = deadline_ms;
+        self.request("tool/call", params)
+    }
+
+    /// The `tool/call` params `{tool, envelope}`, the envelope shaped like the core's.
+    fn call_params(&self, group: &str, tool: &str, arguments: Value) -> Value {
         let envelope = json!({
             "id": format!("req-{}", self.next_id.load(Ordering::Relaxed)),
             "version": 1,
@@ -219,7 +233,7 @@ impl Harness {
             "session": {"id": "test-session", "started_at": "2026-01-01T00:00:00Z"},
             "payload": {"arguments": arguments},
         });
-        self.request("tool/call", json!({"tool": tool, "envelope": envelope}))
+        json!({"tool": tool, "envelope": envelope})
     }
 
     /// Sends `shutdown` and returns its answer.

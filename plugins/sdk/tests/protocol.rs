@@ -43,6 +43,34 @@ fn a_call_sees_its_arguments_and_envelope() {
 }
 
 #[test]
+fn a_call_knows_the_deadline_the_core_sent() {
+    let harness = ready();
+    let left = harness
+        .call_with_deadline("deadline", json!({}), json!(5_000))
+        .expect("answered");
+    let left = left.as_u64().expect("a deadline");
+    assert!((4_000..=5_000).contains(&left), "{left} ms left");
+    // An older core, or a plugin harness that says nothing: no deadline.
+    assert_eq!(harness.call("deadline", json!({})), Ok(json!(null)));
+    // Garbage is no deadline, and the call still runs.
+    for garbage in [json!("soon"), json!(-5), json!(2.5), json!(null), json!({})] {
+        assert_eq!(
+            harness.call_with_deadline("deadline", json!({}), garbage.clone()),
+            Ok(json!(null)),
+            "{garbage}"
+        );
+    }
+    // An absurd one is cut to a day, and nothing overflows.
+    let far = harness
+        .call_with_deadline("deadline", json!({}), json!(u64::MAX))
+        .expect("answered");
+    assert!(
+        far.as_u64().is_some_and(|ms| ms <= 24 * 60 * 60 * 1000),
+        "{far}"
+    );
+}
+
+#[test]
 fn an_init_error_carries_its_category() {
     let harness = Harness::start(Tools);
     let error = harness

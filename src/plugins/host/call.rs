@@ -1,6 +1,7 @@
 //! Tool calls into a plugin: a fair share of in-flight slots per plugin and
 //! per session, the in-flight registry that scopes a plugin's `services/*`
-//! requests, and the call's deadline (waiting for a slot counts against it).
+//! requests, and the call's deadline (waiting for a slot counts against it;
+//! what is left of it goes to the plugin as `deadline_ms`).
 //!
 //! Must never give the agent a plugin's stderr, pass a tool's error message
 //! on unredacted, or let a tool claim a code of the core's: of what a handler
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::PluginHost;
 use crate::plugins::process::{RpcFailure, RpcOutcome};
-use crate::refusal::Refusal;
+use crate::refusal::{Refusal, Unanswered};
 
 /// Calls one plugin may have in flight at once; more wait for a slot.
 pub(super) const MAX_IN_FLIGHT: usize = 32;
@@ -48,17 +49,25 @@ impl PluginHost {
         let slot = self.slots.get(plugin).ok_or_else(|| unavailable(plugin))?;
         let process = slot.process().ok_or_else(|| unavailable(plugin))?;
         // Waiting for a slot counts against the call's own deadline.
-        let Ok(Some(_pass)) =
-            tokio::time::timeout(deadline, slot.slots.enter(&scope.session)).await
-        else {
-            return Err(timeout(deadline));
+        let _pass = match tokio::time::timeout(deadline, slot.slots.enter(&scope.session)).await {
+            Ok(Some(pass)) => pass,
+            // The share is torn down: the plugin is being retired.
+            Ok(None) => return Err(unavailable(plugin)),
+            // The plugin never saw the call.
+            Err(_) => return Err(timeout(deadline, Unanswered::Busy)),
         };
+        let left = deadline.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            // The slot came as the deadline passed: the plugin is not handed a call it cannot answer.
+            return Err(timeout(deadline, Unanswered::Busy));
+        }
         let id = process.reserve_id();
         if let Ok(mut in_flight) = slot.in_flight.lock() {
             in_flight.insert(id, scope);
         }
-        let left = deadline.saturating_sub(started.elapsed());
-        let params = json!({"tool": tool, "envelope": envelope});
+        // What is left of the deadline, so that a tool of several steps can fit inside it.
+        let deadline_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        let params = json!({"tool": tool, "envelope": envelope, "deadline_ms": deadline_ms});
         let outcome = process.request_as(id, "tool/call", params, left).await;
         if let Ok(mut in_flight) = slot.in_flight.lock() {
             in_flight.remove(&id);
@@ -66,7 +75,14 @@ impl PluginHost {
         match outcome {
             Ok(RpcOutcome::Result(value)) => Ok(value),
             Ok(RpcOutcome::Error(error)) => Err(tool_error(&error)),
-            Err(RpcFailure::Timeout) => Err(timeout(deadline)),
+            // The request was written: the tool may be acting still. What it
+            // does is not known here; routing clears this for a low-risk tool.
+            Err(RpcFailure::Timeout) => Err(timeout(
+                deadline,
+                Unanswered::Silent {
+                    may_have_acted: true,
+                },
+            )),
             Err(RpcFailure::Broken) => Err(Refusal::PluginBroke),
         }
     }
@@ -85,8 +101,11 @@ fn unavailable(plugin: &str) -> Refusal {
     }
 }
 
-fn timeout(deadline: Duration) -> Refusal {
-    Refusal::PluginTimedOut { deadline }
+fn timeout(deadline: Duration, unanswered: Unanswered) -> Refusal {
+    Refusal::PluginTimedOut {
+        deadline,
+        unanswered,
+    }
 }
 
 /// A JSON-RPC error from a handler becomes the tool's own error, its message

@@ -50,6 +50,11 @@ impl Plugin for Tools {
                 std::thread::sleep(Duration::from_millis(args.ms));
                 Ok(json!({"tag": args.tag}))
             }
+            // Milliseconds left until the core stops waiting, or null when it did not say.
+            "deadline" => Ok(json!(ctx.deadline().map(|deadline| {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+            }))),
             "fail" => Err(ToolError::retriable("the mailbox is busy")),
             "panic" => panic!("the tool broke"),
             "big" => Ok(json!({"blob": "x".repeat(2 << 20)})),
