@@ -132,7 +132,6 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(1500);
 
 /// When this call's work must be done: the core's deadline less the margin.
 fn call_deadline(ctx: &CallContext) -> Option<Instant> {
-    let _ = ctx; // ctx.deadline()
-    let core: Option<Instant> = None;
-    core.map(|deadline| deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline))
+    ctx.deadline()
+        .map(|deadline| deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline))
 }

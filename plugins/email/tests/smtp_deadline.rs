@@ -142,3 +142,25 @@ fn a_mail_whose_answer_is_lost_is_not_retriable_though_it_was_taken() {
     assert_eq!(delivered, Some(1));
     assert!(world.messages(USER, "INBOX").is_empty());
 }
+
+#[test]
+fn a_send_ends_before_the_cores_deadline() {
+    let Some(world) = World::start() else { return };
+    let (port, stop, _) = talker(b"220-still greeting you\r\n", Duration::from_millis(300));
+    let mut config = world.config();
+    config["smtp"]["port"] = json!(port);
+    config["timeout_secs"] = json!(8);
+    let plugin = world.plugin_with("core-deadline", config);
+    // The core waits 3 s: the plugin answers before that, not at its own 8 s.
+    let started = Instant::now();
+    let answer = plugin.call_with_deadline(
+        "email_send",
+        json!({"to": [OTHER], "subject": "In time?", "body": "x"}),
+        json!(3_000),
+    );
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let error = answer.expect_err("cut at the core's deadline");
+    assert_eq!(retriable(&error), Some(true), "nothing was sent: {error:?}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+}
