@@ -39,6 +39,9 @@ pub enum EmailError {
     /// The folder the arguments name does not exist.
     #[error("no such folder")]
     NoFolder,
+    /// The server lacks what the plugin needs to do this safely.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
     /// Local setup (CA file, config) is wrong.
     #[error("setup: {0}")]
     Setup(String),
@@ -76,6 +79,7 @@ impl EmailError {
             EmailError::Rejected(_) => "rejected",
             EmailError::NotFound => "not_found",
             EmailError::NoFolder => "no_folder",
+            EmailError::Unsupported(_) => "unsupported",
             EmailError::Setup(_) => "setup",
             EmailError::Unfinished => "unfinished",
         }
@@ -118,6 +122,9 @@ impl EmailError {
                 ))
             }
             EmailError::NoFolder => ToolError::invalid("folder", "no such folder (email_list_folders lists them)"),
+            EmailError::Unsupported(why) => ToolError::new(format!(
+                "UPSTREAM_REFUSED: the mail server cannot do this safely ({why}) while {what}"
+            )),
             EmailError::Setup(_) => ToolError::new(format!(
                 "CONFIG_ERROR: the email plugin is not set up right ({what}); see carapace doctor"
             )),

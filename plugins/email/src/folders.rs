@@ -45,15 +45,19 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
         Err(e) => return Err(from_imap(e)),
     };
     let capabilities = live.command().capabilities().map_err(from_imap)?;
+    let how = if capabilities.has_str("MOVE") {
+        How::Move
+    } else if capabilities.has_str("UIDPLUS") {
+        How::CopyAndExpunge
+    } else {
+        // A plain EXPUNGE would also remove every other message flagged \Deleted.
+        return Err(EmailError::Unsupported(
+            "the server offers neither MOVE nor UIDPLUS",
+        ));
+    };
     // From here on the server may act: a cut answer is not a failure to report
     // as "try again" (the caller runs this once, see `Connection::once`).
-    mutate(live, id, folder, capabilities.has_str("MOVE")).map_err(|error| {
-        if error.ends_session() {
-            EmailError::Unfinished
-        } else {
-            error
-        }
-    })?;
+    mutate(live, id, folder, how)?;
     // No CLOSE: it would expunge every message flagged \Deleted in the folder
     // (the person's own "mark as deleted"), which nobody approved. The next
     // SELECT or EXAMINE leaves the folder without expunging.
@@ -64,25 +68,43 @@ pub fn move_to(live: &mut Live, id: &MessageId, folder: &str) -> Result<Value, E
     }))
 }
 
-/// UID MOVE, else UID COPY + \Deleted + UID EXPUNGE of that message alone.
-fn mutate(live: &mut Live, id: &MessageId, folder: &str, can_move: bool) -> Result<(), EmailError> {
-    if can_move {
-        live.command()
+/// How a message is moved.
+enum How {
+    /// UID MOVE (RFC 6851).
+    Move,
+    /// UID COPY, then \Deleted and UID EXPUNGE (RFC 4315) of that message alone.
+    CopyAndExpunge,
+}
+
+/// Moves the message. A cut answer to the move, or anything failing once the
+/// copy was made, is [`EmailError::Unfinished`]: done again, it would copy twice.
+fn mutate(live: &mut Live, id: &MessageId, folder: &str, how: How) -> Result<(), EmailError> {
+    let unsure = |error: EmailError| {
+        if error.ends_session() {
+            EmailError::Unfinished
+        } else {
+            error
+        }
+    };
+    match how {
+        How::Move => live
+            .command()
             .uid_mv(id.uid.to_string(), crate::utf7::encode(folder))
-            .map_err(from_imap)?;
-    } else {
-        // The imap crate sends COPY's mailbox as given (unlike MOVE's): quoted here.
-        live.command()
-            .uid_copy(id.uid.to_string(), quoted(&crate::utf7::encode(folder)))
-            .map_err(from_imap)?;
-        live.command()
-            .uid_store(id.uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
-            .map_err(from_imap)?;
-        live.command()
-            .uid_expunge(id.uid.to_string())
-            .map_err(from_imap)?;
+            .map(drop)
+            .map_err(|e| unsure(from_imap(e))),
+        How::CopyAndExpunge => {
+            // The imap crate sends COPY's mailbox as given (unlike MOVE's): quoted here.
+            live.command()
+                .uid_copy(id.uid.to_string(), quoted(&crate::utf7::encode(folder)))
+                .map_err(|e| unsure(from_imap(e)))?;
+            let uid = id.uid.to_string();
+            live.command()
+                .uid_store(&uid, "+FLAGS.SILENT (\\Deleted)")
+                .map(drop)
+                .and_then(|()| live.command().uid_expunge(&uid).map(drop))
+                .map_err(|_| EmailError::Unfinished)
+        }
     }
-    Ok(())
 }
 
 /// `name` as an IMAP quoted string (RFC 3501 4.3): `\` and `"` escaped.

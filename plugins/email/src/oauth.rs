@@ -6,7 +6,7 @@
 //! Must never: log or put in an error a token, the client secret or the endpoint's
 //! answer body; follow a redirect.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use carapace_plugin_sdk::oauth::Client;
 use carapace_plugin_sdk::oauth::{read_answer, refresh_body, Fresh, RefreshError, Tokens};
@@ -52,7 +52,12 @@ pub struct TokenSource {
     client: Client,
     tokens: Tokens,
     agent: ureq::Agent,
+    timeout: Duration,
 }
+
+/// Least time a refresh is started with: cut in flight, a refresh whose answer
+/// rotated the refresh token would lose the new one.
+pub const LEAST_REFRESH_TIME: Duration = Duration::from_secs(5);
 
 impl TokenSource {
     /// A source for `client`, starting from the stored refresh token (or the newer
@@ -75,12 +80,23 @@ impl TokenSource {
             client,
             tokens: Tokens::new(stored, data_dir),
             agent,
+            timeout,
         }
     }
 
-    /// A valid access token (cached, or refreshed now).
-    pub fn access_token(&self) -> Result<String, EmailError> {
-        self.tokens.access_token(|current| self.refresh(current))
+    /// A valid access token (cached, or refreshed now, by `until` if given).
+    pub fn access_token(&self, until: Option<Instant>) -> Result<String, EmailError> {
+        self.tokens.access_token(|current| {
+            let left = until.map_or(self.timeout, |until| {
+                until.saturating_duration_since(Instant::now())
+            });
+            if left < LEAST_REFRESH_TIME.min(self.timeout) {
+                return Err(EmailError::Network(
+                    "no time was left to refresh the OAuth2 access token".into(),
+                ));
+            }
+            self.refresh(current, left.min(self.timeout))
+        })
     }
 
     /// Forgets the cached access token (the server refused it).
@@ -88,11 +104,14 @@ impl TokenSource {
         self.tokens.invalidate();
     }
 
-    fn refresh(&self, refresh_token: &str) -> Result<Fresh, EmailError> {
+    fn refresh(&self, refresh_token: &str, timeout: Duration) -> Result<Fresh, EmailError> {
         let body = refresh_body(&self.client, refresh_token);
         let sent = self
             .agent
             .post(&self.client.token_url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .send(body.as_bytes());

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::EmailError;
 
@@ -43,6 +43,15 @@ pub fn addresses(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketA
     }
 }
 
+/// The time one of `untried` addresses may take to connect: an equal share of
+/// what is left before `deadline` (one unreachable address must not use it all),
+/// or `None` when nothing is left.
+pub fn share(deadline: Instant, untried: usize) -> Option<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let share = left / u32::try_from(untried.max(1)).unwrap_or(u32::MAX);
+    (!share.is_zero()).then_some(share)
+}
+
 fn not_in_time() -> EmailError {
     EmailError::Network("the host name was not resolved in time".into())
 }
@@ -50,7 +59,6 @@ fn not_in_time() -> EmailError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn addresses_are_taken_as_they_are() {
@@ -69,5 +77,13 @@ mod tests {
     fn a_passed_deadline_answers_at_once() {
         let error = addresses("localhost", 25, Instant::now()).expect_err("no time");
         assert!(matches!(error, EmailError::Network(_)), "{error:?}");
+    }
+
+    #[test]
+    fn each_address_gets_a_share_of_the_time_left() {
+        let deadline = Instant::now() + Duration::from_secs(9);
+        let share = share(deadline, 3).expect("time left");
+        assert!(share <= Duration::from_secs(3) && share > Duration::from_secs(2));
+        assert_eq!(super::share(Instant::now(), 1), None);
     }
 }

@@ -2,6 +2,7 @@
 //! refreshes. Read once at `initialize`; never shown (`Debug` hides it).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::EmailError;
 use crate::oauth::TokenSource;
@@ -33,11 +34,11 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// The secret for the next login.
-    pub fn login_secret(&self) -> Result<LoginSecret, EmailError> {
+    /// The secret for the next login (an access token refreshed by `until`, if given).
+    pub fn login_secret(&self, until: Option<Instant>) -> Result<LoginSecret, EmailError> {
         match self {
             Credentials::Password(password) => Ok(LoginSecret::Password(password.to_string())),
-            Credentials::OAuth2(source) => source.access_token().map(LoginSecret::Bearer),
+            Credentials::OAuth2(source) => source.access_token(until).map(LoginSecret::Bearer),
         }
     }
 

@@ -77,13 +77,16 @@ pub fn call(
             check_folder(&args.folder).map_err(|why| ToolError::invalid("folder", why))?;
             // A kept session the server closed meanwhile is replaced here, where
             // a repeat costs nothing; the move itself is run once only.
+            let until = call_deadline(ctx);
             shared
                 .imap
-                .with(|live| live.command().noop().map_err(crate::error::from_imap))
+                .with_by(until, |live| {
+                    live.command().noop().map_err(crate::error::from_imap)
+                })
                 .and_then(|()| {
-                    shared
-                        .imap
-                        .once(|live| crate::folders::move_to(live, &id, &args.folder))
+                    shared.imap.once_by(until, |live| {
+                        crate::folders::move_to(live, &id, &args.folder)
+                    })
                 })
                 .map_err(|e| failed("moving the message", e))
         }
@@ -100,14 +103,9 @@ pub fn call(
             // The whole call, the Sent copy too, ends before the core stops
             // waiting for it, with a margin for the answer's way back.
             let until = call_deadline(ctx);
-            let far = Instant::now() + Duration::from_secs(shared.config.timeout_secs);
-            let mut sent = crate::smtp::submit(
-                &shared.config,
-                &shared.credentials,
-                &outgoing,
-                until.unwrap_or(far),
-            )
-            .map_err(|e| failed("sending", e))?;
+            let mut sent =
+                crate::smtp::submit(&shared.config, &shared.credentials, &outgoing, until)
+                    .map_err(|e| failed("sending", e))?;
             ctx.log(
                 Level::Info,
                 format!("email.sent recipients={}", outgoing.recipients.len()),

@@ -224,3 +224,26 @@ fn a_move_whose_answer_is_lost_is_made_once() {
     assert!(error.message.contains("may or may not"), "{error:?}");
     assert_eq!(standin.moves.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Without MOVE, a move is a COPY and an EXPUNGE of that one message, which needs
+/// UIDPLUS (a plain EXPUNGE would remove every message flagged deleted): a server
+/// with neither is refused before anything is copied.
+#[test]
+fn a_server_without_move_or_uidplus_is_not_copied_to() {
+    let _turn = turn();
+    let Some(setup) = setup("no-uidplus", false) else {
+        return;
+    };
+    let standin = StandIn::start(&setup.world.certs, Hostile::NoMoveNoUidplus);
+    setup.proxy.switch(standin.port);
+    let error = setup
+        .plugin
+        .call(
+            "email_move",
+            json!({"id": "INBOX/7/1", "folder": "Archive"}),
+        )
+        .expect_err("refused");
+    assert!(!error.retriable(), "{error:?}");
+    assert!(error.message.starts_with("UPSTREAM_REFUSED:"), "{error:?}");
+    assert_eq!(standin.moves.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::connection::{open, Imap, Session};
+use crate::connection::{open_by, Imap, Session};
 use crate::error::EmailError;
 use crate::secret::Credentials;
 
@@ -46,17 +46,8 @@ impl Connection {
         }
     }
 
-    /// `timeout_secs`, or less when `until` comes sooner.
-    fn timeout(&self, until: Option<Instant>) -> Result<Duration, EmailError> {
-        let own = Duration::from_secs(self.config.timeout_secs);
-        let Some(until) = until else { return Ok(own) };
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(EmailError::Network(
-                "no time was left for the server".into(),
-            ));
-        }
-        Ok(own.min(left))
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout_secs)
     }
 
     /// A fresh session (logging in, with one retry after a refused OAuth2 token).
@@ -65,13 +56,16 @@ impl Connection {
     }
 
     fn connect_by(&self, until: Option<Instant>) -> Result<Live, EmailError> {
+        // Connecting and logging in end by `until`; the session's later commands
+        // keep their own `timeout_secs` (it is kept for later calls).
         let open_one = || {
-            let secret = self.credentials.login_secret()?;
-            open(
+            let secret = self.credentials.login_secret(until)?;
+            open_by(
                 &self.config.imap,
                 self.config.login(),
                 &secret,
-                self.timeout(until)?,
+                self.timeout(),
+                until,
             )
         };
         let session = match open_one() {

@@ -50,19 +50,19 @@ impl Imap {
     }
 }
 
-/// Opens TCP to `server` (the name resolved, each address tried) before
-/// `deadline`; [`Timed`] bounds each read and write after that.
+/// Opens TCP to `server` (the name resolved, each address tried with an equal
+/// share of the time left) before `deadline`; [`Timed`] bounds each read and
+/// write after that.
 pub fn tcp(server: &Server, deadline: Instant) -> Result<TcpStream, EmailError> {
     let addresses = crate::resolve::addresses(&server.host, server.port, deadline)?;
     let mut last = EmailError::Network("host has no address".into());
-    for address in addresses {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+    for (index, address) in addresses.iter().enumerate() {
+        let Some(share) = crate::resolve::share(deadline, addresses.len() - index) else {
             return Err(EmailError::Network(
                 "the server was not reached in time".into(),
             ));
-        }
-        match TcpStream::connect_timeout(&address, left) {
+        };
+        match TcpStream::connect_timeout(address, share) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
@@ -97,8 +97,25 @@ pub fn open(
     secret: &LoginSecret,
     timeout: Duration,
 ) -> Result<Imap, EmailError> {
+    open_by(server, login, secret, timeout, None)
+}
+
+/// [`open`], the connecting and logging in (not the session's later commands)
+/// ending by `cap` if that comes sooner.
+pub fn open_by(
+    server: &Server,
+    login: &str,
+    secret: &LoginSecret,
+    timeout: Duration,
+    cap: Option<Instant>,
+) -> Result<Imap, EmailError> {
     let meter = Meter::new(timeout);
-    let mut tcp = Timed::new(tcp(server, Instant::now() + timeout)?, meter.clone());
+    meter.cap(cap);
+    meter.start_command();
+    meter.cap(None);
+    let own = Instant::now() + timeout;
+    let connected_by = cap.map_or(own, |cap| own.min(cap));
+    let mut tcp = Timed::new(tcp(server, connected_by)?, meter.clone());
     if server.security == Security::Starttls {
         starttls::upgrade(&mut tcp)?;
     }

@@ -20,7 +20,10 @@ use lettre::transport::smtp::client::AsyncTokioStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Most bytes one SMTP session may read from the server in all: a session's few
-/// replies and (under STARTTLS) the TLS handshake need a few tens of KiB.
+/// replies and (under STARTTLS) the TLS handshake need a few tens of KiB. Under
+/// STARTTLS this counts the bytes on the wire; with implicit TLS, the plain bytes
+/// over it (rustls holds at most one record besides, and the deadline bounds
+/// records that carry none).
 pub const MAX_SESSION_BYTES: usize = 1 << 20;
 
 /// The session's reads ended at [`MAX_SESSION_BYTES`].

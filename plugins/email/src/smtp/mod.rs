@@ -41,16 +41,15 @@ const PASSWORD: &[Mechanism] = &[Mechanism::Plain, Mechanism::Login];
 /// The login method for an OAuth2 access token.
 const BEARER: &[Mechanism] = &[Mechanism::Xoauth2];
 
-/// Submits `outgoing` to the configured SMTP server, finishing by `until` (and
-/// within `timeout_secs`). With OAuth2, a refused login is tried once more with a
-/// freshly refreshed access token.
+/// Submits `outgoing` to the configured SMTP server: each attempt within
+/// `timeout_secs`, and all by `until` (the call's deadline) if given. With OAuth2,
+/// a refused login is tried once more with a freshly refreshed access token.
 pub fn submit(
     config: &Config,
     credentials: &Credentials,
     outgoing: &Outgoing,
-    until: Instant,
+    until: Option<Instant>,
 ) -> Result<Value, EmailError> {
-    let until = until.min(Instant::now() + Duration::from_secs(config.timeout_secs));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -63,7 +62,13 @@ pub fn submit(
     };
     let mut sent = Err(EmailError::Auth("no attempt".into()));
     for _ in 0..attempts {
-        sent = runtime.block_on(exchange(config, credentials, outgoing, until));
+        // The token is fetched (maybe refreshed, by `until`) before the session:
+        // a blocking refresh inside it would hold the runtime's timers.
+        sent = credentials.login_secret(until).and_then(|secret| {
+            let own = Instant::now() + Duration::from_secs(config.timeout_secs);
+            let by = until.map_or(own, |until| own.min(until));
+            runtime.block_on(exchange(config, &secret, outgoing, by))
+        });
         if !matches!(sent, Err(EmailError::Auth(_))) {
             break;
         }
@@ -77,12 +82,12 @@ pub fn submit(
 /// One session: phase 1, then the mail, then QUIT.
 async fn exchange(
     config: &Config,
-    credentials: &Credentials,
+    secret: &LoginSecret,
     outgoing: &Outgoing,
     until: Instant,
 ) -> Result<Value, EmailError> {
     let deadline = tokio::time::Instant::from_std(until);
-    let opened = timeout_at(deadline, session(config, &config.smtp, credentials, until)).await;
+    let opened = timeout_at(deadline, session(config, &config.smtp, secret, until)).await;
     let mut connection = match opened {
         Ok(connection) => connection?,
         Err(_) => {
@@ -113,7 +118,7 @@ async fn exchange(
 async fn session(
     config: &Config,
     server: &Server,
-    credentials: &Credentials,
+    secret: &LoginSecret,
     until: Instant,
 ) -> Result<AsyncSmtpConnection, EmailError> {
     let (tcp, peer) = connect(server, until).await?;
@@ -148,13 +153,13 @@ async fn session(
             connection
         }
     };
-    let (login, mechanisms) = match credentials.login_secret()? {
+    let (login, mechanisms) = match secret {
         LoginSecret::Password(password) => (
-            SmtpCredentials::new(config.login().to_owned(), password),
+            SmtpCredentials::new(config.login().to_owned(), password.clone()),
             PASSWORD,
         ),
         LoginSecret::Bearer(token) => (
-            SmtpCredentials::new(config.login().to_owned(), token),
+            SmtpCredentials::new(config.login().to_owned(), token.clone()),
             BEARER,
         ),
     };
@@ -166,24 +171,34 @@ async fn session(
             "the SMTP server offers none of the plugin's login methods".into(),
         ));
     }
-    connection
-        .auth(mechanisms, &login)
-        .await
-        .map_err(before_mail_from)?;
+    connection.auth(mechanisms, &login).await.map_err(|error| {
+        // lettre answers a challenge to XOAUTH2 (how Gmail and Outlook refuse a
+        // token: `334` with a JSON error) with a client error, no code.
+        if error.is_client() {
+            EmailError::Auth("the SMTP server refused the login".into())
+        } else {
+            before_mail_from(error)
+        }
+    })?;
     Ok(connection)
 }
 
-/// TCP to the first of `server`'s addresses that answers before `until`.
+/// TCP to the first of `server`'s addresses that answers before `until`, each
+/// tried with an equal share of the time left.
 async fn connect(server: &Server, until: Instant) -> Result<(TcpStream, SocketAddr), EmailError> {
     let addresses = crate::resolve::addresses(&server.host, server.port, until)?;
     let mut last = EmailError::Network("host has no address".into());
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(tcp) => {
+    for (index, address) in addresses.iter().enumerate() {
+        let Some(share) = crate::resolve::share(until, addresses.len() - index) else {
+            break;
+        };
+        match tokio::time::timeout(share, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => {
                 let _ = tcp.set_nodelay(true);
-                return Ok((tcp, address));
+                return Ok((tcp, *address));
             }
-            Err(e) => last = crate::error::io(&e),
+            Ok(Err(e)) => last = crate::error::io(&e),
+            Err(_) => last = EmailError::Network("the server did not answer in time".into()),
         }
     }
     Err(last)

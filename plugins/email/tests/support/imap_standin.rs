@@ -46,6 +46,8 @@ pub enum Hostile {
     /// Moves at UID MOVE (counted in [`StandIn::moves`]) and closes the
     /// connection instead of answering: the move happened, the client never hears.
     LostMoveAnswer,
+    /// Offers neither MOVE nor UIDPLUS; counts UID COPY in [`StandIn::moves`].
+    NoMoveNoUidplus,
 }
 
 impl Hostile {
@@ -156,7 +158,12 @@ fn speak(
         let answer = if command.starts_with("LOGIN") || command.starts_with("AUTHENTICATE") {
             format!("{tag} OK logged in\r\n")
         } else if command.starts_with("CAPABILITY") {
-            format!("* CAPABILITY IMAP4rev1 LITERAL+ MOVE\r\n{tag} OK\r\n")
+            let moves = if hostile == Hostile::NoMoveNoUidplus {
+                ""
+            } else {
+                " MOVE"
+            };
+            format!("* CAPABILITY IMAP4rev1 LITERAL+{moves}\r\n{tag} OK\r\n")
         } else if command.starts_with("EXAMINE") || command.starts_with("SELECT") {
             match hostile {
                 Hostile::Dribble => {
@@ -190,6 +197,9 @@ fn speak(
             }
         } else if command.starts_with("STATUS") {
             format!("* STATUS Archive (UIDVALIDITY 9)\r\n{tag} OK\r\n")
+        } else if command.starts_with("UID COPY") {
+            moves.fetch_add(1, Ordering::SeqCst);
+            format!("{tag} OK copied\r\n")
         } else if command.starts_with("UID MOVE") {
             moves.fetch_add(1, Ordering::SeqCst);
             return Ok(());
