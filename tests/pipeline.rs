@@ -345,6 +345,47 @@ fn a_timed_out_tool_that_may_have_acted_is_not_retriable() {
     });
 }
 
+/// A handler that stops reading its input cannot hold a call past the
+/// deadline: `stall` keeps the fixture's only reading loop asleep, so the next
+/// request (more than the 64 KiB a pipe holds) waits to be written, and that
+/// wait is on the call's clock too. The request was cut part-way, the plugin
+/// may still read what reached it: `PLUGIN_TIMEOUT`, not to be repeated as it
+/// is a medium-risk tool. The cut line would corrupt the next one, so the core
+/// closes the handler's input and restarts it; it serves again afterwards.
+#[test]
+fn a_plugin_that_stops_reading_cannot_hold_a_call_past_the_deadline() {
+    let config = BASIC_CONFIG.replace("[core]\n", "[core]\ntool_deadline_secs = 1\n");
+    let core = TestCore::start_with_plugins(&config);
+    let session = core.open_session("main");
+    let before = session.ipc(&["py_echo", r#"{"text":"before"}"#]).result()["pid"].clone();
+    let stalled = session.ipc(&["stall", r#"{"seconds":20}"#]).error();
+    assert_eq!(stalled["code"], "PLUGIN_TIMEOUT", "{stalled}");
+    // Two arguments under the 100 KiB bound each, together over the pipe's 64 KiB
+    // and what the handler may have buffered; the message is under 1 MiB.
+    let pad = "x".repeat(90_000);
+    let arguments = json!({"seconds": 0, "pad": pad, "more": pad}).to_string();
+    let started = std::time::Instant::now();
+    let blocked = session
+        .ipc_with(&["stall", "-"], Some(arguments.as_bytes()), "8")
+        .error();
+    let took = started.elapsed();
+    assert_eq!(blocked["code"], "PLUGIN_TIMEOUT", "{blocked}");
+    assert_eq!(blocked["retriable"], false, "{blocked}");
+    assert!(
+        blocked["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("may still have acted"),
+        "{blocked}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // Restarted (a new process), and serving again.
+    core.wait_plugin("pytools", "running");
+    let after = session.ipc(&["py_echo", r#"{"text":"after"}"#]).result();
+    assert_eq!(after["text"], "after");
+    assert_ne!(after["pid"], before, "the handler was restarted");
+}
+
 /// The plugin is told what is left of the core's deadline (`deadline_ms`), so
 /// that a tool of several steps can plan to finish inside it.
 #[test]

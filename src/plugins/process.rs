@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, watch, MutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::bounded_line::{self, Line};
 
@@ -87,7 +88,10 @@ pub struct HandlerProcess {
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     pending: Pending,
     next_id: AtomicU64,
-    alive: tokio::sync::watch::Receiver<bool>,
+    alive: watch::Receiver<bool>,
+    /// Says the handler stopped answering: its output ended or broke the
+    /// protocol ([`read_answers`]), or a line to it was cut part-way ([`Writing`]).
+    alive_tx: watch::Sender<bool>,
 }
 
 /// How to start a handler.
@@ -146,19 +150,19 @@ impl HandlerProcess {
         let mut child = command.spawn()?;
         let stdin = child.stdin.take();
         let pending: Pending = Arc::default();
-        let (alive_tx, alive) = tokio::sync::watch::channel(true);
+        let (alive_tx, alive) = watch::channel(true);
         match child.stdout.take() {
             Some(stdout) => {
                 tokio::spawn(read_answers(
                     launch.name.to_owned(),
                     stdout,
                     Arc::clone(&pending),
-                    alive_tx,
+                    alive_tx.clone(),
                     launch.to_core,
                 ));
             }
             None => {
-                let _ = alive_tx.send(false);
+                alive_tx.send_replace(false);
             }
         }
         if let Some(stderr) = child.stderr.take() {
@@ -171,6 +175,7 @@ impl HandlerProcess {
             pending,
             next_id: AtomicU64::new(1),
             alive,
+            alive_tx,
         })
     }
 
@@ -207,7 +212,7 @@ impl HandlerProcess {
                        "error": {"code": -32000, "message": message, "data": data}})
             }
         };
-        if self.write_line(&line).await.is_err() {
+        if self.write_line(&line, None).await.is_err() {
             tracing::debug!(plugin = %self.name, "could not answer a plugin request");
         }
     }
@@ -215,7 +220,7 @@ impl HandlerProcess {
     /// Sends a notification (e.g. `event`).
     pub async fn notify(&self, method: &str, params: Value) {
         let line = json!({"jsonrpc": "2.0", "method": method, "params": params});
-        let _ = self.write_line(&line).await;
+        let _ = self.write_line(&line, None).await;
     }
 
     /// Kills the process at once (used when the core gives up on it).
@@ -240,6 +245,13 @@ impl HandlerProcess {
     }
 
     /// Sends a request under a reserved id and waits until `deadline`.
+    ///
+    /// The deadline covers the whole request: the wait for the handler's stdin,
+    /// the write (which waits while the pipe is full, i.e. while the handler
+    /// reads nothing) and the answer. A request not written whole in time is
+    /// a `Timeout` like a late answer: part of it may have reached the handler,
+    /// which may still read it and act (see [`HandlerProcess::write_line`] for
+    /// what happens to the handler then).
     pub async fn request_as(
         &self,
         id: u64,
@@ -247,6 +259,7 @@ impl HandlerProcess {
         params: Value,
         deadline: Duration,
     ) -> Result<RpcOutcome, RpcFailure> {
+        let until = deadline_after(deadline);
         if !self.is_alive() {
             return Err(RpcFailure::Broken);
         }
@@ -255,11 +268,11 @@ impl HandlerProcess {
             pending.insert(id, answer);
         }
         let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        if self.write_line(&line).await.is_err() {
+        if let Err(failure) = self.write_line(&line, Some(until)).await {
             self.forget(id);
-            return Err(RpcFailure::Broken);
+            return Err(failure);
         }
-        match tokio::time::timeout(deadline, wait).await {
+        match tokio::time::timeout_at(until, wait).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(_)) => Err(RpcFailure::Broken),
             Err(_) => {
@@ -276,15 +289,45 @@ impl HandlerProcess {
         }
     }
 
-    async fn write_line(&self, value: &Value) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec(value)?;
+    /// Writes one line to the handler, before `until` if given (`Timeout` after it).
+    ///
+    /// A line that did not start (the deadline passed while waiting for stdin,
+    /// or while the pipe was full before its first byte) leaves the pipe whole:
+    /// nothing more is done. A line cut part-way (by the deadline, a failed
+    /// write, or the caller giving up) leaves half a JSON object in the pipe
+    /// that would run into the next line, and the handler may still read and
+    /// act on what reached it. There is no telling the handler where the next
+    /// line starts, so [`Writing`] closes its stdin (no byte can follow the cut
+    /// ones; the handler reads EOF once it reads again) and marks the process
+    /// stopped: from then on it gets no call (`PLUGIN_UNAVAILABLE`), and the
+    /// supervisor kills it and starts it again with its back-off, as after a
+    /// line the handler broke on its side. Calls still in flight on it end with
+    /// that kill (`Broken`). A handler that merely reads slowly is restarted
+    /// too, once a request it was too slow to take is cut: its input is no
+    /// longer usable.
+    async fn write_line(&self, value: &Value, until: Option<Instant>) -> Result<(), RpcFailure> {
+        let mut bytes = serde_json::to_vec(value).map_err(|_| RpcFailure::Broken)?;
         bytes.push(b'\n');
-        let mut stdin = self.stdin.lock().await;
-        let Some(stdin) = stdin.as_mut() else {
-            return Err(std::io::Error::other("stdin closed"));
+        let stdin = match until {
+            Some(until) => tokio::time::timeout_at(until, self.stdin.lock())
+                .await
+                .map_err(|_| RpcFailure::Timeout)?,
+            None => self.stdin.lock().await,
         };
-        stdin.write_all(&bytes).await?;
-        stdin.flush().await
+        let mut writing = Writing {
+            stdin,
+            alive_tx: &self.alive_tx,
+            plugin: &self.name,
+            written: 0,
+            whole: false,
+        };
+        let written = match until {
+            Some(until) => tokio::time::timeout_at(until, writing.write_all(&bytes))
+                .await
+                .map_err(|_| RpcFailure::Timeout)?,
+            None => writing.write_all(&bytes).await,
+        };
+        written.map_err(|_| RpcFailure::Broken)
     }
 
     /// Asks the handler to exit, then kills it after `grace`.
@@ -297,6 +340,55 @@ impl HandlerProcess {
             let _ = child.kill().await;
         }
     }
+}
+
+/// One line on its way into a handler's stdin, holding the stdin lock. Dropped
+/// after part of the line went in but not all of it, it closes the handler's
+/// stdin and marks the process stopped (see [`HandlerProcess::write_line`]).
+struct Writing<'a> {
+    stdin: MutexGuard<'a, Option<ChildStdin>>,
+    alive_tx: &'a watch::Sender<bool>,
+    plugin: &'a str,
+    written: usize,
+    whole: bool,
+}
+
+impl Writing<'_> {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let Some(pipe) = self.stdin.as_mut() else {
+            return Err(std::io::Error::other("stdin closed"));
+        };
+        while self.written < bytes.len() {
+            let n = pipe.write(&bytes[self.written..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+        }
+        pipe.flush().await?;
+        self.whole = true;
+        Ok(())
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if self.written == 0 || self.whole {
+            return;
+        }
+        tracing::warn!(plugin = %self.plugin, written = self.written,
+            "a line to the handler was cut part-way; closing its input and restarting it");
+        // Still under the lock: no other line can follow the cut one.
+        self.stdin.take();
+        self.alive_tx.send_replace(false);
+    }
+}
+
+/// `deadline` from now (one too far to represent: a year from now).
+fn deadline_after(deadline: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(deadline)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// A relative program path is taken from the plugin folder when it exists there,
@@ -316,7 +408,7 @@ async fn read_answers(
     name: String,
     stdout: impl AsyncRead + Unpin,
     pending: Pending,
-    alive: tokio::sync::watch::Sender<bool>,
+    alive: watch::Sender<bool>,
     to_core: tokio::sync::mpsc::UnboundedSender<FromPlugin>,
 ) {
     let mut reader = BufReader::new(stdout);
@@ -348,7 +440,7 @@ async fn read_answers(
     if let Ok(mut pending) = pending.lock() {
         pending.clear();
     }
-    let _ = alive.send(false);
+    alive.send_replace(false);
 }
 
 /// Handles one line; false if it broke the protocol.
