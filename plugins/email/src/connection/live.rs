@@ -56,8 +56,8 @@ impl Connection {
     }
 
     fn connect_by(&self, until: Option<Instant>) -> Result<Live, EmailError> {
-        // Connecting and logging in end by `until`; the session's later commands
-        // keep their own `timeout_secs` (it is kept for later calls).
+        // The session's commands end by `until` until `run` lifts the cap after
+        // the call's work; each keeps its own `timeout_secs` (the session is kept).
         let open_one = || {
             let secret = self.credentials.login_secret(until)?;
             open_by(
@@ -79,12 +79,10 @@ impl Connection {
             imap: session,
             literal_plus: false,
         };
-        live.imap.cap(until);
         let capabilities = live
             .command()
             .capabilities()
             .map_err(crate::error::from_imap)?;
-        live.imap.cap(None);
         live.literal_plus = capabilities.has_str("LITERAL+");
         Ok(live)
     }

@@ -65,6 +65,11 @@ impl Meter {
         self.lock().cap = cap;
     }
 
+    /// When the current command must be done.
+    pub fn deadline(&self) -> Instant {
+        self.lock().deadline
+    }
+
     /// Time left for the command, or `TimedOut`.
     fn left(&self) -> io::Result<Duration> {
         let left = self

@@ -100,8 +100,8 @@ pub fn open(
     open_by(server, login, secret, timeout, None)
 }
 
-/// [`open`], the connecting and logging in (not the session's later commands)
-/// ending by `cap` if that comes sooner.
+/// [`open`], no command running past `cap` until it is lifted
+/// ([`Imap::cap`]); each command's own deadline stays `timeout`.
 pub fn open_by(
     server: &Server,
     login: &str,
@@ -112,10 +112,7 @@ pub fn open_by(
     let meter = Meter::new(timeout);
     meter.cap(cap);
     meter.start_command();
-    meter.cap(None);
-    let own = Instant::now() + timeout;
-    let connected_by = cap.map_or(own, |cap| own.min(cap));
-    let mut tcp = Timed::new(tcp(server, connected_by)?, meter.clone());
+    let mut tcp = Timed::new(tcp(server, meter.deadline())?, meter.clone());
     if server.security == Security::Starttls {
         starttls::upgrade(&mut tcp)?;
     }

@@ -101,11 +101,10 @@ async fn exchange(
     // the Sent folder keeps.
     let data = outgoing.raw.strip_suffix(b"\r\n").unwrap_or(&outgoing.raw);
     let envelope = outgoing.message.envelope();
-    let sent = match timeout_at(deadline, connection.send(envelope, data)).await {
+    match timeout_at(deadline, connection.send(envelope, data)).await {
         Err(_) => return Err(EmailError::Unfinished),
         Ok(sent) => sent.map_err(after_mail_from)?,
     };
-    drop(sent);
     let quit_by = deadline.min(tokio::time::Instant::now() + QUIT_WAIT);
     let _ = timeout_at(quit_by, connection.quit()).await;
     Ok(json!({
