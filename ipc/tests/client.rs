@@ -432,8 +432,35 @@ fn a_peer_that_never_answers_times_out() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let error = stderr_error(&output);
     assert_eq!(error["code"], "TIMEOUT");
-    assert_eq!(error["retriable"], true);
+    // The core has the request and may still run it (an approval can come
+    // late): repeating it could act twice.
+    assert_eq!(error["retriable"], false, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may still run") && m.contains("do not repeat")),
+        "{error}"
+    );
     assert_eq!(peer.request()["topic"], "tool.invoke.slow_tool");
+}
+
+#[test]
+fn a_peer_that_never_greets_times_out_retriably() {
+    // Nothing was sent: the handshake never finished, so trying again is safe.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let output = ipc(&path)
+        .env("CARAPACE_IPC_TIMEOUT", "0.3")
+        .arg("x")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let error = stderr_error(&output);
+    assert_eq!(error["code"], "TIMEOUT");
+    assert_eq!(error["retriable"], true, "{error}");
+    drop(held.join());
 }
 
 #[test]
@@ -447,6 +474,8 @@ fn a_peer_that_closes_the_connection_is_connection_failed() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let error = stderr_error(&output);
     assert_eq!(error["code"], "CONNECTION_FAILED", "{error}");
+    // It closed after the request went out: the call may have run.
+    assert_eq!(error["retriable"], false, "{error}");
 }
 
 #[test]

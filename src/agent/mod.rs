@@ -207,7 +207,7 @@ async fn run_session(
     let socket_dir = core.home.session_dir(&session.id);
     let brief = memory_brief(core, session).await;
     let spec = spec::build(
-        &config.runtime,
+        &config,
         &socket_dir,
         session,
         agent,
