@@ -445,6 +445,38 @@ fn a_peer_that_never_answers_times_out() {
 }
 
 #[test]
+fn a_stop_after_sending_says_the_call_may_still_run() {
+    // The agent's shell kills ipc while the core still works on the call.
+    let peer = Peer::start(|_| Some(Vec::new()));
+    let child = ipc(&peer.path)
+        .env("CARAPACE_IPC_TIMEOUT", "30")
+        .arg("send_mail")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    assert_eq!(peer.request()["topic"], "tool.invoke.send_mail");
+    // The request is out; a moment for ipc to take the signals after it.
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("finishes");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let error = stderr_error(&output);
+    assert_eq!(error["code"], "TIMEOUT");
+    assert_eq!(error["retriable"], false, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may still run") && m.contains("stopped")),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_peer_that_never_greets_times_out_retriably() {
     // Nothing was sent: the handshake never finished, so trying again is safe.
     let dir = tempfile::tempdir().expect("temp dir");

@@ -247,10 +247,16 @@ async fn run_session(
         "agent.started",
         json!({"container": spec.name, "origin": session.origin}),
     );
+    let busy = || {
+        core.sessions
+            .get(&session.id)
+            .is_some_and(|s| s.has_calls_in_flight())
+    };
     let ended = run::drive(
         &mut running,
         &mut transcript,
         agent.idle_timeout(),
+        &busy,
         progress,
         stop,
     )

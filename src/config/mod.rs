@@ -79,12 +79,11 @@ impl CoreConfig {
     /// that then runs anyway. At most one day (the longest `ipc` accepts).
     pub fn longest_call(&self) -> std::time::Duration {
         const MARGIN_SECS: u64 = 10;
-        const MAX_SECS: u64 = 86_400;
         let secs = self
             .confirmation_timeout_secs
             .saturating_add(self.tool_deadline_secs)
             .saturating_add(MARGIN_SECS)
-            .min(MAX_SECS);
+            .min(carapace_ipc::MAX_IPC_TIMEOUT_SECS);
         std::time::Duration::from_secs(secs)
     }
 }

@@ -236,7 +236,6 @@ pub fn scaffold(parent: &Path, name: &str) -> Result<PathBuf, String> {
             "name": tool,
             "description": "Greet someone by name.",
             "risk_level": "low",
-            "read_only": true,
             "arguments_schema": {"type": "object", "additionalProperties": false, "required": ["name"],
                                   "properties": {"name": {"type": "string", "maxLength": 200}}},
             "examples": [{"name": "Ada"}]

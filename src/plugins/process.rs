@@ -36,6 +36,10 @@ pub enum RpcOutcome {
 pub enum RpcFailure {
     /// The deadline passed first.
     Timeout,
+    /// The deadline passed before any byte of the request reached the
+    /// handler (its input was held by another line, or its pipe full): it
+    /// never saw the request.
+    NotSent,
     /// The process died or spoke something other than JSON-RPC.
     Broken,
 }
@@ -316,7 +320,7 @@ impl HandlerProcess {
         bytes.push(b'\n');
         let stdin = tokio::time::timeout_at(until, self.stdin.lock())
             .await
-            .map_err(|_| RpcFailure::Timeout)?;
+            .map_err(|_| RpcFailure::NotSent)?;
         let mut writing = Writing {
             stdin,
             alive_tx: &self.alive_tx,
@@ -324,22 +328,25 @@ impl HandlerProcess {
             written: 0,
             whole: false,
         };
-        tokio::time::timeout_at(until, writing.write_all(&bytes))
-            .await
-            .map_err(|_| RpcFailure::Timeout)?
-            .map_err(|_| RpcFailure::Broken)
+        match tokio::time::timeout_at(until, writing.write_all(&bytes)).await {
+            Ok(written) => written.map_err(|_| RpcFailure::Broken),
+            Err(_) if writing.written == 0 => Err(RpcFailure::NotSent),
+            Err(_) => Err(RpcFailure::Timeout),
+        }
     }
 
-    /// Asks the handler to exit, then kills it after `grace`.
+    /// Asks the handler to exit, then kills it once `grace` has passed: one
+    /// deadline for the request, closing its input and its exit.
     pub async fn shutdown(&self, grace: Duration) {
+        let until = deadline_after(grace);
         let _ = self.request("shutdown", json!({}), grace).await;
-        // Every write is bounded, so the lock comes; if not in `grace`, the
-        // kill below ends the handler with its input still open.
-        if let Ok(mut stdin) = tokio::time::timeout(grace, self.stdin.lock()).await {
+        // Every write is bounded, so the lock comes; if not in time, the kill
+        // below ends the handler with its input still open.
+        if let Ok(mut stdin) = tokio::time::timeout_at(until, self.stdin.lock()).await {
             stdin.take();
         }
         let mut child = self.child.lock().await;
-        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        if tokio::time::timeout_at(until, child.wait()).await.is_err() {
             tracing::warn!(plugin = %self.name, "handler did not exit; killing it");
             let _ = child.kill().await;
         }
