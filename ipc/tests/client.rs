@@ -429,18 +429,9 @@ fn a_peer_that_never_answers_times_out() {
         .arg("slow_tool")
         .output()
         .expect("runs");
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let error = stderr_error(&output);
-    assert_eq!(error["code"], "TIMEOUT");
     // The core has the request and may still run it (an approval can come
     // late): repeating it could act twice.
-    assert_eq!(error["retriable"], false, "{error}");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("may still run") && m.contains("do not repeat")),
-        "{error}"
-    );
+    may_still_run(&output, "no answer");
     assert_eq!(peer.request()["topic"], "tool.invoke.slow_tool");
 }
 
@@ -463,15 +454,20 @@ fn a_stop_after_sending_says_the_call_may_still_run() {
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let output = child.wait_with_output().expect("finishes");
+    may_still_run(&child.wait_with_output().expect("finishes"), "stopped");
+}
+
+/// `ipc` ended with a non-retriable `TIMEOUT` whose message says why (`why`)
+/// and that the call it sent may still run.
+fn may_still_run(output: &Output, why: &str) {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let error = stderr_error(&output);
+    let error = stderr_error(output);
     assert_eq!(error["code"], "TIMEOUT");
     assert_eq!(error["retriable"], false, "{error}");
     assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("may still run") && m.contains("stopped")),
+        error["message"].as_str().is_some_and(|m| m.contains(why)
+            && m.contains("may still run")
+            && m.contains("do not repeat")),
         "{error}"
     );
 }
