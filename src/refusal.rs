@@ -125,7 +125,7 @@ pub enum Unanswered {
     /// The plugin had the call and did not answer in time.
     Silent {
         /// Whether the tool may still have acted. The plugin host cannot know
-        /// and says `true`; routing clears it for a low-risk tool, which only reads.
+        /// and says `true`; routing clears it for a tool declared `read_only`.
         may_have_acted: bool,
     },
 }

@@ -26,3 +26,5 @@ pub const TOOL_TOPIC_PREFIX: &str = "tool.invoke.";
 pub const ENVELOPE_VERSION: u32 = 1;
 /// Path of the session socket inside the container.
 pub const DEFAULT_SOCKET_PATH: &str = "/run/carapace/ipc.sock";
+/// The longest wait `ipc` accepts in `CARAPACE_IPC_TIMEOUT`, one day, in seconds.
+pub const MAX_IPC_TIMEOUT_SECS: u64 = 86_400;

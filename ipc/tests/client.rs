@@ -429,11 +429,66 @@ fn a_peer_that_never_answers_times_out() {
         .arg("slow_tool")
         .output()
         .expect("runs");
+    // The core has the request and may still run it (an approval can come
+    // late): repeating it could act twice.
+    may_still_run(&output, "no answer");
+    assert_eq!(peer.request()["topic"], "tool.invoke.slow_tool");
+}
+
+#[test]
+fn a_stop_after_sending_says_the_call_may_still_run() {
+    // The agent's shell kills ipc while the core still works on the call.
+    let peer = Peer::start(|_| Some(Vec::new()));
+    let child = ipc(&peer.path)
+        .env("CARAPACE_IPC_TIMEOUT", "30")
+        .arg("send_mail")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    assert_eq!(peer.request()["topic"], "tool.invoke.send_mail");
+    // The request is out; a moment for ipc to take the signals after it.
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    may_still_run(&child.wait_with_output().expect("finishes"), "stopped");
+}
+
+/// `ipc` ended with a non-retriable `TIMEOUT` whose message says why (`why`)
+/// and that the call it sent may still run.
+fn may_still_run(output: &Output, why: &str) {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let error = stderr_error(output);
+    assert_eq!(error["code"], "TIMEOUT");
+    assert_eq!(error["retriable"], false, "{error}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.contains(why)
+            && m.contains("may still run")
+            && m.contains("do not repeat")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_peer_that_never_greets_times_out_retriably() {
+    // Nothing was sent: the handshake never finished, so trying again is safe.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let output = ipc(&path)
+        .env("CARAPACE_IPC_TIMEOUT", "0.3")
+        .arg("x")
+        .output()
+        .expect("runs");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let error = stderr_error(&output);
     assert_eq!(error["code"], "TIMEOUT");
-    assert_eq!(error["retriable"], true);
-    assert_eq!(peer.request()["topic"], "tool.invoke.slow_tool");
+    assert_eq!(error["retriable"], true, "{error}");
+    drop(held.join());
 }
 
 #[test]
@@ -447,6 +502,8 @@ fn a_peer_that_closes_the_connection_is_connection_failed() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let error = stderr_error(&output);
     assert_eq!(error["code"], "CONNECTION_FAILED", "{error}");
+    // It closed after the request went out: the call may have run.
+    assert_eq!(error["retriable"], false, "{error}");
 }
 
 #[test]

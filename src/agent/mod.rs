@@ -207,7 +207,7 @@ async fn run_session(
     let socket_dir = core.home.session_dir(&session.id);
     let brief = memory_brief(core, session).await;
     let spec = spec::build(
-        &config.runtime,
+        &config,
         &socket_dir,
         session,
         agent,
@@ -247,10 +247,16 @@ async fn run_session(
         "agent.started",
         json!({"container": spec.name, "origin": session.origin}),
     );
+    let busy = || {
+        core.sessions
+            .get(&session.id)
+            .is_some_and(|s| s.has_calls_in_flight())
+    };
     let ended = run::drive(
         &mut running,
         &mut transcript,
         agent.idle_timeout(),
+        &busy,
         progress,
         stop,
     )

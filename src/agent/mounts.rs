@@ -49,6 +49,12 @@ world is the `ipc` command, run through Bash:
   as JSON. A refusal is printed as JSON on stderr with a `code` (for example
   `VALIDATION_FAILED` names the `field`; `RATE_LIMITED` gives `retry_after`).
 - Some tools ask the user first; wait for the answer, do not retry at once.
+  Such a call can take minutes: run `ipc` in the foreground, never in the
+  background and never with a shorter Bash `timeout`, or you lose its answer
+  while the call still runs.
+- A refusal with `\"retriable\": false` after a wait (`PLUGIN_TIMEOUT`,
+  `TIMEOUT`) means the action may have happened: check, or ask the user,
+  before you repeat it.
 
 There are no credentials in this container and no way to reach the network;
 do not look for either. Your working directory is the group's workspace.

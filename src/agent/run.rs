@@ -30,18 +30,24 @@ pub struct Ended {
     pub stderr_tail: String,
 }
 
-/// Streams `running` until it exits; kills it on silence, on any error, when
-/// its output cannot be recorded, and when `stop` fires.
+/// Whether the session's agent is waiting on the core (a call in flight):
+/// then its silence is not idleness.
+pub type Busy<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// Streams `running` until it exits; kills it on silence (but not while
+/// `busy`), on any error, when its output cannot be recorded, and when `stop`
+/// fires.
 pub async fn drive(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
     idle: Duration,
+    busy: Busy<'_>,
     progress: Option<&Progress>,
     stop: &tokio::sync::Notify,
 ) -> Result<Ended, AgentError> {
     let stderr = running.take_stderr().map(|pipe| tokio::spawn(tail(pipe)));
     let result = tokio::select! {
-        result = run_to_exit(running, transcript, idle, progress) => result,
+        result = run_to_exit(running, transcript, idle, busy, progress) => result,
         () = stop.notified() => Err(AgentError::Stopped),
     };
     if result.is_err() {
@@ -67,9 +73,10 @@ async fn run_to_exit(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
     idle: Duration,
+    busy: Busy<'_>,
     progress: Option<&Progress>,
 ) -> Result<(Tally, Option<i32>), AgentError> {
-    let tally = stream(running, transcript, idle, progress).await?;
+    let tally = stream(running, transcript, idle, busy, progress).await?;
     match tokio::time::timeout(idle, running.wait()).await {
         Ok(status) => Ok((tally, status?.code())),
         Err(_) => Err(AgentError::IdleTimeout(idle.as_secs())),
@@ -80,6 +87,7 @@ async fn stream(
     running: &mut RunningContainer,
     transcript: &mut Transcript,
     idle: Duration,
+    busy: Busy<'_>,
     progress: Option<&Progress>,
 ) -> Result<Tally, AgentError> {
     let mut tally = Tally::default();
@@ -88,13 +96,11 @@ async fn stream(
     };
     let mut reader = BufReader::new(stdout);
     loop {
-        let line =
-            match tokio::time::timeout(idle, read_line_cut(&mut reader, MAX_LINE_BYTES)).await {
-                Err(_) => return Err(AgentError::IdleTimeout(idle.as_secs())),
-                Ok(Err(e)) => return Err(AgentError::Output(e)),
-                Ok(Ok(None)) => return Ok(tally),
-                Ok(Ok(Some(line))) => line,
-            };
+        let line = match next_line(&mut reader, idle, busy).await {
+            Err(e) => return Err(e),
+            Ok(None) => return Ok(tally),
+            Ok(Some(line)) => line,
+        };
         transcript
             .append(&line)
             .await
@@ -110,6 +116,27 @@ async fn stream(
             }
         }
         tally.push(&text);
+    }
+}
+
+/// The next stdout line, or `None` at its end. Silence past `idle` is an
+/// [`AgentError::IdleTimeout`] unless the agent is `busy`: a call of its may
+/// wait for the person's approval longer than `idle`, and an agent killed
+/// meanwhile would never learn that the call ran. The same read goes on (no
+/// part of a line is lost).
+async fn next_line(
+    reader: &mut BufReader<impl tokio::io::AsyncRead + Unpin>,
+    idle: Duration,
+    busy: Busy<'_>,
+) -> Result<Option<Vec<u8>>, AgentError> {
+    let read = read_line_cut(reader, MAX_LINE_BYTES);
+    tokio::pin!(read);
+    loop {
+        match tokio::time::timeout(idle, &mut read).await {
+            Err(_) if busy() => continue,
+            Err(_) => return Err(AgentError::IdleTimeout(idle.as_secs())),
+            Ok(line) => return line.map_err(AgentError::Output),
+        }
     }
 }
 
@@ -132,6 +159,36 @@ async fn tail(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An agent silent past its idle timeout is idle only when the core has
+    /// no call of its in hand; the line it prints after the call arrives whole.
+    #[tokio::test]
+    async fn silence_while_a_call_is_in_flight_is_not_idleness() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::AsyncWriteExt;
+        let idle = Duration::from_millis(50);
+        let (mut agent, out) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(out);
+        let in_flight = AtomicBool::new(true);
+        let busy = || in_flight.load(Ordering::SeqCst);
+        agent.write_all(b"half a ").await.expect("write");
+        let waited = next_line(&mut reader, idle, &busy);
+        let answer = async {
+            // Ten idle timeouts pass with the call in flight, then it is answered.
+            tokio::time::sleep(idle * 10).await;
+            agent.write_all(b"line\n").await.expect("write");
+            agent
+        };
+        let (line, agent) = tokio::join!(waited, answer);
+        assert_eq!(line.expect("not idle"), Some(b"half a line".to_vec()));
+        in_flight.store(false, Ordering::SeqCst);
+        let silent = next_line(&mut reader, idle, &busy).await;
+        assert!(
+            matches!(silent, Err(AgentError::IdleTimeout(_))),
+            "{silent:?}"
+        );
+        drop(agent);
+    }
 
     #[tokio::test]
     async fn the_stderr_tail_is_bounded() {

@@ -9,9 +9,10 @@ use std::path::Path;
 
 use super::config::AgentConfig;
 use super::AgentError;
+use crate::config::Config;
 use crate::core::Core;
 use crate::runtime::spec::SOCKET_DIR_TARGET;
-use crate::runtime::{ContainerRuntime, ContainerSpec, ImageRef, ImageSource, RuntimeConfig};
+use crate::runtime::{ContainerRuntime, ContainerSpec, ImageRef, ImageSource};
 use crate::session::SessionSummary;
 
 /// `PATH` inside the container.
@@ -20,6 +21,13 @@ pub const CONTAINER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub const PLACEHOLDER_KEY: &str = "placeholder";
 /// The shell Claude Code's Bash tool runs (it refuses busybox `sh`).
 pub const AGENT_SHELL: &str = "/bin/bash";
+
+/// How much longer than `ipc`'s own wait the agent's shell command may run.
+const BASH_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+/// Claude Code's own default for a Bash command (2 min), never lowered.
+const BASH_LEAST_MS: u128 = 120_000;
+/// Claude Code's own longest Bash command (10 min), never lowered.
+const BASH_MAX_LEAST_MS: u128 = 600_000;
 
 /// The image the config names (verified by digest), or its test rootfs.
 pub async fn image(core: &Core, runtime: &dyn ContainerRuntime) -> Result<ImageSource, AgentError> {
@@ -40,7 +48,7 @@ pub async fn image(core: &Core, runtime: &dyn ContainerRuntime) -> Result<ImageS
 
 /// The spec for `session`, running `agent` with `prompt`.
 pub fn build(
-    runtime: &RuntimeConfig,
+    config: &Config,
     socket_dir: &Path,
     session: &SessionSummary,
     agent: &AgentConfig,
@@ -59,8 +67,13 @@ pub fn build(
     } else {
         argv
     };
+    let call_wait = config.core.longest_call();
+    // Claude Code's Bash tool kills a command after 2 min unless told
+    // otherwise: it must outlast `ipc`, or the agent loses an answer the
+    // person's approval is still on its way to.
+    let bash_ms = (call_wait + BASH_MARGIN).as_millis().max(BASH_LEAST_MS);
     let mut spec = ContainerSpec::new(
-        runtime,
+        &config.runtime,
         &session.id,
         &session.group,
         image,
@@ -71,6 +84,12 @@ pub fn build(
     .with_env(
         "CARAPACE_IPC_SOCKET",
         &format!("{SOCKET_DIR_TARGET}/ipc.sock"),
+    )
+    .with_env("CARAPACE_IPC_TIMEOUT", &call_wait.as_secs().to_string())
+    .with_env("BASH_DEFAULT_TIMEOUT_MS", &bash_ms.to_string())
+    .with_env(
+        "BASH_MAX_TIMEOUT_MS",
+        &bash_ms.max(BASH_MAX_LEAST_MS).to_string(),
     )
     .with_env("SHELL", AGENT_SHELL)
     .with_env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
@@ -114,7 +133,7 @@ mod tests {
         let dir = Path::new("/h/run/sessions/0123456789abcdef");
         let image = ImageSource::Rootfs("/r".into());
         let plain = build(
-            &RuntimeConfig::default(),
+            &Config::default(),
             dir,
             &session(),
             &agent,
@@ -129,6 +148,17 @@ mod tests {
             Some("/run/carapace/ipc.sock")
         );
         assert_eq!(env(&plain, "CLAUDE_CODE_MAX_RETRIES").as_deref(), Some("0"));
+        // `ipc` waits out an approval (300 s) and the tool's deadline (30 s);
+        // the agent's shell waits out `ipc`.
+        assert_eq!(env(&plain, "CARAPACE_IPC_TIMEOUT").as_deref(), Some("340"));
+        assert_eq!(
+            env(&plain, "BASH_DEFAULT_TIMEOUT_MS").as_deref(),
+            Some("370000")
+        );
+        assert_eq!(
+            env(&plain, "BASH_MAX_TIMEOUT_MS").as_deref(),
+            Some("600000")
+        );
         assert_eq!(
             env(&plain, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC").as_deref(),
             Some("1")
@@ -137,7 +167,7 @@ mod tests {
         assert_eq!(env(&plain, "ANTHROPIC_API_KEY"), None);
 
         let proxied = build(
-            &RuntimeConfig::default(),
+            &Config::default(),
             dir,
             &session(),
             &agent,

@@ -72,6 +72,22 @@ impl Default for CoreConfig {
     }
 }
 
+impl CoreConfig {
+    /// The longest the core can take to answer one call: the person's
+    /// decision, then the tool's deadline, plus a margin for the audit writes
+    /// around them. An `ipc` client that waits less could give up on a call
+    /// that then runs anyway. At most one day (the longest `ipc` accepts).
+    pub fn longest_call(&self) -> std::time::Duration {
+        const MARGIN_SECS: u64 = 10;
+        let secs = self
+            .confirmation_timeout_secs
+            .saturating_add(self.tool_deadline_secs)
+            .saturating_add(MARGIN_SECS)
+            .min(carapace_ipc::MAX_IPC_TIMEOUT_SECS);
+        std::time::Duration::from_secs(secs)
+    }
+}
+
 /// The audit log's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -349,6 +365,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("/home/u/.carapace/config.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_longest_call_covers_the_approval_and_the_deadline_and_never_overflows() {
+        let mut core = CoreConfig::default();
+        assert_eq!(
+            core.longest_call(),
+            std::time::Duration::from_secs(300 + 30 + 10)
+        );
+        core.confirmation_timeout_secs = u64::MAX;
+        assert_eq!(core.longest_call(), std::time::Duration::from_secs(86_400));
     }
 
     #[test]

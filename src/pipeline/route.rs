@@ -11,7 +11,7 @@ use super::confirm::Confirmed;
 use super::intrinsic;
 use crate::core::Core;
 use crate::plugins::host::CallScope;
-use crate::tools::{RiskLevel, ToolOwner};
+use crate::tools::ToolOwner;
 
 /// Stage 6's gate: records `request.routed` and waits until that line is in
 /// the log file (write(2) done). If the log cannot be written the call is
@@ -58,9 +58,12 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
             core.plugins()
                 .call(plugin, &tool.spec.name, call.envelope(), deadline, scope)
                 .await
-                .map_err(|refusal| match tool.spec.risk_level {
-                    RiskLevel::Low => only_read(refusal),
-                    RiskLevel::Medium | RiskLevel::High => refusal,
+                .map_err(|refusal| {
+                    if tool.spec.read_only {
+                        only_read(refusal)
+                    } else {
+                        refusal
+                    }
                 })
         }
     };
@@ -75,15 +78,17 @@ pub async fn dispatch(core: &Core, confirmed: Confirmed) -> Result<Value, ErrorB
             Ok(_) => json!({"correlation": call.correlation, "ok": true}),
             // A plugin's message was redacted where it came in (`plugins::host`).
             Err(e) => json!({"correlation": call.correlation, "ok": false, "code": e.code,
-                             "message": e.message, "field": e.field}),
+                             "message": e.message, "field": e.field,
+                             "retriable": e.retriable}),
         },
     );
     result
 }
 
-/// A low-risk tool only reads: one that did not answer in time did nothing a
-/// retry would do twice, so its `PLUGIN_TIMEOUT` stays retriable. A medium- or
-/// high-risk tool may have sent, written or deleted something: not retriable.
+/// A tool its manifest declares `read_only` did nothing a retry would do
+/// twice, so its `PLUGIN_TIMEOUT` stays retriable. Any other tool, whatever
+/// its risk level (`memory_store` and `cancel_task` are low risk and write),
+/// may have sent, written or deleted something: not retriable.
 fn only_read(refusal: Refusal) -> Refusal {
     match refusal {
         Refusal::PluginTimedOut {
@@ -104,7 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_silent_timeout_of_a_low_risk_tool_becomes_retriable() {
+    fn only_a_silent_timeout_of_a_read_only_tool_becomes_retriable() {
         let timed_out = |unanswered| Refusal::PluginTimedOut {
             deadline: Duration::from_secs(3),
             unanswered,

@@ -259,6 +259,7 @@ pub fn tool_specs(plugins: &[Discovered]) -> Result<Vec<ToolSpec>, DiscoveryErro
                 risk_level: tool.risk_level,
                 arguments_schema: tool.arguments_schema.clone(),
                 reply_argument: tool.reply_argument.clone(),
+                read_only: tool.read_only,
                 owner: ToolOwner::Plugin(plugin.name.clone()),
             });
         }

@@ -267,6 +267,10 @@ pub struct ManifestTool {
     /// same plugin is a reply and needs no approval.
     #[serde(default)]
     pub reply_argument: Option<String>,
+    /// The tool only reads: running it twice does nothing once would not, so
+    /// a call that timed out in the plugin may be retried. Default `false`.
+    #[serde(default)]
+    pub read_only: bool,
     /// Sample arguments, for `carapace plugin test`.
     #[serde(default)]
     pub examples: Vec<Value>,

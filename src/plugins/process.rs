@@ -36,6 +36,10 @@ pub enum RpcOutcome {
 pub enum RpcFailure {
     /// The deadline passed first.
     Timeout,
+    /// The deadline passed before any byte of the request reached the
+    /// handler (its input was held by another line, or its pipe full): it
+    /// never saw the request.
+    NotSent,
     /// The process died or spoke something other than JSON-RPC.
     Broken,
 }
@@ -212,15 +216,21 @@ impl HandlerProcess {
                        "error": {"code": -32000, "message": message, "data": data}})
             }
         };
-        if self.write_line(&line, None).await.is_err() {
-            tracing::debug!(plugin = %self.name, "could not answer a plugin request");
+        let until = deadline_after(UNASKED_WRITE_DEADLINE);
+        if self.write_line(&line, until).await.is_err() {
+            tracing::warn!(plugin = %self.name, "could not answer a plugin request in time");
         }
     }
 
-    /// Sends a notification (e.g. `event`).
+    /// Sends a notification (e.g. `event`). A handler that takes none of it
+    /// within [`UNASKED_WRITE_DEADLINE`] does not get it; one cut part-way
+    /// is restarted (see [`HandlerProcess::write_line`]).
     pub async fn notify(&self, method: &str, params: Value) {
         let line = json!({"jsonrpc": "2.0", "method": method, "params": params});
-        let _ = self.write_line(&line, None).await;
+        let until = deadline_after(UNASKED_WRITE_DEADLINE);
+        if self.write_line(&line, until).await.is_err() {
+            tracing::warn!(plugin = %self.name, method, "could not send a notification in time");
+        }
     }
 
     /// Kills the process at once (used when the core gives up on it).
@@ -268,7 +278,7 @@ impl HandlerProcess {
             pending.insert(id, answer);
         }
         let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        if let Err(failure) = self.write_line(&line, Some(until)).await {
+        if let Err(failure) = self.write_line(&line, until).await {
             self.forget(id);
             return Err(failure);
         }
@@ -289,7 +299,7 @@ impl HandlerProcess {
         }
     }
 
-    /// Writes one line to the handler, before `until` if given (`Timeout` after it).
+    /// Writes one line to the handler before `until` (`Timeout` after it).
     ///
     /// A line that did not start (the deadline passed while waiting for stdin,
     /// or while the pipe was full before its first byte) leaves the pipe whole:
@@ -305,15 +315,12 @@ impl HandlerProcess {
     /// that kill (`Broken`). A handler that merely reads slowly is restarted
     /// too, once a request it was too slow to take is cut: its input is no
     /// longer usable.
-    async fn write_line(&self, value: &Value, until: Option<Instant>) -> Result<(), RpcFailure> {
+    async fn write_line(&self, value: &Value, until: Instant) -> Result<(), RpcFailure> {
         let mut bytes = serde_json::to_vec(value).map_err(|_| RpcFailure::Broken)?;
         bytes.push(b'\n');
-        let stdin = match until {
-            Some(until) => tokio::time::timeout_at(until, self.stdin.lock())
-                .await
-                .map_err(|_| RpcFailure::Timeout)?,
-            None => self.stdin.lock().await,
-        };
+        let stdin = tokio::time::timeout_at(until, self.stdin.lock())
+            .await
+            .map_err(|_| RpcFailure::NotSent)?;
         let mut writing = Writing {
             stdin,
             alive_tx: &self.alive_tx,
@@ -321,21 +328,25 @@ impl HandlerProcess {
             written: 0,
             whole: false,
         };
-        let written = match until {
-            Some(until) => tokio::time::timeout_at(until, writing.write_all(&bytes))
-                .await
-                .map_err(|_| RpcFailure::Timeout)?,
-            None => writing.write_all(&bytes).await,
-        };
-        written.map_err(|_| RpcFailure::Broken)
+        match tokio::time::timeout_at(until, writing.write_all(&bytes)).await {
+            Ok(written) => written.map_err(|_| RpcFailure::Broken),
+            Err(_) if writing.written == 0 => Err(RpcFailure::NotSent),
+            Err(_) => Err(RpcFailure::Timeout),
+        }
     }
 
-    /// Asks the handler to exit, then kills it after `grace`.
+    /// Asks the handler to exit, then kills it once `grace` has passed: one
+    /// deadline for the request, closing its input and its exit.
     pub async fn shutdown(&self, grace: Duration) {
+        let until = deadline_after(grace);
         let _ = self.request("shutdown", json!({}), grace).await;
-        self.stdin.lock().await.take();
+        // Every write is bounded, so the lock comes; if not in time, the kill
+        // below ends the handler with its input still open.
+        if let Ok(mut stdin) = tokio::time::timeout_at(until, self.stdin.lock()).await {
+            stdin.take();
+        }
         let mut child = self.child.lock().await;
-        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        if tokio::time::timeout_at(until, child.wait()).await.is_err() {
             tracing::warn!(plugin = %self.name, "handler did not exit; killing it");
             let _ = child.kill().await;
         }
@@ -383,6 +394,10 @@ impl Drop for Writing<'_> {
         self.alive_tx.send_replace(false);
     }
 }
+
+/// How long a line the handler did not ask for (a notification, an answer to
+/// its own request) may wait for its stdin and take to write.
+const UNASKED_WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// `deadline` from now (one too far to represent: a year from now).
 fn deadline_after(deadline: Duration) -> Instant {
@@ -506,7 +521,15 @@ fn dispatch_line(
         Some(waiter) => {
             let _ = waiter.send(outcome);
         }
-        None => tracing::debug!(plugin = %name, id, "late or unknown answer dropped"),
+        // Most often a call whose deadline passed: the tool did answer after
+        // all, and whether it succeeded is worth a line (the agent was told
+        // it may still have acted).
+        None => tracing::info!(
+            plugin = %name,
+            id,
+            ok = matches!(outcome, RpcOutcome::Result(_)),
+            "an answer came after its call had timed out (or for no call); dropped"
+        ),
     }
     true
 }

@@ -35,6 +35,8 @@ pub async fn dispatch(
         let in_flight = Arc::clone(&in_flight);
         in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
+            // Keeps the session's agent from being killed as idle meanwhile.
+            let _call = session.call_started();
             let body = match &message.body {
                 Some(body) => pipeline::handle(&core, &session, body).await,
                 None => pipeline::handle_unframed(&core, &session),

@@ -15,6 +15,7 @@ const _: () = assert!(
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
@@ -42,6 +43,18 @@ pub struct Session {
     /// This session's cheap refusals, counted per kind and interval (`audit::summary`).
     pub refusals: RefusalTally,
     diagnostics: Mutex<VecDeque<EventLine>>,
+    /// Calls of this session the core is still working on.
+    calls: AtomicUsize,
+}
+
+/// One call of a session in the core's hands; dropped when it is answered.
+#[derive(Debug)]
+pub struct CallInFlight<'a>(&'a AtomicUsize);
+
+impl Drop for CallInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What `carapace sessions` shows of a session.
@@ -77,7 +90,20 @@ impl Session {
             origin,
             refusals: RefusalTally::default(),
             diagnostics: Mutex::new(VecDeque::new()),
+            calls: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a call as in the core's hands until the guard is dropped.
+    pub fn call_started(&self) -> CallInFlight<'_> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        CallInFlight(&self.calls)
+    }
+
+    /// Whether the core is still working on a call of this session (one may
+    /// wait minutes for the person's approval while its agent prints nothing).
+    pub fn has_calls_in_flight(&self) -> bool {
+        self.calls.load(Ordering::SeqCst) > 0
     }
 
     /// Encodes an audit event of this session, hands it to `record` and keeps it for

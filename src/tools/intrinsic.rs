@@ -21,6 +21,7 @@ pub fn specs() -> Vec<ToolSpec> {
         risk_level: RiskLevel::Low,
         arguments_schema: schema,
         reply_argument: None,
+        read_only: true,
         owner: ToolOwner::Intrinsic,
     };
     vec![

@@ -58,6 +58,8 @@ pub struct ToolSpec {
     /// The argument that, when it names the session's own chat, makes a call
     /// of the owning channel plugin a reply needing no approval.
     pub reply_argument: Option<String>,
+    /// Declared by its plugin to only read: a timeout in the plugin stays retriable.
+    pub read_only: bool,
     /// Who answers it.
     pub owner: ToolOwner,
 }

@@ -20,7 +20,7 @@ pub const TIMEOUT_ENV: &str = "CARAPACE_IPC_TIMEOUT";
 /// How long a call waits for its answer unless [`TIMEOUT_ENV`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(35);
 /// Largest accepted [`TIMEOUT_ENV`], one day.
-pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+pub const MAX_TIMEOUT_SECS: f64 = carapace_ipc::MAX_IPC_TIMEOUT_SECS as f64;
 /// Longest tool name (the part after `tool.invoke.`).
 pub const MAX_TOOL_NAME_LEN: usize = 64;
 

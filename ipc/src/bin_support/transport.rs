@@ -20,12 +20,14 @@ use carapace_zmtp::codec::Message;
 pub const MAX_ANSWER_BYTES: usize = MAX_MESSAGE_BYTES + (64 << 10);
 
 /// Sends `request` to the core at `socket_path` and waits until `deadline` for
-/// the response whose correlation is `correlation`.
+/// the response whose correlation is `correlation`; `sent` runs once the
+/// request is out.
 pub fn exchange(
     socket_path: &str,
     request: &[u8],
     correlation: &str,
     deadline: Instant,
+    sent: impl FnOnce(),
 ) -> Result<ResponseEnvelope, ErrorBody> {
     check_socket_file(socket_path)?;
     let stream = UnixStream::connect(socket_path)
@@ -47,14 +49,31 @@ pub fn exchange(
     )
     .map_err(failed)?;
     connection.send(&[request]).map_err(failed)?;
+    sent();
+    // From here the core has the request and may run it whatever becomes of
+    // this connection: a missing answer says nothing about whether it acted.
     loop {
         let message = connection.receive().map_err(|e| match e {
             ClientError::Protocol(p) => malformed(&p.to_string()),
-            other => failed(other),
+            other => may_still_run(failed(other)),
         })?;
         if let Some(envelope) = accept(message, correlation)? {
             return Ok(envelope);
         }
+    }
+}
+
+/// An error after the request went out: the core may still run the call, or
+/// may have run it, so repeating it could act twice. Not retriable.
+fn may_still_run(error: ErrorBody) -> ErrorBody {
+    ErrorBody {
+        retriable: false,
+        message: format!(
+            "{}; the request was sent, so the call may still run or have run: \
+             do not repeat it without checking (or asking the person)",
+            error.message
+        ),
+        ..error
     }
 }
 

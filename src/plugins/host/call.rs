@@ -75,8 +75,10 @@ impl PluginHost {
         match outcome {
             Ok(RpcOutcome::Result(value)) => Ok(value),
             Ok(RpcOutcome::Error(error)) => Err(tool_error(&error)),
+            // Not a byte of the request reached the handler: it never saw the call.
+            Err(RpcFailure::NotSent) => Err(timeout(deadline, Unanswered::Busy)),
             // The request was written: the tool may be acting still. What it
-            // does is not known here; routing clears this for a low-risk tool.
+            // does is not known here; routing clears this for a read-only tool.
             Err(RpcFailure::Timeout) => Err(timeout(
                 deadline,
                 Unanswered::Silent {
