@@ -21,7 +21,7 @@ use std::time::Instant;
 use bin_support::args::{self, ArgumentSource, Call, Command, UsageError};
 use bin_support::relay::{self, Relay};
 use bin_support::request::{self, Refusal};
-use bin_support::stopped;
+use bin_support::stopped::Stops;
 use bin_support::transport;
 use carapace_ipc::{ErrorBody, ErrorCode};
 use serde_json::{Map, Value};
@@ -62,15 +62,16 @@ fn run_call(call: Call) -> ExitCode {
         Ok(request) => request,
         Err(body) => return fail(&body),
     };
+    let mut stops = None;
     let outcome = transport::exchange(
         &socket_path,
         &request,
         &correlation,
         started + timeout,
-        || {
-            stopped::report_stops(i32::from(EXIT_ERROR));
-        },
+        || stops = Some(Stops::watch(i32::from(EXIT_ERROR))),
     );
+    // Held while the outcome is printed: a stop then waits, and ends ipc as by default.
+    let _answered = stops.as_ref().map(Stops::answered);
     match outcome {
         Ok(envelope) => match (envelope.payload.error, envelope.payload.result) {
             (Some(error), _) => fail(&error),

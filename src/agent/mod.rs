@@ -247,16 +247,20 @@ async fn run_session(
         "agent.started",
         json!({"container": spec.name, "origin": session.origin}),
     );
-    let busy = || {
+    let in_flight = || {
         core.sessions
             .get(&session.id)
             .is_some_and(|s| s.has_calls_in_flight())
+    };
+    let busy = run::Busy {
+        busy: &in_flight,
+        at_most: agent.idle_timeout() + config.core.longest_call(),
     };
     let ended = run::drive(
         &mut running,
         &mut transcript,
         agent.idle_timeout(),
-        &busy,
+        busy,
         progress,
         stop,
     )

@@ -50,11 +50,11 @@ world is the `ipc` command, run through Bash:
   `VALIDATION_FAILED` names the `field`; `RATE_LIMITED` gives `retry_after`).
 - Some tools ask the user first; wait for the answer, do not retry at once.
   Such a call can take minutes: run `ipc` in the foreground, never in the
-  background and never with a shorter Bash `timeout`, or you lose its answer
-  while the call still runs.
-- A refusal with `\"retriable\": false` after a wait (`PLUGIN_TIMEOUT`,
-  `TIMEOUT`) means the action may have happened: check, or ask the user,
-  before you repeat it.
+  background, and do not set the Bash tool's `timeout` for it, or you lose
+  its answer while the call still runs.
+- An error whose message says the call may still run or may have acted
+  (`\"retriable\": false`) means the action may have happened: check, or ask
+  the user, before you repeat it.
 
 There are no credentials in this container and no way to reach the network;
 do not look for either. Your working directory is the group's workspace.

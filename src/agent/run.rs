@@ -30,9 +30,17 @@ pub struct Ended {
     pub stderr_tail: String,
 }
 
-/// Whether the session's agent is waiting on the core (a call in flight):
-/// then its silence is not idleness.
-pub type Busy<'a> = &'a (dyn Fn() -> bool + Sync);
+/// When an agent's silence is not idleness: while `busy` says it waits on
+/// the core (a call of its session in flight), up to `at_most` of silence.
+#[derive(Clone, Copy)]
+pub struct Busy<'a> {
+    /// Whether the core has a call of the session in hand now.
+    pub busy: &'a (dyn Fn() -> bool + Sync),
+    /// The longest silence forgiven for it (the idle timeout plus the longest
+    /// a call can take), so a core that never answered could not keep an
+    /// agent for ever.
+    pub at_most: Duration,
+}
 
 /// Streams `running` until it exits; kills it on silence (but not while
 /// `busy`), on any error, when its output cannot be recorded, and when `stop`
@@ -129,11 +137,12 @@ async fn next_line(
     idle: Duration,
     busy: Busy<'_>,
 ) -> Result<Option<Vec<u8>>, AgentError> {
+    let silent_since = std::time::Instant::now();
     let read = read_line_cut(reader, MAX_LINE_BYTES);
     tokio::pin!(read);
     loop {
         match tokio::time::timeout(idle, &mut read).await {
-            Err(_) if busy() => continue,
+            Err(_) if (busy.busy)() && silent_since.elapsed() < busy.at_most => continue,
             Err(_) => return Err(AgentError::IdleTimeout(idle.as_secs())),
             Ok(line) => return line.map_err(AgentError::Output),
         }
@@ -170,9 +179,13 @@ mod tests {
         let (mut agent, out) = tokio::io::duplex(64);
         let mut reader = BufReader::new(out);
         let in_flight = AtomicBool::new(true);
-        let busy = || in_flight.load(Ordering::SeqCst);
+        let check = || in_flight.load(Ordering::SeqCst);
+        let busy = Busy {
+            busy: &check,
+            at_most: idle * 100,
+        };
         agent.write_all(b"half a ").await.expect("write");
-        let waited = next_line(&mut reader, idle, &busy);
+        let waited = next_line(&mut reader, idle, busy);
         let answer = async {
             // Ten idle timeouts pass with the call in flight, then it is answered.
             tokio::time::sleep(idle * 10).await;
@@ -182,10 +195,21 @@ mod tests {
         let (line, agent) = tokio::join!(waited, answer);
         assert_eq!(line.expect("not idle"), Some(b"half a line".to_vec()));
         in_flight.store(false, Ordering::SeqCst);
-        let silent = next_line(&mut reader, idle, &busy).await;
+        let silent = next_line(&mut reader, idle, busy).await;
         assert!(
             matches!(silent, Err(AgentError::IdleTimeout(_))),
             "{silent:?}"
+        );
+        // A call that never ends is forgiven only so long.
+        in_flight.store(true, Ordering::SeqCst);
+        let bounded = Busy {
+            at_most: idle * 3,
+            ..busy
+        };
+        let stuck = next_line(&mut reader, idle, bounded).await;
+        assert!(
+            matches!(stuck, Err(AgentError::IdleTimeout(_))),
+            "{stuck:?}"
         );
         drop(agent);
     }

@@ -258,10 +258,10 @@ impl HandlerProcess {
     ///
     /// The deadline covers the whole request: the wait for the handler's stdin,
     /// the write (which waits while the pipe is full, i.e. while the handler
-    /// reads nothing) and the answer. A request not written whole in time is
-    /// a `Timeout` like a late answer: part of it may have reached the handler,
-    /// which may still read it and act (see [`HandlerProcess::write_line`] for
-    /// what happens to the handler then).
+    /// reads nothing) and the answer. A request cut part-way is a `Timeout`
+    /// like a late answer: part of it may have reached the handler, which may
+    /// still read it and act (see [`HandlerProcess::write_line`] for what
+    /// happens to the handler then). One of which no byte went in is `NotSent`.
     pub async fn request_as(
         &self,
         id: u64,
@@ -299,7 +299,8 @@ impl HandlerProcess {
         }
     }
 
-    /// Writes one line to the handler before `until` (`Timeout` after it).
+    /// Writes one line to the handler before `until` (after it: `NotSent` if
+    /// no byte went in, else `Timeout`).
     ///
     /// A line that did not start (the deadline passed while waiting for stdin,
     /// or while the pipe was full before its first byte) leaves the pipe whole:

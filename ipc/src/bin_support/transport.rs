@@ -20,14 +20,14 @@ use carapace_zmtp::codec::Message;
 pub const MAX_ANSWER_BYTES: usize = MAX_MESSAGE_BYTES + (64 << 10);
 
 /// Sends `request` to the core at `socket_path` and waits until `deadline` for
-/// the response whose correlation is `correlation`; `sent` runs once the
-/// request is out.
+/// the response whose correlation is `correlation`; `sending` runs right
+/// before the request goes out.
 pub fn exchange(
     socket_path: &str,
     request: &[u8],
     correlation: &str,
     deadline: Instant,
-    sent: impl FnOnce(),
+    sending: impl FnOnce(),
 ) -> Result<ResponseEnvelope, ErrorBody> {
     check_socket_file(socket_path)?;
     let stream = UnixStream::connect(socket_path)
@@ -48,8 +48,8 @@ pub fn exchange(
         Some(deadline),
     )
     .map_err(failed)?;
+    sending();
     connection.send(&[request]).map_err(failed)?;
-    sent();
     // From here the core has the request and may run it whatever becomes of
     // this connection: a missing answer says nothing about whether it acted.
     loop {
