@@ -428,8 +428,32 @@ fn stop_from_the_phone_halts_the_group_until_resume_even_across_a_restart() {
     harness::wait_for_container(&session);
     let (call, _card) = send_in_background(&core, &api, "held");
 
-    let stopped = owner_says_and_hears(&api, "/stop");
-    assert!(stopped.starts_with("⏸ Group main is paused:"), "{stopped}");
+    // Two answers, in either order: the pause, and the word that the agent
+    // the message started was stopped (both reach the plugin concurrently).
+    let before = api.shown_in(OWNER).len();
+    api.message(OWNER, OWNER, "Ann", "/stop");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answers: Vec<String> = loop {
+        let shown = api.shown_in(OWNER);
+        if shown.len() >= before + 2 {
+            break shown[before..].iter().map(|m| m.text.clone()).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no two answers to /stop: {shown:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        answers
+            .iter()
+            .any(|t| t.starts_with("Sorry: the agent stopped")),
+        "{answers:?}"
+    );
+    let stopped = answers
+        .iter()
+        .find(|t| t.starts_with("⏸ Group main is paused:"))
+        .unwrap_or_else(|| panic!("no pause answer: {answers:?}"));
     assert!(stopped.contains("1 approval(s) denied"), "{stopped}");
     assert_eq!(
         call.join().expect("ipc").error()["code"],
