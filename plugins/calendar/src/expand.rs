@@ -149,7 +149,7 @@ pub fn expand<'a>(
         }
     }
     out.instances
-        .sort_by_key(|i| (i.start.instant(floating), i.event.uid.clone()));
+        .sort_by_cached_key(|i| (i.start.instant(floating), i.event.uid.as_str()));
     if out.instances.len() > limits.per_query {
         out.instances.truncate(limits.per_query);
         out.query_truncated = true;

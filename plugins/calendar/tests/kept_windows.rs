@@ -6,7 +6,9 @@
 //! ctag is asked first, so a change racing the read is never hidden). Any change,
 //! by this plugin or another client, is seen on the next call; a server without
 //! a ctag and `kept_windows = 0` are asked every time. A window asked for the
-//! first time is read without a ctag request.
+//! first time is read without a ctag request. A reuse answers exactly what a
+//! plugin that keeps nothing answers, also after another client changed one of
+//! two calendars, renamed one or gave it a zone for its floating times.
 
 mod support;
 
@@ -236,4 +238,136 @@ fn kept_windows_out_of_range_is_a_config_error() {
     let plugin = server.plugin_with(config, &server.password);
     let error = plugin.init.expect_err("refused");
     assert!(error.message.contains("kept_windows"), "{error:?}");
+}
+
+/// A weekly series in Berlin time with a moved and a removed instance, a
+/// floating-time event (read in the calendar's zone), an all-day event and one in
+/// UTC starting with one of the other calendar's.
+const WORK: [&str; 4] = [
+    "BEGIN:VEVENT\nUID:weekly\nDTSTAMP:20261101T000000Z\nSUMMARY:Weekly\nDTSTART;TZID=Europe/Berlin:20261201T090000\nDTEND;TZID=Europe/Berlin:20261201T093000\nRRULE:FREQ=WEEKLY;COUNT=6\nEXDATE;TZID=Europe/Berlin:20261215T090000\nEND:VEVENT\nBEGIN:VEVENT\nUID:weekly\nDTSTAMP:20261101T000000Z\nRECURRENCE-ID;TZID=Europe/Berlin:20261208T090000\nSUMMARY:Weekly (moved)\nDTSTART;TZID=Europe/Berlin:20261208T140000\nDTEND;TZID=Europe/Berlin:20261208T143000\nEND:VEVENT",
+    "BEGIN:VEVENT\nUID:floating\nDTSTAMP:20261101T000000Z\nSUMMARY:Floating\nDTSTART:20261203T100000\nDTEND:20261203T110000\nEND:VEVENT",
+    "BEGIN:VEVENT\nUID:holiday\nDTSTAMP:20261101T000000Z\nSUMMARY:Holiday\nDTSTART;VALUE=DATE:20261224\nDTEND;VALUE=DATE:20261227\nEND:VEVENT",
+    "BEGIN:VEVENT\nUID:same-time\nDTSTAMP:20261101T000000Z\nSUMMARY:Call\nDTSTART:20261204T100000Z\nDTEND:20261204T110000Z\nEND:VEVENT",
+];
+
+/// A daily series, and an event at the same time as one of Work's.
+const HOME: [&str; 2] = [
+    "BEGIN:VEVENT\nUID:daily\nDTSTAMP:20261101T000000Z\nSUMMARY:Walk\nDTSTART:20261210T070000Z\nDTEND:20261210T080000Z\nRRULE:FREQ=DAILY;COUNT=5\nEND:VEVENT",
+    "BEGIN:VEVENT\nUID:same-time\nDTSTAMP:20261101T000000Z\nSUMMARY:Dentist\nDTSTART:20261204T100000Z\nDTEND:20261204T120000Z\nEND:VEVENT",
+];
+
+/// `PROPPATCH`es one property of `calendar` as another client would.
+fn proppatch(server: &Radicale, calendar: &str, prop: &str) {
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>{prop}</D:prop></D:set></D:propertyupdate>"#
+    );
+    let (status, text) = server.request(
+        "PROPPATCH",
+        calendar,
+        &[("content-type", "application/xml")],
+        &body,
+    );
+    assert_eq!(status, 207, "PROPPATCH {calendar}: {text}");
+}
+
+/// Asks each of `asks` of `kept` three times (the first askings of a window
+/// read it, the later ones reuse it) and once of `fresh` (which keeps nothing):
+/// the answers must be the same every time.
+fn same_as_fresh(kept: &Plugin, fresh: &Plugin, asks: &[(&str, Value)]) {
+    for (tool, arguments) in asks {
+        let want = fresh.ok(tool, arguments.clone());
+        for asking in 1..=3 {
+            assert_eq!(
+                kept.ok(tool, arguments.clone()),
+                want,
+                "{tool} {arguments}, asking {asking}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_reuse_answers_what_a_fresh_read_does_after_any_change() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let work = server.mkcalendar("work", "Work");
+    let home = server.mkcalendar("home", "Home");
+    for (i, vevent) in WORK.iter().enumerate() {
+        server.put(&work, &format!("w{i}"), &vcalendar(&[vevent]));
+    }
+    for (i, vevent) in HOME.iter().enumerate() {
+        server.put(&home, &format!("h{i}"), &vcalendar(&[vevent]));
+    }
+    let relay = Relay::to(server.url.trim_start_matches("http://"));
+    let kept = plugin(&server, &relay, json!({}));
+    let mut config = server.config();
+    config["kept_windows"] = json!(0);
+    let fresh = server.plugin_with(config, &server.password);
+
+    // Every calendar, each alone (by path: the names change below), two windows,
+    // both tools over the same windows.
+    let mut asks = Vec::new();
+    for calendar in [None, Some(work.as_str()), Some(home.as_str())] {
+        for (from, to) in [
+            ("2026-12-01", "2026-12-31"),
+            ("2026-12-03T00:00:00-05:00", "2026-12-12T12:00"),
+        ] {
+            let mut arguments = json!({"from": from, "to": to});
+            if let Some(calendar) = calendar {
+                arguments["calendar"] = json!(calendar);
+            }
+            asks.push(("calendar_list_events", arguments.clone()));
+            asks.push(("calendar_free_busy", arguments));
+        }
+    }
+    same_as_fresh(&kept, &fresh, &asks);
+    let all = asks[0].1.clone();
+    assert_eq!(
+        titles(&kept.ok("calendar_list_events", all.clone()))[..4],
+        ["Weekly", "Floating", "Call", "Dentist"]
+    );
+    // Each window is kept now: asked again, nothing is read.
+    let reports = relay.count("REPORT");
+    for (tool, arguments) in &asks {
+        assert_eq!(
+            kept.ok(tool, arguments.clone()),
+            fresh.ok(tool, arguments.clone())
+        );
+    }
+    assert_eq!(relay.count("REPORT"), reports, "every window reused");
+
+    // Another client changes one calendar of two: the call over both reuses
+    // Work's window, reads Home's again, and shows the change.
+    server.put_file(
+        &home,
+        "h1",
+        &vcalendar(&[&HOME[1].replace("Dentist", "Dentist (moved)")]),
+    );
+    same_as_fresh(&kept, &fresh, &asks);
+    assert!(titles(&kept.ok("calendar_list_events", all.clone()))
+        .contains(&"Dentist (moved)".to_owned()));
+
+    // Another client renames Home and gives Work a zone for its floating
+    // times; once the calendars are found again, answers show both, reused or not.
+    proppatch(&server, &home, "<D:displayname>Family</D:displayname>");
+    proppatch(
+        &server,
+        &work,
+        "<C:calendar-timezone>BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VTIMEZONE\r\nTZID:America/New_York\r\nBEGIN:STANDARD\r\nDTSTART:19701101T020000\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n</C:calendar-timezone>",
+    );
+    kept.ok("calendar_list", json!({}));
+    fresh.ok("calendar_list", json!({}));
+    same_as_fresh(&kept, &fresh, &asks);
+    let answer = kept.ok("calendar_list_events", all);
+    let events = answer["events"].as_array().expect("events");
+    let floating = events
+        .iter()
+        .find(|e| e["uid"] == "floating")
+        .expect("the floating event");
+    assert_eq!(floating["start"], "2026-12-03T10:00:00-05:00");
+    assert!(events
+        .iter()
+        .any(|e| e["calendar"] == "Family" && e["uid"] == "daily"));
+    assert!(events.iter().all(|e| e["calendar"] != "Home"));
 }
